@@ -1,0 +1,69 @@
+/**
+ * Server configuration: validated once at the edge (main.ts builds the raw
+ * object from flags and environment), then frozen. Types come from the schema.
+ */
+import net from 'node:net';
+import { z } from 'zod';
+import { ErrorCode, RrdnsError } from '../errors.ts';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** `HOST:PORT`, with IPv6 hosts in brackets: `127.0.0.1:5353`, `[::1]:5353`. */
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]+):(\d{1,5})$/.exec(text);
+  if (!m) throw new Error(`"${text}" is not HOST:PORT (write IPv6 as [::1]:5353)`);
+  const host = m[1]!;
+  const port = Number(m[2]);
+  if (!net.isIP(host)) throw new Error(`"${host}" in "${text}" is not an IP address`);
+  if (port > 65535) throw new Error(`port ${port} in "${text}" is out of range`);
+  return { host, port };
+}
+
+const Listen = z.string().transform((s, ctx) => {
+  try {
+    return parseListen(s);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+
+export const ServerConfigSchema = z
+  .object({
+    zonesDir: z.string().min(1),
+    listen: z.array(Listen).min(1, 'at least one listen address is needed'),
+    logLevel: z.enum(LOG_LEVELS).default('info'),
+    /** Answers CHAOS TXT id.server / hostname.bind when set; otherwise CHAOS is REFUSED. */
+    identity: z.string().min(1).max(255).optional(),
+    tcp: z
+      .object({
+        maxConnections: z.number().int().min(1).max(100_000).default(512),
+        idleTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+        maxPendingAnswers: z.number().int().min(1).max(10_000).default(64),
+        maxQueuedBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(256 * 1024),
+      })
+      .strict()
+      .default({ maxConnections: 512, idleTimeoutMs: 10_000, maxPendingAnswers: 64, maxQueuedBytes: 256 * 1024 }),
+  })
+  .strict();
+
+export type ServerConfig = Readonly<z.infer<typeof ServerConfigSchema>>;
+export type ServerConfigInput = z.input<typeof ServerConfigSchema>;
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Validates raw configuration; throws RrdnsError(CONFIG_INVALID) listing every problem. */
+export function parseConfig(input: unknown): ServerConfig {
+  const result = ServerConfigSchema.safeParse(input);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(config)'}: ${i.message}`);
+    throw new RrdnsError(ErrorCode.CONFIG_INVALID, `invalid configuration:\n${lines.join('\n')}`);
+  }
+  return deepFreeze(result.data);
+}

@@ -1,0 +1,60 @@
+/**
+ * Every error rrdns raises on purpose, with a stable code that logs, tests and
+ * operators can match on. Messages are for humans; codes are the contract.
+ */
+export const ErrorCode = {
+  CONFIG_INVALID: 'RRDNS_CONFIG_INVALID',
+  ZONE_INVALID: 'RRDNS_ZONE_INVALID',
+  ZONE_DIR_UNREADABLE: 'RRDNS_ZONE_DIR_UNREADABLE',
+  ZONE_CONFLICT: 'RRDNS_ZONE_CONFLICT',
+  LISTEN_FAILED: 'RRDNS_LISTEN_FAILED',
+  WIRE_MALFORMED: 'RRDNS_WIRE_MALFORMED',
+  SERVER_STATE: 'RRDNS_SERVER_STATE',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class RrdnsError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RrdnsError';
+    this.code = code;
+  }
+}
+
+/** One problem found in a zone source, located precisely enough to fix it. */
+export interface ZoneIssue {
+  /** File the problem is in, as given to the loader (relative paths stay relative). */
+  file: string;
+  /** 1-based line number, when known. */
+  line?: number | undefined;
+  /** Path inside the document, e.g. `records.www.A[2]`; empty for master-file lines. */
+  path?: string | undefined;
+  message: string;
+}
+
+export function formatIssue(issue: ZoneIssue): string {
+  const where = issue.line !== undefined ? `${issue.file}:${issue.line}` : issue.file;
+  return issue.path ? `${where} ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`;
+}
+
+/** A zone (or a directory of zones) that failed validation; lists every problem at once. */
+export class ZoneValidationError extends RrdnsError {
+  readonly issues: readonly ZoneIssue[];
+  constructor(issues: readonly ZoneIssue[]) {
+    super(
+      ErrorCode.ZONE_INVALID,
+      `${issues.length} zone error${issues.length === 1 ? '' : 's'}:\n` + issues.map((i) => '  ' + formatIssue(i)).join('\n'),
+    );
+    this.name = 'ZoneValidationError';
+    this.issues = issues;
+  }
+}
+
+/** Thrown by the query decoder; the server answers FORMERR (or drops) and never crashes. */
+export class WireFormatError extends RrdnsError {
+  constructor(message: string) {
+    super(ErrorCode.WIRE_MALFORMED, message);
+    this.name = 'WireFormatError';
+  }
+}

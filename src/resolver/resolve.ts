@@ -1,0 +1,225 @@
+/**
+ * Authoritative answer logic (RFC 1034 §4.3.2, RFC 2308, RFC 4592, RFC 6604,
+ * RFC 8482), in the shape of Knot's query pipeline: the zone is already chosen;
+ * the name resolves to one explicit outcome, then answer, authority and
+ * additional are filled in separate steps. Pure: no I/O, no logging, no clock.
+ */
+import { isAtOrBelow, nameKey } from '../zone/name.ts';
+import { RRType, type RData } from '../zone/records.ts';
+import type { RRset, Zone, ZoneNode } from '../zone/zone.ts';
+
+export type Outcome = 'HIT' | 'NODATA' | 'NXDOMAIN' | 'DELEGATION';
+
+/** One RRset placed in a section, with the owner and TTL to write for it. */
+export interface SectionEntry {
+  readonly rrset: RRset;
+  /** Owner to write; compared by key against the qname to compress to the question. */
+  readonly owner: string;
+  readonly ownerKey: string;
+  readonly ttl: number;
+}
+
+export interface Resolution {
+  readonly outcome: Outcome;
+  readonly rcode: 0 | 3;
+  /** AA flag: false only for a plain referral. */
+  readonly authoritative: boolean;
+  readonly answer: readonly SectionEntry[];
+  readonly authority: readonly SectionEntry[];
+  readonly additional: readonly SectionEntry[];
+  /**
+   * For answers that do not depend on the exact qname (NXDOMAIN, wildcard
+   * synthesis, referral from below a cut) a key naming what they do depend on,
+   * so that one encoded answer serves every such name; undefined otherwise.
+   */
+  readonly sharedKey: string | undefined;
+}
+
+/** RFC 1034 §4.3.2 step 3.a: CNAME chains are followed, but never forever. */
+export const MAX_CNAME_CHAIN = 12;
+
+const entry = (rrset: RRset, owner?: string, ownerKey?: string, ttl?: number): SectionEntry => ({
+  rrset,
+  owner: owner ?? rrset.owner,
+  ownerKey: ownerKey ?? rrset.ownerKey,
+  ttl: ttl ?? rrset.ttl,
+});
+
+/** Result of walking from the apex towards a name. */
+type Lookup =
+  | { kind: 'exact'; node: ZoneNode }
+  | { kind: 'cut'; node: ZoneNode }
+  | { kind: 'missing'; encloser: ZoneNode };
+
+/**
+ * Walks down from the apex, label by label, so a zone cut above the name is
+ * found before the name itself (RFC 1034 §4.3.2 step 3.b). `qtype` matters
+ * only for DS, which the parent side of a cut answers (RFC 4035 §3.1.4.1).
+ */
+export function lookup(zone: Zone, key: string, qtype: number): Lookup {
+  const apex = zone.nodes.get(zone.originKey)!;
+  if (key === zone.originKey) return { kind: 'exact', node: apex };
+  // Byte offsets at which each suffix of `key` strictly below the apex starts, deepest last.
+  const stop = zone.originKey === '' ? key.length + 1 : key.length - zone.originKey.length;
+  let encloser = apex;
+  let end = stop - 1; // position of the '.' before the apex (or key.length for the root zone)
+  if (!zone.hasDelegations) {
+    // Fast path: without cuts, only the full name and (if missing) its closest encloser matter.
+    const node = zone.nodes.get(key);
+    if (node) return { kind: 'exact', node };
+    return { kind: 'missing', encloser: closestEncloser(zone, key) };
+  }
+  while (end > 0) {
+    const start = key.lastIndexOf('.', end - 1) + 1;
+    const suffix = start === 0 ? key : key.slice(start);
+    const node = zone.nodes.get(suffix);
+    if (!node) return { kind: 'missing', encloser };
+    const isName = start === 0;
+    if (node.rrsets.has(RRType.NS) && !(isName && qtype === RRType.DS)) return { kind: 'cut', node };
+    if (isName) return { kind: 'exact', node };
+    encloser = node;
+    end = start - 1;
+  }
+  return { kind: 'exact', node: encloser };
+}
+
+function closestEncloser(zone: Zone, key: string): ZoneNode {
+  let k = key;
+  for (;;) {
+    const dot = k.indexOf('.');
+    k = dot < 0 ? '' : k.slice(dot + 1);
+    const node = zone.nodes.get(k);
+    if (node) return node;
+    if (k === zone.originKey || k === '') return zone.nodes.get(zone.originKey)!;
+  }
+}
+
+function negativeSoa(zone: Zone): SectionEntry {
+  return entry(zone.soa, undefined, undefined, zone.negativeTtl);
+}
+
+/** Targets whose addresses RFC 1034 §3.6 additional-section processing adds. */
+function targetName(data: RData): string | undefined {
+  switch (data.kind) {
+    case 'NS':
+      return data.ns;
+    case 'MX':
+      return data.exchange;
+    case 'SRV':
+      return data.target;
+    default:
+      return undefined;
+  }
+}
+
+function addressesFor(zone: Zone, sets: readonly RRset[], exclude: ReadonlySet<RRset>): SectionEntry[] {
+  const out: SectionEntry[] = [];
+  const seen = new Set<RRset>(exclude);
+  for (const set of sets) {
+    for (const data of set.records) {
+      const target = targetName(data);
+      if (target === undefined) continue;
+      const key = nameKey(target);
+      if (!isAtOrBelow(key, zone.originKey)) continue;
+      const node = zone.nodes.get(key);
+      if (!node) continue;
+      for (const type of [RRType.A, RRType.AAAA]) {
+        const rr = node.rrsets.get(type);
+        if (rr && !seen.has(rr)) {
+          seen.add(rr);
+          out.push(entry(rr));
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** RFC 8482 §4.2: answer ANY with one RRset; the lowest type code keeps it deterministic. */
+function minimalAny(node: ZoneNode): RRset | undefined {
+  let best: RRset | undefined;
+  for (const set of node.rrsets.values()) if (!best || set.type < best.type) best = set;
+  return best;
+}
+
+/**
+ * Resolves `qnameKey` (lower case, below or at the zone apex) for `qtype`.
+ * `qname` is the same name as the client wrote it; it is the owner written
+ * for wildcard-synthesised records (RFC 4592 §2.1) when the qname itself was synthesised.
+ */
+export function resolve(zone: Zone, qname: string, qnameKey: string, qtype: number): Resolution {
+  const answer: SectionEntry[] = [];
+  const visited = new Set<string>();
+  let currentKey = qnameKey;
+  let current = qname;
+  let sharedKey: string | undefined;
+
+  for (let hop = 0; hop <= MAX_CNAME_CHAIN; hop++) {
+    visited.add(currentKey);
+    const found = lookup(zone, currentKey, qtype);
+
+    if (found.kind === 'cut') {
+      const ns = found.node.rrsets.get(RRType.NS)!;
+      if (hop === 0 && found.node.key !== qnameKey) sharedKey = `D:${found.node.key}`;
+      return {
+        outcome: 'DELEGATION',
+        rcode: 0,
+        // A referral reached through an authoritative CNAME keeps AA for the CNAME part.
+        authoritative: answer.length > 0,
+        answer,
+        authority: [entry(ns)],
+        additional: addressesFor(zone, [ns], new Set()),
+        sharedKey,
+      };
+    }
+
+    let node: ZoneNode;
+    // The qname is written as the client spelled it; later chain links as the zone spells them.
+    let owner = current;
+    const ownerKey = currentKey;
+    if (found.kind === 'exact') {
+      node = found.node;
+      if (hop > 0) owner = node.name;
+    } else {
+      const wildcard = zone.hasWildcards ? zone.nodes.get(found.encloser.key === '' ? '*' : `*.${found.encloser.key}`) : undefined;
+      if (!wildcard) {
+        if (hop === 0) sharedKey = 'X';
+        return { outcome: 'NXDOMAIN', rcode: 3, authoritative: true, answer, authority: [negativeSoa(zone)], additional: [], sharedKey };
+      }
+      node = wildcard;
+      if (hop === 0) sharedKey = `W:${wildcard.key}:${qtype}`;
+    }
+
+    const cname = node.rrsets.get(RRType.CNAME);
+    if (cname && qtype !== RRType.CNAME && qtype !== RRType.ANY) {
+      answer.push(entry(cname, owner, ownerKey));
+      const target = (cname.records[0] as Extract<RData, { kind: 'CNAME' }>).domain;
+      const targetKey = nameKey(target);
+      // Follow only inside this zone (as Knot and NSD do); the resolver chases the rest.
+      if (!isAtOrBelow(targetKey, zone.originKey) || visited.has(targetKey) || hop === MAX_CNAME_CHAIN) {
+        return { outcome: 'HIT', rcode: 0, authoritative: true, answer, authority: [], additional: [], sharedKey };
+      }
+      current = target;
+      currentKey = targetKey;
+      continue;
+    }
+
+    const set = qtype === RRType.ANY ? minimalAny(node) : node.rrsets.get(qtype);
+    if (!set) {
+      return { outcome: 'NODATA', rcode: 0, authoritative: true, answer, authority: [negativeSoa(zone)], additional: [], sharedKey };
+    }
+    answer.push(entry(set, owner, ownerKey));
+    const inAnswer = new Set(answer.map((e) => e.rrset));
+    return {
+      outcome: 'HIT',
+      rcode: 0,
+      authoritative: true,
+      answer,
+      authority: [],
+      additional: addressesFor(zone, [set], inAnswer),
+      sharedKey,
+    };
+  }
+  // Unreachable: the loop returns on its last hop.
+  return { outcome: 'HIT', rcode: 0, authoritative: true, answer, authority: [], additional: [], sharedKey };
+}

@@ -1,0 +1,95 @@
+/**
+ * The query pipeline: packet in, packet out (or nothing). Decode → policy
+ * checks (opcode, EDNS version, class, qtype) → zone by longest suffix →
+ * compiled answer → response bytes. Synchronous and exception-safe: whatever a
+ * packet contains, `handle` returns.
+ */
+import { RRClass, RRType } from '../zone/records.ts';
+import type { ZoneStore } from '../zone/store.ts';
+import type { AnswerPlan } from '../wire/answer.ts';
+import { decodeQuery, QueryStatus, QueryView, Rcode } from '../wire/query.ts';
+import { udpLimit, writeAnswer, writeEmpty } from '../wire/response.ts';
+import type { ServedZone } from './served-zone.ts';
+
+export type Transport = 'udp' | 'tcp';
+
+/** Called once per answered query; keep it cheap (it runs on the hot path). */
+export type QueryObserver = (view: QueryView, rcode: number, zone: ServedZone | undefined, transport: Transport) => void;
+
+export interface PipelineOptions {
+  /** When set, CHAOS-class TXT queries for id.server / hostname.bind answer with it (RFC 4892). */
+  chaosIdentity?: string | undefined;
+  observe?: QueryObserver | undefined;
+}
+
+const CHAOS_IDENTITY_NAMES = new Set(['id.server', 'hostname.bind']);
+
+function chaosPlan(identity: string): AnswerPlan {
+  const text = Buffer.from(identity, 'utf8').subarray(0, 255);
+  const rr = Buffer.alloc(12 + 1 + text.length);
+  rr.writeUInt16BE(0xc00c, 0); // owner: the qname
+  rr.writeUInt16BE(RRType.TXT, 2);
+  rr.writeUInt16BE(RRClass.CH, 4);
+  rr.writeUInt32BE(0, 6);
+  rr.writeUInt16BE(1 + text.length, 10);
+  rr[12] = text.length;
+  text.copy(rr, 13);
+  return { rcode: 0, authoritative: true, an: 1, ns: 0, ar: 0, bodies: [rr], rotationSlot: -1, cuts: [{ end: rr.length, an: 1, ns: 0, ar: 0 }], mustFit: rr.length };
+}
+
+export class QueryPipeline {
+  private readonly store: ZoneStore<ServedZone>;
+  private readonly chaos: AnswerPlan | undefined;
+  private readonly observe: QueryObserver | undefined;
+
+  constructor(store: ZoneStore<ServedZone>, options: PipelineOptions = {}) {
+    this.store = store;
+    this.chaos = options.chaosIdentity ? chaosPlan(options.chaosIdentity) : undefined;
+    this.observe = options.observe;
+  }
+
+  /**
+   * Answers one message. `view` is scratch space owned by the caller's
+   * transport. Returns null when the message deserves no answer.
+   */
+  handle(msg: Uint8Array, length: number, transport: Transport, view: QueryView): Buffer | null {
+    const status = decodeQuery(msg, length, view);
+    switch (status) {
+      case QueryStatus.DROP:
+        return null;
+      case QueryStatus.FORMERR:
+        return this.done(view, writeEmpty(msg, view, Rcode.FORMERR, view.questionEnd > 12), Rcode.FORMERR, undefined, transport);
+      case QueryStatus.NOTIMP:
+        return this.done(view, writeEmpty(msg, view, Rcode.NOTIMP, view.questionEnd > 12), Rcode.NOTIMP, undefined, transport);
+    }
+    // RFC 6891 §6.1.3: we implement EDNS version 0 only.
+    if (view.hasEdns && view.ednsVersion > 0) return this.done(view, writeEmpty(msg, view, Rcode.BADVERS, true), Rcode.BADVERS, undefined, transport);
+
+    if (view.qclass !== RRClass.IN) {
+      if (view.qclass === RRClass.CH && this.chaos && view.qtype === RRType.TXT && CHAOS_IDENTITY_NAMES.has(view.qnameKey)) {
+        return this.done(view, writeAnswer(msg, view, this.chaos, 0, this.limit(view, transport)), Rcode.NOERROR, undefined, transport);
+      }
+      return this.done(view, writeEmpty(msg, view, Rcode.REFUSED, true), Rcode.REFUSED, undefined, transport);
+    }
+    const qtype = view.qtype;
+    if (qtype === RRType.OPT) return this.done(view, writeEmpty(msg, view, Rcode.FORMERR, true), Rcode.FORMERR, undefined, transport);
+    // Zone transfers are not offered (yet): refuse like a server without transfer ACLs.
+    if (qtype === RRType.AXFR || qtype === RRType.IXFR) return this.done(view, writeEmpty(msg, view, Rcode.REFUSED, true), Rcode.REFUSED, undefined, transport);
+    if (qtype === RRType.MAILA || qtype === RRType.MAILB) return this.done(view, writeEmpty(msg, view, Rcode.NOTIMP, true), Rcode.NOTIMP, undefined, transport);
+
+    const served = this.store.find(view.qnameKey);
+    if (!served) return this.done(view, writeEmpty(msg, view, Rcode.REFUSED, true), Rcode.REFUSED, undefined, transport);
+    const plan = served.plan(view.qname, view.qnameKey, view.qnameWireLength, qtype);
+    const out = writeAnswer(msg, view, plan, served.nextVariant(plan), this.limit(view, transport));
+    return this.done(view, out, plan.rcode, served, transport);
+  }
+
+  private limit(view: QueryView, transport: Transport): number {
+    return transport === 'udp' ? udpLimit(view) : 65535;
+  }
+
+  private done(view: QueryView, out: Buffer, rcode: number, zone: ServedZone | undefined, transport: Transport): Buffer {
+    if (this.observe) this.observe(view, rcode, zone, transport);
+    return out;
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * Bounds-checked decoding of incoming queries. This is the only code that reads
+ * untrusted packets; it reads just what an answer needs (header, the single
+ * question, the OPT record) and never allocates per record. dns2's parser is
+ * not used here: it decodes whole messages into objects and, on hostile input,
+ * does far more work than a query deserves.
+ */
+
+export const HEADER_SIZE = 12; // RFC 1035 §4.1.1
+
+export const Opcode = { QUERY: 0 } as const;
+export const Rcode = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16 } as const;
+
+/** What the decoder concluded about a packet. */
+export const QueryStatus = {
+  /** A well-formed query with one question. */
+  OK: 0,
+  /** Not worth an answer: too short to hold a header, or a response (QR=1), which must never be answered (loops). */
+  DROP: 1,
+  /** Header readable but the message is malformed: answer FORMERR (RFC 1035 §4.1.1). */
+  FORMERR: 2,
+  /** Opcode other than QUERY: answer NOTIMP. */
+  NOTIMP: 3,
+} as const;
+export type QueryStatus = (typeof QueryStatus)[keyof typeof QueryStatus];
+
+/** Reused across queries by each transport, so decoding allocates only the qname strings. */
+export class QueryView {
+  id = 0;
+  /** Raw second 16-bit word of the header. */
+  flags = 0;
+  opcode = 0;
+  qdcount = 0;
+  /** Name as the client wrote it: octets as latin1, labels joined by '.'. */
+  qname = '';
+  /** ASCII-lower-cased qname, the lookup key. */
+  qnameKey = '';
+  /** Octets the qname takes on the wire. */
+  qnameWireLength = 0;
+  qtype = 0;
+  qclass = 0;
+  /** Offset just past the question section; 12 when there is none to echo. */
+  questionEnd = HEADER_SIZE;
+  hasEdns = false;
+  ednsVersion = 0;
+  ednsUdpSize = 0;
+  ednsDo = false;
+  /** Set when the header claims more than we parsed correctly; for logs. */
+  problem = '';
+}
+
+/**
+ * RFC 1035 §3.1 / §4.1.2. Reads an uncompressed name at `offset`. A question
+ * name has nothing before it to point at, so a compression pointer here is
+ * malformed. Returns the offset past the name, or -1.
+ */
+function readQname(msg: Uint8Array, length: number, offset: number, view: QueryView): number {
+  let pos = offset;
+  let name = '';
+  let key = '';
+  let total = 1;
+  for (;;) {
+    if (pos >= length) return -1;
+    const len = msg[pos]!;
+    pos++;
+    if (len === 0) break;
+    if (len > 63) return -1; // pointers (0xC0) and the reserved 0x40/0x80 forms
+    total += len + 1;
+    if (total > 255 || pos + len > length) return -1;
+    if (name.length > 0) {
+      name += '.';
+      key += '.';
+    }
+    for (let i = 0; i < len; i++) {
+      let c = msg[pos + i]!;
+      // '.' and '\\' inside a label can never match a zone name (they are refused at load),
+      // so both map to '\\': same length, never equal to anything we serve.
+      if (c === 0x2e || c === 0x5c) c = 0x5c;
+      const ch = String.fromCharCode(c);
+      name += ch;
+      key += c >= 65 && c <= 90 ? String.fromCharCode(c + 32) : ch;
+    }
+    pos += len;
+  }
+  view.qname = name;
+  view.qnameKey = key;
+  view.qnameWireLength = total;
+  return pos;
+}
+
+/** Skips a possibly compressed name in a resource record (RFC 1035 §4.1.4). Returns offset past it, or -1. */
+function skipName(msg: Uint8Array, length: number, offset: number): number {
+  let pos = offset;
+  for (let labels = 0; labels < 128; labels++) {
+    if (pos >= length) return -1;
+    const len = msg[pos]!;
+    if (len === 0) return pos + 1;
+    if ((len & 0xc0) === 0xc0) return pos + 2 <= length ? pos + 2 : -1;
+    if (len > 63) return -1;
+    pos += 1 + len;
+  }
+  return -1;
+}
+
+/**
+ * Decodes `msg[0..length)` into `view`. Never throws; anything odd becomes a
+ * status. Records in the answer and authority sections of a query are skipped;
+ * the additional section is scanned for OPT (RFC 6891 §6.1.1: at most one,
+ * owner must be the root).
+ */
+export function decodeQuery(msg: Uint8Array, length: number, view: QueryView): QueryStatus {
+  view.problem = '';
+  view.hasEdns = false;
+  view.ednsVersion = 0;
+  view.ednsUdpSize = 0;
+  view.ednsDo = false;
+  view.questionEnd = HEADER_SIZE;
+  view.qname = '';
+  view.qnameKey = '';
+  if (length < HEADER_SIZE) return QueryStatus.DROP;
+  view.id = (msg[0]! << 8) | msg[1]!;
+  view.flags = (msg[2]! << 8) | msg[3]!;
+  if (view.flags & 0x8000) return QueryStatus.DROP;
+  view.opcode = (view.flags >> 11) & 0xf;
+  view.qdcount = (msg[4]! << 8) | msg[5]!;
+  const ancount = (msg[6]! << 8) | msg[7]!;
+  const nscount = (msg[8]! << 8) | msg[9]!;
+  const arcount = (msg[10]! << 8) | msg[11]!;
+
+  if (view.qdcount !== 1) {
+    view.problem = `qdcount ${view.qdcount}`;
+    return view.opcode === Opcode.QUERY ? QueryStatus.FORMERR : QueryStatus.NOTIMP;
+  }
+  let pos = readQname(msg, length, HEADER_SIZE, view);
+  if (pos < 0 || pos + 4 > length) {
+    view.problem = 'malformed question';
+    return QueryStatus.FORMERR;
+  }
+  view.qtype = (msg[pos]! << 8) | msg[pos + 1]!;
+  view.qclass = (msg[pos + 2]! << 8) | msg[pos + 3]!;
+  pos += 4;
+  view.questionEnd = pos;
+  if (view.opcode !== Opcode.QUERY) return QueryStatus.NOTIMP;
+
+  // Each RR takes at least 11 octets; a count that cannot fit is malformed, and bounds the loop.
+  const records = ancount + nscount + arcount;
+  if (records * 11 > length - pos) {
+    view.problem = 'record counts exceed message';
+    return QueryStatus.FORMERR;
+  }
+  for (let i = 0; i < records; i++) {
+    const nameStart = pos;
+    pos = skipName(msg, length, pos);
+    if (pos < 0 || pos + 10 > length) {
+      view.problem = 'malformed record';
+      return QueryStatus.FORMERR;
+    }
+    const type = (msg[pos]! << 8) | msg[pos + 1]!;
+    const rdlength = (msg[pos + 8]! << 8) | msg[pos + 9]!;
+    if (pos + 10 + rdlength > length) {
+      view.problem = 'rdata overruns message';
+      return QueryStatus.FORMERR;
+    }
+    if (type === 41 && i >= ancount + nscount) {
+      // RFC 6891 §6.1.1: more than one OPT, or an OPT not owned by the root, is FORMERR.
+      if (view.hasEdns || msg[nameStart] !== 0) {
+        view.problem = view.hasEdns ? 'second OPT record' : 'OPT owner is not the root';
+        return QueryStatus.FORMERR;
+      }
+      view.hasEdns = true;
+      view.ednsUdpSize = (msg[pos + 2]! << 8) | msg[pos + 3]!;
+      view.ednsVersion = msg[pos + 5]!;
+      view.ednsDo = (msg[pos + 6]! & 0x80) !== 0;
+      // Options are not interpreted (unknown ones are ignored, RFC 6891 §6.1.2), but they must be well-formed.
+      let opt = pos + 10;
+      const end = opt + rdlength;
+      while (opt < end) {
+        if (opt + 4 > end) {
+          view.problem = 'truncated EDNS option';
+          return QueryStatus.FORMERR;
+        }
+        const optLen = (msg[opt + 2]! << 8) | msg[opt + 3]!;
+        opt += 4 + optLen;
+        if (opt > end) {
+          view.problem = 'EDNS option overruns OPT';
+          return QueryStatus.FORMERR;
+        }
+      }
+    }
+    pos += 10 + rdlength;
+  }
+  return QueryStatus.OK;
+}

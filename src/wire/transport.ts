@@ -1,0 +1,178 @@
+/**
+ * UDP and TCP transports (RFC 1035 §4.2, RFC 7766). They own sockets, framing
+ * and resource limits, and hand each message to a synchronous handler. Nothing
+ * a peer sends can throw out of here, stall other clients or grow memory
+ * without bound: TCP connections are capped, idle or dribbling ones are closed,
+ * and a client that does not read its answers stops being read from.
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { QueryView } from './query.ts';
+
+export type MessageHandler = (msg: Uint8Array, length: number, transport: 'udp' | 'tcp', view: QueryView) => Buffer | null;
+
+export interface TcpLimits {
+  /** Concurrent TCP connections accepted; further ones are closed at once. */
+  maxConnections: number;
+  /** Close a connection with no traffic for this long (RFC 7766 §6.2.3). */
+  idleTimeoutMs: number;
+  /** Answers queued but not yet taken by the client before we stop reading from it. */
+  maxPendingAnswers: number;
+  /** Bytes queued towards the client before we stop reading from it. */
+  maxQueuedBytes: number;
+}
+
+export const DEFAULT_TCP_LIMITS: TcpLimits = {
+  maxConnections: 512,
+  idleTimeoutMs: 10_000,
+  maxPendingAnswers: 64,
+  maxQueuedBytes: 256 * 1024,
+};
+
+export interface ErrorSink {
+  (err: unknown, where: string): void;
+}
+
+/** Binds one UDP socket; resolves once it listens. */
+export function bindUdp(host: string, port: number, handler: MessageHandler, onError: ErrorSink): Promise<dgram.Socket> {
+  const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4', ipv6Only: net.isIPv6(host) });
+  const view = new QueryView();
+  return new Promise((resolve, reject) => {
+    const onBindError = (err: Error) => reject(err);
+    socket.once('error', onBindError);
+    socket.bind(port, host, () => {
+      socket.off('error', onBindError);
+      socket.on('error', (err) => onError(err, 'udp socket'));
+      try {
+        socket.setRecvBufferSize(4 * 1024 * 1024);
+        socket.setSendBufferSize(4 * 1024 * 1024);
+      } catch {
+        // The kernel may cap buffer sizes; defaults still work.
+      }
+      socket.on('message', (msg, rinfo) => {
+        let out: Buffer | null;
+        try {
+          out = handler(msg, msg.length, 'udp', view);
+        } catch (err) {
+          onError(err, 'udp handler');
+          return;
+        }
+        if (out) socket.send(out, rinfo.port, rinfo.address, sendDone);
+      });
+      resolve(socket);
+    });
+  });
+}
+
+// A failed send (e.g. the client's port is gone) concerns only that client.
+function sendDone(): void {}
+
+export class TcpListener {
+  readonly server: net.Server;
+  private readonly connections = new Set<net.Socket>();
+  private readonly handler: MessageHandler;
+  private readonly limits: TcpLimits;
+  private readonly onError: ErrorSink;
+
+  constructor(handler: MessageHandler, limits: TcpLimits, onError: ErrorSink) {
+    this.handler = handler;
+    this.limits = limits;
+    this.onError = onError;
+    this.server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => this.accept(socket));
+    this.server.maxConnections = limits.maxConnections;
+    this.server.on('error', (err) => onError(err, 'tcp server'));
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onErr = (err: Error) => reject(err);
+      this.server.once('error', onErr);
+      this.server.listen({ host, port, ipv6Only: net.isIPv6(host), backlog: 511 }, () => {
+        this.server.off('error', onErr);
+        resolve((this.server.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** Stops accepting, lets each connection finish what it has queued, then closes it. */
+  close(graceMs = 2000): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      for (const socket of this.connections) socket.end();
+      const timer = setTimeout(() => {
+        for (const socket of this.connections) socket.destroy();
+      }, graceMs);
+      timer.unref();
+    });
+  }
+
+  private accept(socket: net.Socket): void {
+    this.connections.add(socket);
+    const view = new QueryView();
+    const limits = this.limits;
+    let pending: Buffer | null = null; // bytes received but not yet a whole message
+    let partialSince = 0;
+    let paused = false;
+    let queuedAnswers = 0; // written to the socket, not yet flushed to the kernel
+    const flushed = () => {
+      queuedAnswers--;
+      if (paused && !congested()) {
+        paused = false;
+        socket.resume();
+        drainInput();
+      }
+    };
+
+    socket.setTimeout(limits.idleTimeoutMs, () => socket.destroy());
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.connections.delete(socket));
+
+    // Counting answers as well as bytes: many tiny answers would otherwise pile up under the byte cap.
+    const congested = () => socket.writableLength > limits.maxQueuedBytes || queuedAnswers >= limits.maxPendingAnswers;
+
+    const drainInput = () => {
+      while (pending && pending.length >= 2) {
+        if (congested()) {
+          // RFC 7766 §6.2.2 lets us stop reading; the client must read to make progress.
+          if (!paused) {
+            paused = true;
+            socket.pause();
+          }
+          return;
+        }
+        const size = pending.readUInt16BE(0);
+        if (pending.length < 2 + size) break;
+        const msg = pending.subarray(2, 2 + size);
+        pending = pending.length === 2 + size ? null : pending.subarray(2 + size);
+        let out: Buffer | null = null;
+        try {
+          out = this.handler(msg, size, 'tcp', view);
+        } catch (err) {
+          this.onError(err, 'tcp handler');
+        }
+        if (out) {
+          const framed = Buffer.allocUnsafe(2 + out.length);
+          framed.writeUInt16BE(out.length, 0);
+          out.copy(framed, 2);
+          queuedAnswers++;
+          socket.write(framed, flushed);
+        }
+      }
+      partialSince = pending ? partialSince || Date.now() : 0;
+    };
+
+    socket.on('data', (chunk: Buffer) => {
+      pending = pending ? Buffer.concat([pending, chunk]) : chunk;
+      // A message dribbled in slower than the idle timeout is as bad as silence.
+      if (partialSince && Date.now() - partialSince > limits.idleTimeoutMs) {
+        socket.destroy();
+        return;
+      }
+      drainInput();
+    });
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * The record model shared by every zone source (YAML, JSON, RFC 1035 master files)
+ * and by the wire encoder. Field names of typed rdata follow dns2's resource
+ * objects so `src/wire/rdata.ts` can hand them to dns2's encoders unchanged.
+ *
+ * Names are absolute, without the trailing dot, in the case the zone wrote them;
+ * the root is ''. Each label is a string of octets (one char per octet, latin1).
+ * Labels containing '.' or '\\' octets are rejected at load time so that a name
+ * splits unambiguously on '.'.
+ */
+
+export const RRType = {
+  A: 1,
+  NS: 2,
+  CNAME: 5,
+  SOA: 6,
+  PTR: 12,
+  HINFO: 13,
+  MX: 15,
+  TXT: 16,
+  AAAA: 28,
+  SRV: 33,
+  OPT: 41,
+  DS: 43,
+  RRSIG: 46,
+  NSEC: 47,
+  DNSKEY: 48,
+  IXFR: 251,
+  AXFR: 252,
+  MAILB: 253,
+  MAILA: 254,
+  ANY: 255,
+  CAA: 257,
+} as const;
+
+/** Types a zone may contain in typed (non-RFC 3597) form. */
+export const SUPPORTED_TYPES = ['SOA', 'NS', 'A', 'AAAA', 'CNAME', 'MX', 'TXT', 'SRV', 'CAA', 'PTR'] as const;
+export type SupportedType = (typeof SUPPORTED_TYPES)[number];
+
+export const RRClass = { IN: 1, CH: 3, ANY: 255 } as const;
+
+export type RData =
+  | { kind: 'A'; address: string }
+  | { kind: 'AAAA'; address: string }
+  | { kind: 'NS'; ns: string }
+  | { kind: 'CNAME'; domain: string }
+  | { kind: 'PTR'; domain: string }
+  | { kind: 'MX'; priority: number; exchange: string }
+  /** Each element is one <character-string> (RFC 1035 §3.3.14), at most 255 octets. */
+  | { kind: 'TXT'; data: Buffer[] }
+  | {
+      kind: 'SOA';
+      primary: string;
+      admin: string;
+      serial: number;
+      refresh: number;
+      retry: number;
+      expiration: number;
+      minimum: number;
+    }
+  | { kind: 'SRV'; priority: number; weight: number; port: number; target: string }
+  | { kind: 'CAA'; flags: number; tag: string; value: string }
+  /** RFC 3597 opaque rdata, for any type code we do not model. */
+  | { kind: 'UNKNOWN'; data: Buffer };
+
+/** One resource record as a zone source declares it. */
+export interface ZoneRecord {
+  /** Absolute owner name, no trailing dot, original case. */
+  name: string;
+  /** Numeric RR type. */
+  type: number;
+  /** TTL in seconds (already defaulted by the source; clamps are applied later). */
+  ttl: number;
+  data: RData;
+  /** 1-based source line, for error messages. */
+  line?: number | undefined;
+}
+
+const NAME_TO_TYPE: Record<string, number> = { ...RRType };
+const TYPE_TO_NAME: Record<number, string> = Object.fromEntries(Object.entries(RRType).map(([k, v]) => [v, k]));
+
+/** Mnemonic or RFC 3597 `TYPEnnn` → code; undefined when neither. */
+export function typeFromText(text: string): number | undefined {
+  const upper = text.toUpperCase();
+  const known = NAME_TO_TYPE[upper];
+  if (known !== undefined) return known;
+  const m = /^TYPE(\d{1,5})$/.exec(upper);
+  if (m) {
+    const n = Number(m[1]);
+    if (n <= 0xffff) return n;
+  }
+  return undefined;
+}
+
+/** Code → mnemonic, or RFC 3597 `TYPEnnn`. */
+export function typeToText(type: number): string {
+  return TYPE_TO_NAME[type] ?? `TYPE${type}`;
+}

@@ -1,0 +1,39 @@
+/**
+ * The set of zones being served. Lookups go by longest matching suffix
+ * (RFC 1034 §4.3.2 step 2). The whole set is replaced in one assignment, so a
+ * query sees either the old set or the new one, never a mix, and a reload that
+ * fails to parse never reaches `replace`.
+ */
+export class ZoneStore<T> {
+  private zones: ReadonlyMap<string, T> = new Map();
+
+  /** Atomically swaps in a complete new set, keyed by origin key (lower case). */
+  replace(next: ReadonlyMap<string, T>): void {
+    this.zones = next;
+  }
+
+  get size(): number {
+    return this.zones.size;
+  }
+
+  all(): IterableIterator<T> {
+    return this.zones.values();
+  }
+
+  get(originKey: string): T | undefined {
+    return this.zones.get(originKey);
+  }
+
+  /** The zone with the longest origin that `key` is at or below, if any. */
+  find(key: string): T | undefined {
+    const zones = this.zones;
+    let k = key;
+    for (;;) {
+      const hit = zones.get(k);
+      if (hit !== undefined) return hit;
+      if (k === '') return undefined;
+      const dot = k.indexOf('.');
+      k = dot < 0 ? '' : k.slice(dot + 1);
+    }
+  }
+}

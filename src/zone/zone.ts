@@ -1,0 +1,203 @@
+/**
+ * A servable zone: records grouped into RRsets, indexed by lower-case owner name,
+ * with empty non-terminals made explicit, validated as a whole. Built once per
+ * load and never mutated afterwards (rotation and health keep their own state
+ * elsewhere), so a reload can build the next version while this one serves.
+ */
+import type { ZoneIssue } from '../errors.ts';
+import { isAtOrBelow, nameKey, nameToText, parentOf } from './name.ts';
+import { RRType, typeToText, type RData, type ZoneRecord } from './records.ts';
+
+export interface TtlPolicy {
+  /** TTL for records that state none. */
+  defaultTtl: number;
+  /** Every TTL served from the zone (positive and negative) is clamped to [minTtl, maxTtl]. */
+  minTtl: number;
+  maxTtl: number;
+}
+
+/** Per-name serving options that a native zone file can add on top of the records. */
+export interface NameOptions {
+  /** Serve a rotating window of at most this many A/AAAA records. */
+  maxAnswers?: number | undefined;
+}
+
+export interface RRset {
+  /** Owner as written in the zone (original case). */
+  readonly owner: string;
+  readonly ownerKey: string;
+  readonly type: number;
+  /** TTL served, after per-name overrides and the zone's clamps. */
+  readonly ttl: number;
+  readonly records: readonly RData[];
+  /** A/AAAA with more than one record rotate on every query (RFC 1794 style round robin). */
+  readonly rotates: boolean;
+  /** Size of the served window when smaller than the set; undefined = whole set. */
+  readonly maxAnswers: number | undefined;
+  /** Index of this RRset's rotation counter within its zone (see src/rotation). */
+  readonly rotationSlot: number;
+}
+
+export interface ZoneNode {
+  readonly name: string;
+  readonly key: string;
+  readonly rrsets: ReadonlyMap<number, RRset>;
+  /** A name with no data of its own but with descendants (RFC 4592 §2.2.2): answered NODATA. */
+  readonly emptyNonTerminal: boolean;
+}
+
+export interface Zone {
+  readonly origin: string;
+  readonly originKey: string;
+  /** Number of labels in the origin; lets the resolver walk down from the apex. */
+  readonly originLabels: number;
+  readonly source: string;
+  readonly nodes: ReadonlyMap<string, ZoneNode>;
+  readonly soa: RRset;
+  /** RFC 2308 §5: min(SOA TTL, SOA MINIMUM), then clamped. */
+  readonly negativeTtl: number;
+  readonly ttlPolicy: TtlPolicy;
+  /** Number of rotation counters this zone needs. */
+  readonly rotationSlots: number;
+  /** Names holding NS records below the apex (zone cuts), for the resolver's walk. */
+  readonly hasDelegations: boolean;
+  readonly hasWildcards: boolean;
+}
+
+export interface ZoneInput {
+  origin: string;
+  source: string;
+  records: readonly ZoneRecord[];
+  ttlPolicy: TtlPolicy;
+  nameOptions?: ReadonlyMap<string, NameOptions & { line?: number | undefined; path?: string | undefined }>;
+}
+
+const MAX_TTL = 0x7fffffff;
+
+export function clampTtl(ttl: number, policy: TtlPolicy): number {
+  return Math.min(Math.max(ttl, policy.minTtl), policy.maxTtl, MAX_TTL);
+}
+
+function rdataEquals(a: RData, b: RData): boolean {
+  return JSON.stringify(a, bufferReplacer) === JSON.stringify(b, bufferReplacer);
+}
+function bufferReplacer(_k: string, v: unknown): unknown {
+  if (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer') return (v as { data: number[] }).data.join(',');
+  return v;
+}
+
+/**
+ * Groups, indexes and validates. Returns the zone, or every issue found.
+ * RFC 2181 §5.2: records of one RRset share a TTL; differing TTLs are reduced
+ * to the smallest, as BIND and Knot do, so no record outlives the others.
+ */
+export function buildZone(input: ZoneInput): { zone?: Zone; issues: ZoneIssue[] } {
+  const issues: ZoneIssue[] = [];
+  const file = input.source;
+  const originKey = nameKey(input.origin);
+  const grouped = new Map<string, Map<number, { owner: string; ttl: number; records: RData[]; line?: number | undefined }>>();
+
+  for (const rec of input.records) {
+    const key = nameKey(rec.name);
+    if (!isAtOrBelow(key, originKey)) {
+      issues.push({ file, line: rec.line, message: `${nameToText(rec.name)} is outside the zone ${nameToText(input.origin)}` });
+      continue;
+    }
+    if (rec.type === RRType.SOA && key !== originKey) {
+      issues.push({ file, line: rec.line, message: `SOA record at ${nameToText(rec.name)} is not at the zone apex` });
+      continue;
+    }
+    let byType = grouped.get(key);
+    if (!byType) grouped.set(key, (byType = new Map()));
+    const set = byType.get(rec.type);
+    if (!set) {
+      byType.set(rec.type, { owner: rec.name, ttl: rec.ttl, records: [rec.data], line: rec.line });
+    } else {
+      set.ttl = Math.min(set.ttl, rec.ttl);
+      // An RRset is a set: duplicates are dropped silently (RFC 2181 §5).
+      if (!set.records.some((r) => rdataEquals(r, rec.data))) set.records.push(rec.data);
+    }
+  }
+
+  const apex = grouped.get(originKey);
+  const soaSet = apex?.get(RRType.SOA);
+  if (!soaSet) issues.push({ file, message: `zone ${nameToText(input.origin)} has no SOA record at its apex` });
+  else if (soaSet.records.length > 1) issues.push({ file, line: soaSet.line, message: 'zone has more than one SOA record' });
+  if (!apex?.get(RRType.NS)) issues.push({ file, message: `zone ${nameToText(input.origin)} has no NS records at its apex` });
+
+  for (const [key, byType] of grouped) {
+    const cname = byType.get(RRType.CNAME);
+    if (cname) {
+      if (cname.records.length > 1) issues.push({ file, line: cname.line, message: `${nameToText(cname.owner)} has more than one CNAME` });
+      if (byType.size > 1) {
+        const others = [...byType.keys()].filter((t) => t !== RRType.CNAME).map(typeToText).join(', ');
+        issues.push({ file, line: cname.line, message: `${nameToText(cname.owner)} has a CNAME and other data (${others}); RFC 1034 §3.6.2 forbids this` });
+      }
+      if (key === originKey) issues.push({ file, line: cname.line, message: 'a CNAME at the zone apex is not allowed' });
+    }
+  }
+
+  const nameOptions = new Map<string, NameOptions & { line?: number | undefined; path?: string | undefined }>();
+  for (const [name, opts] of input.nameOptions ?? []) {
+    const key = nameKey(name);
+    nameOptions.set(key, opts);
+    if (!grouped.has(key)) issues.push({ file, line: opts.line, path: opts.path, message: `settings given for ${nameToText(name)}, which has no records` });
+  }
+
+  if (issues.length > 0 || !soaSet) return { issues };
+
+  // Build nodes; every ancestor between a name and the apex exists at least as an empty non-terminal.
+  const nodes = new Map<string, ZoneNode>();
+  let slot = 0;
+  let hasDelegations = false;
+  let hasWildcards = false;
+  for (const [key, byType] of grouped) {
+    const opts = nameOptions.get(key);
+    const rrsets = new Map<number, RRset>();
+    let owner = input.origin;
+    for (const [type, set] of byType) {
+      owner = set.owner;
+      const rotates = (type === RRType.A || type === RRType.AAAA) && set.records.length > 1;
+      const maxAnswers = rotates && opts?.maxAnswers !== undefined && opts.maxAnswers < set.records.length ? opts.maxAnswers : undefined;
+      rrsets.set(type, {
+        owner: set.owner,
+        ownerKey: key,
+        type,
+        ttl: clampTtl(set.ttl, input.ttlPolicy),
+        records: Object.freeze(set.records.slice()),
+        rotates,
+        maxAnswers,
+        rotationSlot: rotates ? slot++ : -1,
+      });
+    }
+    if (key !== originKey && byType.has(RRType.NS)) hasDelegations = true;
+    if (key.startsWith('*.') || key === '*') hasWildcards = true;
+    nodes.set(key, { name: owner, key, rrsets, emptyNonTerminal: false });
+  }
+  for (const key of [...nodes.keys()]) {
+    let parent = parentOf(key);
+    let parentName = parentOf(nodes.get(key)!.name);
+    while (parent !== undefined && parentName !== undefined && isAtOrBelow(parent, originKey) && !nodes.has(parent)) {
+      nodes.set(parent, { name: parentName, key: parent, rrsets: new Map(), emptyNonTerminal: true });
+      parent = parentOf(parent);
+      parentName = parentOf(parentName);
+    }
+  }
+
+  const soa = nodes.get(originKey)!.rrsets.get(RRType.SOA)!;
+  const soaData = soa.records[0] as Extract<RData, { kind: 'SOA' }>;
+  const zone: Zone = {
+    origin: input.origin,
+    originKey,
+    originLabels: originKey === '' ? 0 : originKey.split('.').length,
+    source: input.source,
+    nodes,
+    soa,
+    negativeTtl: clampTtl(Math.min(soa.ttl, soaData.minimum), input.ttlPolicy),
+    ttlPolicy: input.ttlPolicy,
+    rotationSlots: slot,
+    hasDelegations,
+    hasWildcards,
+  };
+  return { zone, issues: [] };
+}
