@@ -16,6 +16,8 @@ import { loadZoneDir } from './zone/load.ts';
 import { nameToText } from './zone/name.ts';
 import { RrdnsServer } from './server/server.ts';
 
+const SHUTDOWN_GRACE_MS = 5000;
+
 const USAGE = `usage:
   rrdns serve [--zones DIR] [--listen HOST:PORT]... [--log-level LEVEL] [--identity TEXT]
   rrdns check [DIR]
@@ -79,8 +81,15 @@ async function serve(values: { zones?: string; listen?: string[]; 'log-level'?: 
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    server.log.info({ signal }, 'shutting down');
-    server.close().then(
+    // Bounded: a shutdown that hangs must not keep the port.
+    setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS).unref();
+    const closing = server.close();
+    try {
+      server.log.info({ signal }, 'shutting down');
+    } catch {
+      // Logging is best effort once stdout may be gone.
+    }
+    closing.then(
       () => {
         server.log.flush();
         process.exit(0);

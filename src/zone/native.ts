@@ -9,32 +9,21 @@
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import type { ZoneIssue } from '../errors.ts';
-import { parseMasterFile } from './masterfile.ts';
+import { parseMasterFile, parseTimeValue } from './masterfile.ts';
 import { nameKey, nameToText, parseName } from './name.ts';
 import { typeFromText, type ZoneRecord } from './records.ts';
 import type { NameOptions, TtlPolicy, ZoneInput } from './zone.ts';
 
-/** 1w3d12h30m45s style durations (BIND), or plain seconds. */
-export function parseDuration(text: string): number | undefined {
-  if (/^\d+$/.test(text)) return Number(text);
-  const m = /^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/i.exec(text);
-  if (!m || text === '') return undefined;
-  const [w, d, h, min, s] = m.slice(1).map((v) => Number(v ?? 0)) as [number, number, number, number, number];
-  return (((w * 7 + d) * 24 + h) * 60 + min) * 60 + s;
-}
-
 const MAX_TTL = 0x7fffffff;
-const Ttl = z.union([
-  z.number().int().min(0).max(MAX_TTL),
-  z.string().transform((s, ctx) => {
-    const v = parseDuration(s.trim());
-    if (v === undefined || v > MAX_TTL) {
-      ctx.addIssue({ code: 'custom', message: `"${s}" is not a TTL (seconds, or units like 5m, 1h30m)` });
-      return z.NEVER;
-    }
-    return v;
-  }),
-]);
+/** Seconds as a number, or a BIND-style duration string; one message for every bad form. */
+const Ttl = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const seconds = typeof v === 'number' ? v : parseTimeValue(v.trim());
+  if (seconds === undefined || !Number.isInteger(seconds) || seconds < 0 || seconds > MAX_TTL) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a TTL (seconds 0..${MAX_TTL}, or units like 5m, 1h30m)` });
+    return z.NEVER;
+  }
+  return seconds;
+});
 
 const RecordValue = z.union([z.string(), z.number(), z.object({ value: z.union([z.string(), z.number()]), ttl: Ttl.optional() }).strict()]);
 const RecordValues = z.union([RecordValue, z.array(RecordValue).min(1)]);
@@ -121,7 +110,7 @@ export function parseNativeZone(text: string, opts: NativeParseOptions): { input
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    return { issues: doc.errors.map((e) => ({ file, line: e.linePos?.[0]?.line, message: e.message.split('\n')[0]! })) };
+    return { issues: doc.errors.map((e) => ({ file, line: lines.linePos(e.pos[0]).line, message: e.message.split('\n')[0]! })) };
   }
   const loc = new Locator(doc, lines);
   const parsed = NativeZoneSchema.safeParse(doc.toJS() ?? {});

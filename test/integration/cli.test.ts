@@ -1,0 +1,135 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { udpQuery } from '../support/dnsclient.ts';
+import { writeZones } from '../support/server.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const MAIN = path.join(ROOT, 'src/main.ts');
+const GOOD = `soa: { mname: ns1, rname: hostmaster, serial: 1 }\nrecords:\n  "@": { NS: ns1 }\n  ns1: { A: 192.0.2.53 }\n  www: { A: [192.0.2.1, 192.0.2.2] }\n`;
+const BAD = `soa: { mname: ns1, rname: hostmaster, serial: 1 }\nrecords:\n  "@": { NS: ns1 }\n  www:\n    A: [192.0.2.1, 300.1.1.1]\n  mx: { MX: "ten mail" }\n`;
+
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+});
+
+interface Started {
+  child: ChildProcess;
+  lines: Record<string, unknown>[];
+  listening: Record<string, unknown>;
+  port: number;
+}
+
+/** Starts a command and resolves at its "rrdns listening" log line; bounded wait. */
+function startCli(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Started> {
+  const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  const lines: Record<string, unknown>[] = [];
+  let buffered = '';
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no start-up line within 20 s; stderr: ${stderr}`)), 20_000);
+    child.on('exit', (code) => reject(new Error(`exited ${code} before listening: ${stderr}`)));
+    child.stdout!.on('data', (d) => {
+      buffered += d;
+      let nl;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        if (!line.startsWith('{')) continue;
+        const obj = JSON.parse(line) as Record<string, unknown>;
+        lines.push(obj);
+        if (obj.msg === 'rrdns listening') {
+          clearTimeout(timer);
+          const port = Number(String((obj.listen as string[])[0]).split(':').pop());
+          resolve({ child, lines, listening: obj, port });
+        }
+      }
+    });
+  });
+}
+
+/** Resolves when the process has exited and its stdout is closed (so every process writing to it is gone too). */
+const exited = (child: ChildProcess) =>
+  new Promise<number | null>((r) => (child.exitCode !== null && child.stdout!.closed ? r(child.exitCode) : child.on('close', (code) => r(code))));
+
+describe('rrdns check', () => {
+  it('accepts the shipped example zone', () => {
+    const r = spawnSync(process.execPath, [MAIN, 'check', 'zones'], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/ok example\.test\./);
+  });
+  it('exits 1 and lists every error with file and line', () => {
+    const dir = writeZones({ 'bad.test.yaml': BAD });
+    const r = spawnSync(process.execPath, [MAIN, 'check', dir], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`${dir}/bad.test.yaml:5 records.www.A[1]: "300.1.1.1" is not an IPv4 address`);
+    expect(r.stderr).toMatch(/bad\.test\.yaml:6 records\.mx\.MX: /);
+  });
+});
+
+describe('rrdns serve', () => {
+  it('refuses to start on an invalid zone, exits non-zero and lists every error', () => {
+    const dir = writeZones({ 'bad.test.yaml': BAD });
+    const r = spawnSync(process.execPath, [MAIN, 'serve', '--zones', dir, '--listen', '127.0.0.1:0'], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/2 zone errors/);
+    expect(r.stderr).toContain('300.1.1.1');
+  });
+
+  it('npm start passes flags through; logs a start-up line with zones and addresses; stops on SIGTERM', async () => {
+    const dir = writeZones({ 'cli.test.yaml': GOOD });
+    const s = await startCli('npm', ['start', '--silent', '--', '--zones', dir, '--listen', '127.0.0.1:0']);
+    expect(s.listening.zones).toEqual([expect.objectContaining({ origin: 'cli.test.' })]);
+    const { packet } = await udpQuery(s.port, 'www.cli.test');
+    expect(packet.answers).toHaveLength(2);
+    // npm forwards SIGTERM to the server, which shuts down cleanly.
+    s.child.kill('SIGTERM');
+    await exited(s.child);
+    expect(s.lines.map((l) => l.msg)).toContain('rrdns stopped');
+  });
+
+  it('reads RRDNS_ZONES, RRDNS_LISTEN and RRDNS_LOG_LEVEL; logs each query only at debug', async () => {
+    const dir = writeZones({ 'cli.test.yaml': GOOD });
+    const s = await startCli(process.execPath, [MAIN, 'serve'], { RRDNS_ZONES: dir, RRDNS_LISTEN: '127.0.0.1:0,[::1]:0', RRDNS_LOG_LEVEL: 'debug' });
+    expect((s.listening.listen as string[])[1]).toMatch(/^\[::1\]:\d+$/);
+    await udpQuery(s.port, 'www.cli.test');
+    const v6port = Number((s.listening.listen as string[])[1]!.split(':').pop());
+    await udpQuery(v6port, 'www.cli.test', { host: '::1' });
+    s.child.kill('SIGTERM');
+    await exited(s.child);
+    const queries = s.lines.filter((l) => l.msg === 'query');
+    expect(queries).toHaveLength(2);
+    expect(queries[0]).toMatchObject({ qname: 'www.cli.test', qtype: 'A', rcode: 0, transport: 'udp' });
+  });
+
+  it('at info level logs no per-query lines', async () => {
+    const dir = writeZones({ 'cli.test.yaml': GOOD });
+    const s = await startCli(process.execPath, [MAIN, 'serve', '--zones', dir, '--listen', '127.0.0.1:0', '--log-level', 'info']);
+    await udpQuery(s.port, 'www.cli.test');
+    s.child.kill('SIGTERM');
+    await exited(s.child);
+    expect(s.lines.some((l) => l.msg === 'query')).toBe(false);
+    expect(s.lines.at(-1)).toMatchObject({ msg: 'rrdns stopped' });
+  });
+
+  it('reloads on SIGHUP and keeps serving the old zones when the new ones are invalid', async () => {
+    const dir = writeZones({ 'cli.test.yaml': GOOD });
+    const s = await startCli(process.execPath, [MAIN, 'serve', '--zones', dir, '--listen', '127.0.0.1:0']);
+    const fs = await import('node:fs');
+    fs.writeFileSync(path.join(dir, 'cli.test.yaml'), BAD);
+    s.child.kill('SIGHUP');
+    // Bounded wait for the reload outcome to be logged.
+    for (let i = 0; i < 100 && !s.lines.some((l) => l.msg?.toString().startsWith('zone reload failed')); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(s.lines.some((l) => String(l.msg).startsWith('zone reload failed'))).toBe(true);
+    expect((await udpQuery(s.port, 'www.cli.test')).packet.answers).toHaveLength(2);
+    fs.writeFileSync(path.join(dir, 'cli.test.yaml'), GOOD.replace('[192.0.2.1, 192.0.2.2]', '[192.0.2.1, 192.0.2.2, 192.0.2.3]'));
+    s.child.kill('SIGHUP');
+    for (let i = 0; i < 100 && !s.lines.some((l) => l.msg === 'zones reloaded'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await udpQuery(s.port, 'www.cli.test')).packet.answers).toHaveLength(3);
+    s.child.kill('SIGTERM');
+    await exited(s.child);
+  });
+});

@@ -1,0 +1,120 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { formatIssue } from '../../src/errors.ts';
+import { loadZoneDir } from '../../src/zone/load.ts';
+import { parseNativeZone } from '../../src/zone/native.ts';
+import { buildZone } from '../../src/zone/zone.ts';
+
+const parse = (text: string, masterFiles: Record<string, string> = {}) =>
+  parseNativeZone(text, {
+    file: 'zones/example.test.yaml',
+    defaultOrigin: 'example.test',
+    readMasterFile: (rel) => {
+      const t = masterFiles[rel];
+      if (t === undefined) throw Object.assign(new Error('missing'), { code: 'ENOENT' });
+      return t;
+    },
+  });
+
+const BASE = `soa: { mname: ns1, rname: hostmaster, serial: 1 }
+records:
+  "@": { NS: ns1 }
+  ns1: { A: 192.0.2.53 }
+`;
+
+describe('native zone format', () => {
+  it('names file, line and path of a bad value, e.g. a bad IPv4 address', () => {
+    const text = `${BASE}  www:
+    A:
+      - 192.0.2.1
+      - 192.0.2.2
+      - 300.1.1.1
+`;
+    const { issues } = parse(text);
+    expect(issues.map(formatIssue)).toEqual(['zones/example.test.yaml:9 records.www.A[2]: "300.1.1.1" is not an IPv4 address']);
+  });
+
+  it('lists every error of a file at once', () => {
+    const text = `${BASE}  a: { A: 1.2.3 }
+  b: { AAAA: "not-v6" }
+  c: { MX: "x mail" }
+  d: { BOGUS: "1" }
+`;
+    const { issues } = parse(text);
+    const lines = issues.map(formatIssue);
+    expect(lines).toHaveLength(4);
+    expect(lines[0]).toMatch(/^zones\/example\.test\.yaml:5 records\.a\.A: /);
+    expect(lines[1]).toMatch(/^zones\/example\.test\.yaml:6 records\.b\.AAAA: /);
+    expect(lines[2]).toMatch(/^zones\/example\.test\.yaml:7 records\.c\.MX: /);
+    expect(lines[3]).toMatch(/^zones\/example\.test\.yaml:8 records\.d\.BOGUS: .*neither a record type/);
+  });
+
+  it.each([
+    { name: 'unknown top-level key', text: `${BASE}extra: 1\n`, want: /extra|Unrecognized/ },
+    { name: 'bad TTL text', text: `ttl: { default: "5 minutes" }\n${BASE}`, want: /^zones\/example\.test\.yaml:1 ttl\.default: .*not a TTL/ },
+    { name: 'min above max', text: `ttl: { min: 100, max: 10 }\n${BASE}`, want: /ttl\.min must not exceed ttl\.max/ },
+    { name: 'YAML syntax error', text: `records: [\n`, want: /^zones\/example\.test\.yaml:\d+: / },
+    { name: 'missing master file', text: `masterFile: gone.zone\n${BASE}`, want: /masterFile: cannot read gone\.zone: ENOENT/ },
+    { name: 'maxAnswers zero', text: `${BASE}  www: { maxAnswers: 0, A: 192.0.2.1 }\n`, want: /records\.www\.maxAnswers/ },
+  ])('rejects $name', ({ text, want }) => {
+    const { issues } = parse(text);
+    expect(issues.length).toBeGreaterThan(0);
+    expect(issues.map(formatIssue).join('\n')).toMatch(want);
+  });
+
+  it('applies TTL precedence: value ttl, then name ttl, then zone default', () => {
+    const { input, issues } = parse(`ttl: { default: 120 }\n${BASE}  www:\n    ttl: 30\n    A: [192.0.2.1, { value: 192.0.2.2, ttl: 10 }]\n  mail: { A: 192.0.2.25 }\n`);
+    expect(issues).toEqual([]);
+    const ttl = (name: string, addr: string) => input!.records.find((r) => r.name === name && JSON.stringify(r.data).includes(addr))!.ttl;
+    expect(ttl('www.example.test', '192.0.2.1"')).toBe(30);
+    expect(ttl('www.example.test', '192.0.2.2"')).toBe(10);
+    expect(ttl('mail.example.test', '192.0.2.25')).toBe(120);
+  });
+
+  it('takes static records from a master file and adds round-robin settings on top', () => {
+    const master = `$TTL 3600\n@ IN SOA ns1 hostmaster 5 3600 900 1209600 60\n@ IN NS ns1\nns1 IN A 192.0.2.53\nwww IN A 192.0.2.1\nwww IN A 192.0.2.2\nwww IN A 192.0.2.3\n`;
+    const { input, issues } = parse(`masterFile: example.test.zone\nttl: { max: 600 }\nrecords:\n  www: { ttl: 20, maxAnswers: 2 }\n`, { 'example.test.zone': master });
+    expect(issues).toEqual([]);
+    const built = buildZone(input!);
+    const www = built.zone!.nodes.get('www.example.test')!.rrsets.get(1)!;
+    expect(www.ttl).toBe(20);
+    expect(www.maxAnswers).toBe(2);
+    expect(www.rotates).toBe(true);
+    expect(built.zone!.nodes.get('example.test')!.rrsets.get(2)!.ttl).toBe(600);
+  });
+
+  it('rejects settings for a name that has no records', () => {
+    const { issues } = parse(`${BASE}  ghost: { ttl: 30 }\n`);
+    expect(issues.map(formatIssue).join('\n')).toMatch(/records\.ghost: settings given for ghost\.example\.test\., which has no records/);
+  });
+});
+
+describe('zones directory', () => {
+  const dirWith = (files: Record<string, string>) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rrdns-load-'));
+    for (const [n, t] of Object.entries(files)) fs.writeFileSync(path.join(dir, n), t);
+    return dir;
+  };
+  it('loads native and master-file zones, and does not load a claimed master file twice', () => {
+    const master = `$TTL 300\n@ IN SOA ns1 h 1 2 3 4 5\n@ IN NS ns1\nns1 IN A 192.0.2.1\n`;
+    const dir = dirWith({
+      'a.test.yaml': `masterFile: a.test.zone\n`,
+      'a.test.zone': master,
+      'b.test.zone': master,
+      'c.test.json': JSON.stringify({ soa: { mname: 'ns1', rname: 'h', serial: 1 }, records: { '@': { NS: 'ns1' }, ns1: { A: '192.0.2.1' } } }),
+      'README.md': '# not a zone',
+    });
+    const result = loadZoneDir(dir);
+    expect(result.issues).toEqual([]);
+    expect(result.zones.map((z) => z.origin).sort()).toEqual(['a.test', 'b.test', 'c.test']);
+  });
+  it('reports a zone defined twice', () => {
+    const dir = dirWith({
+      'x.test.yaml': `soa: { mname: ns1, rname: h, serial: 1 }\nrecords: { "@": { NS: ns1 } }\n`,
+      'other.yaml': `origin: x.test\nsoa: { mname: ns1, rname: h, serial: 1 }\nrecords: { "@": { NS: ns1 } }\n`,
+    });
+    expect(loadZoneDir(dir).issues.map(formatIssue).join('\n')).toMatch(/zone x\.test\. is also defined by/);
+  });
+});
