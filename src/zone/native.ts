@@ -104,6 +104,16 @@ export interface NativeParseOptions {
   readMasterFile: (relativePath: string) => string;
 }
 
+/**
+ * A TXT value not written in quotes is one string, spaces and ';' included
+ * (`TXT: v=spf1 mx -all`), as a YAML user expects; quoted values are taken as
+ * master-file rdata, so several strings stay possible.
+ */
+function rdataText(type: string, value: string): string {
+  if (type !== 'TXT' || value.trimStart().startsWith('"')) return value;
+  return `"${value.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+}
+
 /** Parses a native zone document into the input for `buildZone`, or issues. */
 export function parseNativeZone(text: string, opts: NativeParseOptions): { input?: ZoneInput; issues: ZoneIssue[] } {
   const file = opts.file;
@@ -213,7 +223,7 @@ export function parseNativeZone(text: string, opts: NativeParseOptions): { input
         const value = typeof v === 'object' ? v.value : v;
         const ttl = (typeof v === 'object' ? v.ttl : undefined) ?? nameTtl ?? ttlPolicy.defaultTtl;
         // One master-file line per value: the same rdata grammar and checks as *.zone files.
-        const line = `${nameToText(ownerName)} ${ttl} IN ${typeText} ${String(value)}`;
+        const line = `${nameToText(ownerName)} ${ttl} IN ${typeText} ${rdataText(typeText, String(value))}`;
         const result = parseMasterFile(line, { file, origin, defaultTtl: ttl });
         for (const problem of result.issues) issue(path, problem.message);
         for (const rec of result.records) records.push({ ...rec, line: loc.line(path) });

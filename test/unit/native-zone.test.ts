@@ -118,3 +118,16 @@ describe('zones directory', () => {
     expect(loadZoneDir(dir).issues.map(formatIssue).join('\n')).toMatch(/zone x\.test\. is also defined by/);
   });
 });
+
+describe('TXT values in YAML', () => {
+  it.each([
+    { name: 'unquoted value is one string, spaces and ; included', value: 'v=spf1 mx -all; x', want: ['v=spf1 mx -all; x'] },
+    { name: 'quotes and backslashes survive', value: 'say "hi" \\o/', want: ['say "hi" \\o/'] },
+    { name: 'quoted value is master-file rdata: several strings', value: '"a b" "c"', want: ['a b', 'c'] },
+  ])('$name', ({ value, want }) => {
+    const { input, issues } = parse(`${BASE}  t: { TXT: ${JSON.stringify(value)} }\n`);
+    expect(issues).toEqual([]);
+    const rec = input!.records.find((r) => r.name === 't.example.test')!;
+    expect(rec.data.kind === 'TXT' && rec.data.data.map((b) => b.toString('latin1'))).toEqual(want);
+  });
+});
