@@ -15,7 +15,8 @@ COPY src ./src
 COPY zones /etc/rrdns/zones
 
 # Runs unprivileged on 5353; publish it as 53 (docker run -p 53:5353/udp -p 53:5353/tcp).
-USER node
+RUN useradd --system --no-create-home --home-dir /opt/rrdns --shell /usr/sbin/nologin rrdns
+USER rrdns
 EXPOSE 5353/udp 5353/tcp
 ENTRYPOINT ["node", "/opt/rrdns/src/main.ts"]
 CMD ["serve"]
