@@ -58,6 +58,14 @@ export class RrdnsServer {
     return this.bound;
   }
 
+  /** Transport counters, for observability and tests. */
+  transportStats(): { tcpConnections: number; tcpPeakQueuedBytes: number } {
+    return {
+      tcpConnections: this.tcpListeners.reduce((n, t) => n + t.connectionCount, 0),
+      tcpPeakQueuedBytes: Math.max(0, ...this.tcpListeners.map((t) => t.peakQueuedBytes)),
+    };
+  }
+
   /** Loads the zones directory fully; throws ZoneValidationError with every issue. */
   private loadZones(): Map<string, ServedZone> {
     const result = loadZoneDir(this.config.zonesDir);

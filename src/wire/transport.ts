@@ -98,6 +98,9 @@ export class TcpListener {
     return this.connections.size;
   }
 
+  /** Most bytes ever queued towards one client; stays near maxQueuedBytes whatever clients do. */
+  peakQueuedBytes = 0;
+
   /** Stops accepting, lets each connection finish what it has queued, then closes it. */
   close(graceMs = 2000): Promise<void> {
     return new Promise((resolve) => {
@@ -160,6 +163,7 @@ export class TcpListener {
           out.copy(framed, 2);
           queuedAnswers++;
           socket.write(framed, flushed);
+          if (socket.writableLength > this.peakQueuedBytes) this.peakQueuedBytes = socket.writableLength;
         }
       }
       partialSince = pending ? partialSince || Date.now() : 0;
