@@ -99,7 +99,7 @@ async function serve(values: { zones?: string; listen?: string[]; 'log-level'?: 
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => server.reload());
+  process.on('SIGHUP', () => void server.reload());
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -8,11 +8,24 @@ import { isAtOrBelow, nameKey } from '../zone/name.ts';
 import { RRType, type RData } from '../zone/records.ts';
 import type { RRset, Zone, ZoneNode } from '../zone/zone.ts';
 
-export type Outcome = 'HIT' | 'NODATA' | 'NXDOMAIN' | 'DELEGATION';
+export type Outcome = 'HIT' | 'NODATA' | 'NXDOMAIN' | 'DELEGATION' | 'SERVFAIL';
+
+/**
+ * What a health-checked RRset serves right now: the records and TTL to use,
+ * or a policy outcome when every member is down. Decided outside the resolver
+ * (src/server/pools.ts) and passed in, so resolution stays a pure function.
+ */
+export type LiveSet =
+  | { readonly kind: 'records'; readonly records: readonly RData[]; readonly ttl: number }
+  | { readonly kind: 'nodata' }
+  | { readonly kind: 'servfail' };
+export type LiveView = (rrset: RRset) => LiveSet | undefined;
 
 /** One RRset placed in a section, with the owner and TTL to write for it. */
 export interface SectionEntry {
   readonly rrset: RRset;
+  /** Records to write: the RRset's own, or the live subset of a health-checked one. */
+  readonly records: readonly RData[];
   /** Owner to write; compared by key against the qname to compress to the question. */
   readonly owner: string;
   readonly ownerKey: string;
@@ -21,7 +34,7 @@ export interface SectionEntry {
 
 export interface Resolution {
   readonly outcome: Outcome;
-  readonly rcode: 0 | 3;
+  readonly rcode: 0 | 2 | 3;
   /** AA flag: false only for a plain referral. */
   readonly authoritative: boolean;
   readonly answer: readonly SectionEntry[];
@@ -38,8 +51,9 @@ export interface Resolution {
 /** RFC 1034 §4.3.2 step 3.a: CNAME chains are followed, but never forever. */
 export const MAX_CNAME_CHAIN = 12;
 
-const entry = (rrset: RRset, owner?: string, ownerKey?: string, ttl?: number): SectionEntry => ({
+const entry = (rrset: RRset, owner?: string, ownerKey?: string, ttl?: number, records?: readonly RData[]): SectionEntry => ({
   rrset,
+  records: records ?? rrset.records,
   owner: owner ?? rrset.owner,
   ownerKey: ownerKey ?? rrset.ownerKey,
   ttl: ttl ?? rrset.ttl,
@@ -112,7 +126,7 @@ function targetName(data: RData): string | undefined {
   }
 }
 
-function addressesFor(zone: Zone, sets: readonly RRset[], exclude: ReadonlySet<RRset>): SectionEntry[] {
+function addressesFor(zone: Zone, sets: readonly RRset[], exclude: ReadonlySet<RRset>, live?: LiveView): SectionEntry[] {
   const out: SectionEntry[] = [];
   const seen = new Set<RRset>(exclude);
   for (const set of sets) {
@@ -127,7 +141,9 @@ function addressesFor(zone: Zone, sets: readonly RRset[], exclude: ReadonlySet<R
         const rr = node.rrsets.get(type);
         if (rr && !seen.has(rr)) {
           seen.add(rr);
-          out.push(entry(rr));
+          const view = live?.(rr);
+          if (!view) out.push(entry(rr));
+          else if (view.kind === 'records') out.push(entry(rr, undefined, undefined, view.ttl, view.records));
         }
       }
     }
@@ -147,7 +163,7 @@ function minimalAny(node: ZoneNode): RRset | undefined {
  * `qname` is the same name as the client wrote it; it is the owner written
  * for wildcard-synthesised records (RFC 4592 §2.1) when the qname itself was synthesised.
  */
-export function resolve(zone: Zone, qname: string, qnameKey: string, qtype: number): Resolution {
+export function resolve(zone: Zone, qname: string, qnameKey: string, qtype: number, live?: LiveView): Resolution {
   const answer: SectionEntry[] = [];
   const visited = new Set<string>();
   let currentKey = qnameKey;
@@ -168,7 +184,7 @@ export function resolve(zone: Zone, qname: string, qnameKey: string, qtype: numb
         authoritative: answer.length > 0,
         answer,
         authority: [entry(ns)],
-        additional: addressesFor(zone, [ns], new Set()),
+        additional: addressesFor(zone, [ns], new Set(), live),
         sharedKey,
       };
     }
@@ -208,7 +224,14 @@ export function resolve(zone: Zone, qname: string, qnameKey: string, qtype: numb
     if (!set) {
       return { outcome: 'NODATA', rcode: 0, authoritative: true, answer, authority: [negativeSoa(zone)], additional: [], sharedKey };
     }
-    answer.push(entry(set, owner, ownerKey));
+    const view = live?.(set);
+    if (view?.kind === 'nodata') {
+      return { outcome: 'NODATA', rcode: 0, authoritative: true, answer, authority: [negativeSoa(zone)], additional: [], sharedKey };
+    }
+    if (view?.kind === 'servfail') {
+      return { outcome: 'SERVFAIL', rcode: 2, authoritative: false, answer: [], authority: [], additional: [], sharedKey };
+    }
+    answer.push(view ? entry(set, owner, ownerKey, view.ttl, view.records) : entry(set, owner, ownerKey));
     const inAnswer = new Set(answer.map((e) => e.rrset));
     return {
       outcome: 'HIT',
@@ -216,7 +239,7 @@ export function resolve(zone: Zone, qname: string, qnameKey: string, qtype: numb
       authoritative: true,
       answer,
       authority: [],
-      additional: addressesFor(zone, [set], inAnswer),
+      additional: addressesFor(zone, [set], inAnswer, live),
       sharedKey,
     };
   }

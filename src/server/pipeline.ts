@@ -34,7 +34,7 @@ function chaosPlan(identity: string): AnswerPlan {
   rr.writeUInt16BE(1 + text.length, 10);
   rr[12] = text.length;
   text.copy(rr, 13);
-  return { rcode: 0, authoritative: true, an: 1, ns: 0, ar: 0, bodies: [rr], rotationSlot: -1, cuts: [{ end: rr.length, an: 1, ns: 0, ar: 0 }], mustFit: rr.length };
+  return { rcode: 0, authoritative: true, an: 1, ns: 0, ar: 0, bodies: [rr], rotationSlot: -1, cuts: [{ end: rr.length, an: 1, ns: 0, ar: 0 }], mustFit: rr.length, expiresAt: Infinity };
 }
 
 export class QueryPipeline {

@@ -4,7 +4,7 @@
  * version is swapped in and dropped with it, so a reload starts clean.
  */
 import { compileAnswer, type AnswerPlan } from '../wire/answer.ts';
-import { resolve } from '../resolver/resolve.ts';
+import { resolve, type LiveView } from '../resolver/resolve.ts';
 import { RotationCounters } from '../rotation/rotation.ts';
 import type { Zone } from '../zone/zone.ts';
 
@@ -12,6 +12,8 @@ import type { Zone } from '../zone/zone.ts';
 const MAX_QTYPES_PER_NAME = 64;
 /** Compiled answers shared across names (NXDOMAIN, wildcard, below-cut referrals). */
 const MAX_SHARED_PLANS = 4096;
+/** Answers with health-checked RRsets are recompiled this often, so their TTLs keep counting down. */
+const LIVE_PLAN_MS = 1000;
 
 export class ServedZone {
   readonly zone: Zone;
@@ -19,8 +21,12 @@ export class ServedZone {
   private readonly exact = new Map<string, Map<number, AnswerPlan>>();
   private readonly shared = new Map<string, AnswerPlan>();
 
-  constructor(zone: Zone) {
+  /** What health-checked RRsets serve now; undefined for a zone without pools. */
+  private readonly live: LiveView | undefined;
+
+  constructor(zone: Zone, live?: LiveView) {
     this.zone = zone;
+    this.live = zone.pooled.length > 0 ? live : undefined;
     this.rotation = new RotationCounters(zone.rotationSlots);
   }
 
@@ -28,25 +34,41 @@ export class ServedZone {
   plan(qname: string, qnameKey: string, qnameWireLength: number, qtype: number): AnswerPlan {
     const byType = this.exact.get(qnameKey);
     const cached = byType?.get(qtype);
-    if (cached) return cached;
+    if (cached && (cached.expiresAt === Infinity || cached.expiresAt > Date.now())) return cached;
 
-    const res = resolve(this.zone, qname, qnameKey, qtype);
+    let usedLive = false;
+    const live = this.live;
+    const view: LiveView | undefined = live
+      ? (rrset) => {
+          const set = live(rrset);
+          if (set) usedLive = true;
+          return set;
+        }
+      : undefined;
+    const res = resolve(this.zone, qname, qnameKey, qtype, view);
     const ctx = { qnameKey, qnameWireLength, originKey: this.zone.originKey, perName: res.sharedKey === undefined };
+    const compile = () => compileAnswer(res, ctx, usedLive ? Date.now() + LIVE_PLAN_MS : Infinity);
     if (res.sharedKey !== undefined) {
       // Bodies shared across qnames depend only on where the apex sits in the question.
       const key = `${res.sharedKey}#${qnameKey.length - this.zone.originKey.length}`;
       let plan = this.shared.get(key);
-      if (!plan) {
+      if (!plan || (plan.expiresAt !== Infinity && plan.expiresAt <= Date.now())) {
         if (this.shared.size >= MAX_SHARED_PLANS) this.shared.clear();
-        plan = compileAnswer(res, ctx);
+        plan = compile();
         this.shared.set(key, plan);
       }
       return plan;
     }
-    const plan = compileAnswer(res, ctx);
+    const plan = compile();
     if (!byType) this.exact.set(qnameKey, new Map([[qtype, plan]]));
-    else if (byType.size < MAX_QTYPES_PER_NAME) byType.set(qtype, plan);
+    else if (byType.size < MAX_QTYPES_PER_NAME || byType.has(qtype)) byType.set(qtype, plan);
     return plan;
+  }
+
+  /** Drops every compiled answer: the live view changed (a member went up or down, an override). */
+  invalidate(): void {
+    this.exact.clear();
+    this.shared.clear();
   }
 
   /** Picks the body for this query and advances the RRset's rotation by one. */

@@ -15,9 +15,17 @@ import { bindUdp, TcpListener } from '../wire/transport.ts';
 import { QueryPipeline } from './pipeline.ts';
 import { ServedZone } from './served-zone.ts';
 import { typeToText } from '../zone/records.ts';
+import type { Zone } from '../zone/zone.ts';
+import { createChecker, type Checker } from '../health/checkers.ts';
+import { HealthMonitor, type Scheduler } from '../health/monitor.ts';
+import { PoolRegistry, type PoolSnapshot } from './pools.ts';
+import type { AdminOverride } from '../zone/zone.ts';
 
 export interface ServerDeps {
   logger?: Logger;
+  /** Health checker; default: the real HTTP(S)/TCP checker. */
+  checker?: { check: Checker; close(): Promise<void> };
+  scheduler?: Scheduler;
 }
 
 export interface BoundAddress {
@@ -38,10 +46,25 @@ export class RrdnsServer {
   private bound: BoundAddress[] = [];
   private state: 'new' | 'starting' | 'running' | 'closing' | 'closed' = 'new';
   private closing: Promise<void> | undefined;
+  private readonly checker: { check: Checker; close(): Promise<void> };
+  readonly monitor: HealthMonitor;
+  readonly pools: PoolRegistry;
+  /** Zones loaded and their first round of health checks done. */
+  private readyFlag = false;
 
   constructor(config: ServerConfig, deps: ServerDeps = {}) {
     this.config = config;
     this.log = deps.logger ?? createLogger(config.logLevel);
+    this.checker = deps.checker ?? createChecker();
+    this.monitor = new HealthMonitor({
+      check: this.checker.check,
+      scheduler: deps.scheduler,
+      onChange: (state, previous, reason) => {
+        this.log.warn({ check: state.key, address: state.address, name: state.name, from: previous, to: state.health, reason }, 'health state changed');
+        this.invalidateAnswers();
+      },
+    });
+    this.pools = new PoolRegistry(this.monitor);
     const debug = this.log.isLevelEnabled('debug');
     this.pipeline = new QueryPipeline(this.store, {
       chaosIdentity: config.identity,
@@ -67,17 +90,60 @@ export class RrdnsServer {
   }
 
   /** Loads the zones directory fully; throws ZoneValidationError with every issue. */
-  private loadZones(): Map<string, ServedZone> {
+  private loadZones(): Zone[] {
     const result = loadZoneDir(this.config.zonesDir);
     if (result.issues.length > 0) throw new ZoneValidationError(result.issues);
-    return new Map(result.zones.map((z) => [z.originKey, new ServedZone(z)]));
+    return result.zones;
+  }
+
+  /**
+   * Makes `zones` the served set: their health checks are watched and complete
+   * one round (each bounded by its timeout) before the zones are swapped in, so
+   * the first answers for a health-checked name are already right.
+   */
+  private async install(zones: Zone[]): Promise<void> {
+    let entries;
+    try {
+      entries = PoolRegistry.plan(zones);
+    } catch (e) {
+      throw new ZoneValidationError([{ file: this.config.zonesDir, message: (e as Error).message }]);
+    }
+    this.monitor.setTargets(PoolRegistry.targets(entries));
+    await this.monitor.firstRound();
+    this.pools.use(entries);
+    const live = (rrset: Parameters<PoolRegistry['liveSet']>[0]) => this.pools.liveSet(rrset);
+    this.store.replace(new Map(zones.map((z) => [z.originKey, new ServedZone(z, live)])));
+  }
+
+  /** Health changed: compiled answers that used the old view are dropped. */
+  private invalidateAnswers(): void {
+    for (const served of this.store.all()) served.invalidate();
+  }
+
+  get ready(): boolean {
+    return this.readyFlag;
+  }
+
+  healthSnapshot(): PoolSnapshot[] {
+    return this.pools.snapshot();
+  }
+
+  /** Admin override for one pool member; false when the pool has no such member. */
+  setOverride(name: string, address: string, override: AdminOverride | null): boolean {
+    const ok = this.pools.setOverride(name, address, override);
+    if (ok) {
+      this.log.warn({ name, address, override }, override ? 'admin override set' : 'admin override cleared');
+      this.invalidateAnswers();
+    }
+    return ok;
   }
 
   async start(): Promise<void> {
     if (this.state !== 'new') throw new RrdnsError(ErrorCode.SERVER_STATE, `start() called on a ${this.state} server`);
     this.state = 'starting';
     try {
-      this.store.replace(this.loadZones());
+      await this.install(this.loadZones());
+      this.readyFlag = true;
       for (const { host, port } of this.config.listen) this.bound.push(await this.bindBoth(host, port));
     } catch (e) {
       await this.shutdownSockets();
@@ -89,6 +155,8 @@ export class RrdnsServer {
       {
         listen: this.bound.map((b) => (b.host.includes(':') ? `[${b.host}]:${b.port}` : `${b.host}:${b.port}`)),
         zones: [...this.store.all()].map((s) => ({ origin: nameToText(s.zone.origin), file: s.zone.source, names: s.zone.nodes.size })),
+        pools: this.pools.size,
+        checks: this.monitor.states().length,
       },
       'rrdns listening',
     );
@@ -121,12 +189,19 @@ export class RrdnsServer {
    * before it replaces the old one in a single swap; on any error the old set
    * keeps serving and the issues are returned.
    */
-  reload(): { ok: true; zones: number } | { ok: false; issues: readonly ZoneIssue[] } {
+  reload(): Promise<{ ok: true; zones: number } | { ok: false; issues: readonly ZoneIssue[] }> {
+    // Reloads run one at a time: a second SIGHUP waits for the first.
+    this.reloading = this.reloading.then(() => this.reloadNow());
+    return this.reloading;
+  }
+  private reloading: Promise<{ ok: true; zones: number } | { ok: false; issues: readonly ZoneIssue[] }> = Promise.resolve({ ok: true, zones: 0 });
+
+  private async reloadNow(): Promise<{ ok: true; zones: number } | { ok: false; issues: readonly ZoneIssue[] }> {
     try {
-      const next = this.loadZones();
-      this.store.replace(next);
-      this.log.info({ zones: [...next.values()].map((s) => nameToText(s.zone.origin)) }, 'zones reloaded');
-      return { ok: true, zones: next.size };
+      const zones = this.loadZones();
+      await this.install(zones);
+      this.log.info({ zones: zones.map((z) => nameToText(z.origin)), pools: this.pools.size }, 'zones reloaded');
+      return { ok: true, zones: zones.length };
     } catch (e) {
       const issues = e instanceof ZoneValidationError ? e.issues : [{ file: this.config.zonesDir, message: (e as Error).message }];
       this.log.error({ issues }, 'zone reload failed; previous zones keep serving');
@@ -147,6 +222,8 @@ export class RrdnsServer {
   }
 
   private async shutdownSockets(): Promise<void> {
+    await this.monitor.close();
+    await this.checker.close();
     const udp = this.udpSockets.splice(0);
     const tcp = this.tcpListeners.splice(0);
     await Promise.all([

@@ -39,6 +39,8 @@ export interface AnswerPlan {
    */
   readonly cuts: readonly Cut[];
   readonly mustFit: number;
+  /** Epoch ms after which the plan must be recompiled (health-aware TTLs age); Infinity = never. */
+  readonly expiresAt: number;
 }
 
 const rdataCache = new WeakMap<RData, Buffer>();
@@ -175,28 +177,27 @@ function encodeBody(res: Resolution, ctx: CompileContext, rotateEntry: SectionEn
   let an = 0;
   let ns = 0;
   let ar = 0;
-  const recordsOf = (e: SectionEntry) =>
-    e === rotateEntry ? rotatedWindow(e.rrset.records, k, e.rrset.maxAnswers) : e.rrset.records;
+  const recordsOf = (e: SectionEntry) => (e === rotateEntry ? rotatedWindow(e.records, k, Math.min(e.rrset.maxAnswers ?? Infinity, e.records.length)) : e.records);
   for (const e of res.answer) {
     an += writeEntry(e, recordsOf(e));
     cuts.push({ end: writer.len, an, ns, ar });
   }
   for (const e of res.authority) {
-    ns += writeEntry(e, e.rrset.records);
+    ns += writeEntry(e, e.records);
     cuts.push({ end: writer.len, an, ns, ar });
   }
   const mustFit = writer.len;
   for (const e of res.additional) {
-    ar += writeEntry(e, e.rrset.records);
+    ar += writeEntry(e, e.records);
     cuts.push({ end: writer.len, an, ns, ar });
   }
   return { body: Buffer.from(writer.buf.subarray(0, writer.len)), cuts, mustFit, an, ns, ar };
 }
 
 /** Compiles a resolution into an AnswerPlan. Only the first rotating RRset of the answer rotates. */
-export function compileAnswer(res: Resolution, ctx: CompileContext): AnswerPlan {
-  const rotateEntry = res.answer.find((e) => e.rrset.rotates);
-  const n = rotateEntry ? rotateEntry.rrset.records.length : 1;
+export function compileAnswer(res: Resolution, ctx: CompileContext, expiresAt = Infinity): AnswerPlan {
+  const rotateEntry = res.answer.find((e) => e.rrset.rotates && e.records.length > 1);
+  const n = rotateEntry ? rotateEntry.records.length : 1;
   const first = encodeBody(res, ctx, rotateEntry, 0);
   const bodies = [first.body];
   // Rotated bodies have the same length and cut points: rotation reorders same-sized A/AAAA records.
@@ -211,5 +212,6 @@ export function compileAnswer(res: Resolution, ctx: CompileContext): AnswerPlan 
     rotationSlot: rotateEntry ? rotateEntry.rrset.rotationSlot : -1,
     cuts: first.cuts,
     mustFit: first.mustFit,
+    expiresAt,
   };
 }

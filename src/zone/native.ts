@@ -11,8 +11,10 @@ import { z } from 'zod';
 import type { ZoneIssue } from '../errors.ts';
 import { parseMasterFile, parseTimeValue } from './masterfile.ts';
 import { nameKey, nameToText, parseName } from './name.ts';
-import { typeFromText, type ZoneRecord } from './records.ts';
-import type { NameOptions, TtlPolicy, ZoneInput } from './zone.ts';
+import { RRType, typeFromText, type ZoneRecord } from './records.ts';
+import type { AdminOverride, NameOptions, PoolSpec, TtlPolicy, ZoneInput } from './zone.ts';
+import { CheckObjectSchema, CheckSchema, type CheckConfig } from '../health/check-config.ts';
+import { canonicalAddress } from '../health/target.ts';
 
 const MAX_TTL = 0x7fffffff;
 /** Seconds as a number, or a BIND-style duration string; one message for every bad form. */
@@ -28,11 +30,27 @@ const Ttl = z.union([z.number(), z.string()]).transform((v, ctx) => {
 const RecordValue = z.union([z.string(), z.number(), z.object({ value: z.union([z.string(), z.number()]), ttl: Ttl.optional() }).strict()]);
 const RecordValues = z.union([RecordValue, z.array(RecordValue).min(1)]);
 
-const NAME_SETTINGS = new Set(['ttl', 'maxAnswers']);
+const NAME_SETTINGS = new Set(['ttl', 'maxAnswers', 'pool']);
+
+const OverrideValue = z.enum(['drain', 'force-up', 'force-down']);
+/** Check fields are validated per member after merging (see parsePool), so the raw object schema here. */
+const Pool = z
+  .object({
+    check: CheckObjectSchema.default({}),
+    allDown: z.enum(['serveAll', 'backup', 'nodata', 'servfail']).default('serveAll'),
+    standby: z.array(z.string()).default([]),
+    minHealthy: z.number().min(0).max(1).optional(),
+    members: z
+      .record(z.string(), z.object({ check: CheckObjectSchema.optional(), admin: OverrideValue.optional() }).strict())
+      .default({}),
+  })
+  .strict();
+
 const NameEntry = z
   .object({
     ttl: Ttl.optional(),
     maxAnswers: z.number().int().min(1).max(1024).optional(),
+    pool: Pool.optional(),
   })
   .catchall(RecordValues);
 
@@ -112,6 +130,60 @@ export interface NativeParseOptions {
 function rdataText(type: string, value: string): string {
   if (type !== 'TXT' || value.trimStart().startsWith('"')) return value;
   return `"${value.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+}
+
+type IssueFn = (path: PathPart[], message: string) => void;
+
+/**
+ * Validates a name's pool against its addresses: every check (the pool's, and
+ * each member's merged over it) through CheckSchema, addresses as IP literals,
+ * members naming only addresses of this pool.
+ */
+function parsePool(raw: z.infer<typeof Pool>, owner: string, addresses: readonly string[], issue: IssueFn): PoolSpec | undefined {
+  const base = ['records', owner, 'pool'];
+  let ok = true;
+  const check = (input: unknown, path: PathPart[]): CheckConfig | undefined => {
+    const r = CheckSchema.safeParse(input);
+    if (r.success) return r.data;
+    ok = false;
+    for (const i of r.error.issues) issue([...path, ...(i.path as PathPart[])], i.message);
+    return undefined;
+  };
+  const poolCheck = check(raw.check, [...base, 'check']);
+  const canon = (a: string, path: PathPart[]): string | undefined => {
+    try {
+      return canonicalAddress(a).address;
+    } catch {
+      ok = false;
+      issue(path, `"${a}" is not an IP address`);
+      return undefined;
+    }
+  };
+  const standby = raw.standby.map((a, i) => canon(a, [...base, 'standby', i])).filter((a): a is string => a !== undefined);
+  const known = new Set([...addresses, ...standby]);
+  const memberChecks = new Map<string, CheckConfig>();
+  const overrides = new Map<string, AdminOverride>();
+  for (const [address, member] of Object.entries(raw.members)) {
+    const path = [...base, 'members', address];
+    const a = canon(address, path);
+    if (a === undefined) continue;
+    if (!known.has(a)) {
+      ok = false;
+      issue(path, `${address} is neither a record nor a standby address of this pool`);
+      continue;
+    }
+    if (member.check) {
+      const merged = check({ ...raw.check, ...member.check }, [...path, 'check']);
+      if (merged) memberChecks.set(a, merged);
+    }
+    if (member.admin) overrides.set(a, member.admin);
+  }
+  if (raw.allDown === 'backup' && standby.length === 0) {
+    ok = false;
+    issue([...base, 'allDown'], 'allDown: backup needs standby addresses');
+  }
+  if (!ok || !poolCheck) return undefined;
+  return { check: poolCheck, memberChecks, standby, allDown: raw.allDown, minHealthy: raw.minHealthy, overrides };
 }
 
 /** Parses a native zone document into the input for `buildZone`, or issues. */
@@ -194,7 +266,7 @@ export function parseNativeZone(text: string, opts: NativeParseOptions): { input
       continue;
     }
     const nameTtl = entry.ttl;
-    if (entry.maxAnswers !== undefined) {
+    if (entry.maxAnswers !== undefined || entry.pool !== undefined) {
       nameOptions.set(ownerName, { maxAnswers: entry.maxAnswers, line: loc.line(['records', owner]), path: formatPath(['records', owner]) });
     }
     if (nameTtl !== undefined) {
@@ -214,10 +286,10 @@ export function parseNativeZone(text: string, opts: NativeParseOptions): { input
       if (NAME_SETTINGS.has(typeText)) continue;
       const type = typeFromText(typeText);
       if (type === undefined || typeText !== typeText.toUpperCase()) {
-        issue(['records', owner, typeText], `"${typeText}" is neither a record type (A, AAAA, CNAME, MX, NS, PTR, SRV, TXT, CAA, SOA, TYPEnnn) nor a setting (ttl, maxAnswers)`);
+        issue(['records', owner, typeText], `"${typeText}" is neither a record type (A, AAAA, CNAME, MX, NS, PTR, SRV, TXT, CAA, SOA, TYPEnnn) nor a setting (ttl, maxAnswers, pool)`);
         continue;
       }
-      const values = Array.isArray(raw) ? raw : [raw];
+      const values = (Array.isArray(raw) ? raw : [raw]) as z.infer<typeof RecordValue>[];
       values.forEach((v, i) => {
         const path: PathPart[] = Array.isArray(raw) ? ['records', owner, typeText, i] : ['records', owner, typeText];
         const value = typeof v === 'object' ? v.value : v;
@@ -229,6 +301,23 @@ export function parseNativeZone(text: string, opts: NativeParseOptions): { input
         for (const rec of result.records) records.push({ ...rec, line: loc.line(path) });
       });
     }
+  }
+  // Pools are checked last: their addresses may come from the master file as well as from YAML.
+  for (const [owner, entry] of Object.entries(spec.records)) {
+    if (!entry.pool) continue;
+    let ownerName: string;
+    try {
+      ownerName = parseName(owner, origin);
+    } catch {
+      continue; // already reported
+    }
+    const key = nameKey(ownerName);
+    const addresses = records
+      .filter((r) => nameKey(r.name) === key && (r.type === RRType.A || r.type === RRType.AAAA))
+      .map((r) => canonicalAddress((r.data as { address: string }).address).address);
+    const pool = parsePool(entry.pool, owner, addresses, issue);
+    const opts = nameOptions.get(ownerName);
+    if (pool && opts) opts.pool = pool;
   }
   if (issues.length > 0) return { issues };
   return { input: { origin, source: file, records, ttlPolicy, nameOptions }, issues };

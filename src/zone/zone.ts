@@ -5,6 +5,7 @@
  * elsewhere), so a reload can build the next version while this one serves.
  */
 import type { ZoneIssue } from '../errors.ts';
+import type { CheckConfig } from '../health/check-config.ts';
 import { isAtOrBelow, nameKey, nameToText, parentOf } from './name.ts';
 import { RRType, typeToText, type RData, type ZoneRecord } from './records.ts';
 
@@ -16,10 +17,32 @@ export interface TtlPolicy {
   maxTtl: number;
 }
 
+export type AllDownPolicy = 'serveAll' | 'backup' | 'nodata' | 'servfail';
+export type AdminOverride = 'drain' | 'force-up' | 'force-down';
+
+/**
+ * A health-checked name: its A/AAAA records are the primaries, watched by
+ * `check` (per-address variants in `memberChecks`); `standby` addresses take
+ * over under `allDown: backup`.
+ */
+export interface PoolSpec {
+  readonly check: CheckConfig;
+  /** Canonical address → its check, where a member overrides the pool's. */
+  readonly memberChecks: ReadonlyMap<string, CheckConfig>;
+  /** Standby addresses (either family); each RRset uses those of its own family. */
+  readonly standby: readonly string[];
+  readonly allDown: AllDownPolicy;
+  /** Below this fraction of healthy primaries, serve all primaries (spare the survivors). */
+  readonly minHealthy: number | undefined;
+  /** Canonical address → override set in the zone file. */
+  readonly overrides: ReadonlyMap<string, AdminOverride>;
+}
+
 /** Per-name serving options that a native zone file can add on top of the records. */
 export interface NameOptions {
   /** Serve a rotating window of at most this many A/AAAA records. */
   maxAnswers?: number | undefined;
+  pool?: PoolSpec | undefined;
 }
 
 export interface RRset {
@@ -36,6 +59,8 @@ export interface RRset {
   readonly maxAnswers: number | undefined;
   /** Index of this RRset's rotation counter within its zone (see src/rotation). */
   readonly rotationSlot: number;
+  /** Health-checked pool this A/AAAA RRset belongs to. */
+  readonly pool: PoolSpec | undefined;
 }
 
 export interface ZoneNode {
@@ -62,6 +87,8 @@ export interface Zone {
   /** Names holding NS records below the apex (zone cuts), for the resolver's walk. */
   readonly hasDelegations: boolean;
   readonly hasWildcards: boolean;
+  /** RRsets with a health-checked pool, for the health layer. */
+  readonly pooled: readonly RRset[];
 }
 
 export interface ZoneInput {
@@ -142,6 +169,9 @@ export function buildZone(input: ZoneInput): { zone?: Zone; issues: ZoneIssue[] 
     const key = nameKey(name);
     nameOptions.set(key, opts);
     if (!grouped.has(key)) issues.push({ file, line: opts.line, path: opts.path, message: `settings given for ${nameToText(name)}, which has no records` });
+    else if (opts.pool && !grouped.get(key)!.has(RRType.A) && !grouped.get(key)!.has(RRType.AAAA)) {
+      issues.push({ file, line: opts.line, path: opts.path, message: `a pool needs A or AAAA records at ${nameToText(name)}` });
+    }
   }
 
   if (issues.length > 0 || !soaSet) return { issues };
@@ -157,8 +187,11 @@ export function buildZone(input: ZoneInput): { zone?: Zone; issues: ZoneIssue[] 
     let owner = input.origin;
     for (const [type, set] of byType) {
       owner = set.owner;
-      const rotates = (type === RRType.A || type === RRType.AAAA) && set.records.length > 1;
-      const maxAnswers = rotates && opts?.maxAnswers !== undefined && opts.maxAnswers < set.records.length ? opts.maxAnswers : undefined;
+      const isAddress = type === RRType.A || type === RRType.AAAA;
+      // A pooled RRset may shrink or grow (standby) at run time, so it always gets a rotation slot.
+      const pool = isAddress ? opts?.pool : undefined;
+      const rotates = isAddress && (set.records.length > 1 || pool !== undefined);
+      const maxAnswers = rotates && opts?.maxAnswers !== undefined && (pool !== undefined || opts.maxAnswers < set.records.length) ? opts.maxAnswers : undefined;
       rrsets.set(type, {
         owner: set.owner,
         ownerKey: key,
@@ -168,6 +201,7 @@ export function buildZone(input: ZoneInput): { zone?: Zone; issues: ZoneIssue[] 
         rotates,
         maxAnswers,
         rotationSlot: rotates ? slot++ : -1,
+        pool,
       });
     }
     if (key !== originKey && byType.has(RRType.NS)) hasDelegations = true;
@@ -198,6 +232,7 @@ export function buildZone(input: ZoneInput): { zone?: Zone; issues: ZoneIssue[] 
     rotationSlots: slot,
     hasDelegations,
     hasWildcards,
+    pooled: [...nodes.values()].flatMap((n) => [...n.rrsets.values()].filter((r) => r.pool !== undefined)),
   };
   return { zone, issues: [] };
 }

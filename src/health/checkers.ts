@@ -1,0 +1,277 @@
+/**
+ * The probes. HTTP(S) through undici, TCP through `net`. Every probe connects to
+ * the target's IP address itself (no DNS lookup, ever), opens a fresh connection
+ * (keep-alive off: a pooled connection could hide a dead listener), is bounded by
+ * the check's timeout from connect to the last body byte read, and releases every
+ * socket before its promise settles. A checker never rejects: failures are
+ * outcomes with a human-readable `detail`.
+ */
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { Client } from 'undici';
+import { formatExpect, statusAccepted } from './check-config.ts';
+import { hostHeader, serverName, urlHost, type CheckTarget } from './target.ts';
+
+export interface CheckOutcome {
+  ok: boolean;
+  /** 'HTTP 200', 'HTTP 500 not in 200-399', 'timeout after 2000ms', 'ECONNREFUSED', 'body does not match'… */
+  detail: string;
+  /** HTTP status of the (last) response, when one arrived. */
+  status?: number;
+  latencyMs: number;
+}
+
+/** Runs one probe. Never rejects; honours `signal` (abort → failed outcome 'aborted'). */
+export type Checker = (target: CheckTarget, signal: AbortSignal) => Promise<CheckOutcome>;
+
+export interface CheckerOptions {
+  /** Monotonic clock in ms for `latencyMs` (default `performance.now`). */
+  now?: () => number;
+}
+
+const TIMEOUT = Symbol('health-check-timeout');
+const BACKSTOP_MS = 1000;
+const UNDICI_TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+const CLOSED = Symbol('health-checker-closed');
+
+type ProbeResult = Omit<CheckOutcome, 'latencyMs'>;
+
+/** Creates a checker; `close()` aborts in-flight probes and resolves once their sockets are closed. */
+export function createChecker(opts: CheckerOptions = {}): { check: Checker; close(): Promise<void> } {
+  const now = opts.now ?? (() => performance.now());
+  const inFlight = new Set<{ controller: AbortController; done: Promise<unknown> }>();
+  let closed = false;
+  let closing: Promise<void> | undefined;
+
+  const check: Checker = async (target, signal) => {
+    const started = now();
+    const finish = (r: ProbeResult): CheckOutcome => ({ ...r, latencyMs: Math.max(0, Math.round((now() - started) * 10) / 10) });
+    if (closed) return finish({ ok: false, detail: 'checker closed' });
+    if (signal.aborted) return finish({ ok: false, detail: 'aborted' });
+
+    const controller = new AbortController();
+    const timeoutMs = target.config.timeout;
+    const timer = setTimeout(() => controller.abort(TIMEOUT), timeoutMs);
+    const onAbort = () => controller.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+
+    const probe = (async (): Promise<ProbeResult> => {
+      try {
+        return target.config.type === 'tcp' ? await tcpProbe(target, controller.signal) : await httpProbe(target, controller.signal);
+      } catch (e) {
+        const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
+        if (reason === TIMEOUT) return { ok: false, detail: `timeout after ${timeoutMs}ms` };
+        if (reason === CLOSED) return { ok: false, detail: 'checker closed' };
+        if (controller.signal.aborted) return { ok: false, detail: 'aborted' };
+        if (UNDICI_TIMEOUTS.has((e as { code?: string } | null)?.code ?? '')) return { ok: false, detail: `timeout after ${timeoutMs}ms` };
+        return { ok: false, detail: describeError(e) };
+      }
+    })();
+    const entry = { controller, done: probe };
+    inFlight.add(entry);
+    try {
+      return finish(await probe);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      inFlight.delete(entry);
+    }
+  };
+
+  return {
+    check,
+    close() {
+      closed = true;
+      closing ??= (async () => {
+        const pending = [...inFlight];
+        for (const p of pending) p.controller.abort(CLOSED);
+        await Promise.allSettled(pending.map((p) => p.done));
+      })();
+      return closing;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// TCP
+
+/** Connects to address:port; success on 'connect'. Resolves or rejects only after the socket closed. */
+function tcpProbe(target: CheckTarget, signal: AbortSignal): Promise<ProbeResult> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: target.address, port: target.config.port, family: target.family });
+    let result: { ok: true } | { ok: false; error: unknown } | undefined;
+    const settle = (r: NonNullable<typeof result>) => {
+      if (result) return;
+      result = r;
+      signal.removeEventListener('abort', onAbort);
+      socket.destroy();
+    };
+    const onAbort = () => settle({ ok: false, error: signal.reason });
+    socket.once('connect', () => settle({ ok: true }));
+    socket.on('error', (error) => settle({ ok: false, error }));
+    socket.once('close', () => {
+      settle({ ok: false, error: new Error('connection closed') });
+      if (result!.ok) resolve({ ok: true, detail: `TCP connect to port ${target.config.port}` });
+      else reject(result!.error);
+    });
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP(S)
+
+interface Hop {
+  scheme: 'http' | 'https';
+  port: number;
+  path: string;
+}
+
+async function httpProbe(target: CheckTarget, signal: AbortSignal): Promise<ProbeResult> {
+  const c = target.config;
+  const host = hostHeader(target);
+  const sni = serverName(target);
+  const headers: Record<string, string> = { ...c.headers, host, 'user-agent': c.userAgent };
+  const clients = new Map<string, Client>();
+  const clientFor = (hop: Hop): Client => {
+    const origin = `${hop.scheme}://${urlHost(target.address, target.family)}:${hop.port}`;
+    let client = clients.get(origin);
+    if (!client) {
+      client = new Client(origin, {
+        // Fresh connection per request, closed after it: nothing idles between checks.
+        pipelining: 0,
+        allowH2: false,
+        // Our own timer (c.timeout, started first) is the limit; undici's timeouts are only a backstop.
+        connect: {
+          timeout: c.timeout + BACKSTOP_MS,
+          keepAlive: false,
+          ...(hop.scheme === 'https'
+            ? { rejectUnauthorized: c.tls.verify, ...(target.ca ? { ca: target.ca } : {}), ...(sni ? { servername: sni } : {}) }
+            : {}),
+        },
+        headersTimeout: c.timeout + BACKSTOP_MS,
+        bodyTimeout: c.timeout + BACKSTOP_MS,
+      });
+      clients.set(origin, client);
+    }
+    return client;
+  };
+
+  try {
+    let hop: Hop = { scheme: c.type === 'https' ? 'https' : 'http', port: c.port, path: c.path };
+    // Bounded: at most followRedirects + 1 requests.
+    for (let redirects = 0; ; redirects++) {
+      const res = await clientFor(hop).request({ path: hop.path, method: c.method, headers, signal, reset: true });
+      res.body.on('error', () => {}); // errors after we are done with the body are not ours to report
+      const status = res.statusCode;
+      const after = redirects > 0 ? ` (after ${redirects} redirect${redirects === 1 ? '' : 's'})` : '';
+
+      if (status >= 300 && status < 400 && redirects < c.followRedirects) {
+        const location = res.headers['location'];
+        const loc = Array.isArray(location) ? location[0] : location;
+        if (loc !== undefined) {
+          res.body.destroy();
+          const next = nextHop(hop, host, loc);
+          if (!next) return { ok: false, status, detail: `HTTP ${status} redirect to ${loc} not followed (other host)` };
+          hop = next;
+          continue;
+        }
+      }
+
+      if (!statusAccepted(status, c.expectStatus)) {
+        res.body.destroy();
+        return { ok: false, status, detail: `HTTP ${status} not in ${formatExpect(c.expectStatus)}${after}` };
+      }
+      if (!c.body) {
+        res.body.destroy();
+        return { ok: true, status, detail: `HTTP ${status}${after}` };
+      }
+      const text = (await readAtMost(res.body, c.body.maxBytes)).toString('utf8');
+      const matched = c.body.regex ? new RegExp(c.body.match).test(text) : text.includes(c.body.match);
+      return matched
+        ? { ok: true, status, detail: `HTTP ${status}${after}` }
+        : { ok: false, status, detail: `HTTP ${status}${after}, body does not match (first ${c.body.maxBytes} bytes)` };
+    }
+  } finally {
+    // Resolves once each client's socket is closed.
+    await Promise.allSettled([...clients.values()].map((cl) => cl.destroy()));
+  }
+}
+
+/** The next request for a redirect, or undefined when it leaves the checked host (we never resolve names). */
+function nextHop(current: Hop, host: string, location: string): Hop | undefined {
+  const want = hostnameOf(host);
+  if (want === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(location, `${current.scheme}://${want}:${current.port}${current.path}`);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+  if (url.hostname.toLowerCase().replace(/\.$/, '') !== want) return undefined;
+  const scheme = url.protocol === 'https:' ? 'https' : 'http';
+  const port = url.port ? Number(url.port) : scheme === 'https' ? 443 : 80;
+  return { scheme, port, path: `${url.pathname}${url.search}` };
+}
+
+/** Host name of a Host header value (no port; IPv6 keeps its brackets), lower case, no trailing dot. */
+function hostnameOf(host: string): string | undefined {
+  try {
+    return new URL(`http://${host}/`).hostname.toLowerCase().replace(/\.$/, '');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads at most `max` bytes of `body`, then destroys it (the rest is never downloaded into memory). */
+async function readAtMost(body: AsyncIterable<unknown> & { destroy(): unknown }, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of body) {
+      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+      const take = Math.min(buf.length, max - total);
+      chunks.push(take === buf.length ? buf : buf.subarray(0, take));
+      total += take;
+      if (total >= max) break;
+    }
+  } finally {
+    body.destroy();
+  }
+  return Buffer.concat(chunks, total);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors → details
+
+const SYSCALL_CODE = /^E[A-Z0-9]+$/;
+
+/** A short, stable description: 'ECONNREFUSED', 'ECONNRESET', 'TLS DEPTH_ZERO_SELF_SIGNED_CERT: …'. */
+export function describeError(e: unknown): string {
+  const seen = new Set<unknown>();
+  // Walk cause chains and AggregateErrors (bounded) for the most specific code.
+  const queue: unknown[] = [e];
+  let firstTls: { code: string; message: string } | undefined;
+  let firstOther: { code?: string; message: string } | undefined;
+  for (let i = 0; i < queue.length && i < 16; i++) {
+    const err = queue[i];
+    if (!err || typeof err !== 'object' || seen.has(err)) continue;
+    seen.add(err);
+    const { code, message, cause, errors } = err as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
+    const msg = typeof message === 'string' ? message : String(err);
+    if (typeof code === 'string') {
+      if (SYSCALL_CODE.test(code)) return code;
+      if (/CERT|TLS|SSL|SIGNATURE|ISSUER/.test(code) && !firstTls) firstTls = { code, message: msg };
+    }
+    if (!firstOther) firstOther = typeof code === 'string' ? { code, message: msg } : { message: msg };
+    if (cause) queue.push(cause);
+    if (Array.isArray(errors)) queue.push(...errors);
+  }
+  if (firstTls) return `TLS ${firstTls.code}: ${firstTls.message}`;
+  if (firstOther?.code === 'UND_ERR_SOCKET') return `connection closed: ${firstOther.message}`;
+  if (firstOther?.code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect timeout';
+  if (firstOther) return firstOther.code ? `${firstOther.code}: ${firstOther.message}` : firstOther.message;
+  return String(e);
+}

@@ -1,0 +1,374 @@
+/**
+ * The health monitor: runs each distinct check (one per target key) on its own
+ * schedule and turns results into measured health with fall/rise hysteresis.
+ *
+ * Scheduling. Targets added together start their first check at once (at most
+ * `maxConcurrentFirstChecks` in flight, so readiness is quick but bounded);
+ * after that, targets sharing an interval are spread evenly over it: the k-th of
+ * M new targets is checked at t0 + phase + n·interval, phase = k·interval/M.
+ * Times are planned from t0, never from completions, so nothing drifts; a slot
+ * that comes while the previous check still runs is skipped, so one target never
+ * has two checks in flight.
+ *
+ * Health. Before its first result a target is provisionally 'up' (checks = 0);
+ * the first result decides directly, afterwards `fall` consecutive failures take
+ * it down and `rise` consecutive successes bring it back. Overrides (drain,
+ * force-up/down) are applied by the DNS layer, not here.
+ */
+import type { CheckOutcome, Checker } from './checkers.ts';
+import { describeError } from './checkers.ts';
+import type { CheckTarget } from './target.ts';
+
+export type MemberHealth = 'up' | 'down';
+export type Override = 'drain' | 'force-up' | 'force-down';
+
+export interface TargetState {
+  key: string;
+  address: string;
+  name: string;
+  health: MemberHealth;
+  /** When `health` took its current value (epoch ms; the time the target was added until a first result changes it). */
+  since: number;
+  /** Start time of the last completed check (epoch ms). */
+  lastCheckAt?: number;
+  lastOutcome?: CheckOutcome;
+  consecutiveOk: number;
+  consecutiveFail: number;
+  /** Completed checks since the target was added. */
+  checks: number;
+}
+
+export interface Timer {
+  cancel(): void;
+}
+
+export interface Scheduler {
+  /** Milliseconds since the epoch; must not go backwards. */
+  now(): number;
+  setTimeout(fn: () => void, ms: number): Timer;
+}
+
+/**
+ * Real time: a monotonic clock expressed as epoch ms (wall-clock steps do not
+ * disturb the schedule) and unref'd timers (the monitor never keeps a process alive).
+ */
+export const realScheduler: Scheduler = {
+  now: () => performance.timeOrigin + performance.now(),
+  setTimeout(fn, ms) {
+    const t = setTimeout(fn, Math.max(0, ms));
+    t.unref();
+    return { cancel: () => clearTimeout(t) };
+  },
+};
+
+export interface HealthMonitorDeps {
+  check: Checker;
+  scheduler?: Scheduler;
+  /** Called on every change of measured health, with a reason naming the outcome. */
+  onChange?: (state: TargetState, previous: MemberHealth, reason: string) => void;
+  /** Called after every completed check. */
+  onResult?: (state: TargetState, outcome: CheckOutcome) => void;
+  /** First checks in flight at once (default 64). */
+  maxConcurrentFirstChecks?: number;
+  /**
+   * Extra time past a check's timeout after which the monitor stops waiting for a
+   * checker that ignored its abort signal and records a failure (default 1000 ms).
+   */
+  stuckGraceMs?: number;
+}
+
+interface Running {
+  controller: AbortController;
+  startedAt: number;
+}
+
+interface Entry {
+  target: CheckTarget;
+  state: TargetState;
+  interval: number;
+  /** Planned start of the next periodic check. */
+  nextAt: number;
+  timer?: Timer | undefined;
+  running?: Running | undefined;
+  firstDone: boolean;
+  active: boolean;
+}
+
+const copyState = (s: TargetState): TargetState => {
+  const c = { ...s };
+  if (s.lastOutcome) c.lastOutcome = { ...s.lastOutcome };
+  return c;
+};
+
+const plural = (n: number, word: string) => `${n} consecutive ${word}${n === 1 ? '' : word.endsWith('s') ? 'es' : 's'}`;
+
+export class HealthMonitor {
+  readonly #check: Checker;
+  readonly #sched: Scheduler;
+  readonly #onChange: HealthMonitorDeps['onChange'];
+  readonly #onResult: HealthMonitorDeps['onResult'];
+  readonly #maxFirst: number;
+  readonly #grace: number;
+
+  readonly #entries = new Map<string, Entry>();
+  /** Entries waiting for their first check (FIFO, consumed from #queueHead). */
+  #queue: Entry[] = [];
+  #queueHead = 0;
+  #firstInFlight = 0;
+  /** Active entries whose first check has not completed. */
+  #pendingFirst = 0;
+  #firstWaiters: (() => void)[] = [];
+  /** Every check in flight, including those of removed targets (close() waits for them). */
+  readonly #inFlight = new Set<Promise<void>>();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(deps: HealthMonitorDeps) {
+    this.#check = deps.check;
+    this.#sched = deps.scheduler ?? realScheduler;
+    this.#onChange = deps.onChange;
+    this.#onResult = deps.onResult;
+    this.#maxFirst = Math.max(1, Math.floor(deps.maxConcurrentFirstChecks ?? 64));
+    this.#grace = Math.max(0, deps.stuckGraceMs ?? 1000);
+  }
+
+  /** Replace the watched set (zone load/reload). Surviving keys keep their state and schedule; new ones start; removed ones stop. */
+  setTargets(targets: readonly CheckTarget[]): void {
+    if (this.#closed) return;
+    const wanted = new Map<string, CheckTarget>();
+    for (const t of targets) if (!wanted.has(t.key)) wanted.set(t.key, t);
+
+    for (const [key, entry] of this.#entries) {
+      if (wanted.has(key)) continue;
+      entry.active = false;
+      entry.timer?.cancel();
+      entry.timer = undefined;
+      entry.running?.controller.abort();
+      if (!entry.firstDone) this.#pendingFirst--;
+      this.#entries.delete(key);
+    }
+
+    const t0 = this.#sched.now();
+    const added = new Map<number, Entry[]>();
+    for (const [key, target] of wanted) {
+      if (this.#entries.has(key)) continue;
+      const interval = target.config.interval;
+      const entry: Entry = {
+        target,
+        interval,
+        nextAt: t0 + interval,
+        firstDone: false,
+        active: true,
+        state: {
+          key,
+          address: target.address,
+          name: target.name,
+          health: 'up',
+          since: t0,
+          consecutiveOk: 0,
+          consecutiveFail: 0,
+          checks: 0,
+        },
+      };
+      this.#entries.set(key, entry);
+      this.#pendingFirst++;
+      let group = added.get(interval);
+      if (!group) added.set(interval, (group = []));
+      group.push(entry);
+    }
+    for (const [interval, group] of added) {
+      group.forEach((entry, k) => {
+        entry.nextAt = t0 + interval + Math.floor((k * interval) / group.length);
+        this.#queue.push(entry);
+      });
+    }
+    this.#pump();
+    this.#settleFirstRound();
+  }
+
+  /** Resolves when every watched target has completed at least one check since it was added (or the monitor closed). */
+  firstRound(): Promise<void> {
+    if (this.#closed || this.#pendingFirst === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#firstWaiters.push(resolve));
+  }
+
+  state(key: string): TargetState | undefined {
+    const e = this.#entries.get(key);
+    return e ? copyState(e.state) : undefined;
+  }
+
+  states(): TargetState[] {
+    return [...this.#entries.values()].map((e) => copyState(e.state));
+  }
+
+  /** The target watched under `key` (the first one given with that key). */
+  target(key: string): CheckTarget | undefined {
+    return this.#entries.get(key)?.target;
+  }
+
+  /**
+   * Time in ms until `key`'s health could next change: the start of the check
+   * whose result could flip it, i.e. interval × checks still needed (fall −
+   * consecutiveFail while up, rise − consecutiveOk while down) minus the time
+   * since the last check started — computed from the actual plan (the check in
+   * flight, else the next planned one), which equals that formula in steady
+   * state and stays right in the first round. 0 before the first result and for
+   * unknown keys.
+   */
+  timeToPossibleChange(key: string): number {
+    const e = this.#entries.get(key);
+    if (!e || e.state.checks === 0) return 0;
+    const s = e.state;
+    const cfg = e.target.config;
+    const needed = Math.max(1, s.health === 'up' ? cfg.fall - s.consecutiveFail : cfg.rise - s.consecutiveOk);
+    const base = e.running ? e.running.startedAt : e.nextAt;
+    return Math.max(0, base + (needed - 1) * e.interval - this.#sched.now());
+  }
+
+  /** Idempotent: cancels timers, aborts in-flight checks and resolves once they have settled. Does not close the checker. */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closed = true;
+    for (const e of this.#entries.values()) {
+      e.active = false;
+      e.timer?.cancel();
+      e.timer = undefined;
+      e.running?.controller.abort();
+    }
+    this.#queue = [];
+    this.#queueHead = 0;
+    this.#resolveFirstWaiters();
+    this.#closing = Promise.allSettled([...this.#inFlight]).then(() => undefined);
+    return this.#closing;
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  #pump(): void {
+    while (!this.#closed && this.#firstInFlight < this.#maxFirst && this.#queueHead < this.#queue.length) {
+      const entry = this.#queue[this.#queueHead++]!;
+      if (!entry.active) continue;
+      this.#firstInFlight++;
+      this.#run(entry, true);
+    }
+    if (this.#queueHead === this.#queue.length) {
+      this.#queue = [];
+      this.#queueHead = 0;
+    }
+  }
+
+  #run(entry: Entry, first: boolean): void {
+    const startedAt = this.#sched.now();
+    const controller = new AbortController();
+    const timeout = entry.target.config.timeout;
+    let settled = false;
+    let markDone!: () => void;
+    const done = new Promise<void>((r) => (markDone = r));
+    this.#inFlight.add(done);
+
+    const finish = (outcome: CheckOutcome): void => {
+      if (settled) return;
+      settled = true;
+      guard.cancel();
+      if (entry.running?.controller === controller) entry.running = undefined;
+      this.#inFlight.delete(done);
+      markDone();
+      if (first) this.#firstInFlight--;
+      if (!this.#closed && entry.active) {
+        this.#apply(entry, outcome, startedAt);
+        if (first) {
+          entry.firstDone = true;
+          this.#pendingFirst--;
+        }
+        this.#scheduleNext(entry);
+      }
+      if (first) this.#pump();
+      this.#settleFirstRound();
+    };
+
+    const guard = this.#sched.setTimeout(() => {
+      controller.abort();
+      finish({
+        ok: false,
+        detail: `no result within ${timeout}ms (checker ignored its timeout)`,
+        latencyMs: this.#sched.now() - startedAt,
+      });
+    }, timeout + this.#grace);
+    entry.running = { controller, startedAt };
+
+    let result: Promise<CheckOutcome>;
+    try {
+      result = Promise.resolve(this.#check(entry.target, controller.signal));
+    } catch (e) {
+      result = Promise.reject(e);
+    }
+    result.then(finish, (e: unknown) =>
+      finish({ ok: false, detail: `checker error: ${describeError(e)}`, latencyMs: this.#sched.now() - startedAt }),
+    );
+  }
+
+  #scheduleNext(entry: Entry): void {
+    const now = this.#sched.now();
+    if (entry.nextAt < now) {
+      // Slots missed while the check ran (or waited in the first-round queue) are skipped, keeping the phase.
+      entry.nextAt += Math.ceil((now - entry.nextAt) / entry.interval) * entry.interval;
+    }
+    entry.timer = this.#sched.setTimeout(() => {
+      entry.timer = undefined;
+      if (this.#closed || !entry.active) return;
+      entry.nextAt += entry.interval;
+      this.#run(entry, false);
+    }, entry.nextAt - now);
+  }
+
+  #apply(entry: Entry, outcome: CheckOutcome, startedAt: number): void {
+    const s = entry.state;
+    const { fall, rise } = entry.target.config;
+    const previous = s.health;
+    s.checks++;
+    s.lastCheckAt = startedAt;
+    s.lastOutcome = outcome;
+    if (outcome.ok) {
+      s.consecutiveOk++;
+      s.consecutiveFail = 0;
+    } else {
+      s.consecutiveFail++;
+      s.consecutiveOk = 0;
+    }
+    let reason: string | undefined;
+    if (s.checks === 1) {
+      s.health = outcome.ok ? 'up' : 'down';
+      if (s.health !== previous) reason = `first check: ${outcome.detail}`;
+    } else if (previous === 'up' && s.consecutiveFail >= fall) {
+      s.health = 'down';
+      reason = `${plural(s.consecutiveFail, 'failure')}: ${outcome.detail}`;
+    } else if (previous === 'down' && s.consecutiveOk >= rise) {
+      s.health = 'up';
+      reason = `${plural(s.consecutiveOk, 'success')}: ${outcome.detail}`;
+    }
+    if (reason !== undefined) {
+      s.since = this.#sched.now();
+      this.#safely(() => this.#onChange?.(copyState(s), previous, reason));
+    }
+    this.#safely(() => this.#onResult?.(copyState(s), outcome));
+  }
+
+  #settleFirstRound(): void {
+    if (this.#pendingFirst === 0) this.#resolveFirstWaiters();
+  }
+
+  #resolveFirstWaiters(): void {
+    const waiters = this.#firstWaiters;
+    this.#firstWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** A throwing callback must not stop the monitor; its error is reported asynchronously as a warning. */
+  #safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      process.emitWarning(`health monitor callback threw: ${describeError(e)}`);
+    }
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * Real backends for health-check tests, each on its own loopback address
+ * (127.0.0.11, 127.0.0.12, …: Linux routes all of 127/8 to lo) and an ephemeral
+ * port that survives stop()/start(). They count requests (`hits`) and open
+ * connections, record what they were sent, and can be switched between modes.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { TLSSocket } from 'node:tls';
+
+export type BackendMode =
+  | 'ok' // 200 'OK body'
+  | 'status500' // 500
+  | 'wrongBody' // 200 with another body
+  | 'hang' // accept the request, never answer
+  | 'reset' // TCP RST when the request arrives
+  | 'flap' // 200, 500, 200, 500… one per request
+  | 'redirect' // 302 to /elsewhere (which answers 200 'OK body')
+  | 'redirectAway' // 302 to http://elsewhere.test/ (another host)
+  | 'big'; // 200, 'BEGIN' + 1 MiB + 'END', then the response is left open
+
+export interface SeenRequest {
+  method: string;
+  url: string;
+  host: string | undefined;
+  userAgent: string | undefined;
+  /** TLS SNI the client sent (https backends). */
+  servername: string | undefined;
+  headers: http.IncomingHttpHeaders;
+}
+
+export interface Backend {
+  readonly address: string;
+  readonly port: number;
+  /** HTTP requests received (TCP backends: connections accepted). */
+  readonly hits: number;
+  /** Connections currently open on the server side. */
+  readonly connections: number;
+  /** The last 100 requests, oldest first. */
+  readonly requests: readonly SeenRequest[];
+  setMode(mode: BackendMode): void;
+  /** Closes the listener and every connection: connection refused afterwards. */
+  stop(): Promise<void>;
+  /** Listens again on the same address and port. */
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface HttpsBackend extends Backend {
+  /** PEM file of the self-signed certificate (it is its own CA). */
+  readonly caPath: string;
+  /** The name in the certificate. */
+  readonly certName: string;
+}
+
+export const BIG_BODY_BYTES = 1024 * 1024;
+const BIG_CHUNK = Buffer.alloc(64 * 1024, 'x');
+
+let nextHost = 11;
+/** A fresh loopback address for this process: 127.0.0.11, 127.0.0.12, … */
+export function nextLoopback(): string {
+  if (nextHost > 254) throw new Error('out of loopback addresses');
+  return `127.0.0.${nextHost++}`;
+}
+
+export const CERT_NAME = 'backend.test';
+let certCache: { dir: string; key: Buffer; cert: Buffer; certPath: string } | undefined;
+
+/** A self-signed certificate for backend.test, generated once per process with openssl. */
+export function selfSignedCert(): { key: Buffer; cert: Buffer; certPath: string } {
+  if (certCache) return certCache;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rrdns-health-'));
+  const keyPath = path.join(dir, 'key.pem');
+  const certPath = path.join(dir, 'cert.pem');
+  execFileSync(
+    'openssl',
+    [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+      '-subj', `/CN=${CERT_NAME}`, '-addext', `subjectAltName=DNS:${CERT_NAME}`,
+      '-keyout', keyPath, '-out', certPath,
+    ],
+    { stdio: 'ignore', timeout: 30_000 },
+  );
+  certCache = { dir, key: fs.readFileSync(keyPath), cert: fs.readFileSync(certPath), certPath };
+  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  return certCache;
+}
+
+interface Core {
+  port: number;
+  hits: number;
+  sockets: Set<net.Socket>;
+  requests: SeenRequest[];
+  mode: BackendMode;
+}
+
+function track(core: Core, server: net.Server): void {
+  server.on('connection', (socket: net.Socket) => {
+    core.sockets.add(socket);
+    socket.on('error', () => {}); // clients that reset or go away are expected
+    socket.once('close', () => core.sockets.delete(socket));
+  });
+}
+
+function handler(core: Core, secure: boolean): http.RequestListener {
+  let flip = 0;
+  return (req, res) => {
+    core.hits++;
+    core.requests.push({
+      method: req.method ?? '',
+      url: req.url ?? '',
+      host: req.headers.host,
+      userAgent: req.headers['user-agent'],
+      servername: secure ? ((req.socket as TLSSocket).servername || undefined) : undefined,
+      headers: req.headers,
+    });
+    if (core.requests.length > 100) core.requests.shift();
+    res.on('error', () => {});
+    if (req.url === '/elsewhere') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('OK body');
+      return;
+    }
+    switch (core.mode) {
+      case 'ok':
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('OK body');
+        return;
+      case 'status500':
+        res.writeHead(500, { 'content-type': 'text/plain' }).end('error');
+        return;
+      case 'wrongBody':
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('maintenance page');
+        return;
+      case 'hang':
+        return;
+      case 'reset':
+        req.socket.resetAndDestroy();
+        return;
+      case 'flap': {
+        const ok = flip++ % 2 === 0;
+        res.writeHead(ok ? 200 : 500, { 'content-type': 'text/plain' }).end(ok ? 'OK body' : 'error');
+        return;
+      }
+      case 'redirect':
+        res.writeHead(302, { location: '/elsewhere' }).end();
+        return;
+      case 'redirectAway':
+        res.writeHead(302, { location: 'http://elsewhere.test/' }).end();
+        return;
+      case 'big': {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('BEGIN');
+        for (let sent = 0; sent < BIG_BODY_BYTES; sent += BIG_CHUNK.length) res.write(BIG_CHUNK);
+        res.write('END'); // and never end(): only a reader that stops early can finish
+        return;
+      }
+    }
+  };
+}
+
+function makeBackend(address: string, core: Core, create: () => net.Server): Backend {
+  let server: net.Server | undefined;
+  const listen = async (): Promise<void> => {
+    const s = create();
+    track(core, s);
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.listen({ host: address, port: core.port, exclusive: true }, () => {
+        s.off('error', reject);
+        resolve();
+      });
+    });
+    core.port = (s.address() as net.AddressInfo).port;
+    server = s;
+  };
+  const stop = async (): Promise<void> => {
+    const s = server;
+    server = undefined;
+    if (!s) return;
+    const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+    for (const socket of core.sockets) socket.destroy();
+    await closed;
+  };
+  const backend: Backend = {
+    address,
+    get port() {
+      return core.port;
+    },
+    get hits() {
+      return core.hits;
+    },
+    get connections() {
+      return core.sockets.size;
+    },
+    get requests() {
+      return core.requests;
+    },
+    setMode(mode) {
+      core.mode = mode;
+    },
+    stop,
+    start: () => (server ? Promise.resolve() : listen()),
+    close: stop,
+  };
+  return backend;
+}
+
+export interface BackendOptions {
+  /** Default: the next of 127.0.0.11, 127.0.0.12, … */
+  address?: string;
+  /** Default: an ephemeral port (kept across stop/start). */
+  port?: number;
+  mode?: BackendMode;
+}
+
+function newCore(opts: BackendOptions): Core {
+  return { port: opts.port ?? 0, hits: 0, sockets: new Set(), requests: [], mode: opts.mode ?? 'ok' };
+}
+
+export async function startHttpBackend(opts: BackendOptions = {}): Promise<Backend> {
+  const core = newCore(opts);
+  const b = makeBackend(opts.address ?? nextLoopback(), core, () => {
+    const s = http.createServer({ keepAliveTimeout: 1000 }, handler(core, false));
+    s.on('clientError', (_err, socket) => socket.destroy());
+    return s;
+  });
+  await b.start();
+  return b;
+}
+
+export async function startHttpsBackend(opts: BackendOptions = {}): Promise<HttpsBackend> {
+  const { key, cert, certPath } = selfSignedCert();
+  const core = newCore(opts);
+  const b = makeBackend(opts.address ?? nextLoopback(), core, () => {
+    const s = https.createServer({ key, cert, keepAliveTimeout: 1000 }, handler(core, true));
+    s.on('clientError', (_err, socket) => socket.destroy());
+    s.on('tlsClientError', (_err, socket) => socket.destroy()); // clients rejecting our self-signed certificate
+    return s;
+  });
+  await b.start();
+  return Object.assign(b, { caPath: certPath, certName: CERT_NAME });
+}
+
+/** A plain TCP listener: counts accepted connections as hits and leaves them open until the client goes. */
+export async function startTcpBackend(opts: BackendOptions = {}): Promise<Backend> {
+  const core = newCore(opts);
+  const b = makeBackend(opts.address ?? nextLoopback(), core, () => {
+    const s = net.createServer((socket) => {
+      core.hits++;
+      socket.on('end', () => socket.end());
+    });
+    return s;
+  });
+  await b.start();
+  return b;
+}
+
+/** Polls `cond` every 10 ms until it holds; throws after `timeoutMs`. */
+export async function waitFor(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
