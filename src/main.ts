@@ -15,11 +15,13 @@ import { parseConfig } from './config/schema.ts';
 import { loadZoneDir } from './zone/load.ts';
 import { nameToText } from './zone/name.ts';
 import { RrdnsServer } from './server/server.ts';
+import { failoverEstimates } from './server/pools.ts';
 
 const SHUTDOWN_GRACE_MS = 5000;
 
 const USAGE = `usage:
   rrdns serve [--zones DIR] [--listen HOST:PORT]... [--log-level LEVEL] [--identity TEXT]
+              [--admin HOST:PORT|off] [--admin-allow-remote]
   rrdns check [DIR]
 
   --zones DIR          zone files to serve (env RRDNS_ZONES; default ./zones)
@@ -27,6 +29,9 @@ const USAGE = `usage:
                        (env RRDNS_LISTEN, comma-separated; default 127.0.0.1:5353)
   --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (env RRDNS_LOG_LEVEL; default info)
   --identity TEXT      answer CHAOS TXT id.server/hostname.bind with TEXT (env RRDNS_IDENTITY)
+  --admin HOST:PORT    admin HTTP API, metrics and status page, or 'off'
+                       (env RRDNS_ADMIN; default 127.0.0.1:8053)
+  --admin-allow-remote allow the admin API on a non-loopback address (env RRDNS_ADMIN_ALLOW_REMOTE=1)
 `;
 
 function fail(message: string, code = 1): never {
@@ -46,12 +51,25 @@ function check(dir: string): never {
   }
   for (const z of result.zones) {
     process.stdout.write(`ok ${nameToText(z.origin)} (${z.source}): ${z.nodes.size} names, negative TTL ${z.negativeTtl}s\n`);
+    for (const f of failoverEstimates(z)) {
+      process.stdout.write(
+        `  pool ${f.name} ${f.type}: ${f.primaries} primar${f.primaries === 1 ? 'y' : 'ies'}, ${f.standby} standby; ${f.check}\n` +
+          `    worst case before clients stop getting a dead address: ${f.worstCaseMs / 1000}s = detection ${f.detectionMs / 1000}s (interval x fall + timeout) + TTL ${f.ttl}s\n`,
+      );
+    }
   }
   process.stdout.write(`rrdns check: ${result.zones.length} zone${result.zones.length === 1 ? '' : 's'} valid\n`);
   process.exit(0);
 }
 
-async function serve(values: { zones?: string; listen?: string[]; 'log-level'?: string; identity?: string }): Promise<void> {
+async function serve(values: {
+  zones?: string;
+  listen?: string[];
+  'log-level'?: string;
+  identity?: string;
+  admin?: string;
+  'admin-allow-remote'?: boolean;
+}): Promise<void> {
   const env = process.env;
   let config;
   try {
@@ -60,6 +78,10 @@ async function serve(values: { zones?: string; listen?: string[]; 'log-level'?: 
       listen: values.listen ?? (env.RRDNS_LISTEN ? env.RRDNS_LISTEN.split(',').map((s) => s.trim()).filter(Boolean) : ['127.0.0.1:5353']),
       logLevel: values['log-level'] ?? env.RRDNS_LOG_LEVEL ?? 'info',
       identity: values.identity ?? env.RRDNS_IDENTITY,
+      admin: {
+        listen: values.admin ?? env.RRDNS_ADMIN ?? '127.0.0.1:8053',
+        allowRemote: values['admin-allow-remote'] ?? env.RRDNS_ADMIN_ALLOW_REMOTE === '1',
+      },
     });
   } catch (e) {
     fail(`rrdns: ${(e as Error).message}`, 2);
@@ -118,6 +140,8 @@ async function main(argv: string[]): Promise<void> {
           listen: { type: 'string', multiple: true },
           'log-level': { type: 'string' },
           identity: { type: 'string' },
+          admin: { type: 'string' },
+          'admin-allow-remote': { type: 'boolean' },
         },
       });
     } catch (e) {

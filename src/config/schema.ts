@@ -28,11 +28,35 @@ const Listen = z.string().transform((s, ctx) => {
   }
 });
 
+/** Loopback addresses: the admin API is reachable from elsewhere only when asked for. */
+export function isLoopback(host: string): boolean {
+  return host === '::1' || /^127\./.test(host);
+}
+
+const Admin = z
+  .object({
+    /** `HOST:PORT`, or 'off'. */
+    listen: z.union([z.literal('off'), Listen]).default({ host: '127.0.0.1', port: 8053 }),
+    allowRemote: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((a, ctx) => {
+    if (a.listen !== 'off' && !isLoopback(a.listen.host) && !a.allowRemote) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['listen'],
+        message: `admin API on ${a.listen.host} would be reachable off this host; pass --admin-allow-remote (RRDNS_ADMIN_ALLOW_REMOTE=1) if that is intended`,
+      });
+    }
+  });
+
 export const ServerConfigSchema = z
   .object({
     zonesDir: z.string().min(1),
     listen: z.array(Listen).min(1, 'at least one listen address is needed'),
     logLevel: z.enum(LOG_LEVELS).default('info'),
+    /** The admin HTTP listener (health state, overrides, metrics, status page). */
+    admin: Admin.default({ listen: { host: '127.0.0.1', port: 8053 }, allowRemote: false }),
     /** Answers CHAOS TXT id.server / hostname.bind when set; otherwise CHAOS is REFUSED. */
     identity: z.string().min(1).max(255).optional(),
     tcp: z

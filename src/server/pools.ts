@@ -236,3 +236,44 @@ export class PoolRegistry {
     return out;
   }
 }
+
+export interface FailoverEstimate {
+  name: string;
+  type: 'A' | 'AAAA';
+  primaries: number;
+  standby: number;
+  /** Worst time to detect a dead member: interval × fall + timeout, over the pool's checks (ms). */
+  detectionMs: number;
+  /** Longest TTL served while the member still looked up (s). */
+  ttl: number;
+  /** detection + TTL: the longest a client may keep getting a dead address (ms). */
+  worstCaseMs: number;
+  check: string;
+}
+
+/**
+ * For `rrdns check`: the worst case before a client stops getting a dead
+ * address. A member dies just after a passing check: `fall` more checks must
+ * fail (the last one only after its timeout), then caches may keep the last
+ * answer for its TTL, which the health-aware TTL caps at interval × fall.
+ */
+export function failoverEstimates(zone: Zone): FailoverEstimate[] {
+  return zone.pooled.map((rrset) => {
+    const spec = rrset.pool!;
+    const checks = [spec.check, ...spec.memberChecks.values()];
+    const detectionMs = Math.max(...checks.map((c) => c.interval * c.fall + c.timeout));
+    const ttlCapS = Math.max(...checks.map((c) => Math.floor((c.interval * c.fall) / 1000)));
+    const ttl = clampTtl(Math.min(rrset.ttl, ttlCapS), zone.ttlPolicy);
+    const c = spec.check;
+    return {
+      name: nameToText(rrset.owner),
+      type: rrset.type === RRType.A ? 'A' : 'AAAA',
+      primaries: rrset.records.length,
+      standby: spec.standby.length,
+      detectionMs,
+      ttl,
+      worstCaseMs: detectionMs + ttl * 1000,
+      check: `${c.type}${c.type === 'tcp' ? '' : ` ${c.method} ${c.path}`} port ${c.port}, every ${c.interval / 1000}s, timeout ${c.timeout / 1000}s, fall ${c.fall}, rise ${c.rise}`,
+    };
+  });
+}

@@ -60,7 +60,7 @@ export class RrdnsServer {
       check: this.checker.check,
       scheduler: deps.scheduler,
       onChange: (state, previous, reason) => {
-        this.log.warn({ check: state.key, address: state.address, name: state.name, from: previous, to: state.health, reason }, 'health state changed');
+        this.log.warn({ check: state.key, address: state.address, owner: state.name, from: previous, to: state.health, reason }, 'health state changed');
         this.invalidateAnswers();
       },
     });
@@ -132,7 +132,7 @@ export class RrdnsServer {
   setOverride(name: string, address: string, override: AdminOverride | null): boolean {
     const ok = this.pools.setOverride(name, address, override);
     if (ok) {
-      this.log.warn({ name, address, override }, override ? 'admin override set' : 'admin override cleared');
+      this.log.warn({ owner: name, address, override }, override ? 'admin override set' : 'admin override cleared');
       this.invalidateAnswers();
     }
     return ok;

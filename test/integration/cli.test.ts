@@ -60,6 +60,9 @@ describe('rrdns check', () => {
     const r = spawnSync(process.execPath, [MAIN, 'check', 'zones'], { cwd: ROOT, encoding: 'utf8' });
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/ok example\.test\./);
+    // Each health-checked pool with its worst case: interval x fall + timeout, plus the capped TTL.
+    expect(r.stdout).toContain('pool app.example.test. A: 2 primaries, 1 standby');
+    expect(r.stdout).toContain('worst case before clients stop getting a dead address: 32s = detection 17s (interval x fall + timeout) + TTL 15s');
   });
   it('exits 1 and lists every error with file and line', () => {
     const dir = writeZones({ 'bad.test.yaml': BAD });

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Packet } from 'dns2';
 import { addresses, udpQuery } from '../support/dnsclient.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { captureLogger, startTestServer, type TestServer } from '../support/server.ts';
 import { startHttpBackend, startHttpsBackend, startTcpBackend, type Backend, type BackendMode } from '../support/backends.ts';
 
 // Generous timeout: on a loaded 2-core machine a healthy loopback backend must never time out.
@@ -46,7 +46,7 @@ function poolEntry(primaries: Backend[], o: PoolOptions = {}): Record<string, un
   return { ...(o.ttl !== undefined ? { ttl: o.ttl } : {}), A: primaries.map((b) => b.address), pool };
 }
 
-async function serve(names: Record<string, Record<string, unknown>>): Promise<TestServer> {
+async function serve(names: Record<string, Record<string, unknown>>, logger?: ReturnType<typeof captureLogger>['logger']): Promise<TestServer> {
   const zone = {
     origin: 'pool.test',
     ttl: { default: 300, min: 0 },
@@ -54,7 +54,7 @@ async function serve(names: Record<string, Record<string, unknown>>): Promise<Te
     records: { '@': { NS: 'ns1' }, ns1: { A: '192.0.2.53' }, ...names },
   };
   // JSON is YAML: the native zone format reads it as it is.
-  const t = await startTestServer({ 'pool.test.yaml': JSON.stringify(zone, null, 2) });
+  const t = await startTestServer({ 'pool.test.yaml': JSON.stringify(zone, null, 2) }, {}, logger);
   servers.push(t);
   return t;
 }
@@ -91,10 +91,11 @@ describe('answers follow health', () => {
     expect(await served(t)).toEqual([a.address]);
   });
 
-  it('a stopped backend leaves after `fall` failures and returns after `rise` successes', async () => {
+  it('a stopped backend leaves after `fall` failures and returns after `rise` successes; each change is logged with its reason', async () => {
     const a = await http();
     const b = await http();
-    const t = await serve({ www: poolEntry([a, b]) });
+    const capture = captureLogger();
+    const t = await serve({ www: poolEntry([a, b]) }, capture.logger);
     expect(await served(t)).toEqual(sorted(a, b));
     await a.stop();
     await until(t, (s) => s.join() === b.address, 'a to leave');
@@ -102,6 +103,13 @@ describe('answers follow health', () => {
     await a.start();
     await until(t, (s) => s.length === 2, 'a to return');
     expect(member(t, a.address)).toMatchObject({ health: 'up', served: true, consecutiveOk: FAST.rise });
+    const changes = capture.lines.filter((l) => l.msg === 'health state changed' && l.address === a.address);
+    expect(changes.map((l) => [l.from, l.to])).toEqual([
+      ['up', 'down'],
+      ['down', 'up'],
+    ]);
+    expect(changes[0]!.reason).toMatch(/^2 consecutive failures: .*ECONNREFUSED/);
+    expect(changes[1]!.reason).toMatch(/^2 consecutive successes: HTTP 200/);
   });
 
   it.each([
@@ -270,5 +278,24 @@ describe('sharing, TTLs and overrides', () => {
       firsts.set(got[0]!, (firsts.get(got[0]!) ?? 0) + 1);
     }
     expect([...firsts.values()]).toEqual([3, 3, 3]);
+  });
+});
+
+describe('spreading', () => {
+  it('50 addresses checked every second: after the first round, checks are spread across the second, not fired in a burst', async () => {
+    const many: Backend[] = [];
+    for (let i = 0; i < 50; i++) many.push(await http());
+    const t = await serve({ many: poolEntry(many, { check: { interval: '1s', timeout: '500ms' } }) });
+    // Wait (bounded) until every backend has had its second check: the first periodic round.
+    for (let i = 0; i < 200 && many.some((b) => b.requests.length < 2); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(many.every((b) => b.requests.length >= 2)).toBe(true);
+    const second = many.map((b) => b.requests[1]!.at);
+    const start = Math.min(...second);
+    // Ten 100 ms slots of the interval: a burst would fill one or two; an even spread fills them all.
+    const slots = new Array(10).fill(0);
+    for (const at of second) slots[Math.min(9, Math.floor((at - start) / 100))]++;
+    expect(slots.filter((n) => n > 0).length).toBeGreaterThanOrEqual(8);
+    expect(Math.max(...slots)).toBeLessThanOrEqual(15);
+    expect(t.server.monitor.states()).toHaveLength(50);
   });
 });

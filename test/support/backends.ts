@@ -32,6 +32,8 @@ export interface SeenRequest {
   /** TLS SNI the client sent (https backends). */
   servername: string | undefined;
   headers: http.IncomingHttpHeaders;
+  /** Arrival time (performance.now()), for tests of how checks are spread in time. */
+  at: number;
 }
 
 export interface Backend {
@@ -112,6 +114,7 @@ function handler(core: Core, secure: boolean): http.RequestListener {
   return (req, res) => {
     core.hits++;
     core.requests.push({
+      at: performance.now(),
       method: req.method ?? '',
       url: req.url ?? '',
       host: req.headers.host,

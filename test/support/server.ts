@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseConfig, type ServerConfigInput } from '../../src/config/schema.ts';
+import { Writable } from 'node:stream';
 import { createLogger } from '../../src/observability/log.ts';
 import { RrdnsServer } from '../../src/server/server.ts';
 
@@ -19,10 +20,11 @@ export function writeZones(files: Record<string, string>): string {
   return dir;
 }
 
-export async function startTestServer(files: Record<string, string>, overrides: Partial<ServerConfigInput> = {}): Promise<TestServer> {
+export async function startTestServer(files: Record<string, string>, overrides: Partial<ServerConfigInput> = {}, logger = createLogger('silent')): Promise<TestServer> {
   const dir = writeZones(files);
-  const config = parseConfig({ zonesDir: dir, listen: ['127.0.0.1:0'], logLevel: 'silent', ...overrides });
-  const server = new RrdnsServer(config, { logger: createLogger('silent') });
+  // The admin listener is off unless a test asks for it (tests run in parallel; 8053 is one port).
+  const config = parseConfig({ zonesDir: dir, listen: ['127.0.0.1:0'], logLevel: 'silent', admin: { listen: 'off' }, ...overrides });
+  const server = new RrdnsServer(config, { logger });
   await server.start();
   return {
     server,
@@ -33,4 +35,16 @@ export async function startTestServer(files: Record<string, string>, overrides: 
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A logger whose JSON lines land in `lines`, for tests that check what is logged. */
+export function captureLogger(level = 'info') {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: createLogger(level, stream), lines };
 }
