@@ -9,7 +9,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { dig } from '../test/support/dig.ts';
-import { freePort } from '../test/support/daemons.ts';
+import { freePort } from '../test/support/spawn.ts';
 import { ensureTool } from '../test/support/tools.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asSet, dig, type DigResult } from '../support/dig.ts';
-import { startKnot, type Daemon } from '../support/daemons.ts';
+import { startKnot, type KnotServer } from '../support/knot.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { missing } from '../support/tools.ts';
 
@@ -73,7 +73,7 @@ function summary(r: DigResult) {
 }
 
 describe.skipIf(missing('dig', 'bind9-dnsutils') || missing('knotd', 'knot'))('rrdns answers like Knot', () => {
-  let knot: Daemon;
+  let knot: KnotServer;
   let rrdns: TestServer;
   beforeAll(async () => {
     knot = await startKnot('diff.test', ZONE_TEXT);

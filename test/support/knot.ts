@@ -1,0 +1,139 @@
+/**
+ * Knot DNS (knotd 3.x), the reference authoritative server, as a
+ * non-daemon child on a free loopback port, with everything in a temp dir:
+ *
+ *   const knot = await startKnot('diff.test', masterFileText);
+ *   const knot = await startKnot({ zones: [{ name: 'diff.test', file: 'test/fixtures/diff.test.zone' }] });
+ *   await dig(knot.port, ['www.diff.test', 'A']);
+ *   await knot.close();
+ *
+ * Config: listen 127.0.0.1@PORT (and ::1@PORT with ipv6), rundir and
+ * storage in the temp dir, zone files copied in and loaded whole, never
+ * written back (zonefile-sync: -1), no journal, no DNSSEC, log to stderr.
+ * No `user:` setting, so knotd keeps the uid it was started with (works as
+ * root and as a normal user). knotd validates its config at start-up and
+ * exits non-zero with the reason on stderr, so no `knotc conf-check` is
+ * needed; startKnot reports that stderr.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { toolPath } from './tools.ts';
+import { freePort, removeDir, startProcess, tempDir, waitForDns, type ManagedProcess } from './spawn.ts';
+
+export interface KnotZone {
+  /** Zone name, with or without the trailing dot. */
+  name: string;
+  /** Master file to copy in... */
+  file?: string;
+  /** ...or its text. */
+  text?: string;
+}
+
+export interface KnotOptions {
+  zones: KnotZone[];
+  /** Default: a freePort(). */
+  port?: number;
+  /** Also listen on [::1] on the same port (default false). */
+  ipv6?: boolean;
+  /** udp/tcp/background workers: a number (default 1, light for tests) or 'auto' (Knot's default: one per core; the bench uses this). */
+  workers?: number | 'auto';
+  /** NSID (EDNS option) Knot returns when asked (dig +nsid). */
+  nsid?: string;
+  /** knotd log level on stderr (default 'warning'). */
+  logLevel?: 'critical' | 'error' | 'warning' | 'notice' | 'info' | 'debug';
+}
+
+export interface KnotServer {
+  port: number;
+  pid: number;
+  /** The temp dir with knot.conf, the zone files and Knot's databases; removed by close(). */
+  dir: string;
+  proc: ManagedProcess;
+  /** SIGTERM by PID (SIGKILL after a bound), then removes the temp dir. */
+  close(): Promise<void>;
+}
+
+const bare = (name: string) => name.replace(/\.$/, '') || '.';
+
+export function knotConfig(dir: string, port: number, opts: KnotOptions): string {
+  const listen = [`127.0.0.1@${port}`, ...(opts.ipv6 ? [`::1@${port}`] : [])];
+  const workers = opts.workers ?? 1;
+  const workerLines = workers === 'auto' ? '' : `    udp-workers: ${workers}\n    tcp-workers: ${workers}\n    background-workers: ${workers}\n`;
+  return `# Written by test/support/knot.ts
+server:
+    listen: [ ${listen.join(', ')} ]
+    rundir: "${dir}"
+${workerLines}${opts.nsid ? `    nsid: "${opts.nsid}"\n` : ''}
+database:
+    storage: "${dir}"
+
+log:
+  - target: stderr
+    any: ${opts.logLevel ?? 'warning'}
+
+template:
+  - id: default
+    storage: "${dir}"
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: none
+    dnssec-signing: off
+    semantic-checks: off
+
+zone:
+${opts.zones.map((z) => `  - domain: "${bare(z.name)}."\n    file: "${path.join(dir, `${bare(z.name)}.zone`)}"\n`).join('')}`;
+}
+
+export function startKnot(zone: string, masterFileText: string, opts?: Omit<KnotOptions, 'zones'>): Promise<KnotServer>;
+export function startKnot(opts: KnotOptions): Promise<KnotServer>;
+export async function startKnot(a: string | KnotOptions, text?: string, rest: Omit<KnotOptions, 'zones'> = {}): Promise<KnotServer> {
+  const opts: KnotOptions = typeof a === 'string' ? { ...rest, zones: [{ name: a, text: text ?? '' }] } : a;
+  if (opts.zones.length === 0) throw new Error('startKnot: no zones');
+  const knotd = toolPath('knotd');
+  if (!knotd) throw new Error("startKnot: 'knotd' not found (Debian package 'knot'); guard the suite with ensureTool('knotd', 'knot')");
+  // A freePort() can be taken by someone else before knotd binds it: then knotd exits and we retry on another.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(knotd, opts);
+    } catch (e) {
+      if (opts.port !== undefined || attempt >= 3 || !(e instanceof Error) || !ADDRESS_IN_USE.test(e.message)) throw e;
+    }
+  }
+}
+
+const ADDRESS_IN_USE = /address already in use/i;
+
+async function startOnce(knotd: string, opts: KnotOptions): Promise<KnotServer> {
+  const dir = tempDir('knot');
+  try {
+    for (const z of opts.zones) {
+      const target = path.join(dir, `${bare(z.name)}.zone`);
+      if (z.file !== undefined) fs.copyFileSync(z.file, target);
+      else if (z.text !== undefined) fs.writeFileSync(target, z.text);
+      else throw new Error(`startKnot: zone ${z.name} needs file or text`);
+    }
+    const port = opts.port ?? (await freePort());
+    const conf = path.join(dir, 'knot.conf');
+    fs.writeFileSync(conf, knotConfig(dir, port, opts));
+    const proc = startProcess('knotd', knotd, ['-c', conf], { cwd: dir });
+    const close = async () => {
+      await proc.stop();
+      removeDir(dir);
+    };
+    try {
+      // Knot answers before its zones are loaded (SERVFAIL/REFUSED): wait for an authoritative SOA of every zone.
+      for (const host of ['127.0.0.1', ...(opts.ipv6 ? ['::1'] : [])]) {
+        for (const z of opts.zones) {
+          await waitForDns(port, [`${bare(z.name)}.`, 'SOA'], { host, proc, accept: (r) => r.rcode === 'NOERROR' && r.flags.includes('aa') && r.answer.length > 0 });
+        }
+      }
+    } catch (e) {
+      await close();
+      throw e;
+    }
+    return { port, pid: proc.pid, dir, proc, close };
+  } catch (e) {
+    removeDir(dir);
+    throw e;
+  }
+}
