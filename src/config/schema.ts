@@ -28,10 +28,22 @@ const Listen = z.string().transform((s, ctx) => {
   }
 });
 
-/** Loopback addresses: the admin API is reachable from elsewhere only when asked for. */
-export function isLoopback(host: string): boolean {
-  return host === '::1' || /^127\./.test(host);
+/** Loopback hosts: the admin API is reachable from elsewhere only when asked for. True for 127.0.0.0/8, ::1, IPv4-mapped loopback and `localhost`. */
+export function isLoopbackHost(host: string): boolean {
+  let h = host.trim().toLowerCase();
+  if (h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1);
+  if (h === 'localhost' || h === 'localhost.') return true;
+  if (net.isIPv4(h)) return h.startsWith('127.');
+  if (net.isIPv6(h)) {
+    const canonical = new URL(`http://[${h}]/`).hostname.slice(1, -1);
+    if (canonical === '::1') return true;
+    // IPv4-mapped: the URL parser writes ::ffff:127.0.0.1 as ::ffff:7f00:1.
+    const mapped = /^::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}$/.exec(canonical);
+    return mapped !== null;
+  }
+  return false;
 }
+
 
 const Admin = z
   .object({
@@ -41,7 +53,7 @@ const Admin = z
   })
   .strict()
   .superRefine((a, ctx) => {
-    if (a.listen !== 'off' && !isLoopback(a.listen.host) && !a.allowRemote) {
+    if (a.listen !== 'off' && !isLoopbackHost(a.listen.host) && !a.allowRemote) {
       ctx.addIssue({
         code: 'custom',
         path: ['listen'],

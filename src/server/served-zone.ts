@@ -7,6 +7,7 @@ import { compileAnswer, type AnswerPlan } from '../wire/answer.ts';
 import { resolve, type LiveView } from '../resolver/resolve.ts';
 import { RotationCounters } from '../rotation/rotation.ts';
 import type { Zone } from '../zone/zone.ts';
+import { nameToText } from '../zone/name.ts';
 
 /** Distinct qtypes cached per name: bounds memory under random-qtype floods. */
 const MAX_QTYPES_PER_NAME = 64;
@@ -17,6 +18,8 @@ const LIVE_PLAN_MS = 1000;
 
 export class ServedZone {
   readonly zone: Zone;
+  /** The origin as logs and metrics name it (`example.test.`), computed once. */
+  readonly label: string;
   readonly rotation: RotationCounters;
   private readonly exact = new Map<string, Map<number, AnswerPlan>>();
   private readonly shared = new Map<string, AnswerPlan>();
@@ -26,6 +29,7 @@ export class ServedZone {
 
   constructor(zone: Zone, live?: LiveView) {
     this.zone = zone;
+    this.label = nameToText(zone.origin);
     this.live = zone.pooled.length > 0 ? live : undefined;
     this.rotation = new RotationCounters(zone.rotationSlots);
   }

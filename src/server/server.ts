@@ -20,6 +20,9 @@ import { createChecker, type Checker } from '../health/checkers.ts';
 import { HealthMonitor, type Scheduler } from '../health/monitor.ts';
 import { PoolRegistry, type PoolSnapshot } from './pools.ts';
 import type { AdminOverride } from '../zone/zone.ts';
+import { Metrics } from '../observability/metrics.ts';
+import { AdminServer } from '../observability/admin.ts';
+import type { QueryObserver } from './pipeline.ts';
 
 export interface ServerDeps {
   logger?: Logger;
@@ -32,6 +35,8 @@ export interface BoundAddress {
   host: string;
   port: number;
 }
+
+const VERSION = '0.1.0';
 
 /** Tries to get the same port for UDP and TCP when the port is ephemeral. */
 const EPHEMERAL_BIND_ATTEMPTS = 8;
@@ -51,6 +56,10 @@ export class RrdnsServer {
   readonly pools: PoolRegistry;
   /** Zones loaded and their first round of health checks done. */
   private readyFlag = false;
+  readonly metrics = new Metrics();
+  private admin: AdminServer | undefined;
+  private adminBound: BoundAddress | undefined;
+  private readonly startedAt = new Date();
 
   constructor(config: ServerConfig, deps: ServerDeps = {}) {
     this.config = config;
@@ -63,17 +72,46 @@ export class RrdnsServer {
         this.log.warn({ check: state.key, address: state.address, owner: state.name, from: previous, to: state.health, reason }, 'health state changed');
         this.invalidateAnswers();
       },
+      onResult: (state, outcome) => this.metrics.checkResult(state.key, state.address, outcome.ok, outcome.latencyMs),
     });
     this.pools = new PoolRegistry(this.monitor);
-    const debug = this.log.isLevelEnabled('debug');
-    this.pipeline = new QueryPipeline(this.store, {
-      chaosIdentity: config.identity,
-      // Per-query logging costs; it exists only at debug level.
-      observe: debug
-        ? (q, rcode, zone, transport) =>
-            this.log.debug({ qname: q.qname, qtype: typeToText(q.qtype), rcode, zone: zone ? nameToText(zone.zone.origin) : undefined, transport }, 'query')
-        : undefined,
-    });
+    const metrics = this.metrics;
+    metrics.setPools(() => this.pools.snapshot());
+    const count: QueryObserver = (q, rcode, zone, transport) => metrics.countQuery(zone?.label, q.qtype, rcode, transport);
+    // Per-query logging costs; it exists only at debug level.
+    const observe: QueryObserver = this.log.isLevelEnabled('debug')
+      ? (q, rcode, zone, transport) => {
+          count(q, rcode, zone, transport);
+          this.log.debug({ qname: q.qname, qtype: typeToText(q.qtype), rcode, zone: zone?.label, transport }, 'query');
+        }
+      : count;
+    this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe });
+  }
+
+  /** The admin listener's address, when it runs. */
+  get adminAddress(): BoundAddress | undefined {
+    return this.adminBound;
+  }
+
+  /** Starts the admin listener first, so /healthz and /readyz answer while zones and checks load. */
+  private async startAdmin(): Promise<void> {
+    const listen = this.config.admin.listen;
+    if (listen === 'off') return;
+    this.admin = new AdminServer(
+      {
+        ready: () => this.readyFlag,
+        pools: () => this.pools.snapshot(),
+        setOverride: (name, address, override) => this.setOverride(name, address, override),
+        metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.text() }),
+        info: () => ({ version: VERSION, zones: [...this.store.all()].map((z) => z.label), startedAt: this.startedAt.toISOString() }),
+      },
+      { host: listen.host, port: listen.port, logger: this.log, allowRemote: this.config.admin.allowRemote },
+    );
+    try {
+      this.adminBound = await this.admin.start();
+    } catch (e) {
+      throw new RrdnsError(ErrorCode.LISTEN_FAILED, `cannot start the admin listener on ${listen.host}:${listen.port}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    }
   }
 
   /** Addresses actually bound (ports resolved when 0 was asked for). */
@@ -113,6 +151,7 @@ export class RrdnsServer {
     this.pools.use(entries);
     const live = (rrset: Parameters<PoolRegistry['liveSet']>[0]) => this.pools.liveSet(rrset);
     this.store.replace(new Map(zones.map((z) => [z.originKey, new ServedZone(z, live)])));
+    this.metrics.retainZones([...this.store.all()].map((z) => z.label));
   }
 
   /** Health changed: compiled answers that used the old view are dropped. */
@@ -142,6 +181,7 @@ export class RrdnsServer {
     if (this.state !== 'new') throw new RrdnsError(ErrorCode.SERVER_STATE, `start() called on a ${this.state} server`);
     this.state = 'starting';
     try {
+      await this.startAdmin();
       await this.install(this.loadZones());
       this.readyFlag = true;
       for (const { host, port } of this.config.listen) this.bound.push(await this.bindBoth(host, port));
@@ -157,6 +197,7 @@ export class RrdnsServer {
         zones: [...this.store.all()].map((s) => ({ origin: nameToText(s.zone.origin), file: s.zone.source, names: s.zone.nodes.size })),
         pools: this.pools.size,
         checks: this.monitor.states().length,
+        admin: this.adminBound ? `${this.adminBound.host}:${this.adminBound.port}` : 'off',
       },
       'rrdns listening',
     );
@@ -222,6 +263,7 @@ export class RrdnsServer {
   }
 
   private async shutdownSockets(): Promise<void> {
+    await this.admin?.close();
     await this.monitor.close();
     await this.checker.close();
     const udp = this.udpSockets.splice(0);

@@ -76,7 +76,7 @@ describe('rrdns check', () => {
 describe('rrdns serve', () => {
   it('refuses to start on an invalid zone, exits non-zero and lists every error', () => {
     const dir = writeZones({ 'bad.test.yaml': BAD });
-    const r = spawnSync(process.execPath, [MAIN, 'serve', '--zones', dir, '--listen', '127.0.0.1:0'], { encoding: 'utf8', timeout: 20_000 });
+    const r = spawnSync(process.execPath, [MAIN, 'serve', '--zones', dir, '--listen', '127.0.0.1:0', '--admin', 'off'], { encoding: 'utf8', timeout: 20_000 });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/2 zone errors/);
     expect(r.stderr).toContain('300.1.1.1');
@@ -84,7 +84,7 @@ describe('rrdns serve', () => {
 
   it('npm start passes flags through; logs a start-up line with zones and addresses; stops on SIGTERM', async () => {
     const dir = writeZones({ 'cli.test.yaml': GOOD });
-    const s = await startCli('npm', ['start', '--silent', '--', '--zones', dir, '--listen', '127.0.0.1:0']);
+    const s = await startCli('npm', ['start', '--silent', '--', '--zones', dir, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0']);
     expect(s.listening.zones).toEqual([expect.objectContaining({ origin: 'cli.test.' })]);
     const { packet } = await udpQuery(s.port, 'www.cli.test');
     expect(packet.answers).toHaveLength(2);
@@ -96,7 +96,7 @@ describe('rrdns serve', () => {
 
   it('reads RRDNS_ZONES, RRDNS_LISTEN and RRDNS_LOG_LEVEL; logs each query only at debug', async () => {
     const dir = writeZones({ 'cli.test.yaml': GOOD });
-    const s = await startCli(process.execPath, [MAIN, 'serve'], { RRDNS_ZONES: dir, RRDNS_LISTEN: '127.0.0.1:0,[::1]:0', RRDNS_LOG_LEVEL: 'debug' });
+    const s = await startCli(process.execPath, [MAIN, 'serve'], { RRDNS_ZONES: dir, RRDNS_LISTEN: '127.0.0.1:0,[::1]:0', RRDNS_LOG_LEVEL: 'debug', RRDNS_ADMIN: 'off' });
     expect((s.listening.listen as string[])[1]).toMatch(/^\[::1\]:\d+$/);
     await udpQuery(s.port, 'www.cli.test');
     const v6port = Number((s.listening.listen as string[])[1]!.split(':').pop());
@@ -110,7 +110,7 @@ describe('rrdns serve', () => {
 
   it('at info level logs no per-query lines', async () => {
     const dir = writeZones({ 'cli.test.yaml': GOOD });
-    const s = await startCli(process.execPath, [MAIN, 'serve', '--zones', dir, '--listen', '127.0.0.1:0', '--log-level', 'info']);
+    const s = await startCli(process.execPath, [MAIN, 'serve', '--zones', dir, '--listen', '127.0.0.1:0', '--log-level', 'info', '--admin', 'off']);
     await udpQuery(s.port, 'www.cli.test');
     s.child.kill('SIGTERM');
     await exited(s.child);
@@ -120,7 +120,7 @@ describe('rrdns serve', () => {
 
   it('reloads on SIGHUP and keeps serving the old zones when the new ones are invalid', async () => {
     const dir = writeZones({ 'cli.test.yaml': GOOD });
-    const s = await startCli(process.execPath, [MAIN, 'serve', '--zones', dir, '--listen', '127.0.0.1:0']);
+    const s = await startCli(process.execPath, [MAIN, 'serve', '--zones', dir, '--listen', '127.0.0.1:0', '--admin', 'off']);
     const fs = await import('node:fs');
     fs.writeFileSync(path.join(dir, 'cli.test.yaml'), BAD);
     s.child.kill('SIGHUP');
@@ -132,6 +132,41 @@ describe('rrdns serve', () => {
     s.child.kill('SIGHUP');
     for (let i = 0; i < 300 && !s.lines.some((l) => l.msg === 'zones reloaded'); i++) await new Promise((r) => setTimeout(r, 50));
     expect((await udpQuery(s.port, 'www.cli.test')).packet.answers).toHaveLength(3);
+    s.child.kill('SIGTERM');
+    await exited(s.child);
+  });
+});
+
+describe('admin listener', () => {
+  it('refuses a non-loopback admin address unless asked', () => {
+    const dir = writeZones({ 'cli.test.yaml': GOOD });
+    const r = spawnSync(process.execPath, [MAIN, 'serve', '--zones', dir, '--listen', '127.0.0.1:0', '--admin', '0.0.0.0:0'], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/admin-allow-remote/);
+  });
+
+  it('serves health, readiness, pool state, overrides and metrics from the real server', async () => {
+    const dir = writeZones({
+      'cli.test.yaml': GOOD + `  app:\n    A: [127.0.0.71]\n    pool: { check: { type: tcp, port: 9, interval: 1s, timeout: 500ms }, allDown: nodata }\n`,
+    });
+    const s = await startCli(process.execPath, [MAIN, 'serve', '--zones', dir, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0']);
+    const admin = `http://${s.listening.admin as string}`;
+    expect((await fetch(`${admin}/healthz`)).status).toBe(200);
+    expect((await fetch(`${admin}/readyz`)).status).toBe(200);
+    const health = (await (await fetch(`${admin}/api/v1/health`)).json()) as { pools: { name: string; members: { address: string; health: string; served: boolean }[] }[] };
+    const app = health.pools.find((p) => p.name === 'app.cli.test.')!;
+    expect(app.members).toEqual([expect.objectContaining({ address: '127.0.0.71', health: 'down', served: false })]);
+    // Force it up through the API: DNS answers change at once.
+    expect((await udpQuery(s.port, 'app.cli.test')).packet.answers).toHaveLength(0);
+    const put = await fetch(`${admin}/api/v1/pools/app.cli.test./members/127.0.0.71/override`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ override: 'force-up' }) });
+    expect(put.status).toBe(200);
+    expect((await udpQuery(s.port, 'app.cli.test')).packet.answers).toHaveLength(1);
+    expect((await fetch(`${admin}/api/v1/pools/app.cli.test./members/127.0.0.71/override`, { method: 'DELETE' })).status).toBe(200);
+    expect((await udpQuery(s.port, 'app.cli.test')).packet.answers).toHaveLength(0);
+    const metrics = await (await fetch(`${admin}/metrics`)).text();
+    expect(metrics).toMatch(/rrdns_queries_total\{[^}]*zone="cli\.test\."[^}]*\} [1-9]/);
+    expect(metrics).toMatch(/rrdns_health_checks_total\{[^}]*address="127\.0\.0\.71"/);
+    expect(s.lines.some((l) => l.msg === 'admin override set')).toBe(true);
     s.child.kill('SIGTERM');
     await exited(s.child);
   });

@@ -1,0 +1,424 @@
+/**
+ * The admin HTTP listener (plain node:http): liveness and readiness, the
+ * health state as JSON, admin overrides, Prometheus metrics and a status page.
+ *
+ *   GET    /healthz                                          200 {"status":"ok"}
+ *   GET    /readyz                                           200 {"status":"ready"} | 503 {"status":"not_ready",…}
+ *   GET    /api/v1/health                                    200 {"pools":[…], …}
+ *   PUT    /api/v1/pools/{name}/members/{address}/override   body {"override":"drain"|"force-up"|"force-down"|null}
+ *   DELETE /api/v1/pools/{name}/members/{address}/override   clears the API override
+ *   GET    /metrics                                          Prometheus text
+ *   GET    /                                                 HTML status page
+ *
+ * HEAD works wherever GET does. Anything else is 404 (unknown path) or 405
+ * (known path, other method, with Allow). Errors are JSON with a stable
+ * `code`. Limits: request bodies ≤ 4 KiB (413 beyond), header and request
+ * timeouts, a connection cap. Loopback only unless `allowRemote`; while
+ * loopback-only, PUT and DELETE also require a loopback Host header, so a web
+ * page that rebinds its own name to 127.0.0.1 cannot drive the API.
+ */
+import { isLoopbackHost } from '../config/schema.ts';
+import http from 'node:http';
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import type { PoolSnapshot } from '../server/pools.ts';
+import type { Logger } from './log.ts';
+import { renderStatusPage } from './status-page.ts';
+
+export type OverrideValue = 'drain' | 'force-up' | 'force-down';
+
+export interface AdminSource {
+  /** Zones loaded and the first check round done. */
+  ready(): boolean;
+  pools(): PoolSnapshot[];
+  /** Sets (null: clears) the API override of a member; false when there is no such member. */
+  setOverride(name: string, address: string, override: OverrideValue | null): boolean;
+  metrics(): Promise<{ contentType: string; body: string }>;
+  info(): { version: string; zones: string[]; startedAt: string };
+}
+
+export interface AdminOptions {
+  host: string;
+  port: number;
+  logger?: Logger;
+  /** Allows a non-loopback listen address. Off by default: the API can change what DNS answers. */
+  allowRemote?: boolean;
+  /** How often the status page refreshes itself, ms (default 5000). */
+  refreshMs?: number;
+  /** How long close() lets requests in flight finish before cutting them, ms (default 5000). */
+  closeGraceMs?: number;
+}
+
+/** Largest request body accepted (the override body is a few dozen bytes). */
+export const MAX_BODY_BYTES = 4096;
+const MAX_PATH_CHARS = 2048;
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 15_000;
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+const MAX_HEADER_BYTES = 8192;
+const MAX_CONNECTIONS = 128;
+
+const OVERRIDES: ReadonlySet<string> = new Set(['drain', 'force-up', 'force-down']);
+const OVERRIDE_PATH = /^\/api\/v1\/pools\/([^/]+)\/members\/([^/]+)\/override$/;
+
+export { isLoopbackHost };
+
+/** The host part of a Host header (`[::1]:8053` → `::1`, `127.0.0.1:8053` → `127.0.0.1`). */
+function hostOfHeader(value: string): string {
+  if (value.startsWith('[')) {
+    const end = value.indexOf(']');
+    return end === -1 ? value : value.slice(1, end);
+  }
+  const colon = value.lastIndexOf(':');
+  return colon === -1 ? value : value.slice(0, colon);
+}
+
+/** An owner name as the snapshot writes it: lower case with the trailing dot. */
+function ownerKey(name: string): string {
+  const lower = name.toLowerCase();
+  return lower.endsWith('.') ? lower : `${lower}.`;
+}
+
+/** An IP address in the snapshot's form: IPv6 compressed and lower case; undefined if not an address. */
+function addressKey(address: string): string | undefined {
+  const bare = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address;
+  const family = net.isIP(bare);
+  if (family === 4) return bare;
+  if (family === 6) return new URL(`http://[${bare}]/`).hostname.slice(1, -1);
+  return undefined;
+}
+
+class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly headers: Record<string, string>;
+  constructor(status: number, code: string, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.headers = headers;
+  }
+}
+
+const COMMON_HEADERS = {
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+};
+
+type Route = { methods: readonly string[] };
+const STATIC_ROUTES: Record<string, Route> = {
+  '/': { methods: ['GET', 'HEAD'] },
+  '/healthz': { methods: ['GET', 'HEAD'] },
+  '/readyz': { methods: ['GET', 'HEAD'] },
+  '/api/v1/health': { methods: ['GET', 'HEAD'] },
+  '/metrics': { methods: ['GET', 'HEAD'] },
+};
+const OVERRIDE_METHODS = ['PUT', 'DELETE'] as const;
+
+export class AdminServer {
+  private readonly source: AdminSource;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly logger: Logger | undefined;
+  private readonly allowRemote: boolean;
+  private readonly refreshMs: number;
+  private readonly closeGraceMs: number;
+  private server: http.Server | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(source: AdminSource, opts: AdminOptions) {
+    if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) {
+      throw new Error(`admin listener: port must be an integer 0-65535, got ${String(opts.port)}`);
+    }
+    const remote = opts.allowRemote === true;
+    if (!remote && !isLoopbackHost(opts.host)) {
+      throw new Error(
+        `admin listener: refusing to listen on non-loopback address "${opts.host}": the admin API can change what rrdns answers; ` +
+          'use 127.0.0.1 or ::1, or allow remote access explicitly',
+      );
+    }
+    this.source = source;
+    this.host = opts.host;
+    this.port = opts.port;
+    this.logger = opts.logger;
+    this.allowRemote = remote;
+    this.refreshMs = opts.refreshMs ?? 5000;
+    this.closeGraceMs = opts.closeGraceMs ?? 5000;
+  }
+
+  /** Listens; resolves with the address bound (the real port when 0 was asked). */
+  async start(): Promise<{ host: string; port: number }> {
+    if (this.closing) throw new Error('admin listener: closed');
+    if (this.server) throw new Error('admin listener: already started');
+    const server = http.createServer({
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+      maxHeaderSize: MAX_HEADER_BYTES,
+    });
+    server.maxConnections = MAX_CONNECTIONS;
+    server.maxHeadersCount = 64;
+    server.on('request', (req, res) => void this.handle(req, res));
+    // Malformed requests, oversized headers and timeouts: node:http answers 400/431/408 and closes.
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => {
+        server.off('listening', onListening);
+        this.server = undefined;
+        reject(err);
+      };
+      const onListening = () => {
+        server.off('error', onError);
+        resolve();
+      };
+      server.once('error', onError);
+      server.once('listening', onListening);
+      server.listen({ host: this.host, port: this.port, exclusive: true });
+    });
+    server.on('error', (err) => this.logger?.error({ err }, 'admin listener error'));
+    const addr = server.address() as net.AddressInfo;
+    this.logger?.info({ host: addr.address, port: addr.port }, 'admin listener started');
+    return { host: addr.address, port: addr.port };
+  }
+
+  /**
+   * Stops listening, lets requests in flight finish (cut after the grace
+   * period) and closes idle keep-alive connections. Idempotent: every call
+   * returns the same promise.
+   */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    const server = this.server;
+    if (!server) {
+      this.closing = Promise.resolve();
+      return this.closing;
+    }
+    this.closing = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => server.closeAllConnections(), this.closeGraceMs);
+      timer.unref();
+      server.close(() => {
+        clearTimeout(timer);
+        this.logger?.info('admin listener closed');
+        resolve();
+      });
+      server.closeIdleConnections();
+    });
+    return this.closing;
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    try {
+      await this.route(req, res);
+    } catch (err) {
+      if (err instanceof HttpError) {
+        this.sendError(req, res, err);
+      } else {
+        this.logger?.error({ err, method: req.method, url: req.url }, 'admin request failed');
+        this.sendError(req, res, new HttpError(500, 'internal_error', 'internal error'));
+      }
+    }
+  }
+
+  private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (this.closing) res.setHeader('connection', 'close');
+    const method = req.method ?? '';
+    const raw = req.url ?? '';
+    if (!raw.startsWith('/')) throw new HttpError(400, 'bad_request', 'request target must be a path');
+    const q = raw.indexOf('?');
+    const path = q === -1 ? raw : raw.slice(0, q);
+    if (path.length > MAX_PATH_CHARS) throw new HttpError(414, 'uri_too_long', `path longer than ${MAX_PATH_CHARS} characters`);
+
+    const fixed = STATIC_ROUTES[path];
+    const override = fixed ? null : OVERRIDE_PATH.exec(path);
+    if (!fixed && !override) throw new HttpError(404, 'not_found', `no such route: ${path}`);
+    const allowed: readonly string[] = fixed ? fixed.methods : OVERRIDE_METHODS;
+    if (!allowed.includes(method)) {
+      throw new HttpError(405, 'method_not_allowed', `${method} not allowed on ${path}; allowed: ${allowed.join(', ')}`, {
+        allow: allowed.join(', '),
+      });
+    }
+    // Routes without a body do not read one: a connection that sent one is not reused.
+    if (!override && hasBody(req)) res.setHeader('connection', 'close');
+
+    switch (path) {
+      case '/healthz':
+        return this.sendJson(res, 200, { status: 'ok' });
+      case '/readyz':
+        return this.source.ready()
+          ? this.sendJson(res, 200, { status: 'ready' })
+          : this.sendJson(res, 503, { status: 'not_ready', code: 'not_ready', error: 'zones not loaded or first check round not done' });
+      case '/api/v1/health': {
+        const info = this.source.info();
+        return this.sendJson(res, 200, {
+          ready: this.source.ready(),
+          version: info.version,
+          startedAt: info.startedAt,
+          now: new Date().toISOString(),
+          pools: this.source.pools(),
+        });
+      }
+      case '/metrics': {
+        const m = await this.source.metrics();
+        return this.send(res, 200, m.contentType, m.body);
+      }
+      case '/':
+        return this.sendPage(res);
+    }
+    return this.override(req, res, method, override![1]!, override![2]!);
+  }
+
+  private async override(req: http.IncomingMessage, res: http.ServerResponse, method: string, rawName: string, rawAddress: string): Promise<void> {
+    if (!this.allowRemote) {
+      const host = req.headers.host;
+      if (host !== undefined && !isLoopbackHost(hostOfHeader(host))) {
+        throw new HttpError(403, 'bad_host', `Host "${host}" is not a loopback address: the admin API takes changes only addressed to loopback`);
+      }
+    }
+    const name = decodeSegment(rawName, 'bad_name', 'pool name');
+    const address = decodeSegment(rawAddress, 'bad_address', 'address');
+    if (name.length === 0 || name.length > 255 || /[\s\u0000-\u001f\u007f/]/.test(name) || name.startsWith('.')) {
+      throw new HttpError(400, 'bad_name', `"${name}" is not a domain name`);
+    }
+    const addr = addressKey(address);
+    if (addr === undefined) throw new HttpError(400, 'bad_address', `"${address}" is not an IP address`);
+
+    let value: OverrideValue | null = null;
+    if (method === 'PUT') {
+      value = parseOverrideBody(await readBody(req, res));
+    } else if (hasBody(req)) {
+      res.setHeader('connection', 'close');
+    }
+
+    if (!this.source.setOverride(name, addr, value)) {
+      throw new HttpError(404, 'no_such_member', `no pool ${ownerKey(name)} has address ${addr}`);
+    }
+    this.logger?.info({ name: ownerKey(name), address: addr, override: value, remote: req.socket.remoteAddress }, value === null ? 'admin override cleared' : 'admin override set');
+
+    const owner = ownerKey(name);
+    for (const p of this.source.pools()) {
+      if (ownerKey(p.name) !== owner) continue;
+      const member = p.members.find((m) => addressKey(m.address) === addr);
+      if (member) return this.sendJson(res, 200, { zone: p.zone, name: p.name, type: p.type, member });
+    }
+    // Set, but the snapshot does not show it (a reload in between): say what was done.
+    return this.sendJson(res, 200, { name: owner, address: addr, override: value, member: null });
+  }
+
+  private sendPage(res: http.ServerResponse): void {
+    const info = this.source.info();
+    const nonce = randomBytes(16).toString('base64');
+    const html = renderStatusPage({
+      version: info.version,
+      zones: info.zones,
+      startedAt: info.startedAt,
+      ready: this.source.ready(),
+      pools: this.source.pools(),
+      now: new Date(),
+      refreshMs: this.refreshMs,
+      nonce,
+    });
+    res.setHeader(
+      'content-security-policy',
+      `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+    );
+    res.setHeader('x-frame-options', 'DENY');
+    this.send(res, 200, 'text/html; charset=utf-8', html);
+  }
+
+  private sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+    this.send(res, status, 'application/json; charset=utf-8', `${JSON.stringify(body)}\n`);
+  }
+
+  private send(res: http.ServerResponse, status: number, contentType: string, body: string): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.writeHead(status, { ...COMMON_HEADERS, 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+
+  private sendError(req: http.IncomingMessage, res: http.ServerResponse, err: HttpError): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
+    // An unread body (413, or an error before reading it) must not be parsed as the next request.
+    if (!req.complete) res.setHeader('connection', 'close');
+    this.sendJson(res, err.status, { code: err.code, error: err.message });
+  }
+}
+
+function hasBody(req: http.IncomingMessage): boolean {
+  const len = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (len !== undefined && len !== '0');
+}
+
+function decodeSegment(raw: string, code: string, what: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, code, `${what} is not valid URL encoding`);
+  }
+}
+
+/** Reads at most MAX_BODY_BYTES; 413 beyond (checked against Content-Length first). */
+function readBody(req: http.IncomingMessage, res: http.ServerResponse): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > MAX_BODY_BYTES) {
+    return Promise.reject(new HttpError(413, 'payload_too_large', `request body over ${MAX_BODY_BYTES} bytes`));
+  }
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const finish = (err: Error | undefined, body?: Buffer) => {
+      if (settled) return;
+      settled = true;
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+      if (err) reject(err);
+      else resolve(body!);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        res.setHeader('connection', 'close');
+        finish(new HttpError(413, 'payload_too_large', `request body over ${MAX_BODY_BYTES} bytes`));
+        // Drain what is already on its way (the socket closes after the answer).
+        req.resume();
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => finish(undefined, Buffer.concat(chunks, size));
+    const onError = (err: Error) => finish(err);
+    const onClose = () => finish(new HttpError(400, 'bad_request', 'request body incomplete'));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
+}
+
+function parseOverrideBody(body: Buffer): OverrideValue | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'bad_json', 'body is not JSON; expected {"override":"drain"|"force-up"|"force-down"|null}');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || !Object.hasOwn(parsed, 'override')) {
+    throw new HttpError(400, 'bad_override', 'expected {"override":"drain"|"force-up"|"force-down"|null}');
+  }
+  const extra = Object.keys(parsed).filter((k) => k !== 'override');
+  if (extra.length > 0) throw new HttpError(400, 'bad_override', `unknown field(s): ${extra.join(', ')}`);
+  const value = (parsed as { override: unknown }).override;
+  if (value === null) return null;
+  if (typeof value === 'string' && OVERRIDES.has(value)) return value as OverrideValue;
+  throw new HttpError(400, 'bad_override', `override must be "drain", "force-up", "force-down" or null, got ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,298 @@
+/**
+ * Prometheus metrics (prom-client), in a registry of their own.
+ *
+ * The DNS hot path calls `countQuery` for every query, so it only bumps a cell
+ * of a plain Float64Array: no prom-client call, no label object, no
+ * allocation after a zone's first query. The counters are published into
+ * prom-client at scrape time, in the metrics' `collect()` callbacks, as are
+ * the health-check counters and the pool gauges (read from a snapshot source).
+ *
+ * Cardinality is bounded whatever clients send: qtype is a mnemonic from a
+ * fixed list or `OTHER`, rcode one of the named rcodes or `OTHER`, zone is
+ * one of the zones served (or `none` for queries outside every zone).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PoolSnapshot, Serving } from '../server/pools.ts';
+
+export type Transport = 'udp' | 'tcp';
+
+/** Zone label for queries that matched no zone (REFUSED, or refused before a zone was looked up). */
+export const NO_ZONE = 'none';
+
+/** Query types with a label of their own; every other qtype counts as `OTHER`. */
+const QTYPE_NAMES: ReadonlyArray<readonly [number, string]> = [
+  [1, 'A'], [2, 'NS'], [5, 'CNAME'], [6, 'SOA'], [12, 'PTR'], [13, 'HINFO'], [15, 'MX'], [16, 'TXT'],
+  [28, 'AAAA'], [29, 'LOC'], [33, 'SRV'], [35, 'NAPTR'], [39, 'DNAME'], [41, 'OPT'], [43, 'DS'],
+  [44, 'SSHFP'], [46, 'RRSIG'], [47, 'NSEC'], [48, 'DNSKEY'], [50, 'NSEC3'], [51, 'NSEC3PARAM'],
+  [52, 'TLSA'], [59, 'CDS'], [60, 'CDNSKEY'], [64, 'SVCB'], [65, 'HTTPS'], [99, 'SPF'],
+  [251, 'IXFR'], [252, 'AXFR'], [253, 'MAILB'], [254, 'MAILA'], [255, 'ANY'], [256, 'URI'], [257, 'CAA'],
+];
+/** Rcodes with a label of their own (RFC 6895 registry, the ones a server sends); others are `OTHER`. */
+const RCODE_NAMES: ReadonlyArray<readonly [number, string]> = [
+  [0, 'NOERROR'], [1, 'FORMERR'], [2, 'SERVFAIL'], [3, 'NXDOMAIN'], [4, 'NOTIMP'], [5, 'REFUSED'],
+  [6, 'YXDOMAIN'], [7, 'YXRRSET'], [8, 'NXRRSET'], [9, 'NOTAUTH'], [10, 'NOTZONE'], [16, 'BADVERS'], [23, 'BADCOOKIE'],
+];
+
+const QTYPE_LABELS = ['OTHER', ...QTYPE_NAMES.map(([, n]) => n)];
+const RCODE_LABELS = ['OTHER', ...RCODE_NAMES.map(([, n]) => n)];
+const TRANSPORTS: readonly Transport[] = ['udp', 'tcp'];
+
+/** qtype (0..65535) → slot in QTYPE_LABELS; 0 is OTHER. */
+const QTYPE_SLOT = new Uint8Array(65536);
+QTYPE_NAMES.forEach(([code], i) => (QTYPE_SLOT[code] = i + 1));
+/** rcode (0..4095, extended) → slot in RCODE_LABELS; 0 is OTHER. */
+const RCODE_SLOT = new Uint8Array(4096);
+RCODE_NAMES.forEach(([code], i) => (RCODE_SLOT[code] = i + 1));
+
+const N_QTYPE = QTYPE_LABELS.length;
+const N_RCODE = RCODE_LABELS.length;
+/** Cells per zone: qtype × rcode × transport. */
+const ZONE_CELLS = N_QTYPE * N_RCODE * 2;
+
+export const SERVING_MODES: readonly Serving[] = [
+  'healthy',
+  'minHealthy',
+  'allDown:serveAll',
+  'allDown:backup',
+  'allDown:nodata',
+  'allDown:servfail',
+];
+
+/** Upper bounds (seconds) of the check duration histogram: 1 ms … 10 s. */
+export const CHECK_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export interface MetricsOptions {
+  /** Read at every scrape for the pool gauges (e.g. `() => registry.snapshot()`). */
+  pools?: () => PoolSnapshot[];
+  /** Process and Node.js default metrics (`process_*`, `nodejs_*`); on unless false. */
+  defaultMetrics?: boolean;
+}
+
+interface CheckCounts {
+  ok: number;
+  fail: number;
+}
+
+export class Metrics {
+  readonly registry: Registry;
+
+  /** Per zone label: counts indexed by cellIndex(qtype slot, rcode slot, transport). */
+  private readonly queries = new Map<string, Float64Array>();
+  /** One-entry cache for the hot path: the zone string of the previous query and its cells. */
+  private lastZone: string | undefined = undefined;
+  private lastCells: Float64Array | undefined = undefined;
+
+  /** Check results per address. */
+  private readonly checks = new Map<string, CheckCounts>();
+  private readonly checkOk: Histogram.Internal<'result'>;
+  private readonly checkFail: Histogram.Internal<'result'>;
+
+  private poolSource: () => PoolSnapshot[];
+
+  constructor(opts: MetricsOptions = {}) {
+    this.registry = new Registry();
+    const registers = [this.registry];
+    this.poolSource = opts.pools ?? (() => []);
+    const self = this;
+
+    new Counter({
+      name: 'rrdns_queries_total',
+      help: 'DNS queries answered, by zone, query type, response code and transport.',
+      labelNames: ['zone', 'qtype', 'rcode', 'transport'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [zone, cells] of self.queries) {
+          for (let i = 0; i < ZONE_CELLS; i++) {
+            const n = cells[i]!;
+            if (n === 0) continue;
+            const t = i & 1;
+            const r = (i >> 1) % N_RCODE;
+            const q = Math.floor((i >> 1) / N_RCODE);
+            this.inc({ zone, qtype: QTYPE_LABELS[q]!, rcode: RCODE_LABELS[r]!, transport: TRANSPORTS[t]! }, n);
+          }
+        }
+      },
+    });
+
+    new Counter({
+      name: 'rrdns_health_checks_total',
+      help: 'Health check results, by checked address and result (ok or fail).',
+      labelNames: ['address', 'result'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [address, c] of self.checks) {
+          this.inc({ address, result: 'ok' }, c.ok);
+          this.inc({ address, result: 'fail' }, c.fail);
+        }
+      },
+    });
+
+    const duration = new Histogram({
+      name: 'rrdns_health_check_duration_seconds',
+      help: 'Health check duration, by result (ok or fail).',
+      labelNames: ['result'] as const,
+      buckets: CHECK_DURATION_BUCKETS,
+      registers,
+    });
+    // Bound once: observing then costs no label lookup.
+    this.checkOk = duration.labels('ok');
+    this.checkFail = duration.labels('fail');
+
+    // The pool gauges share one snapshot per scrape: prom-client runs every
+    // collect() synchronously at the start of a scrape, so the first gauge
+    // collected takes the snapshot and a microtask forgets it afterwards.
+    let snapshot: PoolSnapshot[] | undefined;
+    const pools = (): PoolSnapshot[] => {
+      if (snapshot === undefined) {
+        snapshot = self.readPools();
+        queueMicrotask(() => {
+          snapshot = undefined;
+        });
+      }
+      return snapshot;
+    };
+
+    new Gauge({
+      name: 'rrdns_pool_members',
+      help: 'Addresses of each health-checked pool by measured state (up, down, unknown before the first result).',
+      labelNames: ['zone', 'name', 'type', 'state'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const p of pools()) {
+          const counts = { up: 0, down: 0, unknown: 0 };
+          for (const m of p.members) counts[m.health]++;
+          for (const state of ['up', 'down', 'unknown'] as const) {
+            this.set({ zone: p.zone, name: p.name, type: p.type, state }, counts[state]);
+          }
+        }
+      },
+    });
+
+    new Gauge({
+      name: 'rrdns_pool_member_up',
+      help: 'Measured health of each pool address: 1 up, 0 down or not yet checked.',
+      labelNames: ['name', 'type', 'address', 'role'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const p of pools()) {
+          for (const m of p.members) this.set({ name: p.name, type: p.type, address: m.address, role: m.role }, m.health === 'up' ? 1 : 0);
+        }
+      },
+    });
+
+    new Gauge({
+      name: 'rrdns_pool_member_served',
+      help: 'Whether each pool address is in the answers right now (health, overrides and the pool policy decided): 1 or 0.',
+      labelNames: ['name', 'type', 'address', 'role'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const p of pools()) {
+          for (const m of p.members) this.set({ name: p.name, type: p.type, address: m.address, role: m.role }, m.served ? 1 : 0);
+        }
+      },
+    });
+
+    new Gauge({
+      name: 'rrdns_pool_ttl_seconds',
+      help: 'Health-aware TTL each pool serves right now.',
+      labelNames: ['name', 'type'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const p of pools()) this.set({ name: p.name, type: p.type }, p.ttl);
+      },
+    });
+
+    new Gauge({
+      name: 'rrdns_pool_serving',
+      help: 'How each pool answers now: 1 for the current mode, 0 for the others (healthy, minHealthy, allDown:*).',
+      labelNames: ['name', 'type', 'mode'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const p of pools()) {
+          for (const mode of SERVING_MODES) this.set({ name: p.name, type: p.type, mode }, p.serving === mode ? 1 : 0);
+        }
+      },
+    });
+
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * Counts one answered query. Hot path: a cached zone lookup and one array
+   * increment. `zone` is the zone's name as it should appear in the label
+   * (e.g. `example.test.`); undefined when no zone matched.
+   */
+  countQuery(zone: string | undefined, qtype: number, rcode: number, transport: Transport): void {
+    const key = zone ?? NO_ZONE;
+    let cells = this.lastCells;
+    if (key !== this.lastZone || cells === undefined) {
+      cells = this.queries.get(key);
+      if (cells === undefined) {
+        cells = new Float64Array(ZONE_CELLS);
+        this.queries.set(key, cells);
+      }
+      this.lastZone = key;
+      this.lastCells = cells;
+    }
+    const q = QTYPE_SLOT[qtype & 0xffff]!;
+    const r = RCODE_SLOT[rcode & 0xfff]!;
+    cells[((q * N_RCODE + r) << 1) | (transport === 'tcp' ? 1 : 0)]!++;
+  }
+
+  /**
+   * Counts one finished health check. `key` names the check (shared checks are
+   * counted once); the counter is labelled by address, summing the checks of an
+   * address (several ports or settings).
+   */
+  checkResult(key: string, address: string, ok: boolean, latencyMs: number): void {
+    void key;
+    let c = this.checks.get(address);
+    if (c === undefined) {
+      c = { ok: 0, fail: 0 };
+      this.checks.set(address, c);
+    }
+    if (ok) c.ok++;
+    else c.fail++;
+    const seconds = Number.isFinite(latencyMs) && latencyMs > 0 ? latencyMs / 1000 : 0;
+    (ok ? this.checkOk : this.checkFail).observe(seconds);
+  }
+
+  /** Where the pool gauges come from: a fixed snapshot, or a function read at every scrape. */
+  setPools(source: PoolSnapshot[] | (() => PoolSnapshot[])): void {
+    this.poolSource = typeof source === 'function' ? source : () => source;
+  }
+
+  /** Forgets the query counts of zones no longer served (keeps `none`). Call after a reload if zones went away. */
+  retainZones(zones: Iterable<string>): void {
+    const keep = new Set(zones);
+    keep.add(NO_ZONE);
+    for (const z of [...this.queries.keys()]) if (!keep.has(z)) this.queries.delete(z);
+    this.lastZone = undefined;
+    this.lastCells = undefined;
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The Prometheus text exposition of every metric. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  private readPools(): PoolSnapshot[] {
+    try {
+      return this.poolSource();
+    } catch {
+      // A failing source must not fail the whole scrape: the pool gauges are empty this time.
+      return [];
+    }
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * The admin listener's HTML status page: every pool and address at a glance.
+ * Self-contained (inline CSS, a few lines of inline JS, no external asset),
+ * readable on a phone. The server is the only renderer: the script re-fetches
+ * the page every few seconds and swaps the live part in, so everything taken
+ * from zone data or check results is HTML-escaped in one place, here.
+ */
+import type { MemberSnapshot, PoolSnapshot, Serving } from '../server/pools.ts';
+
+export interface StatusPageData {
+  version: string;
+  zones: string[];
+  startedAt: string;
+  ready: boolean;
+  pools: PoolSnapshot[];
+  now: Date;
+  /** How often the page refreshes itself, ms. */
+  refreshMs: number;
+  /** CSP nonce of the inline script. */
+  nonce: string;
+}
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** Escapes text for HTML element content and quoted attribute values. */
+export function escapeHtml(value: unknown): string {
+  return String(value).replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+}
+
+/** A duration as people read it: 12s, 3m 4s, 2h 5m, 3d 4h. */
+export function formatAge(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${s % 60}s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h ${m % 60}m`;
+  return `${Math.floor(h / 24)}d ${h % 24}h`;
+}
+
+function timeAgo(iso: string | null, now: Date): string {
+  if (iso === null) return 'never';
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return escapeHtml(iso);
+  return `<time datetime="${escapeHtml(iso)}" title="${escapeHtml(iso)}">${formatAge(now.getTime() - t)} ago</time>`;
+}
+
+const MODE_TEXT: Record<Serving, string> = {
+  healthy: 'healthy',
+  minHealthy: 'below minHealthy: serving all primaries',
+  'allDown:serveAll': 'all down: serving all (fail open)',
+  'allDown:backup': 'all down: serving standby',
+  'allDown:nodata': 'all down: answering NODATA',
+  'allDown:servfail': 'all down: answering SERVFAIL',
+};
+
+function modeClass(mode: Serving): string {
+  if (mode === 'healthy') return 'mode-ok';
+  if (mode === 'minHealthy' || mode === 'allDown:backup') return 'mode-warn';
+  return 'mode-bad';
+}
+
+function renderMember(m: MemberSnapshot, now: Date): string {
+  const classes = ['member', `state-${m.health}`, m.served ? 'served' : 'not-served'];
+  if (m.override) classes.push(`override-${m.override}`);
+  const tags: string[] = [`<span class="serve">${m.served ? 'served' : 'not served'}</span>`];
+  if (m.role === 'standby') tags.push('<span class="tag role">standby</span>');
+  if (m.override) {
+    const source = m.overrideSource ? ` <small>(${escapeHtml(m.overrideSource)})</small>` : '';
+    tags.push(`<span class="tag override">${escapeHtml(m.override)}${source}</span>`);
+  }
+  const result =
+    m.lastResult === null
+      ? '<span class="result">no check yet</span>'
+      : `<span class="result ${m.lastOk ? 'ok' : 'fail'}">${m.lastOk ? '✓' : '✗'} ${escapeHtml(m.lastResult)}</span>`;
+  const latency = m.latencyMs === null ? '' : ` · ${escapeHtml(Math.round(m.latencyMs))} ms`;
+  const streak =
+    m.consecutiveFail > 0 ? `${escapeHtml(m.consecutiveFail)} failed in a row` : m.consecutiveOk > 0 ? `${escapeHtml(m.consecutiveOk)} ok in a row` : '';
+  const facts: string[] = [];
+  if (m.since !== null) facts.push(`${escapeHtml(m.health)} since ${timeAgo(m.since, now)}`);
+  facts.push(m.lastCheckAt === null ? 'not checked yet' : `checked ${timeAgo(m.lastCheckAt, now)}`);
+  if (streak) facts.push(streak);
+  return `<li class="${classes.join(' ')}" data-address="${escapeHtml(m.address)}" data-state="${escapeHtml(m.health)}">
+<div class="line"><span class="state">${escapeHtml(m.health)}</span><span class="addr">${escapeHtml(m.address)}</span>${tags.join('')}</div>
+<div class="detail">${result}${latency}</div>
+<div class="detail muted">${facts.join(' · ')} · <span class="check">${escapeHtml(m.check)}</span></div>
+</li>`;
+}
+
+function renderPool(p: PoolSnapshot, now: Date): string {
+  const meta = [`zone ${escapeHtml(p.zone)}`, `TTL ${escapeHtml(p.ttl)}s`, `all down: ${escapeHtml(p.allDown)}`];
+  if (p.minHealthy !== null) meta.push(`minHealthy ${escapeHtml(Math.round(p.minHealthy * 100))}%`);
+  const up = p.members.filter((m) => m.served).length;
+  return `<section class="pool ${modeClass(p.serving)}" data-pool="${escapeHtml(`${p.name} ${p.type}`)}">
+<h2><span class="name">${escapeHtml(p.name)}</span> <span class="type">${escapeHtml(p.type)}</span></h2>
+<p class="mode">${escapeHtml(MODE_TEXT[p.serving] ?? p.serving)} · ${up}/${p.members.length} served</p>
+<p class="muted">${meta.join(' · ')}</p>
+<ul class="members">
+${p.members.map((m) => renderMember(m, now)).join('\n')}
+</ul>
+</section>`;
+}
+
+/** The part of the page that the script swaps in on every refresh. */
+function renderLive(d: StatusPageData): string {
+  const counts = { up: 0, down: 0, unknown: 0 };
+  for (const p of d.pools) for (const m of p.members) counts[m.health]++;
+  const degraded = d.pools.filter((p) => p.serving !== 'healthy').length;
+  const pools =
+    d.pools.length === 0
+      ? '<p class="empty">No health-checked pools: no zone served defines one.</p>'
+      : d.pools.map((p) => renderPool(p, d.now)).join('\n');
+  const zones = d.zones.length === 1 ? '1 zone' : `${d.zones.length} zones`;
+  return `<div id="live">
+<p class="muted">version ${escapeHtml(d.version)} · ${zones}: ${d.zones.map(escapeHtml).join(', ')} · started ${timeAgo(d.startedAt, d.now)}</p>
+<p class="summary">
+<span class="ready ${d.ready ? 'is-ready' : 'not-ready'}">${d.ready ? 'ready' : 'not ready'}</span>
+<span class="count state-up">${counts.up} up</span>
+<span class="count state-down">${counts.down} down</span>
+<span class="count state-unknown">${counts.unknown} unknown</span>
+<span class="count ${degraded > 0 ? 'mode-bad' : 'mode-ok'}">${degraded} of ${d.pools.length} pools degraded</span>
+</p>
+<p class="muted">updated <time datetime="${escapeHtml(d.now.toISOString())}">${escapeHtml(d.now.toISOString().slice(11, 19))} UTC</time></p>
+<main id="pools">
+${pools}
+</main>
+</div>`;
+}
+
+const STYLE = `
+:root{--up:#1a7f37;--down:#cf222e;--unknown:#6e7781;--warn:#9a6700;--bg:#f6f8fa;--card:#fff;--fg:#1f2328;--muted:#59636e;--line:#d1d9e0}
+@media (prefers-color-scheme:dark){:root{--up:#3fb950;--down:#f85149;--unknown:#8b949e;--warn:#d29922;--bg:#0d1117;--card:#161b22;--fg:#e6edf3;--muted:#9198a1;--line:#30363d}}
+*{box-sizing:border-box}
+body{margin:0;padding:12px;font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);color:var(--fg)}
+header h1{font-size:20px;margin:0 0 2px}
+.muted{color:var(--muted);font-size:13px;margin:2px 0}
+.summary{display:flex;flex-wrap:wrap;gap:6px;margin:8px 0 2px}
+.summary span{padding:2px 10px;border-radius:12px;font-weight:600;font-size:14px;color:#fff}
+.is-ready,.count.state-up,.count.mode-ok{background:var(--up)}
+.not-ready,.count.state-down,.count.mode-bad{background:var(--down)}
+.count.state-unknown{background:var(--unknown)}
+#conn{background:var(--down);color:#fff;padding:6px 10px;border-radius:6px;margin:8px 0}
+#pools{display:grid;gap:12px;grid-template-columns:repeat(auto-fill,minmax(min(100%,460px),1fr));margin-top:10px}
+.pool{background:var(--card);border:1px solid var(--line);border-top:6px solid var(--unknown);border-radius:8px;padding:10px 12px}
+.pool.mode-ok{border-top-color:var(--up)}.pool.mode-warn{border-top-color:var(--warn)}.pool.mode-bad{border-top-color:var(--down)}
+.pool h2{font-size:17px;margin:0;word-break:break-all}
+.pool .type{font-size:13px;color:var(--muted);font-weight:600}
+.pool .mode{margin:2px 0;font-weight:600}
+.pool.mode-ok .mode{color:var(--up)}.pool.mode-warn .mode{color:var(--warn)}.pool.mode-bad .mode{color:var(--down)}
+.members{list-style:none;margin:8px 0 0;padding:0}
+.member{border-left:6px solid var(--unknown);padding:6px 8px;margin:6px 0;background:var(--bg);border-radius:4px}
+.member.state-up{border-left-color:var(--up)}.member.state-down{border-left-color:var(--down)}
+.line{display:flex;flex-wrap:wrap;align-items:center;gap:6px}
+.state{display:inline-block;min-width:76px;text-align:center;padding:1px 8px;border-radius:10px;color:#fff;font-weight:700;text-transform:uppercase;font-size:13px;background:var(--unknown)}
+.state-up .state{background:var(--up)}.state-down .state{background:var(--down)}
+.addr{font:600 15px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-break:break-all}
+.serve{font-size:12px;font-weight:600;padding:0 6px;border-radius:8px;border:1px solid var(--up);color:var(--up)}
+.not-served .serve{border-color:var(--muted);color:var(--muted)}
+.not-served .addr{text-decoration:line-through;text-decoration-thickness:1px;color:var(--muted)}
+.tag{font-size:12px;font-weight:600;padding:0 6px;border-radius:8px;background:var(--line)}
+.tag.override{background:var(--warn);color:#fff}
+.detail{font-size:13px;margin-top:2px;word-break:break-word}
+.result.ok{color:var(--up)}.result.fail{color:var(--down)}
+.check{font-family:ui-monospace,monospace;font-size:12px}
+`;
+
+/** Re-fetches the page and swaps the live part in; shows a banner while the server cannot be reached. */
+function script(refreshMs: number): string {
+  return `(function(){
+var every=${Math.max(250, Math.floor(refreshMs))};
+function tick(){
+fetch(location.pathname,{cache:'no-store',headers:{accept:'text/html'}})
+.then(function(r){if(!r.ok)throw new Error('HTTP '+r.status);return r.text();})
+.then(function(t){
+var fresh=new DOMParser().parseFromString(t,'text/html').getElementById('live');
+var old=document.getElementById('live');
+if(fresh&&old)old.replaceWith(document.importNode(fresh,true));
+document.getElementById('conn').hidden=true;
+})
+.catch(function(e){var c=document.getElementById('conn');c.textContent='Cannot reach rrdns ('+e.message+'): showing the last state received.';c.hidden=false;})
+.finally(function(){setTimeout(tick,every);});
+}
+setTimeout(tick,every);
+})();`;
+}
+
+export function renderStatusPage(d: StatusPageData): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<title>rrdns status</title>
+<link rel="icon" href="data:,">
+<noscript><meta http-equiv="refresh" content="${Math.max(1, Math.round(d.refreshMs / 1000))}"></noscript>
+<style>${STYLE}</style>
+</head>
+<body>
+<header>
+<h1>rrdns status</h1>
+</header>
+<div id="conn" role="alert" hidden></div>
+${renderLive(d)}
+<script nonce="${escapeHtml(d.nonce)}">${script(d.refreshMs)}</script>
+</body>
+</html>
+`;
+}
