@@ -78,9 +78,9 @@ export class TcpListener {
     this.handler = handler;
     this.limits = limits;
     this.onError = onError;
-    this.server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => this.accept(socket));
+    // allowHalfOpen: a client may send its queries, half-close, and still read every answer.
+    this.server = net.createServer({ noDelay: true, pauseOnConnect: false, allowHalfOpen: true }, (socket) => this.accept(socket));
     this.server.maxConnections = limits.maxConnections;
-    this.server.on('error', (err) => onError(err, 'tcp server'));
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -89,6 +89,8 @@ export class TcpListener {
       this.server.once('error', onErr);
       this.server.listen({ host, port, ipv6Only: net.isIPv6(host), backlog: 511 }, () => {
         this.server.off('error', onErr);
+        // Errors while listening belong to start(); only those after it are transport errors.
+        this.server.on('error', (err) => this.onError(err, 'tcp server'));
         resolve((this.server.address() as net.AddressInfo).port);
       });
     });
@@ -121,24 +123,47 @@ export class TcpListener {
     let partialSince = 0;
     let paused = false;
     let queuedAnswers = 0; // written to the socket, not yet flushed to the kernel
+    let clientEnded = false; // the client half-closed: answer what it sent, then close
+    const gone = () => socket.destroyed || !socket.writable;
+    /** After a half-close, end our side once every complete query has been answered and flushed. */
+    const finishIfDone = () => {
+      if (clientEnded && queuedAnswers === 0 && !gone() && !(pending && pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0))) {
+        socket.end();
+      }
+    };
     const flushed = () => {
       queuedAnswers--;
+      // A reset connection fails its queued writes: nothing more to do for it.
+      if (gone()) return;
       if (paused && !congested()) {
         paused = false;
         socket.resume();
         drainInput();
       }
+      finishIfDone();
     };
 
     socket.setTimeout(limits.idleTimeoutMs, () => socket.destroy());
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.connections.delete(socket));
+    socket.on('close', () => {
+      this.connections.delete(socket);
+      pending = null;
+    });
+    socket.on('end', () => {
+      clientEnded = true;
+      finishIfDone();
+    });
 
     // Counting answers as well as bytes: many tiny answers would otherwise pile up under the byte cap.
     const congested = () => socket.writableLength > limits.maxQueuedBytes || queuedAnswers >= limits.maxPendingAnswers;
 
     const drainInput = () => {
+      let consumed = false;
       while (pending && pending.length >= 2) {
+        if (gone()) {
+          pending = null;
+          return;
+        }
         if (congested()) {
           // RFC 7766 §6.2.2 lets us stop reading; the client must read to make progress.
           if (!paused) {
@@ -151,6 +176,7 @@ export class TcpListener {
         if (pending.length < 2 + size) break;
         const msg = pending.subarray(2, 2 + size);
         pending = pending.length === 2 + size ? null : pending.subarray(2 + size);
+        consumed = true;
         let out: Buffer | null = null;
         try {
           out = this.handler(msg, size, 'tcp', view);
@@ -166,7 +192,8 @@ export class TcpListener {
           if (socket.writableLength > this.peakQueuedBytes) this.peakQueuedBytes = socket.writableLength;
         }
       }
-      partialSince = pending ? partialSince || Date.now() : 0;
+      // The clock runs per message: it restarts whenever a message completes.
+      partialSince = pending ? (consumed || !partialSince ? Date.now() : partialSince) : 0;
     };
 
     socket.on('data', (chunk: Buffer) => {
