@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Packet } from 'dns2';
 import { addresses, buildQuery, udpExchange, udpQuery } from '../support/dnsclient.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { parseHeader } from '../support/rawdns.ts';
 
 const many = Array.from({ length: 40 }, (_, i) => `192.0.2.${i + 1}`);
 const ZONE = `
@@ -21,21 +22,11 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-/** Raw header fields of a reply. */
-const header = (raw: Buffer) => ({
-  id: raw.readUInt16BE(0),
-  qr: (raw[2]! & 0x80) !== 0,
-  opcode: (raw[2]! >> 3) & 0xf,
-  aa: (raw[2]! & 0x04) !== 0,
-  tc: (raw[2]! & 0x02) !== 0,
-  rd: (raw[2]! & 0x01) !== 0,
-  ra: (raw[3]! & 0x80) !== 0,
-  rcode: raw[3]! & 0x0f,
-  qd: raw.readUInt16BE(4),
-  an: raw.readUInt16BE(6),
-  ns: raw.readUInt16BE(8),
-  ar: raw.readUInt16BE(10),
-});
+/** Raw header fields of a reply, with the section counts under short names. */
+const header = (raw: Buffer) => {
+  const h = parseHeader(raw);
+  return { ...h, qd: h.qdcount, an: h.ancount, ns: h.nscount, ar: h.arcount };
+};
 
 describe('header flags', () => {
   it('sets AA, never RA, copies ID and RD', async () => {

@@ -18,7 +18,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { toolPath } from './tools.ts';
-import { freePort, removeDir, startProcess, tempDir, waitForDns, type ManagedProcess } from './spawn.ts';
+import { freePort, removeDir, retryOnPortClash, startProcess, tempDir, waitForDns, type ManagedProcess } from './spawn.ts';
 
 export interface KnotZone {
   /** Zone name, with or without the trailing dot. */
@@ -91,17 +91,9 @@ export async function startKnot(a: string | KnotOptions, text?: string, rest: Om
   if (opts.zones.length === 0) throw new Error('startKnot: no zones');
   const knotd = toolPath('knotd');
   if (!knotd) throw new Error("startKnot: 'knotd' not found (Debian package 'knot'); guard the suite with ensureTool('knotd', 'knot')");
-  // A freePort() can be taken by someone else before knotd binds it: then knotd exits and we retry on another.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startOnce(knotd, opts);
-    } catch (e) {
-      if (opts.port !== undefined || attempt >= 3 || !(e instanceof Error) || !ADDRESS_IN_USE.test(e.message)) throw e;
-    }
-  }
+  return retryOnPortClash(() => startOnce(knotd, opts), opts.port);
 }
 
-const ADDRESS_IN_USE = /address already in use/i;
 
 async function startOnce(knotd: string, opts: KnotOptions): Promise<KnotServer> {
   const dir = tempDir('knot');

@@ -342,3 +342,20 @@ export async function startRrdns(opts: RrdnsOptions): Promise<RrdnsProcess> {
   const addresses = bound.map(parseHostPort);
   return Object.assign(proc, { port: addresses[0]!.port, listen: bound, addresses, logs, close: () => proc.stop() });
 }
+
+const ADDRESS_IN_USE = /address already in use/i;
+
+/**
+ * Starts a daemon on a port from freePort(). Another process may take that port
+ * before the daemon binds it; the daemon then exits with "address already in
+ * use" and we try again, at most 3 times. A fixed port is never retried.
+ */
+export async function retryOnPortClash<T>(start: () => Promise<T>, fixedPort: number | undefined): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (e) {
+      if (fixedPort !== undefined || attempt >= 3 || !(e instanceof Error) || !ADDRESS_IN_USE.test(e.message)) throw e;
+    }
+  }
+}

@@ -30,7 +30,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { toolPath } from './tools.ts';
-import { freePort, removeDir, startProcess, tempDir, waitForDns, type ManagedProcess } from './spawn.ts';
+import { freePort, removeDir, retryOnPortClash, startProcess, tempDir, waitForDns, type ManagedProcess } from './spawn.ts';
 
 export interface UnboundStub {
   /** Zone name, with or without the trailing dot. */
@@ -126,17 +126,9 @@ export async function startUnbound(a: string | UnboundOptions, authPort?: number
   }
   const unbound = toolPath('unbound');
   if (!unbound) throw new Error("startUnbound: 'unbound' not found (Debian package 'unbound'); guard the suite with ensureTool('unbound', 'unbound')");
-  // A freePort() can be taken by someone else before unbound binds it: then unbound exits and we retry on another.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startOnce(unbound, opts);
-    } catch (e) {
-      if (opts.port !== undefined || attempt >= 3 || !(e instanceof Error) || !ADDRESS_IN_USE.test(e.message)) throw e;
-    }
-  }
+  return retryOnPortClash(() => startOnce(unbound, opts), opts.port);
 }
 
-const ADDRESS_IN_USE = /address already in use/i;
 
 async function startOnce(unbound: string, opts: UnboundOptions): Promise<UnboundServer> {
   const dir = tempDir('unbound');
