@@ -151,7 +151,11 @@ export class PoolRegistry {
   private decide(entry: PoolEntry): { serving: Serving; members: Member[] } {
     const primaries = entry.members.filter((m) => m.role === 'primary');
     const healthy = primaries.filter((m) => this.usable(entry, m));
-    const notDrained = primaries.filter((m) => this.override(entry, m).value !== 'drain');
+    // Failing open never brings back what an operator took out (drain, force-down).
+    const notDrained = primaries.filter((m) => {
+      const o = this.override(entry, m).value;
+      return o !== 'drain' && o !== 'force-down';
+    });
     const spec = entry.spec;
     if (healthy.length > 0) {
       if (spec.minHealthy !== undefined && healthy.length / primaries.length < spec.minHealthy) {

@@ -299,3 +299,34 @@ describe('spreading', () => {
     expect(t.server.monitor.states()).toHaveLength(50);
   });
 });
+
+describe('IPv6 members', () => {
+  it('AAAA members are checked over IPv6 and leave the AAAA answer when down', async () => {
+    const v6 = await startHttpBackend({ address: '::1' });
+    backends.push(v6);
+    const v4 = await http();
+    const t = await serve({
+      dual: {
+        A: [v4.address],
+        AAAA: ['::1', '2001:db8::dead'],
+        pool: {
+          check: { ...FAST, port: v6.port },
+          members: { [v4.address]: { check: { port: v4.port } }, '2001:db8::dead': { admin: 'force-down' } },
+        },
+      },
+    });
+    const aaaa = async () => addresses((await udpQuery(t.port, 'dual.pool.test', { type: Packet.TYPE.AAAA })).packet);
+    expect(await aaaa()).toEqual(['::1']);
+    // The backend saw the check arrive over IPv6, with the record's name as Host.
+    expect(v6.requests.at(-1)!.host).toBe('dual.pool.test');
+    await v6.stop();
+    const v6State = () => t.server.healthSnapshot().find((p) => p.type === 'AAAA')!.members.find((m) => m.address === '::1')!;
+    for (let i = 0; i < 200 && v6State().health !== 'down'; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(v6State().health).toBe('down');
+    // Every AAAA primary is down (one forced): serveAll fails open, but never with the forced-down one.
+    expect(await aaaa()).toEqual(['::1']);
+    expect(t.server.healthSnapshot().find((p) => p.type === 'AAAA')!.serving).toBe('allDown:serveAll');
+    // The A pool is judged on its own and is unaffected.
+    expect(await served(t, 'dual.pool.test')).toEqual([v4.address]);
+  });
+});
