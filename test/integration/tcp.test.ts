@@ -1,7 +1,8 @@
 /**
  * DNS over TCP (RFC 1035 §4.2.2, RFC 7766): framing, partial reads,
  * pipelining, junk frames, the connection cap, idle and slow-client timeouts,
- * and backpressure against a client that never reads its answers.
+ * backpressure against a client that never reads its answers, half-close,
+ * and shutdown with a stalled client.
  *
  * Each group runs its own server so one group's connections and timeouts
  * cannot disturb another's. Nothing here asserts how fast anything happens:
@@ -36,7 +37,7 @@ const BASE_TCP = { maxConnections: 16, idleTimeoutMs: 1000, maxPendingAnswers: 8
 interface Running {
   server: RrdnsServer;
   port: number;
-  /** Server log lines at error level and above, once start() has resolved. */
+  /** Server log lines at error level and above. */
   errors: string[];
   /** TCP queries the server has answered (counted from its debug log when asked for). */
   tcpAnswers: number;
@@ -44,7 +45,6 @@ interface Running {
 }
 
 async function start(tcp: Partial<typeof BASE_TCP> = {}, opts: { countAnswers?: boolean } = {}): Promise<Running> {
-  let started = false;
   const running: Running = {
     server: undefined as unknown as RrdnsServer,
     port: 0,
@@ -57,14 +57,12 @@ async function start(tcp: Partial<typeof BASE_TCP> = {}, opts: { countAnswers?: 
     write(line: string) {
       if (line.includes('"msg":"query"')) {
         if (line.includes('"transport":"tcp"')) running.tcpAnswers++;
-      } else if (started && /"level":(50|60)/.test(line)) {
-        // Before start() resolves, a retried ephemeral-port clash is logged as an error: see the BUG test in 'binding'.
+      } else if (/"level":(50|60)/.test(line)) {
         running.errors.push(line);
       }
     },
   });
   const t = await startTestServer({ 'example.test.yaml': ZONE }, { tcp: { ...BASE_TCP, ...tcp } }, logger);
-  started = true;
   running.server = t.server;
   running.port = t.port;
   running.close = () => t.close();
@@ -397,15 +395,11 @@ describe('idle and slow clients', () => {
   });
 
   /*
-   * BUG (src/wire/transport.ts, drainInput: `partialSince = pending ? partialSince || Date.now() : 0`):
-   * the start time of a partial frame is kept when a frame completes and the
-   * same chunk already begins the next one, so it is only reset when a chunk
-   * happens to end exactly on a frame boundary. A client streaming queries
-   * steadily, whose segments straddle frames (normal for pipelined TCP), is
-   * cut off idleTimeoutMs after its first straddle although no single frame
-   * took longer than a few hundred milliseconds. Marked `fails` until fixed:
-   * reset partialSince whenever a message is consumed, e.g. set it to
-   * Date.now() after each completed frame when bytes remain, 0 when none do.
+   * Regression (fixed in b9ee640, src/wire/transport.ts drainInput): the clock
+   * for a partial frame used to keep its start time when a frame completed and
+   * the same chunk began the next one, so a client whose writes straddle
+   * frames (normal for pipelined TCP) was cut off idleTimeoutMs after its first
+   * straddle. The clock must restart whenever a message completes.
    */
   it('keeps a client whose writes straddle frame boundaries, steadily, for several idle periods', { timeout: 30_000 }, async () => {
     const peer = await TcpPeer.connect(s.port);
@@ -564,18 +558,11 @@ describe('backpressure: a client that does not read', () => {
   });
 
   /*
-   * BUG (src/wire/transport.ts, TcpListener.accept): frames already read but
-   * not yet answered sit in the listener's own `pending` buffer while the
-   * connection is paused for backpressure. The net.Server is created with the
-   * default allowHalfOpen=false and there is no 'end' handler, so when the
-   * client half-closes (FIN after its last query, then keeps reading), Node
-   * ends the socket's writable side as soon as the readable side ends; the next
-   * socket.write() fails with EPIPE ("This socket has been ended by the other
-   * party"), the 'error' handler destroys the socket, and every query still in
-   * `pending` is silently dropped (here about a third of them; a client that
-   * reads continuously loses them too). Fix: create the server with
-   * allowHalfOpen: true, record the 'end' event, and call socket.end() only
-   * once `pending` holds no complete frame and queuedAnswers is 0.
+   * Regression (fixed in b9ee640, src/wire/transport.ts TcpListener): with
+   * allowHalfOpen=false and no 'end' handler, a client's FIN made Node end our
+   * side while queries still sat unanswered in `pending` (paused for
+   * backpressure); the next write failed with EPIPE and about a third of the
+   * queries were silently dropped.
    */
   it('a client that pipelines queries, half-closes (FIN) and keeps reading gets every answer', { timeout: 60_000 }, async () => {
     const count = 3000;
@@ -590,22 +577,44 @@ describe('backpressure: a client that does not read', () => {
       const answers = await peer.waitForMessages(count, 30_000);
       const ids = answers.map((a) => a.readUInt16BE(0)).sort((a, b) => a - b);
       expect(ids).toEqual(Array.from({ length: count }, (_, i) => i));
+      // Then the server closes its side too (its idle timeout is far away).
+      await peer.waitClosed(10_000);
+      expect(peer.endedByPeer).toBe(true);
+      expect(peer.messages).toHaveLength(count);
     } finally {
       peer.destroy();
     }
     await expectHealthyEventually(s.port, 5000);
   });
 
+  it('a client that half-closes without sending anything is closed', async () => {
+    const peer = await TcpPeer.connect(s.port);
+    peer.socket.end();
+    await peer.waitClosed(10_000);
+    expect(peer.endedByPeer).toBe(true);
+    expect(peer.messages).toEqual([]);
+  });
+
+  it('a half-close in the middle of a frame: complete queries are answered, the partial one is not', async () => {
+    const peer = await TcpPeer.connect(s.port);
+    try {
+      const partial = frame(rawQuery('www.example.test', { id: 9999 })).subarray(0, 10);
+      peer.write(Buffer.concat([frame(rawQuery('www.example.test', { id: 9001 })), frame(rawQuery('www.example.test', { id: 9002 })), partial]));
+      peer.socket.end();
+      await peer.waitClosed(10_000);
+      expect(peer.endedByPeer).toBe(true);
+      expect(peer.messages.map((m) => m.readUInt16BE(0))).toEqual([9001, 9002]);
+      for (const m of peer.messages) expectWww(m);
+    } finally {
+      peer.destroy();
+    }
+  });
+
   /*
-   * BUG (src/wire/transport.ts, TcpListener.accept, `flushed`): when a paused
-   * connection is closed or reset, Node fails its queued writes and calls each
-   * write callback; `flushed` then sees the queue shrink, calls
-   * socket.resume() and drainInput() on the destroyed socket, and drainInput
-   * runs the handler for every frame left in `pending` (about 2000 here),
-   * writing each answer into a socket that is gone. Wasted work for a client
-   * that has left, and each of those queries advances round-robin counters.
-   * Fix: in `flushed` (and at the top of drainInput) return when
-   * socket.destroyed or !socket.writable, and drop `pending` on 'close'.
+   * Regression (fixed in b9ee640, src/wire/transport.ts `flushed`): when a
+   * paused connection was reset, the failed writes' callbacks resumed it and
+   * drainInput answered every frame left in `pending` (~2000) into a socket
+   * that was gone, advancing round-robin counters for nobody.
    */
   it('does no more work for a connection once the client has reset it', { timeout: 60_000 }, async () => {
     const peer = await TcpPeer.connect(s.port, { read: false });
@@ -625,18 +634,41 @@ describe('backpressure: a client that does not read', () => {
   });
 });
 
+describe('shutdown', () => {
+  it('close() completes while a client that never reads holds a stalled connection', { timeout: 60_000 }, async () => {
+    const t = await start({ idleTimeoutMs: 60_000 }, { countAnswers: true });
+    const peer = await TcpPeer.connect(t.port, { read: false });
+    let closed = false;
+    try {
+      // Enough big answers to fill every socket buffer between us.
+      const queries = Array.from({ length: 5000 }, (_, i) => frame(rawQuery('big.example.test', { id: i, qtype: TXT })));
+      peer.write(Buffer.concat(queries));
+      let last = -1;
+      let quiet = 0;
+      await waitUntil(() => ((quiet = t.tcpAnswers === last ? quiet + 1 : 0), (last = t.tcpAnswers), quiet >= 10), 15_000, 'the server to stall', 50);
+      expect(t.tcpAnswers).toBeLessThan(5000);
+      // The stalled client cannot hold shutdown hostage: a grace period, then the connection is cut.
+      await withTimeout(t.close(), 20_000, 'server.close() with a stalled client');
+      closed = true;
+      // A client that does not read cannot see the close; once it reads, it finds the connection gone.
+      peer.startReading();
+      await peer.waitClosed(10_000);
+      expect(peer.endedByPeer).toBe(true);
+      expect(t.errors).toEqual([]);
+    } finally {
+      peer.destroy();
+      if (!closed) await t.close();
+    }
+  });
+});
+
 describe('binding', () => {
   /*
-   * BUG (src/wire/transport.ts, TcpListener constructor + listen()): the
-   * permanent `server.on('error', … onError(err, 'tcp server'))` handler is
-   * attached before listen(), so a failed listen() is both rejected (and,
-   * for port 0, retried by RrdnsServer.bindBoth) and logged at error level as
-   * "transport error". With port 0 the UDP socket picks a port that may be
-   * taken for TCP; bindBoth then retries successfully, yet an error line has
-   * been logged for a server that started fine (this made error-log checks in
-   * this file flaky). Fix: attach the runtime 'error' handler only after
-   * listen() succeeds (inside the listen callback), or ignore errors while
-   * listening. Shown here with a fixed port, where the clash is deterministic.
+   * Regression (fixed in b9ee640, src/wire/transport.ts TcpListener): the
+   * runtime 'error' handler used to be attached before listen(), so a TCP
+   * port clash was logged as "transport error" even when RrdnsServer.bindBoth
+   * went on to retry an ephemeral port successfully. Shown with a fixed port,
+   * where the clash is deterministic.
    */
   it('a TCP port clash at start is reported by start() alone, not also logged as a transport error', async () => {
     const blocker = net.createServer();
