@@ -316,6 +316,12 @@ const attacks: Attack[] = [
     expect: { rcodeIn: [RCODE.NOERROR, RCODE.FORMERR] },
   },
   { name: 'QTYPE OPT in the question', packet: rawQuery('www.example.test', { id: ID, qtype: TYPE.OPT }), expect: { rcode: RCODE.FORMERR, qdcount: 1 } },
+  {
+    // A label holding a '.' octet ("a.www" as ONE label) must not be read as two labels.
+    name: "label containing a '.' octet under the zone",
+    packet: Buffer.concat([encodeHeader({ id: ID, qdcount: 1 }), Buffer.from([5, 0x61, 0x2e, 0x77, 0x77, 0x77]), encodeName('example.test'), Buffer.from([0, 1, 0, 1])]),
+    expect: { rcode: RCODE.NXDOMAIN, qdcount: 1 },
+  },
   { name: 'AXFR over UDP', packet: rawQuery('example.test', { id: ID, qtype: TYPE.AXFR }), expect: { rcode: RCODE.REFUSED, qdcount: 1 } },
   { name: 'response (QR=1) to our query', packet: rawQuery('www.example.test', { id: ID, qr: true }), expect: { noReply: true } },
   {
