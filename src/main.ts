@@ -3,10 +3,10 @@
  * The command line: the only module that reads argv and the environment,
  * installs signal handlers or calls process.exit.
  *
- *   rrdns serve [--zones DIR] [--listen HOST:PORT]... [--log-level LEVEL] [--identity TEXT]
+ *   rrdns serve [options]   (every option also as an RRDNS_* environment variable; see SERVE_OPTIONS)
  *   rrdns check [DIR]
+ *   rrdns help
  *
- * Environment: RRDNS_ZONES, RRDNS_LISTEN (comma-separated), RRDNS_LOG_LEVEL, RRDNS_IDENTITY.
  * Flags win over the environment.
  */
 import { parseArgs } from 'node:util';
@@ -17,22 +17,53 @@ import { nameToText } from './zone/name.ts';
 import { RrdnsServer } from './server/server.ts';
 import { failoverEstimates } from './server/pools.ts';
 
-const SHUTDOWN_GRACE_MS = 5000;
+/**
+ * Every `serve` setting: its flag, its environment variable and its help line.
+ * The usage text is generated from this table, so --help names them all.
+ */
+interface ServeOption {
+  flag: string;
+  env: string;
+  kind: 'string' | 'list' | 'boolean' | 'int';
+  arg?: string;
+  help: string;
+  default: string;
+  /** Where it lands in the server configuration, so a schema error can name the flag. */
+  path: string;
+}
+const SERVE_OPTIONS: readonly ServeOption[] = [
+  { flag: 'zones', env: 'RRDNS_ZONES', kind: 'string', arg: 'DIR', help: 'directory of zone files to serve', default: './zones' , path: 'zonesDir' },
+  { flag: 'listen', env: 'RRDNS_LISTEN', kind: 'list', arg: 'HOST:PORT', help: 'UDP+TCP address, repeatable (env: comma-separated); IPv6 as [::1]:5353', default: '127.0.0.1:5353' , path: 'listen' },
+  { flag: 'log-level', env: 'RRDNS_LOG_LEVEL', kind: 'string', arg: 'LEVEL', help: 'fatal|error|warn|info|debug|trace|silent (debug logs every query)', default: 'info' , path: 'logLevel' },
+  { flag: 'identity', env: 'RRDNS_IDENTITY', kind: 'string', arg: 'TEXT', help: 'answer CHAOS TXT id.server/hostname.bind with TEXT', default: 'none: CHAOS is REFUSED' , path: 'identity' },
+  { flag: 'admin', env: 'RRDNS_ADMIN', kind: 'string', arg: 'HOST:PORT|off', help: 'admin HTTP listener: /healthz /readyz /api/v1/health /metrics and the status page', default: '127.0.0.1:8053' , path: 'admin.listen' },
+  { flag: 'admin-allow-remote', env: 'RRDNS_ADMIN_ALLOW_REMOTE', kind: 'boolean', help: 'allow the admin listener on a non-loopback address', default: 'off' , path: 'admin.allowRemote' },
+  { flag: 'watch', env: 'RRDNS_WATCH', kind: 'boolean', help: 'reload zones when files in the zones directory change (--no-watch: only on SIGHUP)', default: 'on' , path: 'watch.enabled' },
+  { flag: 'watch-poll-ms', env: 'RRDNS_WATCH_POLL_MS', kind: 'int', arg: 'MS', help: 'how often the zones directory is polled for changes besides file events', default: '2000' , path: 'watch.pollMs' },
+  { flag: 'shutdown-grace-ms', env: 'RRDNS_SHUTDOWN_GRACE_MS', kind: 'int', arg: 'MS', help: 'on SIGTERM/SIGINT, how long TCP clients get to read their answers', default: '3000' , path: 'shutdownGraceMs' },
+  { flag: 'tcp-max-connections', env: 'RRDNS_TCP_MAX_CONNECTIONS', kind: 'int', arg: 'N', help: 'concurrent TCP connections; more are closed at once', default: '512' , path: 'tcp.maxConnections' },
+  { flag: 'tcp-idle-timeout-ms', env: 'RRDNS_TCP_IDLE_TIMEOUT_MS', kind: 'int', arg: 'MS', help: 'close a TCP connection idle (or dribbling one message) this long', default: '10000' , path: 'tcp.idleTimeoutMs' },
+  { flag: 'tcp-max-pending', env: 'RRDNS_TCP_MAX_PENDING', kind: 'int', arg: 'N', help: 'answers queued to one TCP client before its reading is paused', default: '64' , path: 'tcp.maxPendingAnswers' },
+  { flag: 'tcp-max-queued-bytes', env: 'RRDNS_TCP_MAX_QUEUED_BYTES', kind: 'int', arg: 'BYTES', help: 'bytes queued to one TCP client before its reading is paused', default: '262144' , path: 'tcp.maxQueuedBytes' },
+];
 
-const USAGE = `usage:
-  rrdns serve [--zones DIR] [--listen HOST:PORT]... [--log-level LEVEL] [--identity TEXT]
-              [--admin HOST:PORT|off] [--admin-allow-remote]
-  rrdns check [DIR]
+function usage(): string {
+  const rows = SERVE_OPTIONS.map((o) => {
+    const left = `  --${o.flag}${o.arg ? ' ' + o.arg : ''}`;
+    return `${left.padEnd(36)}${o.help}\n${' '.repeat(36)}env ${o.env}${o.kind === 'boolean' ? '=1|0' : ''}; default ${o.default}`;
+  });
+  return `usage:
+  rrdns serve [options]     serve the zones (the default command)
+  rrdns check [DIR]         validate the zones of DIR (default $RRDNS_ZONES or ./zones) and print
+                            each pool's worst-case failover time; exit 0 if valid, 1 if not
+  rrdns help                this text
 
-  --zones DIR          zone files to serve (env RRDNS_ZONES; default ./zones)
-  --listen HOST:PORT   UDP+TCP address, repeatable; IPv6 as [::1]:5353
-                       (env RRDNS_LISTEN, comma-separated; default 127.0.0.1:5353)
-  --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (env RRDNS_LOG_LEVEL; default info)
-  --identity TEXT      answer CHAOS TXT id.server/hostname.bind with TEXT (env RRDNS_IDENTITY)
-  --admin HOST:PORT    admin HTTP API, metrics and status page, or 'off'
-                       (env RRDNS_ADMIN; default 127.0.0.1:8053)
-  --admin-allow-remote allow the admin API on a non-loopback address (env RRDNS_ADMIN_ALLOW_REMOTE=1)
+serve options (a flag wins over its environment variable):
+${rows.join('\n')}
+
+signals: SIGHUP reloads the zones; SIGTERM and SIGINT stop gracefully (exit 0).
 `;
+}
 
 function fail(message: string, code = 1): never {
   process.stderr.write(message.endsWith('\n') ? message : message + '\n');
@@ -62,29 +93,59 @@ function check(dir: string): never {
   process.exit(0);
 }
 
-async function serve(values: {
-  zones?: string;
-  listen?: string[];
-  'log-level'?: string;
-  identity?: string;
-  admin?: string;
-  'admin-allow-remote'?: boolean;
-}): Promise<void> {
-  const env = process.env;
+type ServeValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+/** A setting from its flag, else its environment variable, else undefined (the schema's default). */
+function setting(values: ServeValues, o: ServeOption): unknown {
+  const flag = values[o.flag];
+  const env = process.env[o.env];
+  switch (o.kind) {
+    case 'list':
+      return flag ?? (env ? env.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+    case 'boolean':
+      if (flag !== undefined) return flag;
+      if (env === undefined || env === '') return undefined;
+      if (/^(1|true|yes|on)$/i.test(env)) return true;
+      if (/^(0|false|no|off)$/i.test(env)) return false;
+      throw new Error(`${o.env}="${env}" is not one of 1, 0, true, false, yes, no, on, off`);
+    case 'int': {
+      const text = flag !== undefined ? String(flag) : env;
+      if (text === undefined || text === '') return undefined;
+      if (!/^\d{1,9}$/.test(text)) throw new Error(`${flag !== undefined ? '--' + o.flag : o.env}="${text}" is not a whole number`);
+      return Number(text);
+    }
+    default:
+      return flag ?? (env === '' ? undefined : env);
+  }
+}
+
+async function serve(values: ServeValues): Promise<void> {
+  const get = (flag: string) => setting(values, SERVE_OPTIONS.find((o) => o.flag === flag)!);
+  const drop = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
   let config;
   try {
-    config = parseConfig({
-      zonesDir: values.zones ?? env.RRDNS_ZONES ?? 'zones',
-      listen: values.listen ?? (env.RRDNS_LISTEN ? env.RRDNS_LISTEN.split(',').map((s) => s.trim()).filter(Boolean) : ['127.0.0.1:5353']),
-      logLevel: values['log-level'] ?? env.RRDNS_LOG_LEVEL ?? 'info',
-      identity: values.identity ?? env.RRDNS_IDENTITY,
-      admin: {
-        listen: values.admin ?? env.RRDNS_ADMIN ?? '127.0.0.1:8053',
-        allowRemote: values['admin-allow-remote'] ?? env.RRDNS_ADMIN_ALLOW_REMOTE === '1',
-      },
-    });
+    config = parseConfig(
+      drop({
+        zonesDir: get('zones') ?? 'zones',
+        listen: get('listen') ?? ['127.0.0.1:5353'],
+        logLevel: get('log-level'),
+        identity: get('identity'),
+        admin: drop({ listen: get('admin'), allowRemote: get('admin-allow-remote') }),
+        watch: drop({ enabled: get('watch'), pollMs: get('watch-poll-ms') }),
+        shutdownGraceMs: get('shutdown-grace-ms'),
+        tcp: drop({
+          maxConnections: get('tcp-max-connections'),
+          idleTimeoutMs: get('tcp-idle-timeout-ms'),
+          maxPendingAnswers: get('tcp-max-pending'),
+          maxQueuedBytes: get('tcp-max-queued-bytes'),
+        }),
+      }),
+    );
   } catch (e) {
-    fail(`rrdns: ${(e as Error).message}`, 2);
+    // Name the flag and variable a schema error is about, not only its place in the config.
+    let message = (e as Error).message;
+    for (const o of SERVE_OPTIONS) message = message.replaceAll(`  ${o.path}:`, `  --${o.flag} / ${o.env}:`);
+    fail(`rrdns: ${message}`, 2);
   }
   const server = new RrdnsServer(config);
   try {
@@ -103,15 +164,14 @@ async function serve(values: {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    // Bounded: a shutdown that hangs must not keep the port.
-    setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS).unref();
-    const closing = server.close();
+    // Bounded: a shutdown that hangs must not keep the port. TCP drains within shutdownGraceMs.
+    setTimeout(() => process.exit(1), config.shutdownGraceMs + 2000).unref();
     try {
       server.log.info({ signal }, 'shutting down');
     } catch {
       // Logging is best effort once stdout may be gone.
     }
-    closing.then(
+    server.close().then(
       () => {
         server.log.flush();
         process.exit(0);
@@ -121,7 +181,7 @@ async function serve(values: {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => void server.reload());
+  process.on('SIGHUP', () => void server.reload('SIGHUP'));
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -130,31 +190,27 @@ async function main(argv: string[]): Promise<void> {
     const { positionals, values } = parseArgs({ args: rest, allowPositionals: true, options: { zones: { type: 'string' } } });
     check(positionals[0] ?? values.zones ?? process.env.RRDNS_ZONES ?? 'zones');
   }
+  if (command === 'help' || command === '-h' || command === '--help' || (command === 'serve' && (rest.includes('--help') || rest.includes('-h')))) {
+    process.stdout.write(usage());
+    process.exit(0);
+  }
   if (command === 'serve' || command === undefined || command.startsWith('--')) {
     let parsed;
     try {
       parsed = parseArgs({
         args: command === 'serve' ? rest : argv,
-        options: {
-          zones: { type: 'string' },
-          listen: { type: 'string', multiple: true },
-          'log-level': { type: 'string' },
-          identity: { type: 'string' },
-          admin: { type: 'string' },
-          'admin-allow-remote': { type: 'boolean' },
-        },
+        allowNegative: true,
+        options: Object.fromEntries(
+          SERVE_OPTIONS.map((o) => [o.flag, o.kind === 'list' ? { type: 'string', multiple: true } : { type: o.kind === 'boolean' ? 'boolean' : 'string' }] as const),
+        ),
       });
     } catch (e) {
-      fail(`rrdns: ${(e as Error).message}\n${USAGE}`, 2);
+      fail(`rrdns: ${(e as Error).message}\n${usage()}`, 2);
     }
     await serve(parsed.values);
     return;
   }
-  if (command === 'help' || command === '-h' || command === '--help') {
-    process.stdout.write(USAGE);
-    process.exit(0);
-  }
-  fail(`rrdns: unknown command "${command}"\n${USAGE}`, 2);
+  fail(`rrdns: unknown command "${command}"\n${usage()}`, 2);
 }
 
 await main(process.argv.slice(2));

@@ -71,6 +71,23 @@ export const ServerConfigSchema = z
     admin: Admin.default({ listen: { host: '127.0.0.1', port: 8053 }, allowRemote: false }),
     /** Answers CHAOS TXT id.server / hostname.bind when set; otherwise CHAOS is REFUSED. */
     identity: z.string().min(1).max(255).optional(),
+    /**
+     * Zone reload without a signal: the directory is watched (inotify via
+     * fs.watch) and also polled, because bind mounts, NFS and Kubernetes
+     * ConfigMaps do not always deliver file events.
+     */
+    watch: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** How often the directory's fingerprint (names, sizes, mtimes) is compared, ms. */
+        pollMs: z.number().int().min(100).max(3_600_000).default(2000),
+        /** Quiet time after a change before reloading, so a save in several writes is read once. */
+        debounceMs: z.number().int().min(0).max(60_000).default(300),
+      })
+      .strict()
+      .default({ enabled: true, pollMs: 2000, debounceMs: 300 }),
+    /** Bound on a graceful stop: TCP connections still draining after it are cut. */
+    shutdownGraceMs: z.number().int().min(0).max(60_000).default(3000),
     tcp: z
       .object({
         maxConnections: z.number().int().min(1).max(100_000).default(512),

@@ -3,7 +3,7 @@
  * health state as JSON, admin overrides, Prometheus metrics and a status page.
  *
  *   GET    /healthz                                          200 {"status":"ok"}
- *   GET    /readyz                                           200 {"status":"ready"} | 503 {"status":"not_ready",…}
+ *   GET    /readyz                                           200 {"status":"ready"[, "zoneErrors":[…]]} | 503 {"status":"not_ready",…}
  *   GET    /api/v1/health                                    200 {"pools":[…], …}
  *   PUT    /api/v1/pools/{name}/members/{address}/override   body {"override":"drain"|"force-up"|"force-down"|null}
  *   DELETE /api/v1/pools/{name}/members/{address}/override   clears the API override
@@ -35,6 +35,8 @@ export interface AdminSource {
   setOverride(name: string, address: string, override: OverrideValue | null): boolean;
   metrics(): Promise<{ contentType: string; body: string }>;
   info(): { version: string; zones: string[]; startedAt: string };
+  /** The last zone reload: its errors stay visible until a clean one. */
+  reload?(): { at?: string; trigger?: string; ok: boolean; errors: string[]; keptPrevious: string[] };
 }
 
 export interface AdminOptions {
@@ -244,10 +246,15 @@ export class AdminServer {
     switch (path) {
       case '/healthz':
         return this.sendJson(res, 200, { status: 'ok' });
-      case '/readyz':
+      case '/readyz': {
+        // A failed reload leaves the previous zones serving, so the process stays ready;
+        // the errors are reported here for whoever made the edit.
+        const reload = this.source.reload?.();
+        const zoneErrors = reload && !reload.ok ? { zoneErrors: reload.errors, keptPrevious: reload.keptPrevious, reloadAt: reload.at } : {};
         return this.source.ready()
-          ? this.sendJson(res, 200, { status: 'ready' })
-          : this.sendJson(res, 503, { status: 'not_ready', code: 'not_ready', error: 'zones not loaded or first check round not done' });
+          ? this.sendJson(res, 200, { status: 'ready', ...zoneErrors })
+          : this.sendJson(res, 503, { status: 'not_ready', code: 'not_ready', error: 'zones not loaded or first check round not done', ...zoneErrors });
+      }
       case '/api/v1/health': {
         const info = this.source.info();
         return this.sendJson(res, 200, {
@@ -255,6 +262,8 @@ export class AdminServer {
           version: info.version,
           startedAt: info.startedAt,
           now: new Date().toISOString(),
+          zones: info.zones,
+          reload: this.source.reload?.() ?? null,
           pools: this.source.pools(),
         });
       }

@@ -5,10 +5,12 @@
  * injected so tests can capture or silence them.
  */
 import type dgram from 'node:dgram';
-import { ErrorCode, RrdnsError, ZoneValidationError, type ZoneIssue } from '../errors.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ErrorCode, formatIssue, RrdnsError, ZoneValidationError, type ZoneIssue } from '../errors.ts';
 import type { ServerConfig } from '../config/schema.ts';
 import { createLogger, type Logger } from '../observability/log.ts';
-import { loadZoneDir } from '../zone/load.ts';
+import { loadZoneDir, type LoadResult } from '../zone/load.ts';
 import { nameToText } from '../zone/name.ts';
 import { ZoneStore } from '../zone/store.ts';
 import { bindUdp, TcpListener } from '../wire/transport.ts';
@@ -23,6 +25,21 @@ import type { AdminOverride } from '../zone/zone.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { AdminServer } from '../observability/admin.ts';
 import type { QueryObserver } from './pipeline.ts';
+import { ZoneWatcher } from './zone-watcher.ts';
+
+/** What the last reload did, for /readyz, /api/v1/health and logs. */
+export interface ReloadStatus {
+  /** ISO time of the last reload attempt (undefined before the first). */
+  at?: string;
+  trigger?: string;
+  ok: boolean;
+  /** Every problem found, as `file:line path: message`. */
+  errors: string[];
+  /** Zones still served from their previous version because their file has errors now. */
+  keptPrevious: string[];
+}
+
+export type ReloadResult = { ok: true; zones: number } | { ok: false; zones: number; issues: readonly ZoneIssue[] };
 
 export interface ServerDeps {
   logger?: Logger;
@@ -60,6 +77,10 @@ export class RrdnsServer {
   private admin: AdminServer | undefined;
   private adminBound: BoundAddress | undefined;
   private readonly startedAt = new Date();
+  private watcher: ZoneWatcher | undefined;
+  /** Master files outside the zones directory that the served zones read. */
+  private masterFiles: readonly string[] = [];
+  private reloadStatus: ReloadStatus = { ok: true, errors: [], keptPrevious: [] };
 
   constructor(config: ServerConfig, deps: ServerDeps = {}) {
     this.config = config;
@@ -104,8 +125,9 @@ export class RrdnsServer {
         setOverride: (name, address, override) => this.setOverride(name, address, override),
         metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.text() }),
         info: () => ({ version: VERSION, zones: [...this.store.all()].map((z) => z.label), startedAt: this.startedAt.toISOString() }),
+        reload: () => this.reloadStatus,
       },
-      { host: listen.host, port: listen.port, logger: this.log, allowRemote: this.config.admin.allowRemote },
+      { host: listen.host, port: listen.port, logger: this.log, allowRemote: this.config.admin.allowRemote, closeGraceMs: 1000 },
     );
     try {
       this.adminBound = await this.admin.start();
@@ -129,9 +151,16 @@ export class RrdnsServer {
 
   /** Loads the zones directory fully; throws ZoneValidationError with every issue. */
   private loadZones(): Zone[] {
-    const result = loadZoneDir(this.config.zonesDir);
+    const result = this.readZoneDir();
     if (result.issues.length > 0) throw new ZoneValidationError(result.issues);
     return result.zones;
+  }
+
+  private readZoneDir(): LoadResult {
+    const result = loadZoneDir(this.config.zonesDir);
+    const dir = path.resolve(this.config.zonesDir);
+    this.masterFiles = result.masterFiles.filter((f) => path.dirname(f) !== dir);
+    return result;
   }
 
   /**
@@ -146,11 +175,15 @@ export class RrdnsServer {
     } catch (e) {
       throw new ZoneValidationError([{ file: this.config.zonesDir, message: (e as Error).message }]);
     }
-    this.monitor.setTargets(PoolRegistry.targets(entries));
+    const next = PoolRegistry.targets(entries);
+    // Until the swap the old zones still serve: their checks keep running beside the new ones'.
+    this.monitor.setTargets([...this.monitor.states().map((s) => this.monitor.target(s.key)!).filter(Boolean), ...next]);
     await this.monitor.firstRound();
     this.pools.use(entries);
     const live = (rrset: Parameters<PoolRegistry['liveSet']>[0]) => this.pools.liveSet(rrset);
     this.store.replace(new Map(zones.map((z) => [z.originKey, new ServedZone(z, live)])));
+    // Checks that no served pool uses any more stop; unchanged ones keep their state.
+    this.monitor.setTargets(next);
     this.metrics.retainZones([...this.store.all()].map((z) => z.label));
   }
 
@@ -182,8 +215,20 @@ export class RrdnsServer {
     this.state = 'starting';
     try {
       await this.startAdmin();
+      // Fingerprinted before the first read, so an edit racing the start-up is not missed.
+      const watcher = this.config.watch.enabled
+        ? new ZoneWatcher({
+            dir: this.config.zonesDir,
+            pollMs: this.config.watch.pollMs,
+            debounceMs: this.config.watch.debounceMs,
+            extraFiles: () => this.masterFiles,
+            onChange: async () => void (await this.reload('file change')),
+            onError: (err) => this.log.warn({ err }, 'zones directory watcher error; polling continues'),
+          })
+        : undefined;
       await this.install(this.loadZones());
       this.readyFlag = true;
+      this.watcher = watcher;
       for (const { host, port } of this.config.listen) this.bound.push(await this.bindBoth(host, port));
     } catch (e) {
       await this.shutdownSockets();
@@ -198,9 +243,11 @@ export class RrdnsServer {
         pools: this.pools.size,
         checks: this.monitor.states().length,
         admin: this.adminBound ? `${this.adminBound.host}:${this.adminBound.port}` : 'off',
+        watch: this.watcher ? { pollMs: this.config.watch.pollMs } : 'off',
       },
       'rrdns listening',
     );
+    this.watcher?.start();
   }
 
   private async bindBoth(host: string, port: number): Promise<BoundAddress> {
@@ -226,34 +273,79 @@ export class RrdnsServer {
   }
 
   /**
-   * Re-reads the zones directory. The new set is parsed and validated in full
-   * before it replaces the old one in a single swap; on any error the old set
-   * keeps serving and the issues are returned.
+   * Re-reads the zones directory. Everything is parsed and validated before
+   * one swap replaces the served set. A file with errors does not block the
+   * others: its zone keeps serving its previous version (as Knot does per
+   * zone), the errors are logged with file and line and shown by /readyz and
+   * /api/v1/health until a later reload is clean. A zone whose file was
+   * removed stops being served. Reloads run one at a time.
    */
-  reload(): Promise<{ ok: true; zones: number } | { ok: false; issues: readonly ZoneIssue[] }> {
-    // Reloads run one at a time: a second SIGHUP waits for the first.
-    this.reloading = this.reloading.then(() => this.reloadNow());
-    return this.reloading;
+  reload(trigger = 'api'): Promise<ReloadResult> {
+    const run = this.reloading.then(() => this.reloadNow(trigger));
+    this.reloading = run;
+    return run;
   }
-  private reloading: Promise<{ ok: true; zones: number } | { ok: false; issues: readonly ZoneIssue[] }> = Promise.resolve({ ok: true, zones: 0 });
+  private reloading: Promise<ReloadResult> = Promise.resolve({ ok: true, zones: 0 });
 
-  private async reloadNow(): Promise<{ ok: true; zones: number } | { ok: false; issues: readonly ZoneIssue[] }> {
+  /** The outcome of the last reload. */
+  get lastReload(): ReloadStatus {
+    return this.reloadStatus;
+  }
+
+  private async reloadNow(trigger: string): Promise<ReloadResult> {
+    if (this.state === 'closing' || this.state === 'closed') return { ok: true, zones: this.store.size };
+    const at = new Date().toISOString();
+    let issues: ZoneIssue[];
+    let kept: Zone[] = [];
     try {
-      const zones = this.loadZones();
-      await this.install(zones);
-      this.log.info({ zones: zones.map((z) => nameToText(z.origin)), pools: this.pools.size }, 'zones reloaded');
-      return { ok: true, zones: zones.length };
+      const result = this.readZoneDir();
+      issues = result.issues;
+      if (issues.length > 0) kept = this.previousOfBroken(result.zones);
+      await this.install([...result.zones, ...kept]);
     } catch (e) {
-      const issues = e instanceof ZoneValidationError ? e.issues : [{ file: this.config.zonesDir, message: (e as Error).message }];
-      this.log.error({ issues }, 'zone reload failed; previous zones keep serving');
-      return { ok: false, issues };
+      issues = e instanceof ZoneValidationError ? [...e.issues] : [{ file: this.config.zonesDir, message: (e as Error).message }];
+      this.reloadStatus = { at, trigger, ok: false, errors: issues.map(formatIssue), keptPrevious: [...this.store.all()].map((z) => z.label) };
+      this.log.error({ trigger, issues: this.reloadStatus.errors }, 'zone reload failed; previous zones keep serving');
+      return { ok: false, zones: this.store.size, issues };
     }
+    const keptPrevious = kept.map((z) => nameToText(z.origin));
+    this.reloadStatus = { at, trigger, ok: issues.length === 0, errors: issues.map(formatIssue), keptPrevious };
+    const zones = [...this.store.all()].map((z) => z.label);
+    if (issues.length > 0) {
+      this.log.error({ trigger, issues: this.reloadStatus.errors, keptPrevious, zones }, 'zone reload found errors; the zones of those files keep their previous version');
+      return { ok: false, zones: this.store.size, issues };
+    }
+    this.log.info({ trigger, zones, pools: this.pools.size }, 'zones reloaded');
+    return { ok: true, zones: this.store.size };
   }
 
-  /** Graceful and idempotent: stops accepting, lets TCP answers flush, closes sockets. */
+  /**
+   * Served zones to carry over because their file now fails: not replaced by
+   * a valid zone of the same origin or from the same file, and the file is
+   * still there (a removed file removes its zone).
+   */
+  private previousOfBroken(fresh: readonly Zone[]): Zone[] {
+    const origins = new Set(fresh.map((z) => z.originKey));
+    const sources = new Set(fresh.map((z) => z.source));
+    const kept: Zone[] = [];
+    for (const served of this.store.all()) {
+      const z = served.zone;
+      if (origins.has(z.originKey) || sources.has(z.source)) continue;
+      if (!fs.existsSync(z.source)) continue;
+      kept.push(z);
+    }
+    return kept;
+  }
+
+  /**
+   * Graceful and idempotent: stops accepting, answers every query already
+   * received (TCP connections drain their answers, bounded by
+   * shutdownGraceMs), stops the health checks, then the admin listener.
+   */
   close(): Promise<void> {
     if (!this.closing) {
       this.state = 'closing';
+      this.readyFlag = false;
       this.closing = this.shutdownSockets().then(() => {
         this.state = 'closed';
         this.log.info('rrdns stopped');
@@ -263,15 +355,15 @@ export class RrdnsServer {
   }
 
   private async shutdownSockets(): Promise<void> {
-    await this.admin?.close();
-    await this.monitor.close();
-    await this.checker.close();
+    this.watcher?.close();
     const udp = this.udpSockets.splice(0);
     const tcp = this.tcpListeners.splice(0);
     await Promise.all([
       ...udp.map((s) => new Promise<void>((r) => s.close(() => r()))),
-      ...tcp.map((t) => t.close()),
+      ...tcp.map((t) => t.close(this.config.shutdownGraceMs)),
+      this.monitor.close().then(() => this.checker.close()),
     ]);
+    await this.admin?.close();
   }
 }
 

@@ -103,17 +103,27 @@ export class TcpListener {
   /** Most bytes ever queued towards one client; stays near maxQueuedBytes whatever clients do. */
   peakQueuedBytes = 0;
 
-  /** Stops accepting, lets each connection finish what it has queued, then closes it. */
+  /**
+   * Graceful stop: accepts no new connection, answers every query each
+   * connection has already received (including ones held back by
+   * backpressure), ends each connection once its answers are flushed, and
+   * destroys whatever is left after `graceMs`. Idempotent.
+   */
   close(graceMs = 2000): Promise<void> {
-    return new Promise((resolve) => {
+    if (this.closing) return this.closing;
+    this.closing = new Promise((resolve) => {
       this.server.close(() => resolve());
-      for (const socket of this.connections) socket.end();
+      for (const finish of this.finishers.values()) finish();
       const timer = setTimeout(() => {
         for (const socket of this.connections) socket.destroy();
       }, graceMs);
       timer.unref();
     });
+    return this.closing;
   }
+  private closing: Promise<void> | undefined;
+  /** Per connection: treat the connection as half-closed by us (answer what was received, then end). */
+  private readonly finishers = new Map<net.Socket, () => void>();
 
   private accept(socket: net.Socket): void {
     this.connections.add(socket);
@@ -147,12 +157,20 @@ export class TcpListener {
     socket.on('error', () => socket.destroy());
     socket.on('close', () => {
       this.connections.delete(socket);
+      this.finishers.delete(socket);
       pending = null;
     });
     socket.on('end', () => {
       clientEnded = true;
       finishIfDone();
     });
+    // Shutdown: the same path as a client half-close; queries already received still get answered.
+    const finish = () => {
+      clientEnded = true;
+      finishIfDone();
+    };
+    this.finishers.set(socket, finish);
+    if (this.closing) finish();
 
     // Counting answers as well as bytes: many tiny answers would otherwise pile up under the byte cap.
     const congested = () => socket.writableLength > limits.maxQueuedBytes || queuedAnswers >= limits.maxPendingAnswers;

@@ -38,6 +38,8 @@ export interface LoadResult {
   zones: Zone[];
   issues: ZoneIssue[];
   files: string[];
+  /** Master files pulled in by native zones (`masterFile:`), absolute paths: a watcher follows them too. */
+  masterFiles: string[];
 }
 
 /** Reads and validates every zone of `dir`. Throws only when the directory itself cannot be read. */
@@ -103,5 +105,5 @@ export function loadZoneDir(dir: string): LoadResult {
     issues.push(...built.issues);
     if (built.zone) zones.push(built.zone);
   }
-  return { zones, issues, files: zoneFiles.map(display) };
+  return { zones, issues, files: zoneFiles.map(display), masterFiles: [...claimed] };
 }

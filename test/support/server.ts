@@ -23,7 +23,8 @@ export function writeZones(files: Record<string, string>): string {
 export async function startTestServer(files: Record<string, string>, overrides: Partial<ServerConfigInput> = {}, logger = createLogger('silent')): Promise<TestServer> {
   const dir = writeZones(files);
   // The admin listener is off unless a test asks for it (tests run in parallel; 8053 is one port).
-  const config = parseConfig({ zonesDir: dir, listen: ['127.0.0.1:0'], logLevel: 'silent', admin: { listen: 'off' }, ...overrides });
+  // Reload-on-change is off unless a test asks for it: tests that edit zones say when to reload.
+  const config = parseConfig({ zonesDir: dir, listen: ['127.0.0.1:0'], logLevel: 'silent', admin: { listen: 'off' }, watch: { enabled: false }, ...overrides });
   const server = new RrdnsServer(config, { logger });
   await server.start();
   return {

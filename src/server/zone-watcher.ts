@@ -1,0 +1,123 @@
+/**
+ * Notices edits in the zones directory and asks for a reload.
+ *
+ * Two sources, one decision: fs.watch gives a fast nudge where inotify works,
+ * and a poll catches what it misses (bind mounts, NFS, a Kubernetes ConfigMap
+ * swapping its `..data` symlink). Either only *asks*; a reload is requested
+ * only when the directory's fingerprint (every entry's name, size, mtime and
+ * inode, plus the master files zones pull in from elsewhere) differs from the
+ * one of the last reload, after a quiet period so an editor's save in several
+ * writes is read once.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface ZoneWatcherOptions {
+  dir: string;
+  pollMs: number;
+  debounceMs: number;
+  /** Called when the fingerprint changed; the watcher does not call it again until it resolves. */
+  onChange: () => Promise<void>;
+  /** Files outside `dir` that the served zones read (e.g. `masterFile: ../shared.zone`). */
+  extraFiles?: () => readonly string[];
+  onError?: (err: unknown) => void;
+}
+
+/** Cheap summary of what a reload would read: changes when any file is added, removed, replaced or written. */
+export function fingerprintZoneDir(dir: string, extraFiles: readonly string[] = []): string {
+  const parts: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).sort();
+  } catch (e) {
+    return `unreadable:${(e as NodeJS.ErrnoException).code ?? 'error'}`;
+  }
+  const statLine = (label: string, file: string) => {
+    try {
+      // stat follows symlinks, so a ConfigMap's symlink swap shows as a new inode.
+      const st = fs.statSync(file);
+      parts.push(`${label}\0${st.size}\0${st.mtimeMs}\0${st.ino}`);
+    } catch {
+      parts.push(`${label}\0gone`);
+    }
+  };
+  for (const name of names) statLine(name, path.join(dir, name));
+  for (const file of [...extraFiles].sort()) statLine(file, file);
+  return parts.join('\n');
+}
+
+export class ZoneWatcher {
+  private readonly opts: ZoneWatcherOptions;
+  private fsWatcher: fs.FSWatcher | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private debounceTimer: NodeJS.Timeout | undefined;
+  private last: string;
+  private running = false;
+  private again = false;
+  private closed = false;
+
+  constructor(opts: ZoneWatcherOptions) {
+    this.opts = opts;
+    this.last = fingerprintZoneDir(opts.dir, opts.extraFiles?.() ?? []);
+  }
+
+  start(): void {
+    try {
+      this.fsWatcher = fs.watch(this.opts.dir, { persistent: false }, () => this.nudge());
+      this.fsWatcher.on('error', (err) => {
+        // The poll still runs; a watcher error (directory removed, inotify limit) is not fatal.
+        this.opts.onError?.(err);
+        this.fsWatcher?.close();
+        this.fsWatcher = undefined;
+      });
+    } catch (err) {
+      this.opts.onError?.(err);
+    }
+    this.pollTimer = setInterval(() => this.nudge(), this.opts.pollMs);
+    this.pollTimer.unref();
+  }
+
+  /** Something may have changed: look again after the quiet period. */
+  private nudge(): void {
+    if (this.closed) return;
+    if (this.debounceTimer) clearTimeout(this.debounceTimer);
+    this.debounceTimer = setTimeout(() => {
+      this.debounceTimer = undefined;
+      void this.compare();
+    }, this.opts.debounceMs);
+    this.debounceTimer.unref();
+  }
+
+  private async compare(): Promise<void> {
+    if (this.closed) return;
+    if (this.running) {
+      // One reload at a time; look again when it ends.
+      this.again = true;
+      return;
+    }
+    const now = fingerprintZoneDir(this.opts.dir, this.opts.extraFiles?.() ?? []);
+    if (now === this.last) return;
+    this.last = now;
+    this.running = true;
+    try {
+      await this.opts.onChange();
+    } catch (err) {
+      this.opts.onError?.(err);
+    } finally {
+      this.running = false;
+    }
+    if (this.again) {
+      this.again = false;
+      this.nudge();
+    }
+  }
+
+  /** Idempotent. */
+  close(): void {
+    this.closed = true;
+    this.fsWatcher?.close();
+    this.fsWatcher = undefined;
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.debounceTimer) clearTimeout(this.debounceTimer);
+  }
+}
