@@ -22,6 +22,9 @@ export interface TcpLimits {
   maxQueuedBytes: number;
 }
 
+/** On shutdown, how long a drained connection must stay quiet before we end it (see finishIfDone). */
+const SHUTDOWN_QUIET_MS = 25;
+
 export const DEFAULT_TCP_LIMITS: TcpLimits = {
   maxConnections: 512,
   idleTimeoutMs: 10_000,
@@ -136,10 +139,22 @@ export class TcpListener {
     let clientEnded = false; // the client half-closed: answer what it sent, then close
     const gone = () => socket.destroyed || !socket.writable;
     /** After a half-close, end our side once every complete query has been answered and flushed. */
+    let shuttingDown = false;
+    let quietTimer: NodeJS.Timeout | undefined;
     const finishIfDone = () => {
-      if (clientEnded && queuedAnswers === 0 && !gone() && !(pending && pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0))) {
+      if (!(clientEnded || shuttingDown) || queuedAnswers > 0 || paused || gone()) return;
+      if (pending && pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0)) return;
+      if (clientEnded) {
         socket.end();
+        return;
       }
+      // Shutting down: queries the client already sent may still sit in the kernel's buffer
+      // (we stopped reading under backpressure). End only after a quiet moment with nothing more arriving.
+      clearTimeout(quietTimer);
+      quietTimer = setTimeout(() => {
+        if (!gone() && queuedAnswers === 0 && !paused) socket.end();
+      }, SHUTDOWN_QUIET_MS);
+      quietTimer.unref();
     };
     const flushed = () => {
       queuedAnswers--;
@@ -156,6 +171,7 @@ export class TcpListener {
     socket.setTimeout(limits.idleTimeoutMs, () => socket.destroy());
     socket.on('error', () => socket.destroy());
     socket.on('close', () => {
+      clearTimeout(quietTimer);
       this.connections.delete(socket);
       this.finishers.delete(socket);
       pending = null;
@@ -166,7 +182,7 @@ export class TcpListener {
     });
     // Shutdown: the same path as a client half-close; queries already received still get answered.
     const finish = () => {
-      clientEnded = true;
+      shuttingDown = true;
       finishIfDone();
     };
     this.finishers.set(socket, finish);
@@ -215,6 +231,7 @@ export class TcpListener {
     };
 
     socket.on('data', (chunk: Buffer) => {
+      clearTimeout(quietTimer);
       pending = pending ? Buffer.concat([pending, chunk]) : chunk;
       // A message dribbled in slower than the idle timeout is as bad as silence.
       if (partialSince && Date.now() - partialSince > limits.idleTimeoutMs) {

@@ -1,0 +1,168 @@
+/**
+ * Graceful shutdown of the real CLI: SIGTERM and SIGINT stop accepting,
+ * answer every query already sent (a TCP client held back by backpressure
+ * still gets all its answers), stop the health checks and exit 0, within a
+ * bound even when a client never reads.
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { buildQuery } from '../support/dnsclient.ts';
+import { writeZones } from '../support/server.ts';
+import { startRrdns, stopAll, type RrdnsProcess } from '../support/spawn.ts';
+import { startHttpBackend, type Backend } from '../support/backends.ts';
+
+const backends: Backend[] = [];
+afterEach(async () => {
+  for (const b of backends.splice(0)) await b.close();
+});
+afterAll(() => stopAll());
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A TXT RRset of about 4 KB, so a few thousand answers outgrow every socket buffer. */
+const BIG_TXT = Array.from({ length: 16 }, (_, i) => `"${String(i).padStart(2, '0')}${'x'.repeat(240)}"`).join(' ');
+
+function zones(backend: Backend): string {
+  return [
+    'soa: { mname: ns1, rname: hostmaster, serial: 1 }',
+    'records:',
+    '  "@": { NS: ns1 }',
+    '  ns1: { A: 192.0.2.53 }',
+    `  big: { TXT: [${JSON.stringify(BIG_TXT)}] }`,
+    '  app:',
+    `    A: ${backend.address}`,
+    '    pool:',
+    `      check: { port: ${backend.port}, interval: 200ms, timeout: 150ms }`,
+    '',
+  ].join('\n');
+}
+
+/** Bounded wait for the process to exit. */
+async function exitOf(p: RrdnsProcess, ms = 15_000) {
+  return Promise.race([p.exited, sleep(ms).then(() => ({ code: 'still running', signal: null }))]);
+}
+
+function udpAnswered(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket('udp4');
+    const timer = setTimeout(() => {
+      s.close();
+      resolve(false);
+    }, 500);
+    s.once('message', () => {
+      clearTimeout(timer);
+      s.close();
+      resolve(true);
+    });
+    s.send(buildQuery('app.stop.test'), port, '127.0.0.1');
+  });
+}
+
+function connects(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1' });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function start(backend: Backend, extra: string[] = []): Promise<RrdnsProcess> {
+  const dir = writeZones({ 'stop.test.yaml': zones(backend) });
+  return startRrdns({
+    zonesDir: dir,
+    args: ['--admin', 'off', '--no-watch', '--tcp-max-pending', '8', '--tcp-max-queued-bytes', '8192', ...extra],
+  });
+}
+
+describe('graceful shutdown', () => {
+  it('SIGTERM: new clients are turned away, a TCP client that had not read yet still gets every answer, checks stop, exit 0', async () => {
+    const backend = await startHttpBackend({ mode: 'ok' });
+    backends.push(backend);
+    const p = await start(backend, ['--shutdown-grace-ms', '10000']);
+    expect(await udpAnswered(p.port)).toBe(true);
+
+    // A client sends many queries for a large answer and does not read: the server stops reading it (backpressure).
+    const N = 4000;
+    const client = net.connect({ port: p.port, host: '127.0.0.1' });
+    await new Promise<void>((r) => client.once('connect', () => r()));
+    client.pause();
+    const queries = Buffer.concat(
+      Array.from({ length: N }, (_, i) => {
+        const q = buildQuery('big.stop.test', { type: 16, id: i });
+        const framed = Buffer.alloc(2 + q.length);
+        framed.writeUInt16BE(q.length, 0);
+        q.copy(framed, 2);
+        return framed;
+      }),
+    );
+    client.write(queries);
+    await sleep(300);
+
+    process.kill(p.pid, 'SIGTERM');
+    // Wait (bounded) until the listeners are closed: then nobody new gets in.
+    for (let i = 0; i < 100 && (await connects(p.port)); i++) await sleep(20);
+    expect(await connects(p.port)).toBe(false);
+    expect(await udpAnswered(p.port)).toBe(false);
+    expect(p.running()).toBe(true); // still draining our client
+
+    // Now read: every query gets its answer, then the server ends the connection.
+    const ids = new Set<number>();
+    let buf = Buffer.alloc(0);
+    const ended = new Promise<void>((resolve) => {
+      client.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+          const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
+          ids.add(msg.readUInt16BE(0));
+          buf = buf.subarray(2 + msg.length);
+        }
+      });
+      client.once('end', () => resolve());
+      client.once('close', () => resolve());
+    });
+    client.resume();
+    await Promise.race([ended, sleep(15_000)]);
+    expect(ids.size).toBe(N);
+
+    expect(await exitOf(p)).toEqual({ code: 0, signal: null });
+    expect(p.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['shutting down', 'rrdns stopped']));
+    expect(p.logs.find((l) => l.msg === 'shutting down')?.signal).toBe('SIGTERM');
+    // The checks stopped with it.
+    const hits = backend.hits;
+    await sleep(600);
+    expect(backend.hits).toBe(hits);
+  });
+
+  it('SIGINT exits 0 the same way', async () => {
+    const backend = await startHttpBackend({ mode: 'ok' });
+    backends.push(backend);
+    const p = await start(backend);
+    process.kill(p.pid, 'SIGINT');
+    expect(await exitOf(p)).toEqual({ code: 0, signal: null });
+    expect(p.logs.find((l) => l.msg === 'shutting down')?.signal).toBe('SIGINT');
+    expect(p.logs.some((l) => l.msg === 'rrdns stopped')).toBe(true);
+  });
+
+  it('a TCP client that never reads cannot hold the shutdown: connections are cut after the grace period and the exit is still 0', async () => {
+    const backend = await startHttpBackend({ mode: 'ok' });
+    backends.push(backend);
+    const p = await start(backend, ['--shutdown-grace-ms', '500']);
+    const client = net.connect({ port: p.port, host: '127.0.0.1' });
+    await new Promise<void>((r) => client.once('connect', () => r()));
+    client.on('error', () => {});
+    client.pause();
+    const q = buildQuery('big.stop.test', { type: 16 });
+    const framed = Buffer.alloc(2 + q.length);
+    framed.writeUInt16BE(q.length, 0);
+    q.copy(framed, 2);
+    client.write(Buffer.concat(Array.from({ length: 4000 }, () => framed)));
+    await sleep(300);
+    process.kill(p.pid, 'SIGTERM');
+    expect(await exitOf(p)).toEqual({ code: 0, signal: null });
+    client.destroy();
+  });
+});
