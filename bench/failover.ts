@@ -11,6 +11,7 @@ import path from 'node:path';
 import { dig } from '../test/support/dig.ts';
 import { freePort } from '../test/support/spawn.ts';
 import { ensureTool } from '../test/support/tools.ts';
+import { poolZone } from './pool-zone.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const INTERVAL_S = 1;
@@ -28,26 +29,13 @@ async function main(): Promise<void> {
   const survivor = await backend('127.0.0.42');
   const port = (s: http.Server) => (s.address() as { port: number }).port;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rrdns-failover-'));
-  fs.writeFileSync(
-    path.join(dir, 'failover.test.yaml'),
-    JSON.stringify({
-      origin: 'failover.test',
-      ttl: { default: 300, min: 0 },
-      soa: { mname: 'ns1', rname: 'hostmaster', serial: 1, minimum: 30 },
-      records: {
-        '@': { NS: 'ns1' },
-        ns1: { A: '192.0.2.53' },
-        www: {
-          ttl: 30,
-          A: ['127.0.0.41', '127.0.0.42'],
-          pool: {
-            check: { interval: `${INTERVAL_S}s`, timeout: `${TIMEOUT_S}s`, fall: FALL, rise: 2 },
-            members: { '127.0.0.41': { check: { port: port(victim) } }, '127.0.0.42': { check: { port: port(survivor) } } },
-          },
-        },
-      },
-    }),
-  );
+  const zone = poolZone({
+    origin: 'failover.test',
+    ttl: 30,
+    members: [victim, survivor].map((s, i) => ({ address: `127.0.0.4${i + 1}`, port: port(s) })),
+    check: { intervalS: INTERVAL_S, timeoutS: TIMEOUT_S, fall: FALL, rise: 2 },
+  });
+  fs.writeFileSync(path.join(dir, 'failover.test.yaml'), zone.yaml);
   const dnsPort = await freePort();
   const child = spawn(process.execPath, [path.join(ROOT, 'src/main.ts'), 'serve', '--zones', dir, '--listen', `127.0.0.1:${dnsPort}`, '--log-level', 'warn', '--admin', 'off'], { stdio: 'inherit' });
   try {
