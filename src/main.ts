@@ -148,22 +148,15 @@ async function serve(values: ServeValues): Promise<void> {
     fail(`rrdns: ${message}`, 2);
   }
   const server = new RrdnsServer(config);
-  try {
-    await server.start();
-  } catch (e) {
-    if (e instanceof ZoneValidationError) {
-      server.log.fatal({ issues: e.issues.map(formatIssue) }, 'zones invalid; not serving');
-      server.log.flush();
-      fail(`rrdns: ${e.message}`);
-    }
-    server.log.fatal({ err: e }, 'start failed');
-    server.log.flush();
-    fail(`rrdns: ${e instanceof RrdnsError ? e.message : String(e)}`);
-  }
-  let stopping = false;
+  // Handlers go in before start(): a signal that arrives while zones load must not
+  // take the default action (SIGHUP and SIGTERM would kill the process outright).
+  let started = false;
+  let stopping: string | undefined;
+  let reloadAfterStart = false;
   const stop = (signal: string) => {
     if (stopping) return;
-    stopping = true;
+    stopping = signal;
+    if (!started) return; // start() is still running; it stops right after
     // Bounded: a shutdown that hangs must not keep the port. TCP drains within shutdownGraceMs.
     setTimeout(() => process.exit(1), config.shutdownGraceMs + 2000).unref();
     try {
@@ -181,7 +174,30 @@ async function serve(values: ServeValues): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => void server.reload('SIGHUP'));
+  process.on('SIGHUP', () => {
+    if (started) void server.reload('SIGHUP');
+    else reloadAfterStart = true;
+  });
+  try {
+    await server.start();
+  } catch (e) {
+    if (e instanceof ZoneValidationError) {
+      server.log.fatal({ issues: e.issues.map(formatIssue) }, 'zones invalid; not serving');
+      server.log.flush();
+      fail(`rrdns: ${e.message}`);
+    }
+    server.log.fatal({ err: e }, 'start failed');
+    server.log.flush();
+    fail(`rrdns: ${e instanceof RrdnsError ? e.message : String(e)}`);
+  }
+  started = true;
+  if (stopping) {
+    const signal = stopping;
+    stopping = undefined;
+    stop(signal);
+  } else if (reloadAfterStart) {
+    void server.reload('SIGHUP');
+  }
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -73,6 +74,39 @@ describe('rrdns check', () => {
   });
 });
 
+describe('rrdns help', () => {
+  it('documents every flag and every RRDNS_* variable the code or the image reads', () => {
+    const r = spawnSync(process.execPath, [MAIN, '--help'], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    // Every variable named anywhere in src/ (and the Dockerfile, when there is one) is in the help text.
+    const sources = [
+      ...fs.readdirSync(path.join(ROOT, 'src'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts')).map((f) => path.join(ROOT, 'src', f)),
+      ...['Dockerfile'].map((f) => path.join(ROOT, f)).filter((f) => fs.existsSync(f)),
+    ];
+    // Variables, not error codes (RRDNS_ZONE_INVALID and the like are quoted codes in errors.ts).
+    const codes = new Set(fs.readFileSync(path.join(ROOT, 'src/errors.ts'), 'utf8').match(/'RRDNS_[A-Z_]+'/g)?.map((c) => c.slice(1, -1)) ?? []);
+    const named = new Set(sources.flatMap((f) => fs.readFileSync(f, 'utf8').match(/RRDNS_[A-Z_]+[A-Z]/g) ?? []).filter((v) => !codes.has(v)));
+    expect(named.size).toBeGreaterThan(10);
+    for (const v of named) expect(r.stdout, v).toContain(v);
+    for (const flag of ['--zones', '--listen', '--log-level', '--identity', '--admin', '--admin-allow-remote', '--watch', '--shutdown-grace-ms', '--tcp-max-connections']) {
+      expect(r.stdout).toContain(flag);
+    }
+    expect(spawnSync(process.execPath, [MAIN, 'serve', '--help'], { cwd: ROOT, encoding: 'utf8' }).stdout).toBe(r.stdout);
+  });
+
+  it('a bad flag or variable value is named in a clear error (exit 2)', () => {
+    const bad = spawnSync(process.execPath, [MAIN, 'serve', '--zones', 'zones', '--tcp-idle-timeout-ms', 'soon'], { cwd: ROOT, encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--tcp-idle-timeout-ms="soon" is not a whole number');
+    const env = spawnSync(process.execPath, [MAIN, 'serve', '--zones', 'zones'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, RRDNS_WATCH: 'maybe' } });
+    expect(env.status).toBe(2);
+    expect(env.stderr).toContain('RRDNS_WATCH="maybe"');
+    const range = spawnSync(process.execPath, [MAIN, 'serve', '--zones', 'zones'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, RRDNS_WATCH_POLL_MS: '5' } });
+    expect(range.status).toBe(2);
+    expect(range.stderr).toContain('--watch-poll-ms / RRDNS_WATCH_POLL_MS');
+  });
+});
+
 describe('rrdns serve', () => {
   it('refuses to start on an invalid zone, exits non-zero and lists every error', () => {
     const dir = writeZones({ 'bad.test.yaml': BAD });
@@ -126,7 +160,7 @@ describe('rrdns serve', () => {
     s.child.kill('SIGHUP');
     // Bounded wait for the reload outcome to be logged.
     for (let i = 0; i < 300 && !s.lines.some((l) => /^zone reload (failed|found errors)/.test(String(l.msg))); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(s.lines.some((l) => /^zone reload (failed|found errors)/.test(String(l.msg)))).toBe(true);
+    expect(s.lines.some((l) => /^zone reload (failed|found errors)/.test(String(l.msg))), JSON.stringify(s.lines)).toBe(true);
     expect((await udpQuery(s.port, 'www.cli.test')).packet.answers).toHaveLength(2);
     fs.writeFileSync(path.join(dir, 'cli.test.yaml'), GOOD.replace('[192.0.2.1, 192.0.2.2]', '[192.0.2.1, 192.0.2.2, 192.0.2.3]'));
     s.child.kill('SIGHUP');
