@@ -23,12 +23,17 @@ import type { AdminOverride } from '../zone/zone.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { AdminServer } from '../observability/admin.ts';
 import type { QueryObserver } from './pipeline.ts';
+import { servedVersions, TransferService, type TransferLimits } from './transfer.ts';
+import { Notifier, type NotifyOptions } from './notify.ts';
 
 export interface ServerDeps {
   logger?: Logger;
   /** Health checker; default: the real HTTP(S)/TCP checker. */
   checker?: { check: Checker; close(): Promise<void> };
   scheduler?: Scheduler;
+  /** Zone transfer limits and NOTIFY retry timing (defaults in transfer.ts / notify.ts). */
+  transfer?: Partial<TransferLimits>;
+  notify?: Partial<NotifyOptions>;
 }
 
 export interface BoundAddress {
@@ -60,6 +65,8 @@ export class RrdnsServer {
   private admin: AdminServer | undefined;
   private adminBound: BoundAddress | undefined;
   private readonly startedAt = new Date();
+  readonly transfers: TransferService;
+  readonly notifier: Notifier;
 
   constructor(config: ServerConfig, deps: ServerDeps = {}) {
     this.config = config;
@@ -85,7 +92,9 @@ export class RrdnsServer {
           this.log.debug({ qname: q.qname, qtype: typeToText(q.qtype), rcode, zone: zone?.label, transport }, 'query');
         }
       : count;
-    this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe });
+    this.transfers = new TransferService(this.log, deps.transfer);
+    this.notifier = new Notifier(this.log, deps.notify);
+    this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe, transfer: this.transfers });
   }
 
   /** The admin listener's address, when it runs. */
@@ -139,7 +148,9 @@ export class RrdnsServer {
    * one round (each bounded by its timeout) before the zones are swapped in, so
    * the first answers for a health-checked name are already right.
    */
-  private async install(zones: Zone[]): Promise<void> {
+  private async install(loaded: Zone[]): Promise<void> {
+    // Serials grow with every content change; zones whose served serial changed get a NOTIFY once swapped in.
+    const { zones, changed } = servedVersions(loaded, (key) => this.store.get(key)?.zone, this.log);
     let entries;
     try {
       entries = PoolRegistry.plan(zones);
@@ -152,6 +163,7 @@ export class RrdnsServer {
     const live = (rrset: Parameters<PoolRegistry['liveSet']>[0]) => this.pools.liveSet(rrset);
     this.store.replace(new Map(zones.map((z) => [z.originKey, new ServedZone(z, live)])));
     this.metrics.retainZones([...this.store.all()].map((z) => z.label));
+    if (this.state === 'running') void this.notifier.notify(changed);
   }
 
   /** Health changed: compiled answers that used the old view are dropped. */
@@ -191,6 +203,8 @@ export class RrdnsServer {
       throw e;
     }
     this.state = 'running';
+    // Secondaries learn at once that we are up (and with which serial); they pull if theirs is older.
+    void this.notifier.notify([...this.store.all()].map((s) => s.zone));
     this.log.info(
       {
         listen: this.bound.map((b) => (b.host.includes(':') ? `[${b.host}]:${b.port}` : `${b.host}:${b.port}`)),
@@ -263,6 +277,7 @@ export class RrdnsServer {
   }
 
   private async shutdownSockets(): Promise<void> {
+    await this.notifier.close();
     await this.admin?.close();
     await this.monitor.close();
     await this.checker.close();
