@@ -427,3 +427,109 @@ ${extra}`;
     expect(logged('NOTIFY unanswered; the secondary will pull at its next SOA refresh', 45)).toHaveLength(0);
   });
 });
+
+describe.skipIf(missing('knotd', 'knot') || missing('dig', 'bind9-dnsutils'))('Knot as a real secondary of rrdns', () => {
+  // SOA refresh and retry of a day: within the test only a NOTIFY can make Knot pull again.
+  const zoneText = (opts: { notifyPort?: number; checkPort: number; extra?: string }) => `soa: { mname: ns1, rname: hostmaster, serial: 2026112501, refresh: 1d, retry: 1d }
+transfer:
+  allow: [127.0.0.1]
+${opts.notifyPort ? `  notify: [127.0.0.1:${opts.notifyPort}]\n` : ''}records:
+  "@": { NS: [ns1, ns2], MX: "10 mail", TXT: "v=spf1 -all" }
+  ns1: { A: 192.0.2.53 }
+  ns2: { A: 192.0.2.54 }
+  mail: { A: 192.0.2.25, AAAA: "2001:db8::25" }
+  www: { A: [192.0.2.10, 192.0.2.11, 192.0.2.12] }
+  blog: { CNAME: www }
+  "*.apps": { A: 192.0.2.30 }
+  _sip._tcp: { SRV: "10 60 5060 www" }
+  sub: { NS: ns.sub }
+  ns.sub: { A: 192.0.2.99 }
+  app:
+    A: [127.0.0.233, 127.0.0.234]
+    pool:
+      check: { type: tcp, port: ${opts.checkPort}, interval: 1m, timeout: 1s }
+      members:
+        127.0.0.234: { admin: force-down }
+${opts.extra ?? ''}`;
+
+  let t: TestServer;
+  let knot: KnotServer;
+  let checkPort: number;
+  let notifyPort = 0;
+  const file = () => path.join(t.dir, 'sec.test.yaml');
+
+  beforeAll(async () => {
+    checkPort = await freePort();
+    t = await startTestServer({ 'sec.test.yaml': zoneText({ checkPort }) });
+    knot = await startKnotSecondary({
+      zone: 'sec.test',
+      primaryPort: t.port,
+      // Knot's port is known only now: list it for NOTIFY. No content change, so no new serial and no NOTIFY yet.
+      onPort: async (port) => {
+        notifyPort = port;
+        fs.writeFileSync(file(), zoneText({ checkPort, notifyPort }));
+        expect(await t.server.reload()).toMatchObject({ ok: true });
+      },
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await knot?.close();
+    await t?.close();
+  });
+
+  const soaSerial = (r: DigResult) => Number(r.answer.find((a) => a.type === 'SOA')?.data.split(/\s+/)[2]);
+
+  it('pulls the zone and serves the same static data, with the same serial', async () => {
+    const ours = await dig(t.port, ['sec.test', 'SOA']);
+    const theirs = await waitForDns(knot.port, ['sec.test.', 'SOA'], { proc: knot.proc, accept: (r) => r.flags.includes('aa') && soaSerial(r) === soaSerial(ours) });
+    expect(soaSerial(theirs)).toBe(2026112501);
+    expect(knot.proc.stderr()).toMatch(/AXFR, incoming, remote 127\.0\.0\.1@\d+, finished/);
+
+    const QUERIES: [string, string][] = [
+      ['sec.test', 'NS'],
+      ['sec.test', 'MX'],
+      ['sec.test', 'TXT'],
+      ['ns1.sec.test', 'A'],
+      ['mail.sec.test', 'AAAA'],
+      ['www.sec.test', 'A'],
+      ['blog.sec.test', 'A'],
+      ['x.apps.sec.test', 'A'],
+      ['_sip._tcp.sec.test', 'SRV'],
+      ['nothing.sec.test', 'A'],
+      ['host.sub.sec.test', 'A'],
+    ];
+    for (const [name, type] of QUERIES) {
+      const a = await dig(t.port, [name, type]);
+      const b = await dig(knot.port, [name, type]);
+      const what = `${name} ${type}`;
+      expect(b.rcode, what).toBe(a.rcode);
+      expect(b.flags.includes('aa'), what).toBe(a.flags.includes('aa'));
+      expect(asSet(b.answer), what).toEqual(asSet(a.answer));
+      expect(asSet(b.authority), what).toEqual(asSet(a.authority));
+    }
+  });
+
+  it('the secondary serves the static records only: the member rrdns keeps out by health/admin state is served by Knot', async () => {
+    const ours = (await dig(t.port, ['app.sec.test', 'A'])).answer.map((r) => r.data);
+    const theirs = (await dig(knot.port, ['app.sec.test', 'A'])).answer.map((r) => r.data).sort();
+    expect(ours).not.toContain('127.0.0.234');
+    expect(theirs).toEqual(['127.0.0.233', '127.0.0.234']);
+  });
+
+  it('after an edit and a reload, the NOTIFY makes Knot pull the new record and the new serial', async () => {
+    const before = soaSerial(await dig(t.port, ['sec.test', 'SOA']));
+    // The file's serial is not bumped: rrdns serves serial + 1 itself.
+    fs.writeFileSync(file(), zoneText({ checkPort, notifyPort, extra: '  new: { A: 192.0.2.77, TXT: "added after start" }\n' }));
+    expect(await t.server.reload()).toMatchObject({ ok: true });
+    const after = soaSerial(await dig(t.port, ['sec.test', 'SOA']));
+    expect(after).toBe(before + 1);
+
+    const got = await waitForDns(knot.port, ['new.sec.test.', 'A'], { proc: knot.proc, accept: (r) => r.rcode === 'NOERROR' && r.flags.includes('aa') && r.answer.length === 1 });
+    expect(got.answer[0]!.data).toBe('192.0.2.77');
+    expect(soaSerial(await dig(knot.port, ['sec.test', 'SOA']))).toBe(after);
+    expect(asSet((await dig(knot.port, ['new.sec.test', 'TXT'])).answer)).toEqual(asSet((await dig(t.port, ['new.sec.test', 'TXT'])).answer));
+    // Knot's own log: the NOTIFY came in, then it transferred (IXFR answered AXFR-style).
+    expect(knot.proc.stderr()).toMatch(new RegExp(`notify, incoming, remote 127\\.0\\.0\\.1@\\d+, serial ${after}`));
+    expect(knot.proc.stderr()).toMatch(new RegExp(`serial ${before} -> ${after}`));
+  });
+});
