@@ -262,6 +262,21 @@ describe.skipIf(missing('dig', 'bind9-dnsutils'))('AXFR and IXFR', () => {
     }
   });
 
+  it('a client that half-closes after its AXFR still gets the whole transfer, then the server closes', async () => {
+    const peer = await TcpPeer.connect(t.port);
+    try {
+      peer.send(rawQuery('big.test', { id: 4, qtype: AXFR }));
+      peer.socket.end();
+      await peer.waitClosed(20_000);
+      const answers = peer.messages.flatMap((m) => Packet.parse(m).answers);
+      expect(answers).toHaveLength(BIG_NAMES + 4);
+      expect(answers[answers.length - 1]!.type).toBe(SOA);
+      expect(peer.endedByPeer).toBe(true);
+    } finally {
+      peer.destroy();
+    }
+  });
+
   it('a NOTIFY sent to rrdns is NOTAUTH (it is a primary only), as Knot answers one it does not accept', async () => {
     const r = await dig(t.port, ['xfr.test', 'SOA', '+opcode=notify']);
     expect(r.opcode).toBe('NOTIFY');
