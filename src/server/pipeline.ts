@@ -10,6 +10,8 @@ import type { AnswerPlan } from '../wire/answer.ts';
 import { decodeQuery, QueryStatus, QueryView, Rcode } from '../wire/query.ts';
 import { udpLimit, writeAnswer, writeEmpty } from '../wire/response.ts';
 import type { ServedZone } from './served-zone.ts';
+import type { ResponseStream } from '../wire/transport.ts';
+import type { TransferService } from './transfer.ts';
 
 export type Transport = 'udp' | 'tcp';
 
@@ -20,7 +22,14 @@ export interface PipelineOptions {
   /** When set, CHAOS-class TXT queries for id.server / hostname.bind answer with it (RFC 4892). */
   chaosIdentity?: string | undefined;
   observe?: QueryObserver | undefined;
+  /** Answers AXFR/IXFR; without it every transfer is REFUSED. */
+  transfer?: TransferService | undefined;
 }
+
+/** RFC 1996 NOTIFY opcode. */
+const OPCODE_NOTIFY = 4;
+/** RFC 2136 §2.2 NOTAUTH. */
+const RCODE_NOTAUTH = 9;
 
 const CHAOS_IDENTITY_NAMES = new Set(['id.server', 'hostname.bind']);
 
@@ -41,9 +50,11 @@ export class QueryPipeline {
   private readonly store: ZoneStore<ServedZone>;
   private readonly chaos: AnswerPlan | undefined;
   private readonly observe: QueryObserver | undefined;
+  private readonly transfer: TransferService | undefined;
 
   constructor(store: ZoneStore<ServedZone>, options: PipelineOptions = {}) {
     this.store = store;
+    this.transfer = options.transfer;
     this.chaos = options.chaosIdentity ? chaosPlan(options.chaosIdentity) : undefined;
     this.observe = options.observe;
   }
@@ -52,7 +63,7 @@ export class QueryPipeline {
    * Answers one message. `view` is scratch space owned by the caller's
    * transport. Returns null when the message deserves no answer.
    */
-  handle(msg: Uint8Array, length: number, transport: Transport, view: QueryView): Buffer | null {
+  handle(msg: Uint8Array, length: number, transport: Transport, view: QueryView, remote = ''): Buffer | ResponseStream | null {
     const status = decodeQuery(msg, length, view);
     switch (status) {
       case QueryStatus.DROP:
@@ -60,6 +71,8 @@ export class QueryPipeline {
       case QueryStatus.FORMERR:
         return this.done(view, writeEmpty(msg, view, Rcode.FORMERR, view.questionEnd > 12), Rcode.FORMERR, undefined, transport);
       case QueryStatus.NOTIMP:
+        // We are a primary only: a NOTIFY sent to us is answered NOTAUTH, as Knot answers one it does not accept.
+        if (view.opcode === OPCODE_NOTIFY && view.questionEnd > 12) return this.done(view, writeEmpty(msg, view, RCODE_NOTAUTH, true), RCODE_NOTAUTH, undefined, transport);
         return this.done(view, writeEmpty(msg, view, Rcode.NOTIMP, view.questionEnd > 12), Rcode.NOTIMP, undefined, transport);
     }
     // RFC 6891 §6.1.3: we implement EDNS version 0 only.
@@ -73,8 +86,12 @@ export class QueryPipeline {
     }
     const qtype = view.qtype;
     if (qtype === RRType.OPT) return this.done(view, writeEmpty(msg, view, Rcode.FORMERR, true), Rcode.FORMERR, undefined, transport);
-    // Zone transfers are not offered (yet): refuse like a server without transfer ACLs.
-    if (qtype === RRType.AXFR || qtype === RRType.IXFR) return this.done(view, writeEmpty(msg, view, Rcode.REFUSED, true), Rcode.REFUSED, undefined, transport);
+    if (qtype === RRType.AXFR || qtype === RRType.IXFR) {
+      if (!this.transfer) return this.done(view, writeEmpty(msg, view, Rcode.REFUSED, true), Rcode.REFUSED, undefined, transport);
+      const served = this.store.get(view.qnameKey);
+      const { out, rcode } = this.transfer.answer(msg, length, view, transport, remote, served);
+      return this.done(view, out, rcode, served, transport);
+    }
     if (qtype === RRType.MAILA || qtype === RRType.MAILB) return this.done(view, writeEmpty(msg, view, Rcode.NOTIMP, true), Rcode.NOTIMP, undefined, transport);
 
     const served = this.store.find(view.qnameKey);
@@ -88,7 +105,7 @@ export class QueryPipeline {
     return transport === 'udp' ? udpLimit(view) : 65535;
   }
 
-  private done(view: QueryView, out: Buffer, rcode: number, zone: ServedZone | undefined, transport: Transport): Buffer {
+  private done<T extends Buffer | ResponseStream>(view: QueryView, out: T, rcode: number, zone: ServedZone | undefined, transport: Transport): T {
     if (this.observe) this.observe(view, rcode, zone, transport);
     return out;
   }

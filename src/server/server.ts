@@ -40,12 +40,17 @@ export interface ReloadStatus {
 }
 
 export type ReloadResult = { ok: true; zones: number } | { ok: false; zones: number; issues: readonly ZoneIssue[] };
+import { servedVersions, TransferService, type TransferLimits } from './transfer.ts';
+import { Notifier, type NotifyOptions } from './notify.ts';
 
 export interface ServerDeps {
   logger?: Logger;
   /** Health checker; default: the real HTTP(S)/TCP checker. */
   checker?: { check: Checker; close(): Promise<void> };
   scheduler?: Scheduler;
+  /** Zone transfer limits and NOTIFY retry timing (defaults in transfer.ts / notify.ts). */
+  transfer?: Partial<TransferLimits>;
+  notify?: Partial<NotifyOptions>;
 }
 
 export interface BoundAddress {
@@ -81,6 +86,8 @@ export class RrdnsServer {
   /** Master files outside the zones directory that the served zones read. */
   private masterFiles: readonly string[] = [];
   private reloadStatus: ReloadStatus = { ok: true, errors: [], keptPrevious: [] };
+  readonly transfers: TransferService;
+  readonly notifier: Notifier;
 
   constructor(config: ServerConfig, deps: ServerDeps = {}) {
     this.config = config;
@@ -106,7 +113,9 @@ export class RrdnsServer {
           this.log.debug({ qname: q.qname, qtype: typeToText(q.qtype), rcode, zone: zone?.label, transport }, 'query');
         }
       : count;
-    this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe });
+    this.transfers = new TransferService(this.log, deps.transfer);
+    this.notifier = new Notifier(this.log, deps.notify);
+    this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe, transfer: this.transfers });
   }
 
   /** The admin listener's address, when it runs. */
@@ -168,7 +177,9 @@ export class RrdnsServer {
    * one round (each bounded by its timeout) before the zones are swapped in, so
    * the first answers for a health-checked name are already right.
    */
-  private async install(zones: Zone[]): Promise<void> {
+  private async install(loaded: Zone[]): Promise<void> {
+    // Serials grow with every content change; zones whose served serial changed get a NOTIFY once swapped in.
+    const { zones, changed } = servedVersions(loaded, (key) => this.store.get(key)?.zone, this.log);
     let entries;
     try {
       entries = PoolRegistry.plan(zones);
@@ -185,6 +196,7 @@ export class RrdnsServer {
     // Checks that no served pool uses any more stop; unchanged ones keep their state.
     this.monitor.setTargets(next);
     this.metrics.retainZones([...this.store.all()].map((z) => z.label));
+    if (this.state === 'running') void this.notifier.notify(changed);
   }
 
   /** Health changed: compiled answers that used the old view are dropped. */
@@ -236,6 +248,8 @@ export class RrdnsServer {
       throw e;
     }
     this.state = 'running';
+    // Secondaries learn at once that we are up (and with which serial); they pull if theirs is older.
+    void this.notifier.notify([...this.store.all()].map((s) => s.zone));
     this.log.info(
       {
         listen: this.bound.map((b) => (b.host.includes(':') ? `[${b.host}]:${b.port}` : `${b.host}:${b.port}`)),
@@ -362,6 +376,7 @@ export class RrdnsServer {
       ...udp.map((s) => new Promise<void>((r) => s.close(() => r()))),
       ...tcp.map((t) => t.close(this.config.shutdownGraceMs)),
       this.monitor.close().then(() => this.checker.close()),
+      this.notifier.close(),
     ]);
     await this.admin?.close();
   }

@@ -44,7 +44,7 @@ export interface AnswerPlan {
 }
 
 const rdataCache = new WeakMap<RData, Buffer>();
-function rdataOf(type: number, data: RData): Buffer {
+export function rdataOf(type: number, data: RData): Buffer {
   let wire = rdataCache.get(data);
   if (!wire) {
     wire = encodeRdata(type, data);
@@ -54,9 +54,9 @@ function rdataOf(type: number, data: RData): Buffer {
 }
 
 /** Largest message we ever build (TCP, RFC 1035 §4.2.2). */
-const MAX_MESSAGE = 65535;
+export const MAX_MESSAGE = 65535;
 
-class BodyWriter {
+export class BodyWriter {
   readonly buf = Buffer.allocUnsafe(MAX_MESSAGE);
   /** Absolute message offset of buf[0]. */
   base = 0;

@@ -9,7 +9,20 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { QueryView } from './query.ts';
 
-export type MessageHandler = (msg: Uint8Array, length: number, transport: 'udp' | 'tcp', view: QueryView) => Buffer | null;
+/**
+ * A response of several messages (a zone transfer), pulled one message at a
+ * time so the transport writes only as fast as the client reads. `next()`
+ * returns undefined when done and may throw, which ends the connection (a
+ * transfer cut short must not look complete); `cancel()` is called when the
+ * connection goes away first.
+ */
+export interface ResponseStream {
+  next(): Buffer | undefined;
+  cancel(): void;
+}
+
+/** `remote` is the peer's address (transfer ACLs); a stream is only ever returned for TCP. */
+export type MessageHandler = (msg: Uint8Array, length: number, transport: 'udp' | 'tcp', view: QueryView, remote: string) => Buffer | ResponseStream | null;
 
 export interface TcpLimits {
   /** Concurrent TCP connections accepted; further ones are closed at once. */
@@ -53,14 +66,14 @@ export function bindUdp(host: string, port: number, handler: MessageHandler, onE
         // The kernel may cap buffer sizes; defaults still work.
       }
       socket.on('message', (msg, rinfo) => {
-        let out: Buffer | null;
+        let out: Buffer | ResponseStream | null;
         try {
-          out = handler(msg, msg.length, 'udp', view);
+          out = handler(msg, msg.length, 'udp', view, rinfo.address);
         } catch (err) {
           onError(err, 'udp handler');
           return;
         }
-        if (out) socket.send(out, rinfo.port, rinfo.address, sendDone);
+        if (out instanceof Uint8Array) socket.send(out, rinfo.port, rinfo.address, sendDone);
       });
       resolve(socket);
     });
@@ -137,12 +150,15 @@ export class TcpListener {
     let paused = false;
     let queuedAnswers = 0; // written to the socket, not yet flushed to the kernel
     let clientEnded = false; // the client half-closed: answer what it sent, then close
+    // A multi-message response in progress; later queries wait until it is written (their answers stay in order).
+    let stream: ResponseStream | null = null;
+    const remote = socket.remoteAddress ?? '';
     const gone = () => socket.destroyed || !socket.writable;
     /** After a half-close, end our side once every complete query has been answered and flushed. */
     let shuttingDown = false;
     let quietTimer: NodeJS.Timeout | undefined;
     const finishIfDone = () => {
-      if (!(clientEnded || shuttingDown) || queuedAnswers > 0 || paused || gone()) return;
+      if (!(clientEnded || shuttingDown) || queuedAnswers > 0 || stream !== null || paused || gone()) return;
       if (pending && pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0)) return;
       if (clientEnded) {
         socket.end();
@@ -152,14 +168,55 @@ export class TcpListener {
       // (we stopped reading under backpressure). End only after a quiet moment with nothing more arriving.
       clearTimeout(quietTimer);
       quietTimer = setTimeout(() => {
-        if (!gone() && queuedAnswers === 0 && !paused) socket.end();
+        if (!gone() && queuedAnswers === 0 && stream === null && !paused) socket.end();
       }, SHUTDOWN_QUIET_MS);
       quietTimer.unref();
+    };
+    const send = (out: Buffer) => {
+      const framed = Buffer.allocUnsafe(2 + out.length);
+      framed.writeUInt16BE(out.length, 0);
+      out.copy(framed, 2);
+      queuedAnswers++;
+      socket.write(framed, flushed);
+      if (socket.writableLength > this.peakQueuedBytes) this.peakQueuedBytes = socket.writableLength;
+    };
+    /** Writes the stream's messages while the client keeps up; flushed() calls again as the queue drains. */
+    const pump = () => {
+      while (stream) {
+        if (gone()) {
+          stream.cancel();
+          stream = null;
+          return;
+        }
+        if (congested()) return;
+        let out: Buffer | undefined;
+        try {
+          out = stream.next();
+        } catch (err) {
+          this.onError(err, 'tcp response stream');
+          stream = null;
+          socket.destroy();
+          return;
+        }
+        if (out) send(out);
+        else stream = null;
+      }
+      // Done: queries that arrived meanwhile get their turn (if the queue allows; else flushed() resumes).
+      if (paused && !congested()) {
+        paused = false;
+        socket.resume();
+      }
+      drainInput();
+      finishIfDone();
     };
     const flushed = () => {
       queuedAnswers--;
       // A reset connection fails its queued writes: nothing more to do for it.
       if (gone()) return;
+      if (stream) {
+        pump();
+        return;
+      }
       if (paused && !congested()) {
         paused = false;
         socket.resume();
@@ -175,6 +232,10 @@ export class TcpListener {
       this.connections.delete(socket);
       this.finishers.delete(socket);
       pending = null;
+      if (stream) {
+        stream.cancel();
+        stream = null;
+      }
     });
     socket.on('end', () => {
       clientEnded = true;
@@ -198,7 +259,7 @@ export class TcpListener {
           pending = null;
           return;
         }
-        if (congested()) {
+        if (congested() || stream) {
           // RFC 7766 §6.2.2 lets us stop reading; the client must read to make progress.
           if (!paused) {
             paused = true;
@@ -211,19 +272,18 @@ export class TcpListener {
         const msg = pending.subarray(2, 2 + size);
         pending = pending.length === 2 + size ? null : pending.subarray(2 + size);
         consumed = true;
-        let out: Buffer | null = null;
+        let out: Buffer | ResponseStream | null = null;
         try {
-          out = this.handler(msg, size, 'tcp', view);
+          out = this.handler(msg, size, 'tcp', view, remote);
         } catch (err) {
           this.onError(err, 'tcp handler');
         }
-        if (out) {
-          const framed = Buffer.allocUnsafe(2 + out.length);
-          framed.writeUInt16BE(out.length, 0);
-          out.copy(framed, 2);
-          queuedAnswers++;
-          socket.write(framed, flushed);
-          if (socket.writableLength > this.peakQueuedBytes) this.peakQueuedBytes = socket.writableLength;
+        if (out instanceof Uint8Array) send(out);
+        else if (out) {
+          stream = out;
+          pump();
+          // pump() ran drainInput() itself if the stream is already done.
+          return;
         }
       }
       // The clock runs per message: it restarts whenever a message completes.

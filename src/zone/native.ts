@@ -15,6 +15,7 @@ import { RRType, typeFromText, type ZoneRecord } from './records.ts';
 import type { AdminOverride, NameOptions, PoolSpec, TtlPolicy, ZoneInput } from './zone.ts';
 import { CheckObjectSchema, CheckSchema, type CheckConfig } from '../health/check-config.ts';
 import { canonicalAddress } from '../health/target.ts';
+import { parseAllowEntry, parseNotifyTarget, transferSettings } from './transfer.ts';
 
 const MAX_TTL = 0x7fffffff;
 /** Seconds as a number, or a BIND-style duration string; one message for every bad form. */
@@ -58,12 +59,35 @@ const Soa = z
   .object({
     mname: z.string(),
     rname: z.string(),
-    serial: z.number().int().min(0).max(0xffffffff),
+    /** `auto` (or no serial at all): rrdns picks and bumps it (src/zone/serial.ts). */
+    serial: z.union([z.number().int().min(0).max(0xffffffff), z.literal('auto')]).default('auto'),
     refresh: Ttl.default(3600),
     retry: Ttl.default(900),
     expire: Ttl.default(1209600),
     minimum: Ttl.default(60),
     ttl: Ttl.optional(),
+  })
+  .strict();
+
+/** One string or a list; each entry checked by `parse`, errors at `transfer.allow[i]`. */
+const entries = (parse: (text: string) => unknown) =>
+  z.union([z.string(), z.array(z.string())]).transform((v, ctx) => {
+    const list = typeof v === 'string' ? [v] : v;
+    list.forEach((text, i) => {
+      try {
+        parse(text);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', path: typeof v === 'string' ? [] : [i], message: (e as Error).message });
+      }
+    });
+    return list;
+  });
+
+/** Zone transfer (AXFR/IXFR over TCP) and NOTIFY; off unless `allow` lists someone. */
+const Transfer = z
+  .object({
+    allow: entries(parseAllowEntry).default([]),
+    notify: entries(parseNotifyTarget).default([]),
   })
   .strict();
 
@@ -78,6 +102,7 @@ export const NativeZoneSchema = z
     masterFile: z.string().optional(),
     soa: Soa.optional(),
     records: z.record(z.string(), NameEntry).default({}),
+    transfer: Transfer.optional(),
   })
   .strict();
 export type NativeZone = z.infer<typeof NativeZoneSchema>;
@@ -244,7 +269,8 @@ export function parseNativeZone(text: string, opts: NativeParseOptions): { input
           kind: 'SOA',
           primary: parseName(s.mname, origin),
           admin: parseName(s.rname, origin),
-          serial: s.serial,
+          // 'auto': a placeholder; assignSerial() picks the served serial when the zone is installed.
+          serial: s.serial === 'auto' ? 0 : s.serial,
           refresh: s.refresh,
           retry: s.retry,
           expiration: s.expire,
@@ -320,5 +346,12 @@ export function parseNativeZone(text: string, opts: NativeParseOptions): { input
     if (pool && opts) opts.pool = pool;
   }
   if (issues.length > 0) return { issues };
-  return { input: { origin, source: file, records, ttlPolicy, nameOptions }, issues };
+  const transfer = spec.transfer ? transferSettings(spec.transfer.allow, spec.transfer.notify) : undefined;
+  if (spec.transfer && transfer && transfer.allow.length === 0 && transfer.notify.length > 0) {
+    // A NOTIFY makes the secondary pull at once; without `allow` that pull is refused.
+    issue(['transfer', 'notify'], 'notify needs transfer.allow: the secondaries notified must be allowed to transfer the zone');
+    return { issues };
+  }
+  const serialAuto = spec.soa !== undefined && spec.soa.serial === 'auto';
+  return { input: { origin, source: file, records, ttlPolicy, nameOptions, transfer, serialAuto }, issues };
 }

@@ -45,6 +45,19 @@ export interface NameOptions {
   pool?: PoolSpec | undefined;
 }
 
+/**
+ * Zone transfer to secondaries (RFC 5936 AXFR, RFC 1996 NOTIFY). Absent on a
+ * zone means transfer is off: every AXFR/IXFR for it is REFUSED.
+ */
+export interface TransferSettings {
+  /** Addresses and CIDRs allowed to transfer, as written (for logs and docs). */
+  readonly allow: readonly string[];
+  /** Says whether a peer address may transfer; IPv4-mapped IPv6 peers match their IPv4 entries. */
+  readonly allows: (address: string) => boolean;
+  /** Secondaries sent a NOTIFY when the served serial changes, and once at start-up. */
+  readonly notify: readonly { readonly host: string; readonly port: number }[];
+}
+
 export interface RRset {
   /** Owner as written in the zone (original case). */
   readonly owner: string;
@@ -89,6 +102,13 @@ export interface Zone {
   readonly hasWildcards: boolean;
   /** RRsets with a health-checked pool, for the health layer. */
   readonly pooled: readonly RRset[];
+  /** Transfer settings; undefined = transfer off (the default, and always for plain master files). */
+  readonly transfer: TransferSettings | undefined;
+  /**
+   * The SOA serial is chosen by rrdns (`serial: auto` or no serial in a native
+   * zone): the load time in unix seconds, then +1 per content change (src/zone/serial.ts).
+   */
+  readonly serialAuto: boolean;
 }
 
 export interface ZoneInput {
@@ -97,6 +117,8 @@ export interface ZoneInput {
   records: readonly ZoneRecord[];
   ttlPolicy: TtlPolicy;
   nameOptions?: ReadonlyMap<string, NameOptions & { line?: number | undefined; path?: string | undefined }>;
+  transfer?: TransferSettings | undefined;
+  serialAuto?: boolean | undefined;
 }
 
 const MAX_TTL = 0x7fffffff;
@@ -233,6 +255,8 @@ export function buildZone(input: ZoneInput): { zone?: Zone; issues: ZoneIssue[] 
     hasDelegations,
     hasWildcards,
     pooled: [...nodes.values()].flatMap((n) => [...n.rrsets.values()].filter((r) => r.pool !== undefined)),
+    transfer: input.transfer,
+    serialAuto: input.serialAuto ?? false,
   };
   return { zone, issues: [] };
 }

@@ -129,3 +129,92 @@ async function startOnce(knotd: string, opts: KnotOptions): Promise<KnotServer> 
     throw e;
   }
 }
+
+export interface KnotSecondaryOptions {
+  /** The zone to pull, with or without the trailing dot. */
+  zone: string;
+  /** Where the primary (rrdns) answers AXFR/IXFR: TCP on 127.0.0.1 unless `primaryHost` says otherwise. */
+  primaryPort: number;
+  primaryHost?: string;
+  /** Called with Knot's port before knotd starts (and again with a new one after a port clash), e.g. to list it in the zone's `notify:`. */
+  onPort?: (port: number) => Promise<void> | void;
+  logLevel?: 'critical' | 'error' | 'warning' | 'notice' | 'info' | 'debug';
+}
+
+/**
+ * Knot as a secondary: `remote` is the primary, the zone has `master:` and
+ * accepts NOTIFY from the primary's address (`acl`), storage and journal in
+ * the temp dir. Knot pulls (AXFR) as soon as it starts ("bootstrap"), then only
+ * on NOTIFY or at the SOA refresh interval. Resolves once Knot answers the
+ * zone's SOA with AA, i.e. after its first successful transfer.
+ */
+export function knotSecondaryConfig(dir: string, port: number, opts: KnotSecondaryOptions): string {
+  const host = opts.primaryHost ?? '127.0.0.1';
+  return `# Written by test/support/knot.ts (secondary)
+server:
+    listen: [ 127.0.0.1@${port} ]
+    rundir: "${dir}"
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+
+database:
+    storage: "${dir}"
+
+log:
+  - target: stderr
+    any: ${opts.logLevel ?? 'info'}
+
+remote:
+  - id: primary
+    address: ${host}@${opts.primaryPort}
+
+acl:
+  - id: notify_from_primary
+    address: ${host}
+    action: notify
+
+template:
+  - id: default
+    storage: "${dir}"
+    zonefile-sync: -1
+    journal-content: changes
+    dnssec-signing: off
+    semantic-checks: off
+
+zone:
+  - domain: "${bare(opts.zone)}."
+    file: "${path.join(dir, `${bare(opts.zone)}.zone`)}"
+    master: primary
+    acl: notify_from_primary
+`;
+}
+
+export async function startKnotSecondary(opts: KnotSecondaryOptions): Promise<KnotServer> {
+  const knotd = toolPath('knotd');
+  if (!knotd) throw new Error("startKnotSecondary: 'knotd' not found (Debian package 'knot'); guard the suite with ensureTool('knotd', 'knot')");
+  return retryOnPortClash(async () => {
+    const dir = tempDir('knot-secondary');
+    try {
+      const port = await freePort();
+      await opts.onPort?.(port);
+      const conf = path.join(dir, 'knot.conf');
+      fs.writeFileSync(conf, knotSecondaryConfig(dir, port, opts));
+      const proc = startProcess('knotd (secondary)', knotd, ['-c', conf], { cwd: dir });
+      const close = async () => {
+        await proc.stop();
+        removeDir(dir);
+      };
+      try {
+        await waitForDns(port, [`${bare(opts.zone)}.`, 'SOA'], { proc, accept: (r) => r.rcode === 'NOERROR' && r.flags.includes('aa') && r.answer.length > 0 });
+      } catch (e) {
+        await close();
+        throw e;
+      }
+      return { port, pid: proc.pid, dir, proc, close };
+    } catch (e) {
+      removeDir(dir);
+      throw e;
+    }
+  }, undefined);
+}
