@@ -7,6 +7,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { Packet } from 'dns2';
 import { buildQuery } from '../support/dnsclient.ts';
 import { writeZones } from '../support/server.ts';
 import { startRrdns, stopAll, type RrdnsProcess } from '../support/spawn.ts';
@@ -135,6 +136,47 @@ describe('graceful shutdown', () => {
     const hits = backend.hits;
     await sleep(600);
     expect(backend.hits).toBe(hits);
+  });
+
+  it('a zone transfer in progress at SIGTERM is completed before the connection ends (exit 0)', async () => {
+    const backend = await startHttpBackend({ mode: 'ok' });
+    backends.push(backend);
+    const names = Array.from({ length: 3000 }, (_, i) => `  h${i}: { A: 192.0.2.${i % 250} }`).join('\n');
+    const dir = writeZones({ 'stop.test.yaml': zones(backend) + names + '\ntransfer: { allow: [127.0.0.1] }\n' });
+    const p = await startRrdns({ zonesDir: dir, args: ['--admin', 'off', '--no-watch', '--tcp-max-queued-bytes', '8192', '--shutdown-grace-ms', '10000'] });
+    const client = net.connect({ port: p.port, host: '127.0.0.1' });
+    await new Promise<void>((r) => client.once('connect', () => r()));
+    client.pause();
+    const q = buildQuery('stop.test', { type: 252, id: 7 });
+    const framed = Buffer.alloc(2 + q.length);
+    framed.writeUInt16BE(q.length, 0);
+    q.copy(framed, 2);
+    client.write(framed);
+    await sleep(300);
+    process.kill(p.pid, 'SIGTERM');
+    for (let i = 0; i < 100 && (await connects(p.port)); i++) await sleep(20);
+
+    const types: number[] = [];
+    let buf = Buffer.alloc(0);
+    const ended = new Promise<void>((resolve) => {
+      client.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+          const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
+          buf = buf.subarray(2 + msg.length);
+          for (const a of Packet.parse(msg).answers) types.push(a.type);
+        }
+      });
+      client.once('end', () => resolve());
+      client.once('close', () => resolve());
+    });
+    client.resume();
+    await Promise.race([ended, sleep(15_000)]);
+    // SOA first and last, every name in between: the transfer was not cut.
+    expect(types[0]).toBe(6);
+    expect(types.at(-1)).toBe(6);
+    expect(types.filter((t) => t === 1).length).toBeGreaterThanOrEqual(3000);
+    expect(await exitOf(p)).toEqual({ code: 0, signal: null });
   });
 
   it('SIGINT exits 0 the same way', async () => {
