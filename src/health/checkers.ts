@@ -9,7 +9,7 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'undici';
-import { formatExpect, statusAccepted } from './check-config.ts';
+import { formatExpect, statusAccepted } from '../config/health-check.ts';
 import { hostHeader, serverName, urlHost, type CheckTarget } from './target.ts';
 
 export interface CheckOutcome {

@@ -15,7 +15,7 @@ export {
   type CheckConfig,
   type CheckConfigInput,
   type StatusRange,
-} from './check-config.ts';
+} from '../config/health-check.ts';
 export { canonicalAddress, describeTarget, hostHeader, makeTarget, serverName, type CheckTarget } from './target.ts';
 export { createChecker, describeError, type CheckOutcome, type Checker, type CheckerOptions } from './checkers.ts';
 export {

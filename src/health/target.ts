@@ -6,7 +6,9 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
-import type { CheckConfig } from './check-config.ts';
+import { canonicalAddress, type CheckConfig } from '../config/health-check.ts';
+
+export { canonicalAddress };
 
 export interface CheckTarget {
   /** Canonical identity of the probe (address, port and every setting that changes it). */
@@ -19,18 +21,6 @@ export interface CheckTarget {
   config: CheckConfig;
   /** Contents of `config.tls.ca`, read when the target was made. */
   ca?: Buffer;
-}
-
-/** Canonical text of an IP literal; throws when `address` is not one. */
-export function canonicalAddress(address: string): { address: string; family: 4 | 6 } {
-  const bare = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address;
-  const family = net.isIP(bare);
-  if (family === 4) return { address: bare, family: 4 };
-  if (family === 6) {
-    // The URL parser compresses and lower-cases IPv6 (2001:DB8:0::1 → 2001:db8::1).
-    return { address: new URL(`http://[${bare}]/`).hostname.slice(1, -1), family: 6 };
-  }
-  throw new Error(`"${address}" is not an IP address`);
 }
 
 /** The Host header value the probe sends: `config.host`, or the record's name. */

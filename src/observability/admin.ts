@@ -21,7 +21,7 @@ import { isLoopbackHost } from '../config/schema.ts';
 import http from 'node:http';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import type { PoolSnapshot } from '../server/pools.ts';
+import type { PoolSnapshot } from './snapshot.ts';
 import type { Logger } from './log.ts';
 import { renderStatusPage } from './status-page.ts';
 

@@ -12,7 +12,7 @@
  * one of the zones served (or `none` for queries outside every zone).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { PoolSnapshot, Serving } from '../server/pools.ts';
+import type { PoolSnapshot, Serving } from './snapshot.ts';
 
 export type Transport = 'udp' | 'tcp';
 

@@ -5,7 +5,7 @@
  * the page every few seconds and swaps the live part in, so everything taken
  * from zone data or check results is HTML-escaped in one place, here.
  */
-import type { MemberSnapshot, PoolSnapshot, Serving } from '../server/pools.ts';
+import type { MemberSnapshot, PoolSnapshot, Serving } from './snapshot.ts';
 
 export interface StatusPageData {
   version: string;

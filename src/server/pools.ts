@@ -11,8 +11,10 @@ import { clampTtl, type AdminOverride, type PoolSpec, type RRset, type Zone } fr
 import type { LiveSet } from '../resolver/resolve.ts';
 import { canonicalAddress, makeTarget, type CheckTarget } from '../health/target.ts';
 import type { HealthMonitor, TargetState } from '../health/monitor.ts';
+import type { MemberRole, MemberSnapshot, PoolSnapshot, Serving } from '../observability/snapshot.ts';
 
-export type MemberRole = 'primary' | 'standby';
+export type { MemberRole, MemberSnapshot, PoolSnapshot, Serving };
+
 
 interface Member {
   address: string;
@@ -27,39 +29,6 @@ interface PoolEntry {
   rrset: RRset;
   spec: PoolSpec;
   members: Member[];
-}
-
-export type Serving = 'healthy' | 'minHealthy' | 'allDown:serveAll' | 'allDown:backup' | 'allDown:nodata' | 'allDown:servfail';
-
-export interface MemberSnapshot {
-  address: string;
-  role: MemberRole;
-  /** Measured by the checks ('unknown' until the first result). */
-  health: 'up' | 'down' | 'unknown';
-  override: AdminOverride | null;
-  /** Where the override comes from. */
-  overrideSource: 'api' | 'zone' | null;
-  /** In the answers right now. */
-  served: boolean;
-  since: string | null;
-  lastCheckAt: string | null;
-  lastResult: string | null;
-  lastOk: boolean | null;
-  latencyMs: number | null;
-  consecutiveOk: number;
-  consecutiveFail: number;
-  check: string;
-}
-
-export interface PoolSnapshot {
-  zone: string;
-  name: string;
-  type: 'A' | 'AAAA';
-  allDown: PoolSpec['allDown'];
-  minHealthy: number | null;
-  serving: Serving;
-  ttl: number;
-  members: MemberSnapshot[];
 }
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());

@@ -4,6 +4,7 @@
  * version is swapped in and dropped with it, so a reload starts clean.
  */
 import { compileAnswer, type AnswerPlan } from '../wire/answer.ts';
+import { rotatedWindow } from '../rotation/rotation.ts';
 import { resolve, type LiveView } from '../resolver/resolve.ts';
 import { RotationCounters } from '../rotation/rotation.ts';
 import type { Zone } from '../zone/zone.ts';
@@ -51,7 +52,7 @@ export class ServedZone {
       : undefined;
     const res = resolve(this.zone, qname, qnameKey, qtype, view);
     const ctx = { qnameKey, qnameWireLength, originKey: this.zone.originKey, perName: res.sharedKey === undefined };
-    const compile = () => compileAnswer(res, ctx, usedLive ? Date.now() + LIVE_PLAN_MS : Infinity);
+    const compile = () => compileAnswer(res, ctx, rotatedWindow, usedLive ? Date.now() + LIVE_PLAN_MS : Infinity);
     if (res.sharedKey !== undefined) {
       // Bodies shared across qnames depend only on where the apex sits in the question.
       const key = `${res.sharedKey}#${qnameKey.length - this.zone.originKey.length}`;

@@ -8,12 +8,32 @@
  * A rotating RRset gets one body per rotation offset: rotation picks a body,
  * it never rewrites zone data or a shared buffer.
  */
-import type { Resolution, SectionEntry } from '../resolver/resolve.ts';
-import { rotatedWindow } from '../rotation/rotation.ts';
 import { nameKey } from '../zone/name.ts';
 import type { RData } from '../zone/records.ts';
+import type { RRset } from '../zone/zone.ts';
 import { encodeRdata } from './rdata.ts';
 import { HEADER_SIZE } from './query.ts';
+
+/**
+ * What a body is made of. The wire layer names the shapes it encodes; the
+ * resolver's Resolution fits them as it is, so neither imports the other.
+ */
+export interface SectionEntry {
+  readonly rrset: RRset;
+  readonly records: readonly RData[];
+  readonly owner: string;
+  readonly ownerKey: string;
+  readonly ttl: number;
+}
+export interface AnswerSections {
+  readonly rcode: number;
+  readonly authoritative: boolean;
+  readonly answer: readonly SectionEntry[];
+  readonly authority: readonly SectionEntry[];
+  readonly additional: readonly SectionEntry[];
+}
+/** The order a rotating RRset is written in for rotation offset k: `count` records (rotation's rotatedWindow). */
+export type RotationOrder = (records: readonly RData[], k: number, count: number) => readonly RData[];
 
 /** A point at which a body may be cut on an RRset boundary when it does not fit (RFC 2181 §9). */
 export interface Cut {
@@ -171,13 +191,13 @@ function writeEntry(e: SectionEntry, records: readonly RData[]): number {
   return records.length;
 }
 
-function encodeBody(res: Resolution, ctx: CompileContext, rotateEntry: SectionEntry | undefined, k: number) {
+function encodeBody(res: AnswerSections, ctx: CompileContext, order: RotationOrder, rotateEntry: SectionEntry | undefined, k: number) {
   seed(ctx);
   const cuts: Cut[] = [];
   let an = 0;
   let ns = 0;
   let ar = 0;
-  const recordsOf = (e: SectionEntry) => (e === rotateEntry ? rotatedWindow(e.records, k, Math.min(e.rrset.maxAnswers ?? Infinity, e.records.length)) : e.records);
+  const recordsOf = (e: SectionEntry) => (e === rotateEntry ? order(e.records, k, Math.min(e.rrset.maxAnswers ?? Infinity, e.records.length)) : e.records);
   for (const e of res.answer) {
     an += writeEntry(e, recordsOf(e));
     cuts.push({ end: writer.len, an, ns, ar });
@@ -195,13 +215,13 @@ function encodeBody(res: Resolution, ctx: CompileContext, rotateEntry: SectionEn
 }
 
 /** Compiles a resolution into an AnswerPlan. Only the first rotating RRset of the answer rotates. */
-export function compileAnswer(res: Resolution, ctx: CompileContext, expiresAt = Infinity): AnswerPlan {
+export function compileAnswer(res: AnswerSections, ctx: CompileContext, order: RotationOrder, expiresAt = Infinity): AnswerPlan {
   const rotateEntry = res.answer.find((e) => e.rrset.rotates && e.records.length > 1);
   const n = rotateEntry ? rotateEntry.records.length : 1;
-  const first = encodeBody(res, ctx, rotateEntry, 0);
+  const first = encodeBody(res, ctx, order, rotateEntry, 0);
   const bodies = [first.body];
   // Rotated bodies have the same length and cut points: rotation reorders same-sized A/AAAA records.
-  for (let k = 1; k < n; k++) bodies.push(encodeBody(res, ctx, rotateEntry, k).body);
+  for (let k = 1; k < n; k++) bodies.push(encodeBody(res, ctx, order, rotateEntry, k).body);
   return {
     rcode: res.rcode,
     authoritative: res.authoritative,

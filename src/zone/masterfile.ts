@@ -7,6 +7,8 @@
  * skipped and parsing goes on with the next one.
  */
 import type { ZoneIssue } from '../errors.ts';
+// The one import against the layering (zone below wire): RFC 3597's `\# n hex` form puts
+// RDATA octets in zone files, so reading them needs the rdata codec, which stays in one place.
 import { CAA_TAG, MAX_CHARACTER_STRING_OCTETS, MAX_RDATA_OCTETS, RdataError, decodeRdata, normalizeIPv6, parseIPv4 } from '../wire/rdata.ts';
 import { NameError, parseName } from './name.ts';
 import { SUPPORTED_TYPES, typeFromText, typeToText, type RData, type ZoneRecord } from './records.ts';

@@ -13,8 +13,7 @@ import { parseMasterFile, parseTimeValue } from './masterfile.ts';
 import { nameKey, nameToText, parseName } from './name.ts';
 import { RRType, typeFromText, type ZoneRecord } from './records.ts';
 import type { AdminOverride, NameOptions, PoolSpec, TtlPolicy, ZoneInput } from './zone.ts';
-import { CheckObjectSchema, CheckSchema, type CheckConfig } from '../health/check-config.ts';
-import { canonicalAddress } from '../health/target.ts';
+import { canonicalAddress, CheckObjectSchema, CheckSchema, type CheckConfig } from '../config/health-check.ts';
 import { parseAllowEntry, parseNotifyTarget, transferSettings } from './transfer.ts';
 
 const MAX_TTL = 0x7fffffff;

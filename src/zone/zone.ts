@@ -5,7 +5,7 @@
  * elsewhere), so a reload can build the next version while this one serves.
  */
 import type { ZoneIssue } from '../errors.ts';
-import type { CheckConfig } from '../health/check-config.ts';
+import type { CheckConfig } from '../config/health-check.ts';
 import { isAtOrBelow, nameKey, nameToText, parentOf } from './name.ts';
 import { RRType, typeToText, type RData, type ZoneRecord } from './records.ts';
 

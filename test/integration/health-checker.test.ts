@@ -4,7 +4,7 @@
  * bounded and waits for an event, never asserts on elapsed time.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CheckSchema, type CheckConfigInput } from '../../src/health/check-config.ts';
+import { CheckSchema, type CheckConfigInput } from '../../src/config/health-check.ts';
 import { createChecker } from '../../src/health/checkers.ts';
 import { HealthMonitor, type MemberHealth, type TargetState } from '../../src/health/monitor.ts';
 import { makeTarget, type CheckTarget } from '../../src/health/target.ts';

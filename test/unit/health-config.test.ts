@@ -7,7 +7,7 @@ import {
   parseStatusSpec,
   statusAccepted,
   type CheckConfigInput,
-} from '../../src/health/check-config.ts';
+} from '../../src/config/health-check.ts';
 import { describeError } from '../../src/health/checkers.ts';
 import { hostHeader, makeTarget, serverName } from '../../src/health/target.ts';
 

@@ -3,7 +3,7 @@
  * outcome, and time only moves when the test advances it.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { CheckSchema, type CheckConfigInput } from '../../src/health/check-config.ts';
+import { CheckSchema, type CheckConfigInput } from '../../src/config/health-check.ts';
 import type { CheckOutcome, Checker } from '../../src/health/checkers.ts';
 import { flushPromises, ManualScheduler } from '../../src/health/manual-scheduler.ts';
 import { HealthMonitor, type MemberHealth, type TargetState } from '../../src/health/monitor.ts';

@@ -3,6 +3,7 @@
  * load, into a fully defaulted `CheckConfig` (durations in milliseconds), so the
  * checkers and the monitor never look at raw input.
  */
+import net from 'node:net';
 import { z } from 'zod';
 
 export const DEFAULT_USER_AGENT = 'rrdns-health-check/0.1';
@@ -266,3 +267,15 @@ export const CheckSchema = CheckObjectSchema.superRefine(refineCheck).transform(
 
 export type CheckConfig = z.infer<typeof CheckSchema>;
 export type CheckConfigInput = z.input<typeof CheckSchema>;
+
+/** Canonical text of an IP literal; throws when `address` is not one. */
+export function canonicalAddress(address: string): { address: string; family: 4 | 6 } {
+  const bare = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address;
+  const family = net.isIP(bare);
+  if (family === 4) return { address: bare, family: 4 };
+  if (family === 6) {
+    // The URL parser compresses and lower-cases IPv6 (2001:DB8:0::1 → 2001:db8::1).
+    return { address: new URL(`http://[${bare}]/`).hostname.slice(1, -1), family: 6 };
+  }
+  throw new Error(`"${address}" is not an IP address`);
+}
