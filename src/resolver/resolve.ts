@@ -6,7 +6,7 @@
  */
 import { isAtOrBelow, nameKey } from '../zone/name.ts';
 import { RRType, type RData } from '../zone/records.ts';
-import type { RRset, Zone, ZoneNode } from '../zone/zone.ts';
+import type { RRset, SectionEntry, Zone, ZoneNode } from '../zone/zone.ts';
 
 export type Outcome = 'HIT' | 'NODATA' | 'NXDOMAIN' | 'DELEGATION' | 'SERVFAIL';
 
@@ -21,16 +21,7 @@ export type LiveSet =
   | { readonly kind: 'servfail' };
 export type LiveView = (rrset: RRset) => LiveSet | undefined;
 
-/** One RRset placed in a section, with the owner and TTL to write for it. */
-export interface SectionEntry {
-  readonly rrset: RRset;
-  /** Records to write: the RRset's own, or the live subset of a health-checked one. */
-  readonly records: readonly RData[];
-  /** Owner to write; compared by key against the qname to compress to the question. */
-  readonly owner: string;
-  readonly ownerKey: string;
-  readonly ttl: number;
-}
+export type { SectionEntry };
 
 export interface Resolution {
   readonly outcome: Outcome;

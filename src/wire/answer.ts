@@ -10,21 +10,16 @@
  */
 import { nameKey } from '../zone/name.ts';
 import type { RData } from '../zone/records.ts';
-import type { RRset } from '../zone/zone.ts';
+import type { SectionEntry } from '../zone/zone.ts';
+
+export type { SectionEntry };
 import { encodeRdata } from './rdata.ts';
 import { HEADER_SIZE } from './query.ts';
 
 /**
- * What a body is made of. The wire layer names the shapes it encodes; the
- * resolver's Resolution fits them as it is, so neither imports the other.
+ * What a body is made of: sections of RRsets (zone's SectionEntry). The
+ * resolver's Resolution fits this as it is, so wire does not import the resolver.
  */
-export interface SectionEntry {
-  readonly rrset: RRset;
-  readonly records: readonly RData[];
-  readonly owner: string;
-  readonly ownerKey: string;
-  readonly ttl: number;
-}
 export interface AnswerSections {
   readonly rcode: number;
   readonly authoritative: boolean;

@@ -76,6 +76,17 @@ export interface RRset {
   readonly pool: PoolSpec | undefined;
 }
 
+/** One RRset placed in a section, with the owner and TTL to write for it. */
+export interface SectionEntry {
+  readonly rrset: RRset;
+  /** Records to write: the RRset's own, or the live subset of a health-checked one. */
+  readonly records: readonly RData[];
+  /** Owner to write; compared by key against the qname to compress to the question. */
+  readonly owner: string;
+  readonly ownerKey: string;
+  readonly ttl: number;
+}
+
 export interface ZoneNode {
   readonly name: string;
   readonly key: string;

@@ -71,6 +71,34 @@ function connects(port: number): Promise<boolean> {
   });
 }
 
+/** A DNS query with its TCP length prefix (RFC 1035 §4.2.2). */
+function framedQuery(name: string, type: number, id = 0): Buffer {
+  const q = buildQuery(name, { type, id });
+  const framed = Buffer.alloc(2 + q.length);
+  framed.writeUInt16BE(q.length, 0);
+  q.copy(framed, 2);
+  return framed;
+}
+
+/** Resumes a paused client and hands every framed message to `onMessage` until the server ends the connection (bounded). */
+async function readAll(client: net.Socket, onMessage: (msg: Buffer) => void): Promise<void> {
+  let buf = Buffer.alloc(0);
+  const ended = new Promise<void>((resolve) => {
+    client.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
+        buf = buf.subarray(2 + msg.length);
+        onMessage(msg);
+      }
+    });
+    client.once('end', () => resolve());
+    client.once('close', () => resolve());
+  });
+  client.resume();
+  await Promise.race([ended, sleep(15_000)]);
+}
+
 async function start(backend: Backend, extra: string[] = []): Promise<RrdnsProcess> {
   const dir = writeZones({ 'stop.test.yaml': zones(backend) });
   return startRrdns({
@@ -91,16 +119,7 @@ describe('graceful shutdown', () => {
     const client = net.connect({ port: p.port, host: '127.0.0.1' });
     await new Promise<void>((r) => client.once('connect', () => r()));
     client.pause();
-    const queries = Buffer.concat(
-      Array.from({ length: N }, (_, i) => {
-        const q = buildQuery('big.stop.test', { type: 16, id: i });
-        const framed = Buffer.alloc(2 + q.length);
-        framed.writeUInt16BE(q.length, 0);
-        q.copy(framed, 2);
-        return framed;
-      }),
-    );
-    client.write(queries);
+    client.write(Buffer.concat(Array.from({ length: N }, (_, i) => framedQuery('big.stop.test', 16, i))));
     await sleep(300);
 
     process.kill(p.pid, 'SIGTERM');
@@ -112,21 +131,7 @@ describe('graceful shutdown', () => {
 
     // Now read: every query gets its answer, then the server ends the connection.
     const ids = new Set<number>();
-    let buf = Buffer.alloc(0);
-    const ended = new Promise<void>((resolve) => {
-      client.on('data', (d: Buffer) => {
-        buf = Buffer.concat([buf, d]);
-        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-          const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
-          ids.add(msg.readUInt16BE(0));
-          buf = buf.subarray(2 + msg.length);
-        }
-      });
-      client.once('end', () => resolve());
-      client.once('close', () => resolve());
-    });
-    client.resume();
-    await Promise.race([ended, sleep(15_000)]);
+    await readAll(client, (msg) => ids.add(msg.readUInt16BE(0)));
     expect(ids.size).toBe(N);
 
     expect(await exitOf(p)).toEqual({ code: 0, signal: null });
@@ -147,31 +152,15 @@ describe('graceful shutdown', () => {
     const client = net.connect({ port: p.port, host: '127.0.0.1' });
     await new Promise<void>((r) => client.once('connect', () => r()));
     client.pause();
-    const q = buildQuery('stop.test', { type: 252, id: 7 });
-    const framed = Buffer.alloc(2 + q.length);
-    framed.writeUInt16BE(q.length, 0);
-    q.copy(framed, 2);
-    client.write(framed);
+    client.write(framedQuery('stop.test', 252, 7));
     await sleep(300);
     process.kill(p.pid, 'SIGTERM');
     for (let i = 0; i < 100 && (await connects(p.port)); i++) await sleep(20);
 
     const types: number[] = [];
-    let buf = Buffer.alloc(0);
-    const ended = new Promise<void>((resolve) => {
-      client.on('data', (d: Buffer) => {
-        buf = Buffer.concat([buf, d]);
-        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-          const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
-          buf = buf.subarray(2 + msg.length);
-          for (const a of Packet.parse(msg).answers) types.push(a.type);
-        }
-      });
-      client.once('end', () => resolve());
-      client.once('close', () => resolve());
+    await readAll(client, (msg) => {
+      for (const a of Packet.parse(msg).answers) types.push(a.type);
     });
-    client.resume();
-    await Promise.race([ended, sleep(15_000)]);
     // SOA first and last, every name in between: the transfer was not cut.
     expect(types[0]).toBe(6);
     expect(types.at(-1)).toBe(6);
@@ -197,11 +186,7 @@ describe('graceful shutdown', () => {
     await new Promise<void>((r) => client.once('connect', () => r()));
     client.on('error', () => {});
     client.pause();
-    const q = buildQuery('big.stop.test', { type: 16 });
-    const framed = Buffer.alloc(2 + q.length);
-    framed.writeUInt16BE(q.length, 0);
-    q.copy(framed, 2);
-    client.write(Buffer.concat(Array.from({ length: 4000 }, () => framed)));
+    client.write(Buffer.concat(Array.from({ length: 4000 }, () => framedQuery('big.stop.test', 16))));
     await sleep(300);
     process.kill(p.pid, 'SIGTERM');
     expect(await exitOf(p)).toEqual({ code: 0, signal: null });

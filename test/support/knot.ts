@@ -18,7 +18,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { toolPath } from './tools.ts';
-import { freePort, removeDir, retryOnPortClash, startProcess, tempDir, waitForDns, type ManagedProcess } from './spawn.ts';
+import { freePort, removeDir, retryOnPortClash, startDaemonIn, tempDir, waitForDns, type ManagedProcess } from './spawn.ts';
 
 export interface KnotZone {
   /** Zone name, with or without the trailing dot. */
@@ -107,22 +107,14 @@ async function startOnce(knotd: string, opts: KnotOptions): Promise<KnotServer> 
     const port = opts.port ?? (await freePort());
     const conf = path.join(dir, 'knot.conf');
     fs.writeFileSync(conf, knotConfig(dir, port, opts));
-    const proc = startProcess('knotd', knotd, ['-c', conf], { cwd: dir });
-    const close = async () => {
-      await proc.stop();
-      removeDir(dir);
-    };
-    try {
+    const { proc, close } = await startDaemonIn(dir, 'knotd', knotd, ['-c', conf], async (proc) => {
       // Knot answers before its zones are loaded (SERVFAIL/REFUSED): wait for an authoritative SOA of every zone.
       for (const host of ['127.0.0.1', ...(opts.ipv6 ? ['::1'] : [])]) {
         for (const z of opts.zones) {
           await waitForDns(port, [`${bare(z.name)}.`, 'SOA'], { host, proc, accept: (r) => r.rcode === 'NOERROR' && r.flags.includes('aa') && r.answer.length > 0 });
         }
       }
-    } catch (e) {
-      await close();
-      throw e;
-    }
+    });
     return { port, pid: proc.pid, dir, proc, close };
   } catch (e) {
     removeDir(dir);
@@ -200,17 +192,9 @@ export async function startKnotSecondary(opts: KnotSecondaryOptions): Promise<Kn
       await opts.onPort?.(port);
       const conf = path.join(dir, 'knot.conf');
       fs.writeFileSync(conf, knotSecondaryConfig(dir, port, opts));
-      const proc = startProcess('knotd (secondary)', knotd, ['-c', conf], { cwd: dir });
-      const close = async () => {
-        await proc.stop();
-        removeDir(dir);
-      };
-      try {
+      const { proc, close } = await startDaemonIn(dir, 'knotd (secondary)', knotd, ['-c', conf], async (proc) => {
         await waitForDns(port, [`${bare(opts.zone)}.`, 'SOA'], { proc, accept: (r) => r.rcode === 'NOERROR' && r.flags.includes('aa') && r.answer.length > 0 });
-      } catch (e) {
-        await close();
-        throw e;
-      }
+      });
       return { port, pid: proc.pid, dir, proc, close };
     } catch (e) {
       removeDir(dir);

@@ -134,6 +134,32 @@ function signal(p: ManagedProcess, sig: NodeJS.Signals): void {
   }
 }
 
+/**
+ * Starts a daemon that lives in its own temp `dir` and resolves once `ready`
+ * passes; if it does not, stops it and removes `dir` before rethrowing. The
+ * returned close() does the same for a daemon that came up.
+ */
+export async function startDaemonIn(
+  dir: string,
+  name: string,
+  cmd: string,
+  args: string[],
+  ready: (proc: ManagedProcess) => Promise<void>,
+): Promise<{ proc: ManagedProcess; close: () => Promise<void> }> {
+  const proc = startProcess(name, cmd, args, { cwd: dir });
+  const close = async () => {
+    await proc.stop();
+    removeDir(dir);
+  };
+  try {
+    await ready(proc);
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { proc, close };
+}
+
 /** Stops every process started here that is still running (for afterAll). */
 export async function stopAll(graceMs?: number): Promise<void> {
   await Promise.all([...live].map((p) => p.stop(graceMs)));

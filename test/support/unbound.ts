@@ -30,7 +30,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { toolPath } from './tools.ts';
-import { freePort, removeDir, retryOnPortClash, startProcess, tempDir, waitForDns, type ManagedProcess } from './spawn.ts';
+import { freePort, removeDir, retryOnPortClash, startDaemonIn, tempDir, waitForDns, type ManagedProcess } from './spawn.ts';
 
 export interface UnboundStub {
   /** Zone name, with or without the trailing dot. */
@@ -136,19 +136,11 @@ async function startOnce(unbound: string, opts: UnboundOptions): Promise<Unbound
     const port = opts.port ?? (await freePort());
     const conf = path.join(dir, 'unbound.conf');
     fs.writeFileSync(conf, unboundConfig(dir, port, opts));
-    const proc = startProcess('unbound', unbound, ['-d', '-c', conf], { cwd: dir });
-    const close = async () => {
-      await proc.stop();
-      removeDir(dir);
-    };
-    try {
+    const { proc, close } = await startDaemonIn(dir, 'unbound', unbound, ['-d', '-c', conf], async (proc) => {
       // `localhost.` is one of Unbound's built-in local zones: answering it proves the
       // listener is up without sending anything upstream or filling the cache.
       await waitForDns(port, ['localhost.', 'A', '+recurse'], { proc });
-    } catch (e) {
-      await close();
-      throw e;
-    }
+    });
     return { port, pid: proc.pid, dir, proc, close };
   } catch (e) {
     removeDir(dir);

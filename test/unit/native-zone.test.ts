@@ -4,19 +4,10 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatIssue } from '../../src/errors.ts';
 import { loadZoneDir } from '../../src/zone/load.ts';
-import { parseNativeZone } from '../../src/zone/native.ts';
+import { parseNativeText } from '../support/zone-text.ts';
 import { buildZone } from '../../src/zone/zone.ts';
 
-const parse = (text: string, masterFiles: Record<string, string> = {}) =>
-  parseNativeZone(text, {
-    file: 'zones/example.test.yaml',
-    defaultOrigin: 'example.test',
-    readMasterFile: (rel) => {
-      const t = masterFiles[rel];
-      if (t === undefined) throw Object.assign(new Error('missing'), { code: 'ENOENT' });
-      return t;
-    },
-  });
+const parse = (text: string, masterFiles: Record<string, string> = {}) => parseNativeText(text, 'example.test', masterFiles);
 
 const BASE = `soa: { mname: ns1, rname: hostmaster, serial: 1 }
 records:

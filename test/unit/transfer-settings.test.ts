@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { formatIssue } from '../../src/errors.ts';
-import { parseNativeZone } from '../../src/zone/native.ts';
+import { parseNativeText } from '../support/zone-text.ts';
 import { parseAllowEntry, parseNotifyTarget, transferSettings } from '../../src/zone/transfer.ts';
 
-const parse = (text: string, masterFiles: Record<string, string> = {}) =>
-  parseNativeZone(text, {
-    file: 'zones/t.test.yaml',
-    defaultOrigin: 't.test',
-    readMasterFile: (rel) => {
-      const t = masterFiles[rel];
-      if (t === undefined) throw Object.assign(new Error('missing'), { code: 'ENOENT' });
-      return t;
-    },
-  });
+const parse = (text: string, masterFiles: Record<string, string> = {}) => parseNativeText(text, 't.test', masterFiles);
 
 const BASE = `soa: { mname: ns1, rname: hostmaster, serial: 1 }
 records:
