@@ -5,8 +5,9 @@
  * - the qname must be the origin of a zone we serve with `transfer.allow`
  *   listing the peer's address; anything else is REFUSED (as BIND and NSD do;
  *   Knot 3.2 says NOTAUTH);
- * - AXFR over UDP is NOTIMP whoever asks, as Knot answers it: RFC 5936 §4.2
- *   defines AXFR over TCP only;
+ * - AXFR over UDP is REFUSED whoever asks: RFC 5936 §4.2 defines AXFR over
+ *   TCP only, and our contract is "transfers over TCP to listed peers,
+ *   REFUSED for everything else" (Knot 3.2 says NOTIMP here);
  * - IXFR must carry the client's SOA in its authority section (RFC 1995 §3),
  *   else FORMERR (as Knot);
  * - IXFR over UDP from an allowed peer gets the SOA alone, which tells it to
@@ -107,7 +108,7 @@ export class TransferService {
       if (transport === 'tcp') this.log.info({ zone: served?.label ?? view.qname, peer: remote, qtype, why }, 'zone transfer refused');
       return { out: writeEmpty(msg, view, Rcode.REFUSED, true), rcode: Rcode.REFUSED };
     };
-    if (transport === 'udp' && view.qtype === RRType.AXFR) return { out: writeEmpty(msg, view, Rcode.NOTIMP, true), rcode: Rcode.NOTIMP };
+    if (transport === 'udp' && view.qtype === RRType.AXFR) return { out: writeEmpty(msg, view, Rcode.REFUSED, true), rcode: Rcode.REFUSED };
     if (!zone) return refuse('not a zone apex served here');
     if (!zone.transfer || !zone.transfer.allows(remote)) return refuse(zone.transfer ? 'peer not in transfer.allow' : 'transfer is off for this zone');
     const q = xfrQuery(msg, view);

@@ -323,8 +323,8 @@ const attacks: Attack[] = [
     packet: Buffer.concat([encodeHeader({ id: ID, qdcount: 1 }), Buffer.from([5, 0x61, 0x2e, 0x77, 0x77, 0x77]), encodeName('example.test'), Buffer.from([0, 1, 0, 1])]),
     expect: { rcode: RCODE.NXDOMAIN, qdcount: 1 },
   },
-  // RFC 5936 §4.2: AXFR is TCP only; NOTIMP over UDP, as Knot answers (test/integration/xfr.test.ts covers transfers).
-  { name: 'AXFR over UDP', packet: rawQuery('example.test', { id: ID, qtype: TYPE.AXFR }), expect: { rcode: RCODE.NOTIMP, qdcount: 1 } },
+  // RFC 5936 §4.2: AXFR is TCP only; REFUSED over UDP (test/integration/xfr.test.ts covers transfers).
+  { name: 'AXFR over UDP', packet: rawQuery('example.test', { id: ID, qtype: TYPE.AXFR }), expect: { rcode: RCODE.REFUSED, qdcount: 1 } },
   { name: 'response (QR=1) to our query', packet: rawQuery('www.example.test', { id: ID, qr: true }), expect: { noReply: true } },
   {
     name: 'response (QR=1) with records and an error rcode',
