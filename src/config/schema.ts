@@ -86,6 +86,14 @@ export const ServerConfigSchema = z
       })
       .strict()
       .default({ enabled: true, pollMs: 2000, debounceMs: 300 }),
+    /** Outgoing zone transfers (who may pull is per zone, in the zone file). */
+    transfer: z
+      .object({
+        /** Transfers streaming at once; more get SERVFAIL, which secondaries retry. */
+        maxConcurrent: z.number().int().min(1).max(1000).default(8),
+      })
+      .strict()
+      .default({ maxConcurrent: 8 }),
     /** Bound on a graceful stop: TCP connections still draining after it are cut. */
     shutdownGraceMs: z.number().int().min(0).max(60_000).default(3000),
     tcp: z

@@ -113,7 +113,7 @@ export class RrdnsServer {
           this.log.debug({ qname: q.qname, qtype: typeToText(q.qtype), rcode, zone: zone?.label, transport }, 'query');
         }
       : count;
-    this.transfers = new TransferService(this.log, deps.transfer);
+    this.transfers = new TransferService(this.log, { maxConcurrent: config.transfer.maxConcurrent, ...deps.transfer });
     this.notifier = new Notifier(this.log, deps.notify);
     this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe, transfer: this.transfers });
   }

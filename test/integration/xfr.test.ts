@@ -97,13 +97,13 @@ const STATIC = [
 ].sort();
 
 const BIG_NAMES = 5000;
-const bigZone = () =>
+const bigZone = (names = BIG_NAMES) =>
   [
     '$TTL 300',
     '@ IN SOA ns1 hostmaster 7 3600 900 1209600 60',
     '@ IN NS ns1',
     'ns1 IN A 192.0.2.53',
-    ...Array.from({ length: BIG_NAMES }, (_, i) => `host-${i} IN A 10.1.${i >> 8}.${i & 255}`),
+    ...Array.from({ length: names }, (_, i) => `host-${i} IN A 10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`),
   ].join('\n') + '\n';
 
 describe.skipIf(missing('dig', 'bind9-dnsutils'))('AXFR and IXFR', () => {
@@ -546,5 +546,38 @@ ${opts.extra ?? ''}`;
     // Knot's own log: the NOTIFY came in, then it transferred (IXFR answered AXFR-style).
     expect(knot.proc.stderr()).toMatch(new RegExp(`notify, incoming, remote 127\\.0\\.0\\.1@\\d+, serial ${after}`));
     expect(knot.proc.stderr()).toMatch(new RegExp(`serial ${before} -> ${after}`));
+  });
+});
+
+describe('transfer concurrency cap (--xfr-max-concurrent)', () => {
+  it('with transfer.maxConcurrent 1, a second AXFR while one streams gets SERVFAIL; the slot frees when the first client goes', async () => {
+    // About 8 MB of TXT: more than the kernel buffers a client that does not read can hold, so its transfer stays open.
+    const txt = Array.from({ length: 8 }, () => `"${'x'.repeat(250)}"`).join(' ');
+    const zone = ['$TTL 300', '@ IN SOA ns1 hostmaster 1 3600 900 1209600 60', '@ IN NS ns1', 'ns1 IN A 192.0.2.53', ...Array.from({ length: 4000 }, (_, i) => `t${i} IN TXT ${txt}`)].join('\n') + '\n';
+    const t = await startTestServer({ 'fat.test.zone': zone, 'fat.test.yaml': 'masterFile: fat.test.zone\ntransfer: { allow: 127.0.0.0/8 }\n' }, { transfer: { maxConcurrent: 1 } });
+    const firstRcode = async () => {
+      const peer = await TcpPeer.connect(t.port);
+      try {
+        peer.send(rawQuery('fat.test', { id: 0x0909, qtype: AXFR }));
+        await peer.waitForMessages(1, 10_000);
+        return parseHeader(peer.messages[0]!).rcode;
+      } finally {
+        peer.destroy();
+      }
+    };
+    try {
+      const stuck = await TcpPeer.connect(t.port, { read: false });
+      try {
+        stuck.send(rawQuery('fat.test', { id: 0x0808, qtype: AXFR }));
+        await waitUntil(() => t.server.transfers.activeTransfers === 1, 5000, 'the first transfer to start');
+        expect(await firstRcode()).toBe(2);
+      } finally {
+        stuck.destroy();
+      }
+      await waitUntil(() => t.server.transfers.activeTransfers === 0, 5000, 'the stuck transfer to be cancelled');
+      expect(await firstRcode()).toBe(0);
+    } finally {
+      await t.close();
+    }
   });
 });
