@@ -1,22 +1,86 @@
-# rrdns: round-robin authoritative DNS. Node runs the TypeScript sources directly
-# (native type stripping), so the image needs no build step.
+# rrdns: round-robin authoritative DNS.
+#
+#   docker build -t rrdns .
+#   docker run -d --name rrdns -p 53:53/udp -p 53:53/tcp \
+#     -v "$PWD/zones:/etc/rrdns/zones:ro" rrdns
+#
+# Three stages on the same base: `build` compiles src/ to dist/ with the dev
+# dependencies (TypeScript), `deps` installs the production dependencies only,
+# and the final image gets dist/ and that node_modules, nothing else (no .ts
+# sources, no compiler, no test tools, no npm cache).
+
+FROM node:24-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+FROM node:24-bookworm-slim AS deps
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
 FROM node:24-bookworm-slim
 
+# Port 53 is privileged and rrdns runs as a non-root user. Docker's own
+# networking lets any user bind low ports (net.ipv4.ip_unprivileged_port_start=0
+# in the container), but host networking, Podman and Kubernetes usually do not,
+# so rrdns gets the one capability it needs, CAP_NET_BIND_SERVICE, and nothing
+# else. It is not set on the node binary itself: changing node's file
+# attributes would copy the 126 MB binary into a new layer, and a node with
+# file capabilities runs in secure mode (it ignores NODE_OPTIONS and
+# NODE_EXTRA_CA_CERTS). Instead capsh (from libcap2-bin, 100 kB) holds the
+# capability as permitted+inheritable, and docker/entrypoint.sh has it raise
+# it as an ambient capability and exec node, which keeps it across the exec.
+# If you drop capabilities keep this one: --cap-drop ALL --cap-add
+# NET_BIND_SERVICE. Under no-new-privileges file capabilities do not apply:
+# the entrypoint then says so and runs node without it (use a port >= 1024).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libcap2-bin \
+ && setcap cap_net_bind_service=+ip /usr/sbin/capsh \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
+ && groupadd --gid 10053 rrdns \
+ && useradd --no-log-init --uid 10053 --gid rrdns --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin rrdns
+
+# Every setting is an environment variable (flags given after the image name win):
+#   RRDNS_LISTEN              UDP+TCP addresses, comma-separated
+#   RRDNS_ZONES               the zones directory (mount yours over it)
+#   RRDNS_ADMIN               admin API/metrics/status page, HOST:PORT or 'off'; it
+#                             stays inside the container unless you set 0.0.0.0:8053
+#                             and RRDNS_ADMIN_ALLOW_REMOTE=1
+#   RRDNS_ADMIN_ALLOW_REMOTE  1 to allow a non-loopback admin address
+#   RRDNS_LOG_LEVEL           fatal|error|warn|info|debug|trace|silent
+#   RRDNS_IDENTITY            answer CHAOS id.server/hostname.bind with this text
 ENV NODE_ENV=production \
+    RRDNS_LISTEN=0.0.0.0:53 \
     RRDNS_ZONES=/etc/rrdns/zones \
-    RRDNS_LISTEN=0.0.0.0:5353 \
+    RRDNS_ADMIN=127.0.0.1:8053 \
     RRDNS_LOG_LEVEL=info
 
 WORKDIR /opt/rrdns
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
-COPY bin ./bin
-COPY src ./src
+# package.json says "type": "module", which makes dist/*.js ES modules.
+COPY package.json ./
+COPY --from=deps /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY docker/entrypoint.sh ./entrypoint.sh
+# The example zone, as default content; a mounted directory replaces it.
 COPY zones /etc/rrdns/zones
+VOLUME ["/etc/rrdns/zones"]
 
-# Runs unprivileged on 5353; publish it as 53 (docker run -p 53:5353/udp -p 53:5353/tcp).
-RUN useradd --system --no-create-home --home-dir /opt/rrdns --shell /usr/sbin/nologin rrdns
 USER rrdns
-EXPOSE 5353/udp 5353/tcp
-ENTRYPOINT ["node", "/opt/rrdns/src/main.ts"]
+EXPOSE 53/udp 53/tcp
+
+# Liveness through the admin listener, with node (the slim image has no curl).
+# With RRDNS_ADMIN=off there is nothing to ask, so the check reports healthy
+# while the process runs.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "const a=process.env.RRDNS_ADMIN||'127.0.0.1:8053';if(a==='off')process.exit(0);fetch('http://'+a+'/healthz',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),e=>{console.error(String(e));process.exit(1)})"]
+
+# Exec form, and the entrypoint script execs node in its own place (through
+# capsh, which execs too): node is PID 1 and receives SIGTERM itself (rrdns
+# closes its sockets and exits 0). CMD is passed on to main.js, so
+# `docker run rrdns check /etc/rrdns/zones` validates the zones instead.
+ENTRYPOINT ["/opt/rrdns/entrypoint.sh"]
 CMD ["serve"]

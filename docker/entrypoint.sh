@@ -1,0 +1,19 @@
+#!/bin/sh
+# Image entrypoint: runs `node /opt/rrdns/dist/main.js "$@"` as the rrdns user,
+# with CAP_NET_BIND_SERVICE when the container allows it, so that rrdns can
+# bind port 53 without being root. Both paths end in `exec`, so node replaces
+# this shell (same PID: PID 1 in a container) and gets SIGTERM itself.
+set -eu
+MAIN=/opt/rrdns/dist/main.js
+NODE="$(command -v node)"
+
+# capsh carries cap_net_bind_service as a file capability (permitted +
+# inheritable); it makes it ambient, which survives the exec into node. That
+# fails under no-new-privileges (e.g. Kubernetes allowPrivilegeEscalation:
+# false) or when the capability is dropped: then run node without it, which
+# still serves ports >= 1024 (set RRDNS_LISTEN).
+if /usr/sbin/capsh --inh=cap_net_bind_service --addamb=cap_net_bind_service --shell=/bin/true -- 2>/dev/null; then
+  exec /usr/sbin/capsh --inh=cap_net_bind_service --addamb=cap_net_bind_service --shell="$NODE" -- "$MAIN" "$@"
+fi
+echo "rrdns entrypoint: CAP_NET_BIND_SERVICE not available (no-new-privileges or dropped); ports below 1024 cannot be bound" >&2
+exec "$NODE" "$MAIN" "$@"
