@@ -44,15 +44,16 @@ RUN apt-get update \
  && groupadd --gid 10053 rrdns \
  && useradd --no-log-init --uid 10053 --gid rrdns --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin rrdns
 
-# Every setting is an environment variable (flags given after the image name win):
+# Every setting is an environment variable (flags given after the image name win);
+# `docker run --rm rrdns help` lists them all. The ones that matter most here:
 #   RRDNS_LISTEN              UDP+TCP addresses, comma-separated
-#   RRDNS_ZONES               the zones directory (mount yours over it)
+#   RRDNS_ZONES               the zones directory (mount yours over it; watched for edits)
 #   RRDNS_ADMIN               admin API/metrics/status page, HOST:PORT or 'off'; it
 #                             stays inside the container unless you set 0.0.0.0:8053
 #                             and RRDNS_ADMIN_ALLOW_REMOTE=1
-#   RRDNS_ADMIN_ALLOW_REMOTE  1 to allow a non-loopback admin address
 #   RRDNS_LOG_LEVEL           fatal|error|warn|info|debug|trace|silent
-#   RRDNS_IDENTITY            answer CHAOS id.server/hostname.bind with this text
+#   RRDNS_WATCH, RRDNS_WATCH_POLL_MS, RRDNS_SHUTDOWN_GRACE_MS, RRDNS_IDENTITY,
+#   RRDNS_XFR_MAX_CONCURRENT, RRDNS_TCP_*: see `help`
 ENV NODE_ENV=production \
     RRDNS_LISTEN=0.0.0.0:53 \
     RRDNS_ZONES=/etc/rrdns/zones \

@@ -21,7 +21,18 @@ interface Shown {
   stateColour: string;
 }
 
+/**
+ * What the page shows for one member. The page re-renders itself every
+ * refresh; an element swapped out between locating and reading has no computed
+ * style (''), so such a read is taken again (bounded).
+ */
 async function shown(page: Page, pool: string, address: string): Promise<Shown> {
+  let s = await shownOnce(page, pool, address);
+  for (let i = 0; i < 20 && !/\d/.test(s.stateColour); i++) s = await shownOnce(page, pool, address);
+  return s;
+}
+
+async function shownOnce(page: Page, pool: string, address: string): Promise<Shown> {
   const li = page.locator(`section[data-pool="${pool}"] li.member[data-address="${address}"]`);
   expect(await li.count(), `${pool} ${address} on the page`).toBe(1);
   return li.evaluate((el) => {

@@ -137,7 +137,7 @@ describe('TransferService', () => {
     const rcode = (msg: Buffer, transport: 'udp' | 'tcp', peer: string) => svc.answer(msg, msg.length, decoded(msg), transport, peer, served).rcode;
     expect(rcode(axfr, 'tcp', '127.0.0.2')).toBe(5);
     expect(rcode(axfr, 'tcp', '::ffff:127.0.0.1')).toBe(0);
-    expect(rcode(axfr, 'udp', '127.0.0.1')).toBe(4);
+    expect(rcode(axfr, 'udp', '127.0.0.1')).toBe(5);
     const upToDate = query('u.test', IXFR, 10);
     const soaOnly = svc.answer(upToDate, upToDate.length, decoded(upToDate), 'tcp', '127.0.0.1', served);
     expect(Buffer.isBuffer(soaOnly.out)).toBe(true);
