@@ -52,13 +52,15 @@ RUN apt-get update \
 #                             stays inside the container unless you set 0.0.0.0:8053
 #                             and RRDNS_ADMIN_ALLOW_REMOTE=1
 #   RRDNS_LOG_LEVEL           fatal|error|warn|info|debug|trace|silent
+#   RRDNS_UDP_THREADS         threads answering UDP; 0 (the image's default) = one per core
 #   RRDNS_WATCH, RRDNS_WATCH_POLL_MS, RRDNS_SHUTDOWN_GRACE_MS, RRDNS_IDENTITY,
 #   RRDNS_XFR_MAX_CONCURRENT, RRDNS_TCP_*: see `help`
 ENV NODE_ENV=production \
     RRDNS_LISTEN=0.0.0.0:53 \
     RRDNS_ZONES=/etc/rrdns/zones \
     RRDNS_ADMIN=127.0.0.1:8053 \
-    RRDNS_LOG_LEVEL=info
+    RRDNS_LOG_LEVEL=info \
+    RRDNS_UDP_THREADS=0
 
 WORKDIR /opt/rrdns
 # package.json says "type": "module", which makes dist/*.js ES modules.

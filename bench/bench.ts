@@ -129,13 +129,15 @@ async function main(): Promise<number> {
     const queryFile = path.join(dir, 'queries.txt');
     fs.writeFileSync(queryFile, QUERIES.join('\n') + '\n');
 
+    // Like Knot's `workers: auto`: one UDP thread per core (BENCH_UDP_THREADS overrides, e.g. 1 to see one thread).
+    const udpThreads = Number(process.env.BENCH_UDP_THREADS ?? 0) || os.availableParallelism();
     console.log(
       `bench: ${SECONDS} s per server, dnsperf -c ${CLIENTS} -q ${OUTSTANDING} -Q ${MAX_QPS}, ${QUERIES.length}-query mix, UDP on 127.0.0.1, ` +
-        `${os.availableParallelism()} cores shared by dnsperf and the server`,
+        `${os.availableParallelism()} cores shared by dnsperf and the server; rrdns --udp-threads ${udpThreads}, knot workers auto`,
     );
     let rrdnsError: unknown;
     try {
-      rrdns = await startRrdns({ zonesDir, logLevel: 'warn' });
+      rrdns = await startRrdns({ zonesDir, logLevel: 'warn', args: ['--udp-threads', String(udpThreads), '--no-watch'] });
     } catch (e) {
       rrdnsError = e;
       console.error(`rrdns did not start; measuring Knot alone:\n${(e as Error).message}`);

@@ -41,6 +41,7 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
   { flag: 'watch', env: 'RRDNS_WATCH', kind: 'boolean', help: 'reload zones when files in the zones directory change (--no-watch: only on SIGHUP)', default: 'on' , path: 'watch.enabled' },
   { flag: 'watch-poll-ms', env: 'RRDNS_WATCH_POLL_MS', kind: 'int', arg: 'MS', help: 'how often the zones directory is polled for changes besides file events', default: '2000' , path: 'watch.pollMs' },
   { flag: 'shutdown-grace-ms', env: 'RRDNS_SHUTDOWN_GRACE_MS', kind: 'int', arg: 'MS', help: 'on SIGTERM/SIGINT, how long TCP clients get to read their answers', default: '3000' , path: 'shutdownGraceMs' },
+  { flag: 'udp-threads', env: 'RRDNS_UDP_THREADS', kind: 'int', arg: 'N', help: 'threads answering UDP on each address (SO_REUSEPORT); 0 = one per core', default: '1', path: 'udpThreads' },
   { flag: 'xfr-max-concurrent', env: 'RRDNS_XFR_MAX_CONCURRENT', kind: 'int', arg: 'N', help: 'zone transfers streaming at once (who may transfer is set per zone)', default: '8', path: 'transfer.maxConcurrent' },
   { flag: 'tcp-max-connections', env: 'RRDNS_TCP_MAX_CONNECTIONS', kind: 'int', arg: 'N', help: 'concurrent TCP connections; more are closed at once', default: '512' , path: 'tcp.maxConnections' },
   { flag: 'tcp-idle-timeout-ms', env: 'RRDNS_TCP_IDLE_TIMEOUT_MS', kind: 'int', arg: 'MS', help: 'close a TCP connection idle (or dribbling one message) this long', default: '10000' , path: 'tcp.idleTimeoutMs' },
@@ -134,6 +135,7 @@ async function serve(values: ServeValues): Promise<void> {
         admin: drop({ listen: get('admin'), allowRemote: get('admin-allow-remote') }),
         watch: drop({ enabled: get('watch'), pollMs: get('watch-poll-ms') }),
         shutdownGraceMs: get('shutdown-grace-ms'),
+        udpThreads: get('udp-threads'),
         transfer: drop({ maxConcurrent: get('xfr-max-concurrent') }),
         tcp: drop({
           maxConnections: get('tcp-max-connections'),

@@ -3,6 +3,7 @@
  * object from flags and environment), then frozen. Types come from the schema.
  */
 import net from 'node:net';
+import os from 'node:os';
 import { z } from 'zod';
 import { ErrorCode, RrdnsError } from '../errors.ts';
 
@@ -94,6 +95,19 @@ export const ServerConfigSchema = z
       })
       .strict()
       .default({ maxConcurrent: 8 }),
+    /**
+     * Threads answering UDP on each listen address (SO_REUSEPORT): the main
+     * thread plus udpThreads-1 workers. One Node thread is bound by its
+     * per-datagram system calls; more use more cores.
+     */
+    udpThreads: z
+      .number()
+      .int()
+      .min(0)
+      .max(64)
+      .default(1)
+      // 0: one per core, as Knot's `workers: auto`.
+      .transform((n) => (n === 0 ? Math.min(64, os.availableParallelism()) : n)),
     /** Bound on a graceful stop: TCP connections still draining after it are cut. */
     shutdownGraceMs: z.number().int().min(0).max(60_000).default(3000),
     tcp: z

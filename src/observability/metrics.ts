@@ -73,14 +73,71 @@ interface CheckCounts {
   fail: number;
 }
 
-export class Metrics {
-  readonly registry: Registry;
-
-  /** Per zone label: counts indexed by cellIndex(qtype slot, rcode slot, transport). */
-  private readonly queries = new Map<string, Float64Array>();
+/**
+ * The query counters alone: what the hot path touches. Metrics owns one; a
+ * UDP worker thread owns one too and hands its counts over with take().
+ */
+export class QueryCounts {
+  /** Per zone label: counts indexed by (qtype slot, rcode slot, transport). */
+  readonly cells = new Map<string, Float64Array>();
   /** One-entry cache for the hot path: the zone string of the previous query and its cells. */
   private lastZone: string | undefined = undefined;
   private lastCells: Float64Array | undefined = undefined;
+
+  /**
+   * Counts one answered query. Hot path: a cached zone lookup and one array
+   * increment. `zone` is the zone's name as it should appear in the label
+   * (e.g. `example.test.`); undefined when no zone matched.
+   */
+  count(zone: string | undefined, qtype: number, rcode: number, transport: Transport): void {
+    const key = zone ?? NO_ZONE;
+    let cells = this.lastCells;
+    if (key !== this.lastZone || cells === undefined) {
+      cells = this.cells.get(key);
+      if (cells === undefined) {
+        cells = new Float64Array(ZONE_CELLS);
+        this.cells.set(key, cells);
+      }
+      this.lastZone = key;
+      this.lastCells = cells;
+    }
+    const q = QTYPE_SLOT[qtype & 0xffff]!;
+    const r = RCODE_SLOT[rcode & 0xfff]!;
+    cells[((q * N_RCODE + r) << 1) | (transport === 'tcp' ? 1 : 0)]!++;
+  }
+
+  /** Adds counts taken elsewhere (another thread's take()). */
+  add(counts: ReadonlyMap<string, Float64Array>): void {
+    for (const [zone, add] of counts) {
+      let cells = this.cells.get(zone);
+      if (cells === undefined) {
+        cells = new Float64Array(ZONE_CELLS);
+        this.cells.set(zone, cells);
+      }
+      for (let i = 0; i < ZONE_CELLS && i < add.length; i++) cells[i]! += add[i]!;
+    }
+  }
+
+  /** Returns the counts so far and starts again from zero; undefined when nothing was counted. */
+  take(): Map<string, Float64Array> | undefined {
+    if (this.cells.size === 0) return undefined;
+    const out = new Map(this.cells);
+    this.forget(() => false);
+    return out;
+  }
+
+  /** Drops the zones `keep` says no to. */
+  forget(keep: (zone: string) => boolean): void {
+    for (const z of [...this.cells.keys()]) if (!keep(z)) this.cells.delete(z);
+    this.lastZone = undefined;
+    this.lastCells = undefined;
+  }
+}
+
+export class Metrics {
+  readonly registry: Registry;
+
+  private readonly queries = new QueryCounts();
 
   /** Check results per address. */
   private readonly checks = new Map<string, CheckCounts>();
@@ -102,7 +159,7 @@ export class Metrics {
       registers,
       collect() {
         this.reset();
-        for (const [zone, cells] of self.queries) {
+        for (const [zone, cells] of self.queries.cells) {
           for (let i = 0; i < ZONE_CELLS; i++) {
             const n = cells[i]!;
             if (n === 0) continue;
@@ -224,26 +281,14 @@ export class Metrics {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
-  /**
-   * Counts one answered query. Hot path: a cached zone lookup and one array
-   * increment. `zone` is the zone's name as it should appear in the label
-   * (e.g. `example.test.`); undefined when no zone matched.
-   */
+  /** Counts one answered query (hot path; see QueryCounts.count). */
   countQuery(zone: string | undefined, qtype: number, rcode: number, transport: Transport): void {
-    const key = zone ?? NO_ZONE;
-    let cells = this.lastCells;
-    if (key !== this.lastZone || cells === undefined) {
-      cells = this.queries.get(key);
-      if (cells === undefined) {
-        cells = new Float64Array(ZONE_CELLS);
-        this.queries.set(key, cells);
-      }
-      this.lastZone = key;
-      this.lastCells = cells;
-    }
-    const q = QTYPE_SLOT[qtype & 0xffff]!;
-    const r = RCODE_SLOT[rcode & 0xfff]!;
-    cells[((q * N_RCODE + r) << 1) | (transport === 'tcp' ? 1 : 0)]!++;
+    this.queries.count(zone, qtype, rcode, transport);
+  }
+
+  /** Adds the query counts a UDP worker thread took. */
+  addQueryCounts(counts: ReadonlyMap<string, Float64Array>): void {
+    this.queries.add(counts);
   }
 
   /**
@@ -273,9 +318,7 @@ export class Metrics {
   retainZones(zones: Iterable<string>): void {
     const keep = new Set(zones);
     keep.add(NO_ZONE);
-    for (const z of [...this.queries.keys()]) if (!keep.has(z)) this.queries.delete(z);
-    this.lastZone = undefined;
-    this.lastCells = undefined;
+    this.queries.forget((z) => keep.has(z));
   }
 
   get contentType(): string {

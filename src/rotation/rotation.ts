@@ -15,18 +15,20 @@ export function rotatedWindow<T>(records: readonly T[], start: number, size = re
 }
 
 /**
- * One counter per rotating RRset. A flat Uint32Array so that a multi-process
- * server can later back it with a SharedArrayBuffer and use Atomics.add.
+ * One counter per rotating RRset, in a SharedArrayBuffer: the UDP worker
+ * threads of one server share a zone's counters, so rotation stays one cycle
+ * across threads (Atomics.add: each query takes its own step).
  */
 export class RotationCounters {
+  readonly buffer: SharedArrayBuffer;
   private readonly slots: Uint32Array;
-  constructor(count: number) {
-    this.slots = new Uint32Array(Math.max(count, 1));
+  /** `count` slots, or the counters of `shared` (another thread's RotationCounters.buffer). */
+  constructor(count: number, shared?: SharedArrayBuffer) {
+    this.buffer = shared ?? new SharedArrayBuffer(4 * Math.max(count, 1));
+    this.slots = new Uint32Array(this.buffer);
   }
   /** Returns this query's rotation (0..n-1) for `slot` and advances it. */
   next(slot: number, n: number): number {
-    const k = this.slots[slot]!;
-    this.slots[slot] = k + 1;
-    return k % n;
+    return Atomics.add(this.slots, slot, 1) % n;
   }
 }

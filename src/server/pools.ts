@@ -172,6 +172,16 @@ export class PoolRegistry {
     return { kind: 'records', records: members.map((m) => m.data), ttl: this.ttl(entry) };
   }
 
+  /** What every health-checked RRset serves now, keyed the same in every thread (for UDP worker threads). */
+  liveTable(key: (zone: Zone, rrset: RRset) => string): [string, LiveSet][] {
+    const out: [string, LiveSet][] = [];
+    for (const entry of this.entries.values()) {
+      const set = this.liveSet(entry.rrset);
+      if (set) out.push([key(entry.zone, entry.rrset), set]);
+    }
+    return out;
+  }
+
   snapshot(): PoolSnapshot[] {
     const out: PoolSnapshot[] = [];
     for (const entry of this.entries.values()) {

@@ -15,7 +15,7 @@ const MAX_QTYPES_PER_NAME = 64;
 /** Compiled answers shared across names (NXDOMAIN, wildcard, below-cut referrals). */
 const MAX_SHARED_PLANS = 4096;
 /** Answers with health-checked RRsets are recompiled this often, so their TTLs keep counting down. */
-const LIVE_PLAN_MS = 1000;
+export const LIVE_PLAN_MS = 1000;
 
 export class ServedZone {
   readonly zone: Zone;
@@ -28,11 +28,12 @@ export class ServedZone {
   /** What health-checked RRsets serve now; undefined for a zone without pools. */
   private readonly live: LiveView | undefined;
 
-  constructor(zone: Zone, live?: LiveView) {
+  /** `counters`: the rotation counters of the same zone version in another thread, to share them. */
+  constructor(zone: Zone, live?: LiveView, counters?: SharedArrayBuffer) {
     this.zone = zone;
     this.label = nameToText(zone.origin);
     this.live = zone.pooled.length > 0 ? live : undefined;
-    this.rotation = new RotationCounters(zone.rotationSlots);
+    this.rotation = new RotationCounters(zone.rotationSlots, counters);
   }
 
   /** The compiled answer for a query already known to fall inside this zone. */

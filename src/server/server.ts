@@ -26,6 +26,8 @@ import { Metrics } from '../observability/metrics.ts';
 import { AdminServer } from '../observability/admin.ts';
 import type { QueryObserver } from './pipeline.ts';
 import { ZoneWatcher } from './zone-watcher.ts';
+import { liveKey, UdpThreads } from './udp-threads.ts';
+import { LIVE_PLAN_MS } from './served-zone.ts';
 
 /** What the last reload did, for /readyz, /api/v1/health and logs. */
 export interface ReloadStatus {
@@ -83,6 +85,9 @@ export class RrdnsServer {
   private adminBound: BoundAddress | undefined;
   private readonly startedAt = new Date();
   private watcher: ZoneWatcher | undefined;
+  /** UDP worker threads beside the main thread (config.udpThreads - 1 per listen address). */
+  private readonly udpThreads: UdpThreads;
+  private liveTimer: NodeJS.Timeout | undefined;
   /** Master files outside the zones directory that the served zones read. */
   private masterFiles: readonly string[] = [];
   private reloadStatus: ReloadStatus = { ok: true, errors: [], keptPrevious: [] };
@@ -103,6 +108,7 @@ export class RrdnsServer {
       onResult: (state, outcome) => this.metrics.checkResult(state.key, state.address, outcome.ok, outcome.latencyMs),
     });
     this.pools = new PoolRegistry(this.monitor);
+    this.udpThreads = new UdpThreads(this.log, (counts) => this.metrics.addQueryCounts(counts));
     const metrics = this.metrics;
     metrics.setPools(() => this.pools.snapshot());
     const count: QueryObserver = (q, rcode, zone, transport) => metrics.countQuery(zone?.label, q.qtype, rcode, transport);
@@ -150,6 +156,11 @@ export class RrdnsServer {
     return this.bound;
   }
 
+  /** UDP worker threads running, and the queries they have reported answering. */
+  udpThreadStats(): { workers: number; answeredByWorkers: number } {
+    return { workers: this.udpThreads.size, answeredByWorkers: this.udpThreads.answeredByWorkers };
+  }
+
   /** Transport counters, for observability and tests. */
   transportStats(): { tcpConnections: number; tcpPeakQueuedBytes: number } {
     return {
@@ -193,6 +204,7 @@ export class RrdnsServer {
     this.pools.use(entries);
     const live = (rrset: Parameters<PoolRegistry['liveSet']>[0]) => this.pools.liveSet(rrset);
     this.store.replace(new Map(zones.map((z) => [z.originKey, new ServedZone(z, live)])));
+    this.udpThreads.publishZones(this.servedForWorkers(), this.liveTable());
     // Checks that no served pool uses any more stop; unchanged ones keep their state.
     this.monitor.setTargets(next);
     this.metrics.retainZones([...this.store.all()].map((z) => z.label));
@@ -202,6 +214,15 @@ export class RrdnsServer {
   /** Health changed: compiled answers that used the old view are dropped. */
   private invalidateAnswers(): void {
     for (const served of this.store.all()) served.invalidate();
+    this.udpThreads.publishLive(this.liveTable());
+  }
+
+  private liveTable() {
+    return this.pools.liveTable(liveKey);
+  }
+
+  private servedForWorkers() {
+    return [...this.store.all()].map((s) => ({ zone: s.zone, counters: s.rotation.buffer }));
   }
 
   get ready(): boolean {
@@ -239,9 +260,22 @@ export class RrdnsServer {
           })
         : undefined;
       await this.install(this.loadZones());
-      this.readyFlag = true;
       this.watcher = watcher;
       for (const { host, port } of this.config.listen) this.bound.push(await this.bindBoth(host, port));
+      for (const { host, port } of this.bound) {
+        for (let i = 1; i < this.config.udpThreads; i++) {
+          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel }, this.servedForWorkers(), this.liveTable());
+        }
+      }
+      if (this.udpThreads.size > 0) {
+        // Health-aware TTLs count down: workers get the table afresh as often as the main thread recompiles.
+        this.liveTimer = setInterval(() => {
+          if (this.pools.size > 0) this.udpThreads.publishLive(this.liveTable());
+        }, LIVE_PLAN_MS);
+        this.liveTimer.unref();
+      }
+      // Ready once every socket answers: zones loaded, first check round done, listeners bound.
+      this.readyFlag = true;
     } catch (e) {
       await this.shutdownSockets();
       this.state = 'closed';
@@ -258,6 +292,7 @@ export class RrdnsServer {
         checks: this.monitor.states().length,
         admin: this.adminBound ? `${this.adminBound.host}:${this.adminBound.port}` : 'off',
         watch: this.watcher ? { pollMs: this.config.watch.pollMs } : 'off',
+        udpThreads: this.config.udpThreads,
       },
       'rrdns listening',
     );
@@ -270,7 +305,7 @@ export class RrdnsServer {
     for (let attempt = 0; ; attempt++) {
       let udp: dgram.Socket | undefined;
       try {
-        udp = await bindUdp(host, port, handler, onError);
+        udp = await bindUdp(host, port, handler, onError, this.config.udpThreads > 1);
         const udpPort = udp.address().port;
         const tcp = new TcpListener(handler, this.config.tcp, onError);
         await tcp.listen(host, udpPort);
@@ -370,6 +405,7 @@ export class RrdnsServer {
 
   private async shutdownSockets(): Promise<void> {
     this.watcher?.close();
+    clearInterval(this.liveTimer);
     const udp = this.udpSockets.splice(0);
     const tcp = this.tcpListeners.splice(0);
     await Promise.all([
@@ -377,6 +413,7 @@ export class RrdnsServer {
       ...tcp.map((t) => t.close(this.config.shutdownGraceMs)),
       this.monitor.close().then(() => this.checker.close()),
       this.notifier.close(),
+      this.udpThreads.close(),
     ]);
     await this.admin?.close();
   }

@@ -49,9 +49,13 @@ export interface ErrorSink {
   (err: unknown, where: string): void;
 }
 
-/** Binds one UDP socket; resolves once it listens. */
-export function bindUdp(host: string, port: number, handler: MessageHandler, onError: ErrorSink): Promise<dgram.Socket> {
-  const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4', ipv6Only: net.isIPv6(host) });
+/**
+ * Binds one UDP socket; resolves once it listens. With `reusePort`, several
+ * sockets (one per thread) bind the same address and port and the kernel
+ * spreads datagrams over them by the sender's address and port (SO_REUSEPORT).
+ */
+export function bindUdp(host: string, port: number, handler: MessageHandler, onError: ErrorSink, reusePort = false): Promise<dgram.Socket> {
+  const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4', ipv6Only: net.isIPv6(host), reusePort });
   const view = new QueryView();
   return new Promise((resolve, reject) => {
     const onBindError = (err: Error) => reject(err);

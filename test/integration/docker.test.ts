@@ -17,6 +17,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -222,7 +223,7 @@ describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with b
     expect(Object.keys(config.ExposedPorts as object).sort()).toEqual(['53/tcp', '53/udp']);
     expect(Object.keys(config.Volumes as object)).toEqual(['/etc/rrdns/zones']);
     expect(config.Env).toEqual(
-      expect.arrayContaining(['NODE_ENV=production', 'RRDNS_LISTEN=0.0.0.0:53', 'RRDNS_ZONES=/etc/rrdns/zones', 'RRDNS_ADMIN=127.0.0.1:8053', 'RRDNS_LOG_LEVEL=info']),
+      expect.arrayContaining(['NODE_ENV=production', 'RRDNS_LISTEN=0.0.0.0:53', 'RRDNS_ZONES=/etc/rrdns/zones', 'RRDNS_ADMIN=127.0.0.1:8053', 'RRDNS_LOG_LEVEL=info', 'RRDNS_UDP_THREADS=0']),
     );
     // Exec form (no /bin/sh -c wrapper), so the entrypoint script can exec node as PID 1.
     expect(config.Entrypoint).toEqual(['/opt/rrdns/entrypoint.sh']);
@@ -314,9 +315,14 @@ describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with b
         expect(r.flags).toContain('aa');
         expect(r.answer.map((a) => a.data).sort()).toEqual(RR_SET);
       }
-      // Cyclic rotation: the next query starts one address further.
+      // Cyclic rotation: the next query starts one address further (the image runs one UDP thread
+      // per core, RRDNS_UDP_THREADS=0, sharing the rotation counters).
       const first = udp1.answer.map((a) => a.data);
       expect(udp2.answer.map((a) => a.data)).toEqual([...first.slice(1), first[0]]);
+      const listeningLine = () => container.stdout().split('\n').find((l) => l.includes('"rrdns listening"'));
+      await waitUntil(async () => listeningLine() !== undefined, { what: 'the start-up line', proc: container });
+      const listening = listeningLine();
+      expect(listening && (JSON.parse(listening) as { udpThreads: number }).udpThreads).toBe(os.availableParallelism());
     });
 
     it('health-checks the compose example backends from inside the container: only the live ones are served', async () => {

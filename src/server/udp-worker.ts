@@ -1,0 +1,111 @@
+/**
+ * A UDP answer thread (see udp-threads.ts): the same pipeline as the main
+ * thread's UDP socket, over zones and health the main thread sends. It
+ * decides nothing itself: no zone loading, no checks, no TCP.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type dgram from 'node:dgram';
+import { createLogger } from '../observability/log.ts';
+import { QueryCounts } from '../observability/metrics.ts';
+import type { LiveSet } from '../resolver/resolve.ts';
+import { typeToText, type RData } from '../zone/records.ts';
+import { ZoneStore } from '../zone/store.ts';
+import type { Zone } from '../zone/zone.ts';
+import { transferSettings } from '../zone/transfer.ts';
+import { bindUdp } from '../wire/transport.ts';
+import { QueryPipeline, type QueryObserver } from './pipeline.ts';
+import { ServedZone } from './served-zone.ts';
+import { TransferService } from './transfer.ts';
+import { liveKey, type MainMessage, type WorkerMessage, type WorkerSetup, type ZoneForWorker } from './udp-threads.ts';
+
+/** How often query counts go to the main thread for /metrics. */
+const COUNTS_EVERY_MS = 1000;
+
+const port = parentPort!;
+const setup = workerData as WorkerSetup;
+const log = createLogger(setup.logLevel as Parameters<typeof createLogger>[0]).child({ thread: 'udp' });
+const send = (m: WorkerMessage) => port.postMessage(m);
+
+const store = new ZoneStore<ServedZone>();
+let live = new Map<string, LiveSet>();
+
+const counts = new QueryCounts();
+const count: QueryObserver = (q, rcode, zone, transport) => counts.count(zone?.label, q.qtype, rcode, transport);
+const observe: QueryObserver = log.isLevelEnabled('debug')
+  ? (q, rcode, zone, transport) => {
+      count(q, rcode, zone, transport);
+      log.debug({ qname: q.qname, qtype: typeToText(q.qtype), rcode, zone: zone?.label, transport }, 'query');
+    }
+  : count;
+// UDP only here: AXFR is REFUSED and IXFR gets the SOA alone, as on the main thread's socket.
+const pipeline = new QueryPipeline(store, { chaosIdentity: setup.identity, observe, transfer: new TransferService(log) });
+
+/**
+ * Structured clone turns Buffers into plain Uint8Arrays; the rdata encoder
+ * wants Buffers (TXT strings, RFC 3597 data). Views over the same memory, in place.
+ */
+function reviveRData(r: RData): void {
+  const asBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+  if (r.kind === 'TXT') (r as { data: Buffer[] }).data = r.data.map(asBuffer);
+  else if (r.kind === 'UNKNOWN') (r as { data: Buffer }).data = asBuffer(r.data);
+}
+
+function reviveZone(zone: ZoneForWorker['zone']): void {
+  for (const node of zone.nodes.values()) for (const rrset of node.rrsets.values()) rrset.records.forEach(reviveRData);
+}
+
+function reviveLive(table: [string, LiveSet][]): Map<string, LiveSet> {
+  for (const [, set] of table) if (set.kind === 'records') set.records.forEach(reviveRData);
+  return new Map(table);
+}
+
+function install(zones: ZoneForWorker[]): void {
+  const next = new Map<string, ServedZone>();
+  for (const { zone: plain, counters } of zones) {
+    reviveZone(plain);
+    const zone: Zone = { ...plain, transfer: plain.transfer ? transferSettings(plain.transfer.allow, []) : undefined };
+    const view = (rrset: Parameters<typeof liveKey>[1]) => live.get(liveKey(zone, rrset));
+    next.set(zone.originKey, new ServedZone(zone, view, counters));
+  }
+  store.replace(next);
+}
+
+let socket: dgram.Socket | undefined;
+const flushCounts = () => {
+  const taken = counts.take();
+  if (taken) send({ kind: 'counts', counts: taken });
+};
+const timer = setInterval(flushCounts, COUNTS_EVERY_MS);
+
+port.on('message', (m: MainMessage) => {
+  switch (m.kind) {
+    case 'zones':
+      live = reviveLive(m.live);
+      install(m.zones);
+      if (!socket) {
+        bindUdp(setup.host, setup.port, pipeline.handle.bind(pipeline), (err, where) => log.error({ err, where }, 'transport error'), true).then(
+          (s) => {
+            socket = s;
+            send({ kind: 'listening' });
+          },
+          (err: NodeJS.ErrnoException) => send({ kind: 'error', message: err.code ?? err.message }),
+        );
+      }
+      break;
+    case 'live':
+      live = reviveLive(m.live);
+      for (const served of store.all()) served.invalidate();
+      break;
+    case 'close':
+      clearInterval(timer);
+      if (socket) socket.close(finish);
+      else finish();
+      break;
+  }
+});
+
+function finish(): void {
+  flushCounts();
+  send({ kind: 'closed' });
+  port.close();
+}
