@@ -9,9 +9,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
+import { tempDir } from './spawn.ts';
 
 export type BackendMode =
   | 'ok' // 200 'OK body'
@@ -76,7 +76,7 @@ let certCache: { dir: string; key: Buffer; cert: Buffer; certPath: string } | un
 /** A self-signed certificate for backend.test, generated once per process with openssl. */
 export function selfSignedCert(): { key: Buffer; cert: Buffer; certPath: string } {
   if (certCache) return certCache;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rrdns-health-'));
+  const dir = tempDir('health');
   const keyPath = path.join(dir, 'key.pem');
   const certPath = path.join(dir, 'cert.pem');
   execFileSync(

@@ -1,11 +1,11 @@
 /** Starts the real rrdns server in-process on an ephemeral loopback port, over a temp zones dir. */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parseConfig, type ServerConfigInput } from '../../src/config/schema.ts';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/observability/log.ts';
 import { RrdnsServer } from '../../src/server/server.ts';
+import { tempDir } from './spawn.ts';
 
 export interface TestServer {
   server: RrdnsServer;
@@ -15,7 +15,7 @@ export interface TestServer {
 }
 
 export function writeZones(files: Record<string, string>): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rrdns-zones-'));
+  const dir = tempDir('zones');
   for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
   return dir;
 }

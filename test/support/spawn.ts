@@ -198,6 +198,11 @@ export function tempDir(prefix: string): string {
   return dir;
 }
 
+/** Removes every directory tempDir() made that is still there (test/support/cleanup.ts calls it after each test file). */
+export function removeTempDirs(): void {
+  for (const dir of [...tempDirs]) removeDir(dir);
+}
+
 export function removeDir(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
   tempDirs.delete(dir);

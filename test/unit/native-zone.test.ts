@@ -1,11 +1,9 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatIssue } from '../../src/errors.ts';
 import { loadZoneDir } from '../../src/zone/load.ts';
 import { parseNativeText } from '../support/zone-text.ts';
 import { buildZone } from '../../src/zone/zone.ts';
+import { writeZones } from '../support/server.ts';
 
 const parse = (text: string, masterFiles: Record<string, string> = {}) => parseNativeText(text, 'example.test', masterFiles);
 
@@ -83,11 +81,7 @@ describe('native zone format', () => {
 });
 
 describe('zones directory', () => {
-  const dirWith = (files: Record<string, string>) => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rrdns-load-'));
-    for (const [n, t] of Object.entries(files)) fs.writeFileSync(path.join(dir, n), t);
-    return dir;
-  };
+  const dirWith = writeZones;
   it('loads native and master-file zones, and does not load a claimed master file twice', () => {
     const master = `$TTL 300\n@ IN SOA ns1 h 1 2 3 4 5\n@ IN NS ns1\nns1 IN A 192.0.2.1\n`;
     const dir = dirWith({
