@@ -155,7 +155,6 @@ describe('rrdns serve', () => {
   it('reloads on SIGHUP and keeps serving the old zones when the new ones are invalid', async () => {
     const dir = writeZones({ 'cli.test.yaml': GOOD });
     const s = await startCli(process.execPath, [MAIN, 'serve', '--zones', dir, '--listen', '127.0.0.1:0', '--admin', 'off']);
-    const fs = await import('node:fs');
     fs.writeFileSync(path.join(dir, 'cli.test.yaml'), BAD);
     s.child.kill('SIGHUP');
     // Bounded wait for the reload outcome to be logged.

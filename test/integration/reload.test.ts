@@ -6,13 +6,14 @@
  * through many reloads get no lost or wrong answer.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Packet } from 'dns2';
 import { addresses, buildQuery, udpQuery } from '../support/dnsclient.ts';
 import { captureLogger, startTestServer, type TestServer } from '../support/server.ts';
 import { startHttpBackend, type Backend } from '../support/backends.ts';
+import { sleep, TcpPeer } from '../support/rawdns.ts';
+import { waitUntil } from '../support/spawn.ts';
 
 const servers: TestServer[] = [];
 const backends: Backend[] = [];
@@ -21,15 +22,8 @@ afterEach(async () => {
   for (const b of backends.splice(0)) await b.close();
 });
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-/** Polls `check` (bounded: `attempts` × 50 ms) until it holds. */
-async function eventually(check: () => Promise<boolean> | boolean, what: string, attempts = 200): Promise<void> {
-  for (let i = 0; i < attempts; i++) {
-    if (await check()) return;
-    await sleep(50);
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
+/** Polls `check` (bounded: 200 × 50 ms) until it holds. */
+const eventually = (check: () => Promise<boolean> | boolean, what: string) => waitUntil(async () => await check(), { what, attempts: 200, intervalMs: 50 });
 
 const WATCH = { enabled: true, pollMs: 200, debounceMs: 50 };
 
@@ -171,51 +165,6 @@ describe('health checks across reloads', () => {
   });
 });
 
-/** One TCP connection; sends a query, waits for its answer (bounded), again and again. */
-class TcpSequentialClient {
-  private socket: net.Socket;
-  private buf = Buffer.alloc(0);
-  private waiting: ((msg: Buffer) => void) | undefined;
-  private constructor(socket: net.Socket) {
-    this.socket = socket;
-    socket.on('data', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      while (this.buf.length >= 2 && this.buf.length >= 2 + this.buf.readUInt16BE(0)) {
-        const msg = this.buf.subarray(2, 2 + this.buf.readUInt16BE(0));
-        this.buf = this.buf.subarray(2 + msg.length);
-        const w = this.waiting;
-        this.waiting = undefined;
-        w?.(msg);
-      }
-    });
-  }
-  static connect(port: number): Promise<TcpSequentialClient> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect({ port, host: '127.0.0.1' }, () => resolve(new TcpSequentialClient(s)));
-      s.once('error', reject);
-    });
-  }
-  query(msg: Buffer, timeoutMs = 2000): Promise<Buffer | undefined> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiting = undefined;
-        resolve(undefined);
-      }, timeoutMs);
-      this.waiting = (m) => {
-        clearTimeout(timer);
-        resolve(m);
-      };
-      const framed = Buffer.alloc(2 + msg.length);
-      framed.writeUInt16BE(msg.length, 0);
-      msg.copy(framed, 2);
-      this.socket.write(framed);
-    });
-  }
-  close(): void {
-    this.socket.destroy();
-  }
-}
-
 describe('reload under load', () => {
   it('zones edited in a loop (valid and invalid versions, renamed and in place) while clients query without pause: zero lost, zero wrong', async () => {
     const app = await startHttpBackend({ mode: 'ok' });
@@ -266,14 +215,16 @@ describe('reload under load', () => {
         }
       }
     })();
-    const tcp = await TcpSequentialClient.connect(t.port);
+    const tcp = await TcpPeer.connect(t.port);
     const tcpClient = (async () => {
       const lastV = { k: 0 };
       for (let i = 0; editing && i < 200_000; i++) {
         const name = names[(i + 1) % names.length]!;
         const type = name.startsWith('v.') ? Packet.TYPE.TXT : Packet.TYPE.A;
-        const raw = await tcp.query(buildQuery(name, { type, id: i & 0xffff }));
-        if (!raw) {
+        let raw: Buffer;
+        try {
+          raw = await tcp.exchange(buildQuery(name, { type, id: i & 0xffff }), 2000);
+        } catch {
           stats.lost++;
           continue;
         }
@@ -298,7 +249,7 @@ describe('reload under load', () => {
     await sleep(400);
     editing = false;
     await Promise.all([udpClient, tcpClient]);
-    tcp.close();
+    tcp.destroy();
 
     expect(applied).toBe(48);
     expect(refused).toBe(12);

@@ -4,13 +4,12 @@
  * still gets all its answers), stop the health checks and exit 0, within a
  * bound even when a client never reads.
  */
-import dgram from 'node:dgram';
-import net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Packet } from 'dns2';
-import { buildQuery } from '../support/dnsclient.ts';
+import { buildQuery, udpExchange } from '../support/dnsclient.ts';
+import { frame, sleep, TcpPeer } from '../support/rawdns.ts';
 import { writeZones } from '../support/server.ts';
-import { startRrdns, stopAll, type RrdnsProcess } from '../support/spawn.ts';
+import { startRrdns, stopAll, tcpConnects, type RrdnsProcess } from '../support/spawn.ts';
 import { startHttpBackend, type Backend } from '../support/backends.ts';
 
 const backends: Backend[] = [];
@@ -18,8 +17,6 @@ afterEach(async () => {
   for (const b of backends.splice(0)) await b.close();
 });
 afterAll(() => stopAll());
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** A TXT RRset of about 4 KB, so a few thousand answers outgrow every socket buffer. */
 const BIG_TXT = Array.from({ length: 16 }, (_, i) => `"${String(i).padStart(2, '0')}${'x'.repeat(240)}"`).join(' ');
@@ -44,60 +41,14 @@ async function exitOf(p: RrdnsProcess, ms = 15_000) {
   return Promise.race([p.exited, sleep(ms).then(() => ({ code: 'still running', signal: null }))]);
 }
 
-function udpAnswered(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = dgram.createSocket('udp4');
-    const timer = setTimeout(() => {
-      s.close();
-      resolve(false);
-    }, 500);
-    s.once('message', () => {
-      clearTimeout(timer);
-      s.close();
-      resolve(true);
-    });
-    s.send(buildQuery('app.stop.test'), port, '127.0.0.1');
-  });
-}
+/** True when a UDP query gets any answer within half a second. */
+const udpAnswered = (port: number) => udpExchange(port, buildQuery('app.stop.test'), 500).then(() => true, () => false);
 
-function connects(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ port, host: '127.0.0.1' });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
-/** A DNS query with its TCP length prefix (RFC 1035 §4.2.2). */
-function framedQuery(name: string, type: number, id = 0): Buffer {
-  const q = buildQuery(name, { type, id });
-  const framed = Buffer.alloc(2 + q.length);
-  framed.writeUInt16BE(q.length, 0);
-  q.copy(framed, 2);
-  return framed;
-}
-
-/** Resumes a paused client and hands every framed message to `onMessage` until the server ends the connection (bounded). */
-async function readAll(client: net.Socket, onMessage: (msg: Buffer) => void): Promise<void> {
-  let buf = Buffer.alloc(0);
-  const ended = new Promise<void>((resolve) => {
-    client.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-        const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
-        buf = buf.subarray(2 + msg.length);
-        onMessage(msg);
-      }
-    });
-    client.once('end', () => resolve());
-    client.once('close', () => resolve());
-  });
-  client.resume();
-  await Promise.race([ended, sleep(15_000)]);
-}
+/** A paused client starts reading: resolves once the server has ended the connection (bounded; the assertions on what arrived tell the rest). */
+const readToEnd = (client: TcpPeer) => {
+  client.startReading();
+  return client.waitClosed(15_000).catch(() => undefined);
+};
 
 async function start(backend: Backend, extra: string[] = []): Promise<RrdnsProcess> {
   const dir = writeZones({ 'stop.test.yaml': zones(backend) });
@@ -116,23 +67,20 @@ describe('graceful shutdown', () => {
 
     // A client sends many queries for a large answer and does not read: the server stops reading it (backpressure).
     const N = 4000;
-    const client = net.connect({ port: p.port, host: '127.0.0.1' });
-    await new Promise<void>((r) => client.once('connect', () => r()));
-    client.pause();
-    client.write(Buffer.concat(Array.from({ length: N }, (_, i) => framedQuery('big.stop.test', 16, i))));
+    const client = await TcpPeer.connect(p.port, { read: false });
+    client.write(Buffer.concat(Array.from({ length: N }, (_, i) => frame(buildQuery('big.stop.test', { type: 16, id: i })))));
     await sleep(300);
 
     process.kill(p.pid, 'SIGTERM');
     // Wait (bounded) until the listeners are closed: then nobody new gets in.
-    for (let i = 0; i < 100 && (await connects(p.port)); i++) await sleep(20);
-    expect(await connects(p.port)).toBe(false);
+    for (let i = 0; i < 100 && (await tcpConnects(p.port)); i++) await sleep(20);
+    expect(await tcpConnects(p.port)).toBe(false);
     expect(await udpAnswered(p.port)).toBe(false);
     expect(p.running()).toBe(true); // still draining our client
 
     // Now read: every query gets its answer, then the server ends the connection.
-    const ids = new Set<number>();
-    await readAll(client, (msg) => ids.add(msg.readUInt16BE(0)));
-    expect(ids.size).toBe(N);
+    await readToEnd(client);
+    expect(new Set(client.messages.map((m) => m.readUInt16BE(0))).size).toBe(N);
 
     expect(await exitOf(p)).toEqual({ code: 0, signal: null });
     expect(p.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['shutting down', 'rrdns stopped']));
@@ -149,18 +97,14 @@ describe('graceful shutdown', () => {
     const names = Array.from({ length: 3000 }, (_, i) => `  h${i}: { A: 192.0.2.${i % 250} }`).join('\n');
     const dir = writeZones({ 'stop.test.yaml': zones(backend) + names + '\ntransfer: { allow: [127.0.0.1] }\n' });
     const p = await startRrdns({ zonesDir: dir, args: ['--admin', 'off', '--no-watch', '--tcp-max-queued-bytes', '8192', '--shutdown-grace-ms', '10000'] });
-    const client = net.connect({ port: p.port, host: '127.0.0.1' });
-    await new Promise<void>((r) => client.once('connect', () => r()));
-    client.pause();
-    client.write(framedQuery('stop.test', 252, 7));
+    const client = await TcpPeer.connect(p.port, { read: false });
+    client.send(buildQuery('stop.test', { type: 252, id: 7 }));
     await sleep(300);
     process.kill(p.pid, 'SIGTERM');
-    for (let i = 0; i < 100 && (await connects(p.port)); i++) await sleep(20);
+    for (let i = 0; i < 100 && (await tcpConnects(p.port)); i++) await sleep(20);
 
-    const types: number[] = [];
-    await readAll(client, (msg) => {
-      for (const a of Packet.parse(msg).answers) types.push(a.type);
-    });
+    await readToEnd(client);
+    const types = client.messages.flatMap((m) => Packet.parse(m).answers.map((a) => a.type));
     // SOA first and last, every name in between: the transfer was not cut.
     expect(types[0]).toBe(6);
     expect(types.at(-1)).toBe(6);
@@ -182,11 +126,8 @@ describe('graceful shutdown', () => {
     const backend = await startHttpBackend({ mode: 'ok' });
     backends.push(backend);
     const p = await start(backend, ['--shutdown-grace-ms', '500']);
-    const client = net.connect({ port: p.port, host: '127.0.0.1' });
-    await new Promise<void>((r) => client.once('connect', () => r()));
-    client.on('error', () => {});
-    client.pause();
-    client.write(Buffer.concat(Array.from({ length: 4000 }, () => framedQuery('big.stop.test', 16))));
+    const client = await TcpPeer.connect(p.port, { read: false });
+    client.write(Buffer.concat(Array.from({ length: 4000 }, () => frame(buildQuery('big.stop.test', { type: 16 })))));
     await sleep(300);
     process.kill(p.pid, 'SIGTERM');
     expect(await exitOf(p)).toEqual({ code: 0, signal: null });

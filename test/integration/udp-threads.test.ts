@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { addresses, udpQuery } from '../support/dnsclient.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { startHttpBackend, type Backend } from '../support/backends.ts';
+import { sleep } from '../support/rawdns.ts';
 
 const servers: TestServer[] = [];
 const backends: Backend[] = [];
@@ -19,7 +20,6 @@ afterEach(async () => {
   for (const b of backends.splice(0)) await b.close();
 });
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const RR = ['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4'];
 
 function zoneText(extra = ''): string {
