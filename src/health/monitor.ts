@@ -206,6 +206,11 @@ export class HealthMonitor {
     return this.#entries.get(key)?.target;
   }
 
+  /** Every target watched now. */
+  targets(): CheckTarget[] {
+    return [...this.#entries.values()].map((e) => e.target);
+  }
+
   /**
    * Time in ms until `key`'s health could next change: the start of the check
    * whose result could flip it, i.e. interval × checks still needed (fall −

@@ -4,12 +4,13 @@
  * compiled answer → response bytes. Synchronous and exception-safe: whatever a
  * packet contains, `handle` returns.
  */
-import { RRClass, RRType } from '../zone/records.ts';
+import { RRClass, RRType, typeToText } from '../zone/records.ts';
 import type { ZoneStore } from '../zone/store.ts';
 import type { AnswerPlan } from '../wire/answer.ts';
 import { decodeQuery, QueryStatus, QueryView, Rcode } from '../wire/query.ts';
 import { udpLimit, writeAnswer, writeEmpty } from '../wire/response.ts';
 import type { ServedZone } from './served-zone.ts';
+import type { Logger } from '../observability/log.ts';
 import type { ResponseStream } from '../wire/transport.ts';
 import type { TransferService } from './transfer.ts';
 
@@ -17,6 +18,19 @@ export type Transport = 'udp' | 'tcp';
 
 /** Called once per answered query; keep it cheap (it runs on the hot path). */
 export type QueryObserver = (view: QueryView, rcode: number, zone: ServedZone | undefined, transport: Transport) => void;
+
+/**
+ * The observer every thread's pipeline uses: count each query, and log it
+ * only at debug level (per-query logging costs; below debug it does not exist).
+ */
+export function countingObserver(count: (zone: string | undefined, qtype: number, rcode: number, transport: Transport) => void, log: Logger): QueryObserver {
+  const counted: QueryObserver = (q, rcode, zone, transport) => count(zone?.label, q.qtype, rcode, transport);
+  if (!log.isLevelEnabled('debug')) return counted;
+  return (q, rcode, zone, transport) => {
+    counted(q, rcode, zone, transport);
+    log.debug({ qname: q.qname, qtype: typeToText(q.qtype), rcode, zone: zone?.label, transport }, 'query');
+  };
+}
 
 export interface PipelineOptions {
   /** When set, CHAOS-class TXT queries for id.server / hostname.bind answer with it (RFC 4892). */

@@ -16,7 +16,6 @@ import { ZoneStore } from '../zone/store.ts';
 import { bindUdp, TcpListener } from '../wire/transport.ts';
 import { QueryPipeline } from './pipeline.ts';
 import { ServedZone } from './served-zone.ts';
-import { typeToText } from '../zone/records.ts';
 import type { Zone } from '../zone/zone.ts';
 import { createChecker, type Checker } from '../health/checkers.ts';
 import { HealthMonitor, type Scheduler } from '../health/monitor.ts';
@@ -24,7 +23,7 @@ import { PoolRegistry, type PoolSnapshot } from './pools.ts';
 import type { AdminOverride } from '../zone/zone.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { AdminServer } from '../observability/admin.ts';
-import type { QueryObserver } from './pipeline.ts';
+import { countingObserver } from './pipeline.ts';
 import { ZoneWatcher } from './zone-watcher.ts';
 import { liveKey, UdpThreads } from './udp-threads.ts';
 import { LIVE_PLAN_MS } from './served-zone.ts';
@@ -111,14 +110,7 @@ export class RrdnsServer {
     this.udpThreads = new UdpThreads(this.log, (counts) => this.metrics.addQueryCounts(counts));
     const metrics = this.metrics;
     metrics.setPools(() => this.pools.snapshot());
-    const count: QueryObserver = (q, rcode, zone, transport) => metrics.countQuery(zone?.label, q.qtype, rcode, transport);
-    // Per-query logging costs; it exists only at debug level.
-    const observe: QueryObserver = this.log.isLevelEnabled('debug')
-      ? (q, rcode, zone, transport) => {
-          count(q, rcode, zone, transport);
-          this.log.debug({ qname: q.qname, qtype: typeToText(q.qtype), rcode, zone: zone?.label, transport }, 'query');
-        }
-      : count;
+    const observe = countingObserver((zone, qtype, rcode, transport) => metrics.countQuery(zone, qtype, rcode, transport), this.log);
     this.transfers = new TransferService(this.log, { maxConcurrent: config.transfer.maxConcurrent, ...deps.transfer });
     this.notifier = new Notifier(this.log, deps.notify);
     this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe, transfer: this.transfers });
@@ -199,7 +191,7 @@ export class RrdnsServer {
     }
     const next = PoolRegistry.targets(entries);
     // Until the swap the old zones still serve: their checks keep running beside the new ones'.
-    this.monitor.setTargets([...this.monitor.states().map((s) => this.monitor.target(s.key)!).filter(Boolean), ...next]);
+    this.monitor.setTargets([...this.monitor.targets(), ...next]);
     await this.monitor.firstRound();
     this.pools.use(entries);
     const live = (rrset: Parameters<PoolRegistry['liveSet']>[0]) => this.pools.liveSet(rrset);

@@ -8,12 +8,12 @@ import type dgram from 'node:dgram';
 import { createLogger } from '../observability/log.ts';
 import { QueryCounts } from '../observability/metrics.ts';
 import type { LiveSet } from '../resolver/resolve.ts';
-import { typeToText, type RData } from '../zone/records.ts';
+import type { RData } from '../zone/records.ts';
 import { ZoneStore } from '../zone/store.ts';
 import type { Zone } from '../zone/zone.ts';
 import { transferSettings } from '../zone/transfer.ts';
 import { bindUdp } from '../wire/transport.ts';
-import { QueryPipeline, type QueryObserver } from './pipeline.ts';
+import { countingObserver, QueryPipeline } from './pipeline.ts';
 import { ServedZone } from './served-zone.ts';
 import { TransferService } from './transfer.ts';
 import { liveKey, type MainMessage, type WorkerMessage, type WorkerSetup, type ZoneForWorker } from './udp-threads.ts';
@@ -30,13 +30,7 @@ const store = new ZoneStore<ServedZone>();
 let live = new Map<string, LiveSet>();
 
 const counts = new QueryCounts();
-const count: QueryObserver = (q, rcode, zone, transport) => counts.count(zone?.label, q.qtype, rcode, transport);
-const observe: QueryObserver = log.isLevelEnabled('debug')
-  ? (q, rcode, zone, transport) => {
-      count(q, rcode, zone, transport);
-      log.debug({ qname: q.qname, qtype: typeToText(q.qtype), rcode, zone: zone?.label, transport }, 'query');
-    }
-  : count;
+const observe = countingObserver((zone, qtype, rcode, transport) => counts.count(zone, qtype, rcode, transport), log);
 // UDP only here: AXFR is REFUSED and IXFR gets the SOA alone, as on the main thread's socket.
 const pipeline = new QueryPipeline(store, { chaosIdentity: setup.identity, observe, transfer: new TransferService(log) });
 
