@@ -27,6 +27,8 @@ import { countingObserver } from './pipeline.ts';
 import { ZoneWatcher } from './zone-watcher.ts';
 import { liveKey, UdpThreads } from './udp-threads.ts';
 import { LIVE_PLAN_MS } from './served-zone.ts';
+import { servedVersions, TransferService, type TransferLimits } from './transfer.ts';
+import { Notifier, type NotifyOptions } from './notify.ts';
 
 /** What the last reload did, for /readyz, /api/v1/health and logs. */
 export interface ReloadStatus {
@@ -41,8 +43,6 @@ export interface ReloadStatus {
 }
 
 export type ReloadResult = { ok: true; zones: number } | { ok: false; zones: number; issues: readonly ZoneIssue[] };
-import { servedVersions, TransferService, type TransferLimits } from './transfer.ts';
-import { Notifier, type NotifyOptions } from './notify.ts';
 
 export interface ServerDeps {
   logger?: Logger;
@@ -206,7 +206,7 @@ export class RrdnsServer {
   /** Health changed: compiled answers that used the old view are dropped. */
   private invalidateAnswers(): void {
     for (const served of this.store.all()) served.invalidate();
-    this.udpThreads.publishLive(this.liveTable());
+    this.udpThreads.publishLive(this.liveTable(), true);
   }
 
   private liveTable() {
@@ -261,8 +261,9 @@ export class RrdnsServer {
       }
       if (this.udpThreads.size > 0) {
         // Health-aware TTLs count down: workers get the table afresh as often as the main thread recompiles.
+        // Not a change: workers keep their compiled answers, whose live parts expire by themselves.
         this.liveTimer = setInterval(() => {
-          if (this.pools.size > 0) this.udpThreads.publishLive(this.liveTable());
+          if (this.pools.size > 0) this.udpThreads.publishLive(this.liveTable(), false);
         }, LIVE_PLAN_MS);
         this.liveTimer.unref();
       }

@@ -35,7 +35,8 @@ export interface ZoneForWorker {
 
 export type MainMessage =
   | { kind: 'zones'; zones: ZoneForWorker[]; live: [string, LiveSet][] }
-  | { kind: 'live'; live: [string, LiveSet][] }
+  /** `changed`: health or an override moved, drop compiled answers; else only TTLs moved on (answers expire by themselves). */
+  | { kind: 'live'; live: [string, LiveSet][]; changed: boolean }
   | { kind: 'close' };
 
 export type WorkerMessage =
@@ -128,9 +129,9 @@ export class UdpThreads {
     for (const r of this.running) this.post(r, message);
   }
 
-  /** What health-checked RRsets serve changed (or their TTLs moved on). */
-  publishLive(live: [string, LiveSet][]): void {
-    for (const r of this.running) this.post(r, { kind: 'live', live });
+  /** What health-checked RRsets serve changed (`changed`), or only their TTLs moved on. */
+  publishLive(live: [string, LiveSet][], changed: boolean): void {
+    for (const r of this.running) this.post(r, { kind: 'live', live, changed });
   }
 
   private post(r: Running, message: MainMessage): void {

@@ -88,7 +88,7 @@ port.on('message', (m: MainMessage) => {
       break;
     case 'live':
       live = reviveLive(m.live);
-      for (const served of store.all()) served.invalidate();
+      if (m.changed) for (const served of store.all()) served.invalidate();
       break;
     case 'close':
       clearInterval(timer);
