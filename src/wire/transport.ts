@@ -89,7 +89,8 @@ function sendDone(): void {}
 
 export class TcpListener {
   readonly server: net.Server;
-  private readonly connections = new Set<net.Socket>();
+  /** Open connections, each with what shutdown calls on it (treat it as half-closed by us: answer what was received, then end). */
+  private readonly connections = new Map<net.Socket, () => void>();
   private readonly handler: MessageHandler;
   private readonly limits: TcpLimits;
   private readonly onError: ErrorSink;
@@ -133,20 +134,17 @@ export class TcpListener {
     if (this.closing) return this.closing;
     this.closing = new Promise((resolve) => {
       this.server.close(() => resolve());
-      for (const finish of this.finishers.values()) finish();
+      for (const finish of this.connections.values()) finish();
       const timer = setTimeout(() => {
-        for (const socket of this.connections) socket.destroy();
+        for (const socket of this.connections.keys()) socket.destroy();
       }, graceMs);
       timer.unref();
     });
     return this.closing;
   }
   private closing: Promise<void> | undefined;
-  /** Per connection: treat the connection as half-closed by us (answer what was received, then end). */
-  private readonly finishers = new Map<net.Socket, () => void>();
 
   private accept(socket: net.Socket): void {
-    this.connections.add(socket);
     const view = new QueryView();
     const limits = this.limits;
     let pending: Buffer | null = null; // bytes received but not yet a whole message
@@ -234,7 +232,6 @@ export class TcpListener {
     socket.on('close', () => {
       clearTimeout(quietTimer);
       this.connections.delete(socket);
-      this.finishers.delete(socket);
       pending = null;
       if (stream) {
         stream.cancel();
@@ -250,7 +247,7 @@ export class TcpListener {
       shuttingDown = true;
       finishIfDone();
     };
-    this.finishers.set(socket, finish);
+    this.connections.set(socket, finish);
     if (this.closing) finish();
 
     // Counting answers as well as bytes: many tiny answers would otherwise pile up under the byte cap.
