@@ -37,6 +37,14 @@ export interface Resolution {
    * so that one encoded answer serves every such name; undefined otherwise.
    */
   readonly sharedKey: string | undefined;
+  /**
+   * With a sharedKey: the deepest name every qname sharing the answer ends in
+   * (the zone cut, the wildcard's parent, the apex). The encoded answer may
+   * point only at it and its ancestors inside the question (wire/answer.ts).
+   */
+  readonly sharedSuffix: string | undefined;
+  /** Leading additional entries that must fit or TC is set: a referral's in-domain glue (RFC 9471 §3). */
+  readonly requiredAdditional: number;
 }
 
 /** RFC 1034 §4.3.2 step 3.a: CNAME chains are followed, but never forever. */
@@ -117,6 +125,19 @@ function targetName(data: RData): string | undefined {
   }
 }
 
+/**
+ * A referral's additional section (RFC 1034 §4.3.2 step 3.b, RFC 9471):
+ * in-domain glue (addresses of NS names at or below the cut) first, and how
+ * many entries that is, then the addresses of other NS names inside the zone
+ * (sibling glue), which are optional.
+ */
+function referralGlue(zone: Zone, cut: ZoneNode, ns: RRset, live?: LiveView): { additional: SectionEntry[]; required: number } {
+  const all = addressesFor(zone, [ns], new Set(), live);
+  const inDomain = all.filter((e) => isAtOrBelow(e.ownerKey, cut.key));
+  const sibling = all.filter((e) => !isAtOrBelow(e.ownerKey, cut.key));
+  return { additional: [...inDomain, ...sibling], required: inDomain.length };
+}
+
 function addressesFor(zone: Zone, sets: readonly RRset[], exclude: ReadonlySet<RRset>, live?: LiveView): SectionEntry[] {
   const out: SectionEntry[] = [];
   const seen = new Set<RRset>(exclude);
@@ -160,6 +181,13 @@ export function resolve(zone: Zone, qname: string, qnameKey: string, qtype: numb
   let currentKey = qnameKey;
   let current = qname;
   let sharedKey: string | undefined;
+  let sharedSuffix: string | undefined;
+  const done = (r: Omit<Resolution, 'sharedKey' | 'sharedSuffix' | 'requiredAdditional'> & { requiredAdditional?: number }): Resolution => ({
+    ...r,
+    requiredAdditional: r.requiredAdditional ?? 0,
+    sharedKey,
+    sharedSuffix: sharedKey === undefined ? undefined : sharedSuffix,
+  });
 
   for (let hop = 0; hop <= MAX_CNAME_CHAIN; hop++) {
     visited.add(currentKey);
@@ -167,17 +195,21 @@ export function resolve(zone: Zone, qname: string, qnameKey: string, qtype: numb
 
     if (found.kind === 'cut') {
       const ns = found.node.rrsets.get(RRType.NS)!;
-      if (hop === 0 && found.node.key !== qnameKey) sharedKey = `D:${found.node.key}`;
-      return {
+      if (hop === 0 && found.node.key !== qnameKey) {
+        sharedKey = `D:${found.node.key}`;
+        sharedSuffix = found.node.key;
+      }
+      const glue = referralGlue(zone, found.node, ns, live);
+      return done({
         outcome: 'DELEGATION',
         rcode: 0,
         // A referral reached through an authoritative CNAME keeps AA for the CNAME part.
         authoritative: answer.length > 0,
         answer,
         authority: [entry(ns)],
-        additional: addressesFor(zone, [ns], new Set(), live),
-        sharedKey,
-      };
+        additional: glue.additional,
+        requiredAdditional: glue.required,
+      });
     }
 
     let node: ZoneNode;
@@ -190,11 +222,17 @@ export function resolve(zone: Zone, qname: string, qnameKey: string, qtype: numb
     } else {
       const wildcard = zone.hasWildcards ? zone.nodes.get(found.encloser.key === '' ? '*' : `*.${found.encloser.key}`) : undefined;
       if (!wildcard) {
-        if (hop === 0) sharedKey = 'X';
-        return { outcome: 'NXDOMAIN', rcode: 3, authoritative: true, answer, authority: [negativeSoa(zone)], additional: [], sharedKey };
+        if (hop === 0) {
+          sharedKey = 'X';
+          sharedSuffix = zone.originKey;
+        }
+        return done({ outcome: 'NXDOMAIN', rcode: 3, authoritative: true, answer, authority: [negativeSoa(zone)], additional: [] });
       }
       node = wildcard;
-      if (hop === 0) sharedKey = `W:${wildcard.key}:${qtype}`;
+      if (hop === 0) {
+        sharedKey = `W:${wildcard.key}:${qtype}`;
+        sharedSuffix = found.encloser.key;
+      }
     }
 
     const cname = node.rrsets.get(RRType.CNAME);
@@ -203,8 +241,10 @@ export function resolve(zone: Zone, qname: string, qnameKey: string, qtype: numb
       const target = (cname.records[0] as Extract<RData, { kind: 'CNAME' }>).domain;
       const targetKey = nameKey(target);
       // Follow only inside this zone (as Knot and NSD do); the resolver chases the rest.
+      // A chain that comes back to the qname ends where it does because of the qname itself: not shareable.
+      if (targetKey === qnameKey) sharedKey = undefined;
       if (!isAtOrBelow(targetKey, zone.originKey) || visited.has(targetKey) || hop === MAX_CNAME_CHAIN) {
-        return { outcome: 'HIT', rcode: 0, authoritative: true, answer, authority: [], additional: [], sharedKey };
+        return done({ outcome: 'HIT', rcode: 0, authoritative: true, answer, authority: [], additional: [] });
       }
       current = target;
       currentKey = targetKey;
@@ -213,27 +253,19 @@ export function resolve(zone: Zone, qname: string, qnameKey: string, qtype: numb
 
     const set = qtype === RRType.ANY ? minimalAny(node) : node.rrsets.get(qtype);
     if (!set) {
-      return { outcome: 'NODATA', rcode: 0, authoritative: true, answer, authority: [negativeSoa(zone)], additional: [], sharedKey };
+      return done({ outcome: 'NODATA', rcode: 0, authoritative: true, answer, authority: [negativeSoa(zone)], additional: [] });
     }
     const view = live?.(set);
     if (view?.kind === 'nodata') {
-      return { outcome: 'NODATA', rcode: 0, authoritative: true, answer, authority: [negativeSoa(zone)], additional: [], sharedKey };
+      return done({ outcome: 'NODATA', rcode: 0, authoritative: true, answer, authority: [negativeSoa(zone)], additional: [] });
     }
     if (view?.kind === 'servfail') {
-      return { outcome: 'SERVFAIL', rcode: 2, authoritative: false, answer: [], authority: [], additional: [], sharedKey };
+      return done({ outcome: 'SERVFAIL', rcode: 2, authoritative: false, answer: [], authority: [], additional: [] });
     }
     answer.push(view ? entry(set, owner, ownerKey, view.ttl, view.records) : entry(set, owner, ownerKey));
     const inAnswer = new Set(answer.map((e) => e.rrset));
-    return {
-      outcome: 'HIT',
-      rcode: 0,
-      authoritative: true,
-      answer,
-      authority: [],
-      additional: addressesFor(zone, [set], inAnswer, live),
-      sharedKey,
-    };
+    return done({ outcome: 'HIT', rcode: 0, authoritative: true, answer, authority: [], additional: addressesFor(zone, [set], inAnswer, live) });
   }
   // Unreachable: the loop returns on its last hop.
-  return { outcome: 'HIT', rcode: 0, authoritative: true, answer, authority: [], additional: [], sharedKey };
+  return done({ outcome: 'HIT', rcode: 0, authoritative: true, answer, authority: [], additional: [] });
 }

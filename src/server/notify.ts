@@ -11,8 +11,8 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { isLoopbackHost } from '../config/schema.ts';
 import type { Logger } from '../observability/log.ts';
-import { encodeRdata } from '../wire/rdata.ts';
-import { labels, nameToText } from '../zone/name.ts';
+import { HEADER_SIZE, MessageWriter, writeRequestHeader } from '../wire/message.ts';
+import { nameToText } from '../zone/name.ts';
 import { RRType } from '../zone/records.ts';
 import { serialOf } from '../zone/serial.ts';
 import type { Zone } from '../zone/zone.ts';
@@ -33,31 +33,19 @@ export const OPCODE_NOTIFY = 4;
 
 export type NotifyOutcome = { kind: 'acknowledged' } | { kind: 'rejected'; rcode: number } | { kind: 'unanswered' } | { kind: 'cancelled' } | { kind: 'error'; message: string };
 
-function encodeName(name: string): Buffer {
-  const parts: Buffer[] = [];
-  for (const label of labels(name)) parts.push(Buffer.from([label.length]), Buffer.from(label, 'latin1'));
-  parts.push(Buffer.from([0]));
-  return Buffer.concat(parts);
-}
-
 /** The NOTIFY message for `zone` (RFC 1996 §3.7): opcode NOTIFY, AA, question <origin> SOA IN, the current SOA as answer. */
 export function notifyMessage(zone: Zone, id: number): Buffer {
-  const header = Buffer.alloc(12);
-  header.writeUInt16BE(id, 0);
-  header.writeUInt16BE((OPCODE_NOTIFY << 11) | 0x0400, 2);
-  header.writeUInt16BE(1, 4); // QDCOUNT
-  header.writeUInt16BE(1, 6); // ANCOUNT
-  const qtail = Buffer.alloc(4);
-  qtail.writeUInt16BE(RRType.SOA, 0);
-  qtail.writeUInt16BE(1, 2);
-  const rdata = encodeRdata(RRType.SOA, zone.soa.records[0]!);
-  const rr = Buffer.alloc(12);
-  rr.writeUInt16BE(0xc00c, 0); // owner: the question's name
-  rr.writeUInt16BE(RRType.SOA, 2);
-  rr.writeUInt16BE(1, 4);
-  rr.writeUInt32BE(zone.soa.ttl, 6);
-  rr.writeUInt16BE(rdata.length, 10);
-  return Buffer.concat([header, encodeName(zone.origin), qtail, rr, rdata]);
+  const w = new MessageWriter();
+  w.reset(HEADER_SIZE, 0);
+  w.name(zone.origin, zone.originKey);
+  w.u16(RRType.SOA);
+  w.u16(1);
+  // The SOA's owner is the question's name: compressed to it.
+  w.record(zone.soa.owner, zone.soa.ownerKey, RRType.SOA, 1, zone.soa.ttl, zone.soa.records[0]!);
+  const out = Buffer.allocUnsafe(HEADER_SIZE + w.len);
+  writeRequestHeader(out, id, OPCODE_NOTIFY, true, 1, 1);
+  w.buf.copy(out, HEADER_SIZE, 0, w.len);
+  return out;
 }
 
 /** True when `reply` is the secondary's NOTIFY response to message `id`: same ID, QR set, opcode NOTIFY. */

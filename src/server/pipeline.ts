@@ -4,11 +4,12 @@
  * compiled answer → response bytes. Synchronous and exception-safe: whatever a
  * packet contains, `handle` returns.
  */
+import { parentOf } from '../zone/name.ts';
 import { RRClass, RRType, typeToText } from '../zone/records.ts';
 import type { ZoneStore } from '../zone/store.ts';
-import type { AnswerPlan } from '../wire/answer.ts';
+import { chaosTxtPlan, type AnswerPlan } from '../wire/answer.ts';
 import { decodeQuery, QueryStatus, QueryView, Rcode } from '../wire/query.ts';
-import { udpLimit, writeAnswer, writeEmpty } from '../wire/response.ts';
+import { responseLimit, writeAnswer, writeEmpty } from '../wire/response.ts';
 import type { ServedZone } from './served-zone.ts';
 import type { Logger } from '../observability/log.ts';
 import type { ResponseStream } from '../wire/transport.ts';
@@ -47,19 +48,6 @@ const RCODE_NOTAUTH = 9;
 
 const CHAOS_IDENTITY_NAMES = new Set(['id.server', 'hostname.bind']);
 
-function chaosPlan(identity: string): AnswerPlan {
-  const text = Buffer.from(identity, 'utf8').subarray(0, 255);
-  const rr = Buffer.alloc(12 + 1 + text.length);
-  rr.writeUInt16BE(0xc00c, 0); // owner: the qname
-  rr.writeUInt16BE(RRType.TXT, 2);
-  rr.writeUInt16BE(RRClass.CH, 4);
-  rr.writeUInt32BE(0, 6);
-  rr.writeUInt16BE(1 + text.length, 10);
-  rr[12] = text.length;
-  text.copy(rr, 13);
-  return { rcode: 0, authoritative: true, an: 1, ns: 0, ar: 0, bodies: [rr], rotationSlot: -1, cuts: [{ end: rr.length, an: 1, ns: 0, ar: 0 }], mustFit: rr.length, expiresAt: Infinity };
-}
-
 export class QueryPipeline {
   private readonly store: ZoneStore<ServedZone>;
   private readonly chaos: AnswerPlan | undefined;
@@ -69,7 +57,7 @@ export class QueryPipeline {
   constructor(store: ZoneStore<ServedZone>, options: PipelineOptions = {}) {
     this.store = store;
     this.transfer = options.transfer;
-    this.chaos = options.chaosIdentity ? chaosPlan(options.chaosIdentity) : undefined;
+    this.chaos = options.chaosIdentity ? chaosTxtPlan(options.chaosIdentity) : undefined;
     this.observe = options.observe;
   }
 
@@ -94,7 +82,7 @@ export class QueryPipeline {
 
     if (view.qclass !== RRClass.IN) {
       if (view.qclass === RRClass.CH && this.chaos && view.qtype === RRType.TXT && CHAOS_IDENTITY_NAMES.has(view.qnameKey)) {
-        return this.done(view, writeAnswer(msg, view, this.chaos, 0, this.limit(view, transport)), Rcode.NOERROR, undefined, transport);
+        return this.done(view, writeAnswer(msg, view, this.chaos, 0, responseLimit(view, transport)), Rcode.NOERROR, undefined, transport);
       }
       return this.done(view, writeEmpty(msg, view, Rcode.REFUSED, true), Rcode.REFUSED, undefined, transport);
     }
@@ -108,15 +96,22 @@ export class QueryPipeline {
     }
     if (qtype === RRType.MAILA || qtype === RRType.MAILB) return this.done(view, writeEmpty(msg, view, Rcode.NOTIMP, true), Rcode.NOTIMP, undefined, transport);
 
-    const served = this.store.find(view.qnameKey);
+    const served = this.zoneFor(view.qnameKey, qtype);
     if (!served) return this.done(view, writeEmpty(msg, view, Rcode.REFUSED, true), Rcode.REFUSED, undefined, transport);
     const plan = served.plan(view.qname, view.qnameKey, view.qnameWireLength, qtype);
-    const out = writeAnswer(msg, view, plan, served.nextVariant(plan), this.limit(view, transport));
+    const out = writeAnswer(msg, view, plan, served.nextVariant(plan), responseLimit(view, transport));
     return this.done(view, out, plan.rcode, served, transport);
   }
 
-  private limit(view: QueryView, transport: Transport): number {
-    return transport === 'udp' ? udpLimit(view) : 65535;
+  /**
+   * The zone that answers: the longest suffix (RFC 1034 §4.3.2 step 2), except
+   * that DS at the apex of a zone we serve belongs to the parent side of the
+   * cut when we serve the parent too (RFC 4035 §3.1.4.1).
+   */
+  private zoneFor(qnameKey: string, qtype: number): ServedZone | undefined {
+    const served = this.store.find(qnameKey);
+    if (qtype !== RRType.DS || served === undefined || served.zone.originKey !== qnameKey || qnameKey === '') return served;
+    return this.store.find(parentOf(qnameKey)!) ?? served;
   }
 
   private done<T extends Buffer | ResponseStream>(view: QueryView, out: T, rcode: number, zone: ServedZone | undefined, transport: Transport): T {

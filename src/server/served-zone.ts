@@ -1,46 +1,55 @@
 /**
  * A zone as the server runs it: the immutable Zone plus what serving adds —
- * rotation counters and caches of compiled answers. Created when a zone
- * version is swapped in and dropped with it, so a reload starts clean.
+ * rotation counters and compiled answers. Created when a zone version is
+ * swapped in and dropped with it, so a reload starts clean.
  */
+import { performance } from 'node:perf_hooks';
 import { compileAnswer, type AnswerPlan } from '../wire/answer.ts';
-import { rotatedWindow } from '../rotation/rotation.ts';
 import { resolve, type LiveView } from '../resolver/resolve.ts';
 import { RotationCounters } from '../rotation/rotation.ts';
 import type { Zone } from '../zone/zone.ts';
 import { nameToText } from '../zone/name.ts';
+import { AnswerCache } from './answer-cache.ts';
 
-/** Distinct qtypes cached per name: bounds memory under random-qtype floods. */
-const MAX_QTYPES_PER_NAME = 64;
-/** Compiled answers shared across names (NXDOMAIN, wildcard, below-cut referrals). */
-const MAX_SHARED_PLANS = 4096;
 /** Answers with health-checked RRsets are recompiled this often, so their TTLs keep counting down. */
 export const LIVE_PLAN_MS = 1000;
+
+/** Tells cache keys of different ServedZones apart (a zone's versions share one cache). */
+let nextZoneId = 1;
 
 export class ServedZone {
   readonly zone: Zone;
   /** The origin as logs and metrics name it (`example.test.`), computed once. */
   readonly label: string;
   readonly rotation: RotationCounters;
-  private readonly exact = new Map<string, Map<number, AnswerPlan>>();
-  private readonly shared = new Map<string, AnswerPlan>();
+  private readonly cache: AnswerCache;
+  /** Key prefix: this zone version, and how many times its answers were invalidated. */
+  private prefix: string;
+  private readonly id = nextZoneId++;
+  private generation = 0;
 
   /** What health-checked RRsets serve now; undefined for a zone without pools. */
   private readonly live: LiveView | undefined;
 
-  /** `counters`: the rotation counters of the same zone version in another thread, to share them. */
-  constructor(zone: Zone, live?: LiveView, counters?: SharedArrayBuffer) {
+  /**
+   * `counters`: the rotation counters of the same zone version in another
+   * thread, to share them. `cache`: the thread's answer cache (one per zone when not given).
+   */
+  constructor(zone: Zone, live?: LiveView, counters?: SharedArrayBuffer, cache?: AnswerCache) {
     this.zone = zone;
     this.label = nameToText(zone.origin);
     this.live = zone.pooled.length > 0 ? live : undefined;
     this.rotation = new RotationCounters(zone.rotationSlots, counters);
+    this.cache = cache ?? new AnswerCache();
+    this.prefix = `${this.id}.0\u0000`;
   }
 
   /** The compiled answer for a query already known to fall inside this zone. */
   plan(qname: string, qnameKey: string, qnameWireLength: number, qtype: number): AnswerPlan {
-    const byType = this.exact.get(qnameKey);
-    const cached = byType?.get(qtype);
-    if (cached && (cached.expiresAt === Infinity || cached.expiresAt > Date.now())) return cached;
+    const exactKey = `${this.prefix}${qtype}\u0000${qnameKey}`;
+    const cached = this.cache.get(exactKey);
+    const now = performance.now();
+    if (cached && cached.expiresAt > now) return cached;
 
     let usedLive = false;
     const live = this.live;
@@ -52,33 +61,30 @@ export class ServedZone {
         }
       : undefined;
     const res = resolve(this.zone, qname, qnameKey, qtype, view);
-    const ctx = { qnameKey, qnameWireLength, originKey: this.zone.originKey, perName: res.sharedKey === undefined };
-    const compile = () => compileAnswer(res, ctx, rotatedWindow, usedLive ? Date.now() + LIVE_PLAN_MS : Infinity);
-    if (res.sharedKey !== undefined) {
-      // Bodies shared across qnames depend only on where the apex sits in the question.
-      const key = `${res.sharedKey}#${qnameKey.length - this.zone.originKey.length}`;
-      let plan = this.shared.get(key);
-      if (!plan || (plan.expiresAt !== Infinity && plan.expiresAt <= Date.now())) {
-        if (this.shared.size >= MAX_SHARED_PLANS) this.shared.clear();
-        plan = compile();
-        this.shared.set(key, plan);
-      }
+    const expiresAt = () => (usedLive ? now + LIVE_PLAN_MS : Infinity);
+    if (res.sharedKey === undefined) {
+      const plan = compileAnswer(res, { qnameKey, qnameWireLength, sharedSuffix: undefined }, expiresAt());
+      this.cache.set(exactKey, plan);
       return plan;
     }
-    const plan = compile();
-    if (!byType) this.exact.set(qnameKey, new Map([[qtype, plan]]));
-    else if (byType.size < MAX_QTYPES_PER_NAME || byType.has(qtype)) byType.set(qtype, plan);
+    // Shared bodies depend on the qname's length only (where the shared suffix sits in the question).
+    const sharedKey = `${this.prefix}${res.sharedKey}\u0000${qnameKey.length}`;
+    let plan = this.cache.get(sharedKey);
+    if (!plan || plan.expiresAt <= now) {
+      plan = compileAnswer(res, { qnameKey, qnameWireLength, sharedSuffix: res.sharedSuffix }, expiresAt());
+      this.cache.set(sharedKey, plan);
+    }
     return plan;
   }
 
-  /** Drops every compiled answer: the live view changed (a member went up or down, an override). */
+  /** Drops every compiled answer: the live view changed (a member went up or down, an override). Old entries age out of the cache. */
   invalidate(): void {
-    this.exact.clear();
-    this.shared.clear();
+    this.generation++;
+    this.prefix = `${this.id}.${this.generation}\u0000`;
   }
 
-  /** Picks the body for this query and advances the RRset's rotation by one. */
+  /** This query's rotation offset for the plan's rotating RRset (advancing it), or 0. */
   nextVariant(plan: AnswerPlan): number {
-    return plan.rotationSlot < 0 ? 0 : this.rotation.next(plan.rotationSlot, plan.bodies.length);
+    return plan.rotation ? this.rotation.next(plan.rotation.slot, plan.rotation.count) : 0;
   }
 }

@@ -1,20 +1,31 @@
 /**
- * Compiles a Resolution into encoded answer bodies once, so a query only copies
+ * Compiles a Resolution into one encoded answer body, so a query only copies
  * bytes: header and question from the query itself (keeping the client's
- * letter case), then a precomputed body. Compression pointers in a body point
- * at the question (offset 12) or the zone apex inside it, so one body serves
- * every query with the same layout (RFC 1035 §4.1.4).
+ * letter case), then the body (RFC 1035 §4.1.4 compression, written by
+ * message.ts), then OPT.
  *
- * A rotating RRset gets one body per rotation offset: rotation picks a body,
- * it never rewrites zone data or a shared buffer.
+ * Where a body may point. A body made for one qname (any letter case) may
+ * point at any suffix of the question. A body shared by many qnames (an
+ * NXDOMAIN, a wildcard synthesis, a referral from below a cut) must not
+ * depend on the qname's bytes: it points at the question only for owners
+ * that *are* the qname (synthesised records) and for the suffixes every
+ * sharing qname ends in (the cut, the wildcard's parent, the apex), whose
+ * position follows from the qname's length alone (the cache key includes it).
+ * A name that merely happens to equal the compiling qname (glue named like
+ * the query, say) is written from the body itself.
+ *
+ * Rotation. A rotating A/AAAA RRset is written once, in set order; its
+ * records differ only in their fixed-size rdata, so the response writer
+ * copies the rdata of the rotated order into the same slots (response.ts).
+ * One body per plan, whatever the size of the set; zone data and the body
+ * are never mutated.
  */
-import { nameKey } from '../zone/name.ts';
-import type { RData } from '../zone/records.ts';
+import { isAtOrBelow } from '../zone/name.ts';
+import { RRClass, RRType, type RData } from '../zone/records.ts';
 import type { SectionEntry } from '../zone/zone.ts';
+import { HEADER_SIZE, MessageWriter, rdataOf } from './message.ts';
 
 export type { SectionEntry };
-import { encodeRdata } from './rdata.ts';
-import { HEADER_SIZE } from './query.ts';
 
 /**
  * What a body is made of: sections of RRsets (zone's SectionEntry). The
@@ -26,9 +37,9 @@ export interface AnswerSections {
   readonly answer: readonly SectionEntry[];
   readonly authority: readonly SectionEntry[];
   readonly additional: readonly SectionEntry[];
+  /** Leading additional entries that must fit or TC is set: a referral's in-domain glue (RFC 9471 §3). */
+  readonly requiredAdditional?: number | undefined;
 }
-/** The order a rotating RRset is written in for rotation offset k: `count` records (rotation's rotatedWindow). */
-export type RotationOrder = (records: readonly RData[], k: number, count: number) => readonly RData[];
 
 /** A point at which a body may be cut on an RRset boundary when it does not fit (RFC 2181 §9). */
 export interface Cut {
@@ -38,195 +49,170 @@ export interface Cut {
   readonly ar: number;
 }
 
+/** The rotating RRset of a plan: where its records' rdata sit in the body, and every record's rdata in set order. */
+export interface Rotation {
+  /** Counter slot of the RRset (rotation/RotationCounters). */
+  readonly slot: number;
+  /** Records in the set; the rotation offset runs 0..count-1. */
+  readonly count: number;
+  /** Octets of each record's rdata (A: 4, AAAA: 16). */
+  readonly rdlength: number;
+  /** Body offset of the rdata of each written record, in written order (maxAnswers may write fewer than count). */
+  readonly at: readonly number[];
+  /** The rdata of all `count` records, in set order. */
+  readonly rdata: Buffer;
+}
+
 export interface AnswerPlan {
   readonly rcode: number;
   readonly authoritative: boolean;
   readonly an: number;
   readonly ns: number;
   readonly ar: number;
-  /** One body per rotation offset; a single body when nothing rotates. */
-  readonly bodies: readonly Buffer[];
-  /** Counter slot that picks the body; -1 when there is a single body. */
-  readonly rotationSlot: number;
+  /** The body at rotation offset 0. */
+  readonly body: Buffer;
+  readonly rotation: Rotation | undefined;
   /**
-   * Cut points in body order. Cutting before `mustFit` (the end of answer and
-   * authority) sets TC; dropping additional records does not (RFC 2181 §9).
+   * Cut points in body order. Cutting before `mustFit` (the end of answer,
+   * authority and required glue) sets TC; dropping other additional records
+   * does not (RFC 2181 §9, RFC 9471).
    */
   readonly cuts: readonly Cut[];
   readonly mustFit: number;
-  /** Epoch ms after which the plan must be recompiled (health-aware TTLs age); Infinity = never. */
+  /** Monotonic ms after which the plan must be recompiled (health-aware TTLs age); Infinity = never. */
   readonly expiresAt: number;
+  /** Approximate bytes the plan holds, for byte-bounded caches. */
+  readonly size: number;
 }
-
-const rdataCache = new WeakMap<RData, Buffer>();
-export function rdataOf(type: number, data: RData): Buffer {
-  let wire = rdataCache.get(data);
-  if (!wire) {
-    wire = encodeRdata(type, data);
-    rdataCache.set(data, wire);
-  }
-  return wire;
-}
-
-/** Largest message we ever build (TCP, RFC 1035 §4.2.2). */
-export const MAX_MESSAGE = 65535;
-
-export class BodyWriter {
-  readonly buf = Buffer.allocUnsafe(MAX_MESSAGE);
-  /** Absolute message offset of buf[0]. */
-  base = 0;
-  len = 0;
-  readonly names = new Map<string, number>();
-
-  reset(base: number): void {
-    this.base = base;
-    this.len = 0;
-    this.names.clear();
-  }
-  get offset(): number {
-    return this.base + this.len;
-  }
-  u8(v: number): void {
-    this.buf[this.len++] = v;
-  }
-  u16(v: number): void {
-    this.buf.writeUInt16BE(v, this.len);
-    this.len += 2;
-  }
-  u32(v: number): void {
-    this.buf.writeUInt32BE(v >>> 0, this.len);
-    this.len += 4;
-  }
-  bytes(b: Buffer): void {
-    b.copy(this.buf, this.len);
-    this.len += b.length;
-  }
-  /**
-   * Records where each suffix of a name written at `offset` starts, for later
-   * pointers; only suffixes starting before `upto` (the part written literally).
-   */
-  remember(key: string, offset: number, upto = Infinity): void {
-    let start = 0;
-    while (start < upto && start < key.length) {
-      const at = offset + start;
-      if (at >= 0x4000) return; // pointers have 14 bits
-      const suffix = start === 0 ? key : key.slice(start);
-      if (!this.names.has(suffix)) this.names.set(suffix, at);
-      const dot = key.indexOf('.', start);
-      if (dot < 0) return;
-      start = dot + 1;
-    }
-  }
-  /** Writes a name, compressed against everything remembered so far. */
-  name(name: string, key: string): void {
-    if (key === '') {
-      this.u8(0);
-      return;
-    }
-    const startOffset = this.offset;
-    let start = 0;
-    while (start < key.length) {
-      const suffix = start === 0 ? key : key.slice(start);
-      const ptr = this.names.get(suffix);
-      if (ptr !== undefined) {
-        this.u16(0xc000 | ptr);
-        this.remember(key, startOffset, start);
-        return;
-      }
-      let dot = key.indexOf('.', start);
-      if (dot < 0) dot = key.length;
-      this.u8(dot - start);
-      for (let i = start; i < dot; i++) this.u8(name.charCodeAt(i));
-      start = dot + 1;
-    }
-    this.u8(0);
-    this.remember(key, startOffset);
-  }
-}
-
-const writer = new BodyWriter();
 
 export interface CompileContext {
   qnameKey: string;
   /** Octets of the qname on the wire: the body starts at 12 + this + 4. */
   qnameWireLength: number;
-  originKey: string;
   /**
-   * True when the body may point at any suffix of the qname; false for a body
-   * shared by many qnames, which may point only at the qname itself and the apex.
+   * Undefined for a body made for this qname only. For a body shared by many
+   * qnames: the deepest name all of them end in; only it and its ancestors
+   * are pointed at inside the question.
    */
-  perName: boolean;
+  sharedSuffix: string | undefined;
 }
+
+const writer = new MessageWriter();
 
 function seed(ctx: CompileContext): void {
   writer.reset(HEADER_SIZE + ctx.qnameWireLength + 4);
-  if (ctx.perName) {
+  const suffix = ctx.sharedSuffix;
+  if (suffix === undefined) {
     writer.remember(ctx.qnameKey, HEADER_SIZE);
-    return;
-  }
-  if (ctx.qnameKey !== '') writer.names.set(ctx.qnameKey, HEADER_SIZE);
-  if (ctx.originKey !== '' && ctx.originKey !== ctx.qnameKey) {
-    writer.names.set(ctx.originKey, HEADER_SIZE + ctx.qnameKey.length - ctx.originKey.length);
+  } else if (suffix !== '' && isAtOrBelow(ctx.qnameKey, suffix)) {
+    // Octet offset of the suffix inside the wire qname = its char offset in the key (one char per octet).
+    writer.remember(suffix, HEADER_SIZE + ctx.qnameKey.length - suffix.length);
   }
 }
 
-function writeEntry(e: SectionEntry, records: readonly RData[]): number {
-  for (const data of records) {
-    writer.name(e.owner, e.ownerKey);
-    writer.u16(e.rrset.type);
-    writer.u16(1); // class IN
-    writer.u32(e.ttl);
-    const rdata = rdataOf(e.rrset.type, data);
-    writer.u16(rdata.length);
-    const at = writer.offset;
-    writer.bytes(rdata);
-    // A CNAME's target is written uncompressed; the records that follow it can point into it.
-    if (data.kind === 'CNAME') writer.remember(nameKey(data.domain), at);
-  }
-  return records.length;
-}
+/** Bytes a plan costs beyond its buffers (objects, cut points), for cache accounting. */
+const PLAN_OVERHEAD = 256;
 
-function encodeBody(res: AnswerSections, ctx: CompileContext, order: RotationOrder, rotateEntry: SectionEntry | undefined, k: number) {
+/**
+ * Compiles a resolution into an AnswerPlan. Only the first rotating RRset of
+ * the answer rotates. Never throws for size: records that might not fit a
+ * 65,535-octet message are left out at an RRset boundary, and if that cuts
+ * answer or authority the plan always sets TC.
+ */
+export function compileAnswer(res: AnswerSections, ctx: CompileContext, expiresAt = Infinity): AnswerPlan {
   seed(ctx);
+  const shared = ctx.sharedSuffix !== undefined;
+  const rotateEntry = res.answer.find((e) => e.rrset.rotates && e.records.length > 1 && (e.rrset.type === RRType.A || e.rrset.type === RRType.AAAA));
+  let rotation: Rotation | undefined;
   const cuts: Cut[] = [];
   let an = 0;
   let ns = 0;
   let ar = 0;
-  const recordsOf = (e: SectionEntry) => (e === rotateEntry ? order(e.records, k, Math.min(e.rrset.maxAnswers ?? Infinity, e.records.length)) : e.records);
-  for (const e of res.answer) {
-    an += writeEntry(e, recordsOf(e));
-    cuts.push({ end: writer.len, an, ns, ar });
-  }
-  for (const e of res.authority) {
-    ns += writeEntry(e, e.records);
-    cuts.push({ end: writer.len, an, ns, ar });
-  }
-  const mustFit = writer.len;
-  for (const e of res.additional) {
-    ar += writeEntry(e, e.records);
-    cuts.push({ end: writer.len, an, ns, ar });
-  }
-  return { body: Buffer.from(writer.buf.subarray(0, writer.len)), cuts, mustFit, an, ns, ar };
-}
+  let full = false;
+  let mustFit = -1;
 
-/** Compiles a resolution into an AnswerPlan. Only the first rotating RRset of the answer rotates. */
-export function compileAnswer(res: AnswerSections, ctx: CompileContext, order: RotationOrder, expiresAt = Infinity): AnswerPlan {
-  const rotateEntry = res.answer.find((e) => e.rrset.rotates && e.records.length > 1);
-  const n = rotateEntry ? rotateEntry.records.length : 1;
-  const first = encodeBody(res, ctx, order, rotateEntry, 0);
-  const bodies = [first.body];
-  // Rotated bodies have the same length and cut points: rotation reorders same-sized A/AAAA records.
-  for (let k = 1; k < n; k++) bodies.push(encodeBody(res, ctx, order, rotateEntry, k).body);
+  /** Writes one entry whole, or nothing of it; false when it did not fit. */
+  const put = (e: SectionEntry, section: 0 | 1 | 2): boolean => {
+    if (full) return false;
+    const rotating = e === rotateEntry;
+    const count = rotating ? Math.min(e.rrset.maxAnswers ?? Infinity, e.records.length) : e.records.length;
+    const ownerAt = shared && section === 0 && e.ownerKey === ctx.qnameKey ? HEADER_SIZE : -1;
+    const start = writer.len;
+    const at: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const rdataAt = writer.record(e.owner, e.ownerKey, e.rrset.type, RRClass.IN, e.ttl, e.records[i]!, ownerAt);
+      if (rdataAt < 0) {
+        // Names remembered inside the dropped part are never used: nothing more is written.
+        writer.len = start;
+        full = true;
+        return false;
+      }
+      at.push(rdataAt - writer.base);
+    }
+    if (rotating) {
+      const rdlength = e.rrset.type === RRType.A ? 4 : 16;
+      rotation = { slot: e.rrset.rotationSlot, count: e.records.length, rdlength, at, rdata: Buffer.concat(e.records.map((r: RData) => rdataOf(e.rrset.type, r))) };
+    }
+    if (section === 0) an += count;
+    else if (section === 1) ns += count;
+    else ar += count;
+    cuts.push({ end: writer.len, an, ns, ar });
+    return true;
+  };
+
+  for (const e of res.answer) put(e, 0);
+  for (const e of res.authority) put(e, 1);
+  const required = res.requiredAdditional ?? 0;
+  res.additional.forEach((e, i) => {
+    if (i === required) mustFit = writer.len;
+    put(e, 2);
+  });
+  if (mustFit < 0) mustFit = writer.len;
+  const body = writer.take();
+  // A body that left out answer or authority records (65,535 octets reached) can never be whole.
+  const lostRequired = full && (an < sum(res.answer, rotateEntry) || ns < sum(res.authority, undefined) || ar < requiredCount(res, required));
   return {
     rcode: res.rcode,
     authoritative: res.authoritative,
-    an: first.an,
-    ns: first.ns,
-    ar: first.ar,
-    bodies,
-    rotationSlot: rotateEntry ? rotateEntry.rrset.rotationSlot : -1,
-    cuts: first.cuts,
-    mustFit: first.mustFit,
+    an,
+    ns,
+    ar,
+    body,
+    rotation,
+    cuts,
+    mustFit: lostRequired ? Infinity : mustFit,
     expiresAt,
+    size: body.length + (rotation ? rotation.rdata.length + rotation.at.length * 8 : 0) + cuts.length * 40 + PLAN_OVERHEAD,
   };
+}
+
+function sum(entries: readonly SectionEntry[], rotateEntry: SectionEntry | undefined): number {
+  let n = 0;
+  for (const e of entries) n += e === rotateEntry ? Math.min(e.rrset.maxAnswers ?? Infinity, e.records.length) : e.records.length;
+  return n;
+}
+
+function requiredCount(res: AnswerSections, required: number): number {
+  let n = 0;
+  for (let i = 0; i < required && i < res.additional.length; i++) n += res.additional[i]!.records.length;
+  return n;
+}
+
+/**
+ * The CHAOS TXT answer for id.server / hostname.bind (RFC 4892): one record
+ * owned by the qname, whatever it is, so the plan is shared by both names.
+ */
+export function chaosTxtPlan(identity: string): AnswerPlan {
+  const text = Buffer.from(identity, 'utf8').subarray(0, 255);
+  const w = new MessageWriter();
+  w.reset(HEADER_SIZE, 0);
+  w.pointer(HEADER_SIZE);
+  w.u16(RRType.TXT);
+  w.u16(RRClass.CH);
+  w.u32(0);
+  w.u16(1 + text.length);
+  w.u8(text.length);
+  w.bytes(text);
+  const body = w.take();
+  return { rcode: 0, authoritative: true, an: 1, ns: 0, ar: 0, body, rotation: undefined, cuts: [{ end: body.length, an: 1, ns: 0, ar: 0 }], mustFit: body.length, expiresAt: Infinity, size: body.length + PLAN_OVERHEAD };
 }

@@ -12,12 +12,10 @@
 import { nameKey, wireLength } from '../zone/name.ts';
 import { RRType } from '../zone/records.ts';
 import type { RRset, Zone } from '../zone/zone.ts';
-import { BodyWriter, MAX_MESSAGE, rdataOf } from './answer.ts';
-import { HEADER_SIZE } from './query.ts';
+import { HEADER_SIZE, MAX_MESSAGE, MessageWriter, OPT_SIZE, RR_FIXED, rdataOf, skipName, writeHeader, writeOpt } from './message.ts';
 
 /** Messages are kept around this size: small enough to interleave with other work, big enough to be few. */
 export const DEFAULT_AXFR_MESSAGE_BYTES = 16 * 1024;
-const OPT_SIZE = 11;
 
 /** The parts of the query an AXFR response copies. */
 export interface XfrQuery {
@@ -33,43 +31,20 @@ export interface XfrQuery {
   ednsDo: boolean;
 }
 
-const writer = new BodyWriter();
+const writer = new MessageWriter();
 
+/** QR, opcode QUERY, AA (RFC 5936 §2.2.1), RD and CD copied; TC never; RCODE NOERROR. */
 function header(out: Buffer, q: XfrQuery, qd: number, an: number, ar: number): void {
-  out.writeUInt16BE(q.id, 0);
-  // QR, opcode QUERY, AA (RFC 5936 §2.2.1), RD copied; TC never; CD copied; RCODE NOERROR.
-  out[2] = 0x80 | 0x04 | ((q.flags >> 8) & 0x01);
-  out[3] = q.flags & 0x10;
-  out.writeUInt16BE(qd, 4);
-  out.writeUInt16BE(an, 6);
-  out.writeUInt16BE(0, 8);
-  out.writeUInt16BE(ar, 10);
-}
-
-function writeOpt(out: Buffer, at: number, q: XfrQuery): void {
-  out[at] = 0;
-  out.writeUInt16BE(RRType.OPT, at + 1);
-  out.writeUInt16BE(1232, at + 3);
-  out[at + 5] = 0;
-  out[at + 6] = 0;
-  out[at + 7] = q.ednsDo ? 0x80 : 0; // RFC 3225 §3: DO copied
-  out[at + 8] = 0;
-  out.writeUInt16BE(0, at + 9); // no options
+  writeHeader(out, { id: q.id, opcode: 0, queryFlags: q.flags, rcode: 0, aa: true, tc: false }, qd, an, 0, ar);
 }
 
 /** Largest a record can take on the wire (owner uncompressed). */
 function maxRecordSize(set: RRset, i: number): number {
-  return wireLength(set.owner) + 10 + rdataOf(set.type, set.records[i]!).length;
+  return wireLength(set.owner) + RR_FIXED + rdataOf(set.type, set.records[i]!).length;
 }
 
 function writeRecord(set: RRset, i: number): void {
-  writer.name(set.owner, set.ownerKey);
-  writer.u16(set.type);
-  writer.u16(1); // class IN
-  writer.u32(set.ttl);
-  const rdata = rdataOf(set.type, set.records[i]!);
-  writer.u16(rdata.length);
-  writer.bytes(rdata);
+  writer.record(set.owner, set.ownerKey, set.type, 1, set.ttl, set.records[i]!);
 }
 
 /** Every record of the transfer in order, as [rrset, index]: SOA, the rest, SOA. */
@@ -106,7 +81,7 @@ export function* axfrMessages(zone: Zone, q: XfrQuery, progress?: XfrProgress, m
     const prefix = HEADER_SIZE + (first ? q.question.length : 0);
     writer.reset(prefix);
     // The question's qname (the origin) is the first name every owner can point at.
-    if (first && q.qnameKey !== '' && nameKey(zone.origin) === q.qnameKey) writer.names.set(q.qnameKey, HEADER_SIZE);
+    if (first && nameKey(zone.origin) === q.qnameKey) writer.point(q.qnameKey, HEADER_SIZE);
     let an = 0;
     while (!next.done) {
       const [set, i] = next.value;
@@ -120,7 +95,7 @@ export function* axfrMessages(zone: Zone, q: XfrQuery, progress?: XfrProgress, m
     header(out, q, first ? 1 : 0, an, opt ? 1 : 0);
     if (first) out.set(q.question, HEADER_SIZE);
     writer.buf.copy(out, prefix, 0, writer.len);
-    if (opt) writeOpt(out, prefix + writer.len, q);
+    if (opt) writeOpt(out, prefix + writer.len, 0, q.ednsDo);
     if (progress) {
       progress.messages++;
       progress.records += an;
@@ -139,13 +114,13 @@ export function soaOnlyMessage(zone: Zone, q: XfrQuery): Buffer {
   const opt = q.edns ? OPT_SIZE : 0;
   const prefix = HEADER_SIZE + q.question.length;
   writer.reset(prefix);
-  if (q.qnameKey !== '') writer.names.set(q.qnameKey, HEADER_SIZE);
+  writer.point(q.qnameKey, HEADER_SIZE);
   writeRecord(zone.soa, 0);
   const out = Buffer.allocUnsafe(prefix + writer.len + opt);
   header(out, q, 1, 1, opt ? 1 : 0);
   out.set(q.question, HEADER_SIZE);
   writer.buf.copy(out, prefix, 0, writer.len);
-  if (opt) writeOpt(out, prefix + writer.len, q);
+  if (opt) writeOpt(out, prefix + writer.len, 0, q.ednsDo);
   return out;
 }
 
@@ -177,17 +152,4 @@ export function ixfrClientSerial(msg: Uint8Array, length: number, start: number)
     pos = rdata + rdlength;
   }
   return undefined;
-}
-
-function skipName(msg: Uint8Array, end: number, offset: number): number {
-  let pos = offset;
-  for (let labels = 0; labels < 128; labels++) {
-    if (pos >= end) return -1;
-    const len = msg[pos]!;
-    if (len === 0) return pos + 1;
-    if ((len & 0xc0) === 0xc0) return pos + 2 <= end ? pos + 2 : -1;
-    if (len > 63) return -1;
-    pos += 1 + len;
-  }
-  return -1;
 }

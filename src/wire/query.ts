@@ -6,7 +6,9 @@
  * does far more work than a query deserves.
  */
 
-export const HEADER_SIZE = 12; // RFC 1035 §4.1.1
+import { HEADER_SIZE, skipName } from './message.ts';
+
+export { HEADER_SIZE };
 
 export const Opcode = { QUERY: 0 } as const;
 export const Rcode = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16 } as const;
@@ -86,20 +88,6 @@ function readQname(msg: Uint8Array, length: number, offset: number, view: QueryV
   view.qnameKey = key;
   view.qnameWireLength = total;
   return pos;
-}
-
-/** Skips a possibly compressed name in a resource record (RFC 1035 §4.1.4). Returns offset past it, or -1. */
-function skipName(msg: Uint8Array, length: number, offset: number): number {
-  let pos = offset;
-  for (let labels = 0; labels < 128; labels++) {
-    if (pos >= length) return -1;
-    const len = msg[pos]!;
-    if (len === 0) return pos + 1;
-    if ((len & 0xc0) === 0xc0) return pos + 2 <= length ? pos + 2 : -1;
-    if (len > 63) return -1;
-    pos += 1 + len;
-  }
-  return -1;
 }
 
 /**

@@ -1,16 +1,15 @@
 /**
- * Writes response messages: header and question copied from the query
- * (RFC 1035 §4.1.1: ID and RD echoed, the question in the client's letter
- * case), a precompiled body, and the OPT record (RFC 6891 §6.1.1).
+ * Writes response messages for queries: header and question copied from the
+ * query (RFC 1035 §4.1.1: ID and RD echoed, the question in the client's
+ * letter case), a precompiled body cut to fit, the rotated order of its
+ * rotating RRset, and the OPT record (RFC 6891 §6.1.1). The byte-level
+ * writers live in message.ts.
  */
-import type { AnswerPlan } from './answer.ts';
-import { HEADER_SIZE, Rcode, type QueryView } from './query.ts';
+import type { AnswerPlan, Rotation } from './answer.ts';
+import { CLASSIC_UDP_SIZE, EDNS_UDP_SIZE, HEADER_SIZE, MAX_MESSAGE, OPT_SIZE, writeHeader, writeOpt } from './message.ts';
+import { Rcode, type QueryView } from './query.ts';
 
-/** Our EDNS UDP payload size: the DNS Flag Day 2020 value, safe from fragmentation. */
-export const EDNS_UDP_SIZE = 1232;
-/** RFC 1035 §4.2.1: the UDP limit without EDNS. */
-export const CLASSIC_UDP_SIZE = 512;
-const OPT_SIZE = 11;
+export { CLASSIC_UDP_SIZE, EDNS_UDP_SIZE };
 
 /** Largest response the client accepts over UDP (RFC 6891 §6.2.5: below 512 counts as 512). */
 export function udpLimit(q: QueryView): number {
@@ -18,43 +17,42 @@ export function udpLimit(q: QueryView): number {
   return Math.min(Math.max(q.ednsUdpSize, CLASSIC_UDP_SIZE), EDNS_UDP_SIZE);
 }
 
-function writeHeader(out: Buffer, q: QueryView, rcode: number, aa: boolean, tc: boolean, an: number, ns: number, ar: number, qd: number): void {
-  out[0] = q.id >> 8;
-  out[1] = q.id & 0xff;
-  // QR=1, opcode echoed, AA, TC, RD copied; RA never (we do not recurse); AD never; CD copied.
-  out[2] = 0x80 | (q.opcode << 3) | (aa ? 0x04 : 0) | (tc ? 0x02 : 0) | ((q.flags >> 8) & 0x01);
-  out[3] = (q.flags & 0x10) | (rcode & 0x0f);
-  out.writeUInt16BE(qd, 4);
-  out.writeUInt16BE(an, 6);
-  out.writeUInt16BE(ns, 8);
-  out.writeUInt16BE(ar, 10);
-}
-
-function writeOpt(out: Buffer, at: number, q: QueryView, rcode: number): void {
-  out[at] = 0; // owner: root
-  out.writeUInt16BE(41, at + 1);
-  out.writeUInt16BE(EDNS_UDP_SIZE, at + 3);
-  out[at + 5] = rcode >> 4; // extended RCODE (upper 8 bits)
-  out[at + 6] = 0; // version 0
-  out[at + 7] = q.ednsDo ? 0x80 : 0; // RFC 3225 §3: DO copied
-  out[at + 8] = 0;
-  out.writeUInt16BE(0, at + 9); // no options
+/** Largest response over `transport` for this query. */
+export function responseLimit(q: QueryView, transport: 'udp' | 'tcp'): number {
+  return transport === 'udp' ? udpLimit(q) : MAX_MESSAGE;
 }
 
 /**
- * Builds the answer for `q` (whose bytes are `msg`) from `plan`, using body
- * `variant`, within `limit` octets. When the body does not fit it is cut on an
- * RRset boundary; TC is set only if answer or authority records were dropped.
+ * Copies into `out` the rdata of the records served at rotation `k`: the
+ * written slot i gets record (k + i) mod count, the same cyclic window as
+ * rotation.ts's rotatedWindow. Only slots inside the first `bodyLen` octets
+ * (the part of the body that fits) are written.
  */
-export function writeAnswer(msg: Uint8Array, q: QueryView, plan: AnswerPlan, variant: number, limit: number): Buffer {
-  const body = plan.bodies[variant]!;
+function rotate(out: Buffer, at: number, bodyLen: number, r: Rotation, k: number): void {
+  const { rdlength, count, rdata } = r;
+  for (let i = 0; i < r.at.length; i++) {
+    const slot = r.at[i]!;
+    if (slot + rdlength > bodyLen) return;
+    const from = ((k + i) % count) * rdlength;
+    rdata.copy(out, at + slot, from, from + rdlength);
+  }
+}
+
+/**
+ * Builds the answer for `q` (whose bytes are `msg`) from `plan` at rotation
+ * offset `k`, within `limit` octets. When the body does not fit it is cut on
+ * an RRset boundary; TC is set when anything before `plan.mustFit` (answer,
+ * authority, required glue) was dropped.
+ */
+export function writeAnswer(msg: Uint8Array, q: QueryView, plan: AnswerPlan, k: number, limit: number): Buffer {
+  const body = plan.body;
   const qlen = q.questionEnd;
   const opt = q.hasEdns ? OPT_SIZE : 0;
   let bodyLen = body.length;
   let an = plan.an;
   let ns = plan.ns;
   let ar = plan.ar;
-  let tc = false;
+  let tc = bodyLen < plan.mustFit;
   if (qlen + bodyLen + opt > limit) {
     const room = limit - qlen - opt;
     bodyLen = 0;
@@ -72,22 +70,24 @@ export function writeAnswer(msg: Uint8Array, q: QueryView, plan: AnswerPlan, var
   }
   const out = Buffer.allocUnsafe(qlen + bodyLen + opt);
   out.set(msg.subarray(HEADER_SIZE, qlen), HEADER_SIZE);
-  writeHeader(out, q, plan.rcode, plan.authoritative, tc, an, ns, ar + (opt ? 1 : 0), 1);
+  writeHeader(out, { id: q.id, opcode: q.opcode, queryFlags: q.flags, rcode: plan.rcode, aa: plan.authoritative, tc }, 1, an, ns, ar + (opt ? 1 : 0));
   body.copy(out, qlen, 0, bodyLen);
-  if (opt) writeOpt(out, qlen + bodyLen, q, plan.rcode);
+  if (plan.rotation && k !== 0) rotate(out, qlen, bodyLen, plan.rotation, k);
+  if (opt) writeOpt(out, qlen + bodyLen, plan.rcode, q.ednsDo);
   return out;
 }
 
 /**
- * A response with no records: errors (FORMERR, NOTIMP, REFUSED, BADVERS).
- * The question is echoed when it was parsed; the OPT record when the query had one.
+ * A response with no records: errors (FORMERR, NOTIMP, REFUSED, SERVFAIL,
+ * BADVERS). The question is echoed when it was parsed; the OPT record when
+ * the query had one (and always for BADVERS, which only OPT can carry).
  */
 export function writeEmpty(msg: Uint8Array, q: QueryView, rcode: number, withQuestion: boolean, aa = false): Buffer {
   const qlen = withQuestion ? q.questionEnd : HEADER_SIZE;
   const opt = q.hasEdns || rcode === Rcode.BADVERS ? OPT_SIZE : 0;
   const out = Buffer.allocUnsafe(qlen + opt);
   if (qlen > HEADER_SIZE) out.set(msg.subarray(HEADER_SIZE, qlen), HEADER_SIZE);
-  writeHeader(out, q, rcode, aa, false, 0, 0, opt ? 1 : 0, withQuestion ? 1 : 0);
-  if (opt) writeOpt(out, qlen, q, rcode);
+  writeHeader(out, { id: q.id, opcode: q.opcode, queryFlags: q.flags, rcode, aa, tc: false }, withQuestion ? 1 : 0, 0, 0, opt ? 1 : 0);
+  if (opt) writeOpt(out, qlen, rcode, q.ednsDo);
   return out;
 }

@@ -251,6 +251,9 @@ export function buildZone(input: ZoneInput): { zone?: Zone; issues: ZoneIssue[] 
     }
   }
 
+  // A wildcard may exist only as an empty non-terminal (`below.*.example.`): it still matches (RFC 4592 §2.2.2), answering NODATA.
+  if (!hasWildcards) for (const key of nodes.keys()) if (key === '*' || key.startsWith('*.')) hasWildcards = true;
+
   const soa = nodes.get(originKey)!.rrsets.get(RRType.SOA)!;
   const soaData = soa.records[0] as Extract<RData, { kind: 'SOA' }>;
   const zone: Zone = {
