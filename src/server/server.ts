@@ -16,6 +16,7 @@ import { ZoneStore } from '../zone/store.ts';
 import { bindUdp, TcpListener } from '../wire/transport.ts';
 import { QueryPipeline } from './pipeline.ts';
 import { ServedZone } from './served-zone.ts';
+import { AnswerCache } from './answer-cache.ts';
 import type { Zone } from '../zone/zone.ts';
 import { createChecker, type Checker } from '../health/checkers.ts';
 import { HealthMonitor, type Scheduler } from '../health/monitor.ts';
@@ -68,6 +69,8 @@ export class RrdnsServer {
   readonly config: ServerConfig;
   readonly log: Logger;
   readonly store = new ZoneStore<ServedZone>();
+  /** The main thread's compiled answers, shared by every zone and bounded in bytes. */
+  readonly answers = new AnswerCache();
   private readonly pipeline: QueryPipeline;
   private udpSockets: dgram.Socket[] = [];
   private tcpListeners: TcpListener[] = [];
@@ -195,7 +198,7 @@ export class RrdnsServer {
     await this.monitor.firstRound();
     this.pools.use(entries);
     const live = (rrset: Parameters<PoolRegistry['liveSet']>[0]) => this.pools.liveSet(rrset);
-    this.store.replace(new Map(zones.map((z) => [z.originKey, new ServedZone(z, live)])));
+    this.store.replace(new Map(zones.map((z) => [z.originKey, new ServedZone(z, live, undefined, this.answers)])));
     this.udpThreads.publishZones(this.servedForWorkers(), this.liveTable());
     // Checks that no served pool uses any more stop; unchanged ones keep their state.
     this.monitor.setTargets(next);

@@ -15,6 +15,7 @@ import { transferSettings } from '../zone/transfer.ts';
 import { bindUdp } from '../wire/transport.ts';
 import { countingObserver, QueryPipeline } from './pipeline.ts';
 import { ServedZone } from './served-zone.ts';
+import { AnswerCache } from './answer-cache.ts';
 import { TransferService } from './transfer.ts';
 import { liveKey, type MainMessage, type WorkerMessage, type WorkerSetup, type ZoneForWorker } from './udp-threads.ts';
 
@@ -27,6 +28,8 @@ const log = createLogger(setup.logLevel as Parameters<typeof createLogger>[0]).c
 const send = (m: WorkerMessage) => port.postMessage(m);
 
 const store = new ZoneStore<ServedZone>();
+/** This thread's compiled answers, shared by its zones and bounded in bytes. */
+const answers = new AnswerCache();
 let live = new Map<string, LiveSet>();
 
 const counts = new QueryCounts();
@@ -59,7 +62,7 @@ function install(zones: ZoneForWorker[]): void {
     reviveZone(plain);
     const zone: Zone = { ...plain, transfer: plain.transfer ? transferSettings(plain.transfer.allow, []) : undefined };
     const view = (rrset: Parameters<typeof liveKey>[1]) => live.get(liveKey(zone, rrset));
-    next.set(zone.originKey, new ServedZone(zone, view, counters));
+    next.set(zone.originKey, new ServedZone(zone, view, counters, answers));
   }
   store.replace(next);
 }
