@@ -1,6 +1,8 @@
 /**
- * Round robin. Rotation never touches zone data: it picks which precompiled
- * order to serve (CoreDNS's loadbalance returns a new order the same way).
+ * Round robin. Rotation never touches zone data: a query's rotation offset
+ * says which cyclic order to serve, and the response writer copies the
+ * records' rdata in that order into its own message (wire/response.ts;
+ * CoreDNS's loadbalance returns a new order the same way).
  * True cyclic rotation, not a shuffle: each query for an RRset starts one
  * position after the previous one, so over k·n queries each of n records
  * comes first exactly k times.
