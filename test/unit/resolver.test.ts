@@ -27,6 +27,7 @@ c.b            IN TXT "deep"
 x.w            IN TXT "exists"
 c.b2.w         IN TXT "makes b2.w an empty non-terminal"
 *.cw           IN CNAME www
+below.*.ent    IN TXT "makes *.ent a wildcard that is only an empty non-terminal"
 sub            IN NS  ns.sub
 sub            IN NS  ns.elsewhere.test.
 ns.sub         IN A   192.0.2.99
@@ -70,6 +71,7 @@ const cases: Case[] = [
   { name: 'existing name blocks the wildcard', q: 'x.w', type: 'A', outcome: 'NODATA', rcode: 0, aa: true, answer: [], authority: ['example.test. 60 SOA x1'] },
   { name: 'closest encloser is an empty non-terminal without wildcard: NXDOMAIN', q: 'zz.b2.w', type: 'A', outcome: 'NXDOMAIN', rcode: 3, aa: true, answer: [], authority: ['example.test. 60 SOA x1'] },
   { name: 'the wildcard owner queried literally', q: '*.w', type: 'A', outcome: 'HIT', rcode: 0, aa: true, answer: ['*.w.example.test. 300 A x1'], authority: [] },
+  { name: 'a wildcard that is only an empty non-terminal matches: NODATA (RFC 4592 §2.2.2)', q: 'foo.ent', type: 'A', outcome: 'NODATA', rcode: 0, aa: true, answer: [], authority: ['example.test. 60 SOA x1'] },
   { name: 'wildcard CNAME is followed', q: 'any.cw', type: 'A', outcome: 'HIT', rcode: 0, aa: true, answer: ['any.cw.example.test. 300 CNAME x1', 'www.example.test. 30 A x3'], authority: [] },
   { name: 'referral below a cut: no AA, NS in authority, glue', q: 'host.sub', type: 'A', outcome: 'DELEGATION', rcode: 0, aa: false, answer: [], authority: ['sub.example.test. 300 NS x2'], additional: ['ns.sub.example.test. 300 A x1'] },
   { name: 'referral at the cut itself', q: 'sub', type: 'A', outcome: 'DELEGATION', rcode: 0, aa: false, answer: [], authority: ['sub.example.test. 300 NS x2'], additional: ['ns.sub.example.test. 300 A x1'] },
