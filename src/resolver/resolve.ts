@@ -132,31 +132,44 @@ function targetName(data: RData): string | undefined {
  * (sibling glue), which are optional.
  */
 function referralGlue(zone: Zone, cut: ZoneNode, ns: RRset, live?: LiveView): { additional: SectionEntry[]; required: number } {
-  const all = addressesFor(zone, [ns], new Set(), live);
+  const all = addressesFor(zone, [ns], [], live);
   const inDomain = all.filter((e) => isAtOrBelow(e.ownerKey, cut.key));
   const sibling = all.filter((e) => !isAtOrBelow(e.ownerKey, cut.key));
   return { additional: [...inDomain, ...sibling], required: inDomain.length };
 }
 
-function addressesFor(zone: Zone, sets: readonly RRset[], exclude: ReadonlySet<RRset>, live?: LiveView): SectionEntry[] {
+/**
+ * Addresses of the NS, MX and SRV targets inside the zone (RFC 1034 §3.6):
+ * the target's own A/AAAA, or those a wildcard synthesises for it (as Knot
+ * does; never below a zone cut, where only real glue counts). Each owner and
+ * type once, and none already in the answer.
+ */
+function addressesFor(zone: Zone, sets: readonly RRset[], exclude: readonly SectionEntry[], live?: LiveView): SectionEntry[] {
   const out: SectionEntry[] = [];
-  const seen = new Set<RRset>(exclude);
+  const seen = new Set<string>(exclude.map((e) => `${e.rrset.type}|${e.ownerKey}`));
   for (const set of sets) {
     for (const data of set.records) {
       const target = targetName(data);
       if (target === undefined) continue;
       const key = nameKey(target);
       if (!isAtOrBelow(key, zone.originKey)) continue;
-      const node = zone.nodes.get(key);
+      let node = zone.nodes.get(key);
+      let synthesised = false;
+      if (!node && zone.hasWildcards) {
+        const found = lookup(zone, key, RRType.A);
+        if (found.kind === 'missing') node = zone.nodes.get(found.encloser.key === '' ? '*' : `*.${found.encloser.key}`);
+        synthesised = node !== undefined;
+      }
       if (!node) continue;
       for (const type of [RRType.A, RRType.AAAA]) {
         const rr = node.rrsets.get(type);
-        if (rr && !seen.has(rr)) {
-          seen.add(rr);
-          const view = live?.(rr);
-          if (!view) out.push(entry(rr));
-          else if (view.kind === 'records') out.push(entry(rr, undefined, undefined, view.ttl, view.records));
-        }
+        if (!rr || seen.has(`${type}|${key}`)) continue;
+        seen.add(`${type}|${key}`);
+        const view = live?.(rr);
+        const owner = synthesised ? target : undefined;
+        const ownerKey = synthesised ? key : undefined;
+        if (!view) out.push(entry(rr, owner, ownerKey));
+        else if (view.kind === 'records') out.push(entry(rr, owner, ownerKey, view.ttl, view.records));
       }
     }
   }
@@ -263,8 +276,7 @@ export function resolve(zone: Zone, qname: string, qnameKey: string, qtype: numb
       return done({ outcome: 'SERVFAIL', rcode: 2, authoritative: false, answer: [], authority: [], additional: [] });
     }
     answer.push(view ? entry(set, owner, ownerKey, view.ttl, view.records) : entry(set, owner, ownerKey));
-    const inAnswer = new Set(answer.map((e) => e.rrset));
-    return done({ outcome: 'HIT', rcode: 0, authoritative: true, answer, authority: [], additional: addressesFor(zone, [set], inAnswer, live) });
+    return done({ outcome: 'HIT', rcode: 0, authoritative: true, answer, authority: [], additional: addressesFor(zone, [set], answer, live) });
   }
   // Unreachable: the loop returns on its last hop.
   return done({ outcome: 'HIT', rcode: 0, authoritative: true, answer, authority: [], additional: [] });

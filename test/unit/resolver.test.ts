@@ -32,6 +32,8 @@ sub            IN NS  ns.sub
 sub            IN NS  ns.elsewhere.test.
 ns.sub         IN A   192.0.2.99
 _sip._tcp      IN SRV 10 60 5060 mail
+mxw            IN MX  10 host.w
+mxw            IN MX  20 nohost.sub
 `;
 const zone = zoneFromText('example.test', ZONE);
 
@@ -60,6 +62,7 @@ const cases: Case[] = [
   { name: 'apex MX adds the exchange addresses', q: '@', type: 'MX', outcome: 'HIT', rcode: 0, aa: true, answer: ['example.test. 300 MX x1'], authority: [], additional: ['mail.example.test. 300 A x1', 'mail.example.test. 300 AAAA x1'] },
   { name: 'apex NS adds in-zone addresses only', q: '@', type: 'NS', outcome: 'HIT', rcode: 0, aa: true, answer: ['example.test. 300 NS x2'], authority: [], additional: ['ns1.example.test. 300 A x1'] },
   { name: 'SRV adds the target address', q: '_sip._tcp', type: 'SRV', outcome: 'HIT', rcode: 0, aa: true, answer: ['_sip._tcp.example.test. 300 SRV x1'], authority: [], additional: ['mail.example.test. 300 A x1', 'mail.example.test. 300 AAAA x1'] },
+  { name: 'a target covered by a wildcard gets synthesised addresses, never below a cut', q: 'mxw', type: 'MX', outcome: 'HIT', rcode: 0, aa: true, answer: ['mxw.example.test. 300 MX x2'], authority: [], additional: ['host.w.example.test. 300 A x1'] },
   { name: 'CNAME followed in zone', q: 'blog', type: 'A', outcome: 'HIT', rcode: 0, aa: true, answer: ['blog.example.test. 300 CNAME x1', 'www.example.test. 30 A x3'], authority: [] },
   { name: 'CNAME queried for itself is not followed', q: 'blog', type: 'CNAME', outcome: 'HIT', rcode: 0, aa: true, answer: ['blog.example.test. 300 CNAME x1'], authority: [] },
   { name: 'CNAME to a missing in-zone name is NXDOMAIN (RFC 6604)', q: 'dangling', type: 'A', outcome: 'NXDOMAIN', rcode: 3, aa: true, answer: ['dangling.example.test. 300 CNAME x1'], authority: ['example.test. 60 SOA x1'] },
