@@ -4,7 +4,7 @@
  * case), a precompiled body, and the OPT record (RFC 6891 §6.1.1).
  */
 import type { AnswerPlan } from './answer.ts';
-import { HEADER_SIZE, Rcode, type QueryView } from './query.ts';
+import { decodeQuery, HEADER_SIZE, QueryStatus, QueryView, Rcode } from './query.ts';
 
 /** Our EDNS UDP payload size: the DNS Flag Day 2020 value, safe from fragmentation. */
 export const EDNS_UDP_SIZE = 1232;
@@ -90,4 +90,28 @@ export function writeEmpty(msg: Uint8Array, q: QueryView, rcode: number, withQue
   writeHeader(out, q, rcode, aa, false, 0, 0, opt ? 1 : 0, withQuestion ? 1 : 0);
   if (opt) writeOpt(out, qlen, q, rcode);
   return out;
+}
+
+/**
+ * SERVFAIL for a message whose handling failed (RFC 1035 §4.1.1: "server
+ * failure"), built from the query bytes alone with a fresh decode, so nothing
+ * the failed handler left behind is trusted. ID, opcode, RD and CD are echoed;
+ * the question and OPT too when they decode. Never throws: if even that fails,
+ * a bare 12-octet header. Null for what must get no answer at all (shorter
+ * than a header, or a response: QR=1).
+ */
+export function servfailFor(msg: Uint8Array, length = msg.length): Buffer | null {
+  if (length < HEADER_SIZE || msg.length < HEADER_SIZE || (msg[2]! & 0x80) !== 0) return null;
+  try {
+    const q = new QueryView();
+    if (decodeQuery(msg, length, q) === QueryStatus.DROP) return null;
+    return writeEmpty(msg, q, Rcode.SERVFAIL, q.questionEnd > HEADER_SIZE);
+  } catch {
+    const out = Buffer.alloc(HEADER_SIZE);
+    out[0] = msg[0]!;
+    out[1] = msg[1]!;
+    out[2] = 0x80 | (msg[2]! & 0x79); // QR, opcode and RD echoed; AA and TC clear
+    out[3] = (msg[3]! & 0x10) | Rcode.SERVFAIL; // CD echoed
+    return out;
+  }
 }
