@@ -3,7 +3,7 @@
 IPv4 socket: the kernel will not let an ordinary socket send from port 0.
 Needs root (CAP_NET_RAW). Loopback only: refuses any other address.
 
-usage: raw-udp.py SRC_PORT DST_HOST DST_PORT HEX_PAYLOAD [COUNT]
+usage: raw-udp.py SRC_HOST SRC_PORT DST_HOST DST_PORT HEX_PAYLOAD [COUNT]
 """
 import socket
 import struct
@@ -20,13 +20,12 @@ def checksum(data: bytes) -> int:
 
 
 def main() -> int:
-    sport, dst, dport, payload_hex = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
-    count = int(sys.argv[5]) if len(sys.argv) > 5 else 1
-    if not dst.startswith("127."):
+    src, sport, dst, dport, payload_hex = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
+    count = min(int(sys.argv[6]) if len(sys.argv) > 6 else 1, 10000)
+    if not (src.startswith("127.") and dst.startswith("127.")):
         print("loopback only", file=sys.stderr)
         return 2
     payload = bytes.fromhex(payload_hex)
-    src = dst
     ulen = 8 + len(payload)
     pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, socket.IPPROTO_UDP, ulen)
     udp = struct.pack("!HHHH", sport, dport, ulen, 0) + payload
