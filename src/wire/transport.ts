@@ -104,6 +104,10 @@ function guarded(onError: ErrorSink, hooks: TransportHooks) {
   };
 }
 
+/** RFC 1035 §4.2.2: a TCP message's length is a 2-octet field. */
+const MAX_TCP_MESSAGE = 0xffff;
+const tooBig = (out: Uint8Array) => new RangeError(`TCP message of ${out.length} octets cannot be framed (at most ${MAX_TCP_MESSAGE})`);
+
 /** What dgram's send throws for port 0 (Node validates before the system call). */
 const BAD_PORT = Object.assign(new Error('UDP reply to source port 0 dropped'), { code: 'ERR_SOCKET_BAD_PORT' });
 // Shared by every such drop: a stack would only point at this line.
@@ -273,10 +277,10 @@ export class TcpListener {
       quietTimer.unref();
     };
     const send = (out: Buffer) => {
-      if (out.length > 0xffff) {
-        // Cannot be framed (RFC 1035 §4.2.2): a handler bug, answered like any other failure.
-        this.g.report(new RangeError(`TCP answer of ${out.length} octets cannot be framed`), 'tcp handler');
-        this.g.handlerError('tcp');
+      if (out.length > MAX_TCP_MESSAGE) {
+        // Callers check first (tooBig); a message that cannot be framed must never be cut into a wrong one.
+        this.g.report(tooBig(out), 'tcp send');
+        socket.destroy();
         return;
       }
       const framed = Buffer.allocUnsafe(2 + out.length);
@@ -313,6 +317,13 @@ export class TcpListener {
           out = stream.next();
         } catch (err) {
           this.g.report(err, 'tcp response stream');
+          stream = null;
+          socket.destroy();
+          return;
+        }
+        if (out && out.length > MAX_TCP_MESSAGE) {
+          // Like a throwing next(): a transfer cut short must not look complete.
+          this.g.report(tooBig(out), 'tcp response stream');
           stream = null;
           socket.destroy();
           return;
@@ -420,6 +431,12 @@ export class TcpListener {
           // the queries pipelined behind it are answered as usual.
           this.g.handlerError('tcp');
           this.g.report(err, 'tcp handler');
+          out = servfailFor(msg, size);
+        }
+        if (out instanceof Uint8Array && out.length > MAX_TCP_MESSAGE) {
+          // An answer no 2-octet length can frame (RFC 1035 §4.2.2): a failure like a throw.
+          this.g.handlerError('tcp');
+          this.g.report(tooBig(out), 'tcp handler');
           out = servfailFor(msg, size);
         }
         if (out instanceof Uint8Array) send(out);

@@ -165,6 +165,37 @@ describe('TcpListener with an injected handler', () => {
     expect(peer.closed).toBe(false);
   });
 
+  it('an answer too large for a 2-octet length prefix gets SERVFAIL, never a mis-framed message; the next query is answered', async () => {
+    const inner = echoHandler();
+    const { port, faults } = await listen((msg, length, tr, view, remote) => {
+      const out = inner(msg, length, tr, view, remote);
+      return view.qnameKey === 'huge.test' ? Buffer.alloc(70_000, 0x41) : out;
+    });
+    const peer = await TcpPeer.connect(port);
+    peers.push(peer);
+    const huge = rawQuery('huge.test', { id: 11 });
+    peer.write(Buffer.concat([frame(huge), frame(rawQuery('fine.test', { id: 12 }))]));
+    const [first, second] = await peer.waitForMessages(2, 5000);
+    expect(parseHeader(first!)).toMatchObject({ id: 11, qr: true, rcode: RCODE_SERVFAIL, qdcount: 1 });
+    expect(parseHeader(second!)).toMatchObject({ id: 12, qr: true, rcode: 0 });
+    expect(faults.handlerErrors.get('tcp')).toBe(1);
+  });
+
+  it('a response stream yielding a message too large to frame ends the connection (a cut transfer must not look complete)', async () => {
+    let pulled = 0;
+    const { port } = await listen(() => ({
+      next: () => (pulled++ === 0 ? Buffer.alloc(100, 0x42) : pulled === 2 ? Buffer.alloc(70_000, 0x43) : undefined),
+      cancel: () => {},
+    }));
+    const peer = await TcpPeer.connect(port);
+    peers.push(peer);
+    peer.send(rawQuery('xfr.test', { id: 13, qtype: 252 }));
+    await peer.waitClosed(5000);
+    expect(peer.endedByPeer).toBe(true);
+    // The first message arrived whole; nothing after it (no truncated 70,000-octet frame read as something else).
+    expect(peer.messages.map((m) => m.length)).toEqual([100]);
+  });
+
   it('a client that resets while its answer is written: the failed write is counted, the listener serves the next client', async () => {
     let victim: net.Socket | undefined;
     const inner = echoHandler();
