@@ -219,6 +219,42 @@ describe('TcpListener with an injected handler', () => {
   });
 });
 
+describe('a zone transfer whose message cannot be framed (real server)', () => {
+  // One TXT record of 65,535 rdata octets under a 188-octet origin: with the question, its AXFR
+  // message is 65,759 octets, more than a TCP length prefix can say. (Once crashed the server.)
+  const origin = ['a'.repeat(60), 'a'.repeat(60), 'a'.repeat(60), 'test'].join('.');
+  const txt = [...Array.from({ length: 255 }, () => `"${'x'.repeat(255)}"`), `"${'y'.repeat(254)}"`].join(' ');
+  const zone = `$ORIGIN ${origin}.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 900 1209600 60\n@ IN NS ns1\nns1 IN A 192.0.2.1\nt IN TXT ${txt}\n`;
+
+  it('ends that connection and keeps serving (or the zone is refused at load)', async () => {
+    let t: TestServer;
+    try {
+      t = await startTestServer({ 'big.zone': zone, [`${origin}.yaml`]: 'masterFile: big.zone\ntransfer: { allow: 127.0.0.0/8 }\n' });
+    } catch (e) {
+      // Refusing such an RRset at load is the other acceptable outcome.
+      expect(String((e as Error).message)).toMatch(/big\.zone|65,?535|too large|cannot fit/i);
+      return;
+    }
+    try {
+      const peer = await TcpPeer.connect(t.port);
+      peer.send(rawQuery(origin, { id: 21, qtype: 252 }));
+      await peer.waitClosed(5000);
+      peer.destroy();
+      // No message longer than a frame can say was sent; whatever came was whole and a response.
+      for (const m of peer.messages) expect(parseHeader(m).qr).toBe(true);
+      const next = await TcpPeer.connect(t.port);
+      try {
+        const reply = await next.exchange(rawQuery(`ns1.${origin}`, { id: 22 }));
+        expect(parseHeader(reply)).toMatchObject({ id: 22, rcode: 0, ancount: 1 });
+      } finally {
+        next.destroy();
+      }
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('send-error counts in /metrics', () => {
   it('every code the transports count has its own label; anything else is "other", so the label set is bounded', async () => {
     const m = new Metrics({ defaultMetrics: false });
