@@ -4,7 +4,9 @@
  * bytes, zero-length frames, bare headers, responses, broken questions,
  * impossible counts), the stream cut at random byte boundaries or coalesced,
  * and optionally ended by a frame whose length prefix is larger than what
- * follows or by random bytes. What must hold for every case:
+ * follows or by random bytes; some clients start reading late (answers wait
+ * in the socket buffers; tcp.test.ts drives the server's own backpressure
+ * with answers larger than those buffers). What must hold for every case:
  *
  * - every valid query gets its answer, on its connection, in the order sent
  *   (RFC 7766 lets a server reorder, rrdns does not), with its ID and question
@@ -112,6 +114,8 @@ const connection = fc.record({
   cuts: fc.array(fc.integer({ min: 0, max: 1_000_000 }), { maxLength: 30 }),
   /** Pause between writes (ms), so pieces travel as separate segments. */
   pauseMs: fc.integer({ min: 0, max: 3 }),
+  /** The client starts reading only after this long (ms): its answers wait in the socket buffers meanwhile. */
+  readDelayMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 40 })),
 });
 
 function applyCase(name: string, mask: number): string {
@@ -156,8 +160,9 @@ function build(conn: Connection): Built {
 }
 
 /** Sends `stream` in pieces cut at `cuts`, half-closes, and collects replies until the server closes. */
-async function run(port: number, stream: Buffer, cuts: number[], pauseMs: number): Promise<{ replies: Buffer[]; endedByPeer: boolean }> {
-  const peer = await TcpPeer.connect(port);
+async function run(port: number, stream: Buffer, cuts: number[], pauseMs: number, readDelayMs: number): Promise<{ replies: Buffer[]; endedByPeer: boolean }> {
+  const peer = await TcpPeer.connect(port, { read: readDelayMs === 0 });
+  const reading = readDelayMs > 0 ? setTimeout(() => peer.startReading(), readDelayMs) : undefined;
   try {
     const points = [...new Set(cuts.map((c) => Math.floor((c / 1_000_000) * stream.length)))].filter((p) => p > 0 && p < stream.length).sort((a, b) => a - b);
     let from = 0;
@@ -170,6 +175,7 @@ async function run(port: number, stream: Buffer, cuts: number[], pauseMs: number
     await peer.waitClosed(15_000);
     return { replies: peer.messages, endedByPeer: peer.endedByPeer };
   } finally {
+    clearTimeout(reading);
     peer.destroy();
   }
 }
@@ -216,7 +222,7 @@ describe('TCP fuzz: random framing, segmentation and junk over concurrent connec
     'every valid query is answered in order on its connection; junk costs nothing else; the server stays up',
     async (conns) => {
       const built = conns.map(build);
-      const results = await Promise.all(conns.map((c, i) => run(t.port, built[i]!.stream, c.cuts, c.pauseMs)));
+      const results = await Promise.all(conns.map((c, i) => run(t.port, built[i]!.stream, c.cuts, c.pauseMs, c.readDelayMs)));
       results.forEach((r, ci) => {
         const b = built[ci]!;
         expect(r.endedByPeer, `connection ${ci}: closed by the server after our half-close`).toBe(true);
