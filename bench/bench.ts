@@ -4,6 +4,16 @@
  * bounded time (BENCH_SECONDS, default 10) at a bounded rate. Prints each
  * QPS, the ratio rrdns/Knot and the packet loss. A benchmark, not a test.
  *
+ * `npm run bench -- --mix hostile`: rrdns alone under dnsperf, over a query
+ * file alternating legitimate and other queries (see hostileMix). Clean: the
+ * other half is the usual mix too. Hostile: it is junk (random qtypes
+ * for real names, random names under the zone: NXDOMAIN floods, random letter
+ * case, wildcard expansions with random labels). Then clean again, after the
+ * junk. Prints the QPS of the legitimate half in each phase, the ratio
+ * hostile/clean (acceptance: at least 0.90, junk must not make ordinary
+ * answers dearer) and the server CPU per query (/proc/PID/stat). Phases last
+ * BENCH_SECONDS (default 2 in this mode), in BENCH_ROUNDS rounds (default 3).
+ *
  * Everything stays on 127.0.0.1; dnsperf stops itself after -l seconds (and
  * is stopped by PID if it overruns); both servers are stopped by PID.
  */
@@ -15,7 +25,15 @@ import { startKnot, type KnotServer } from '../test/support/knot.ts';
 import { removeDir, startProcess, startRrdns, stopAll, tempDir, type RrdnsProcess } from '../test/support/spawn.ts';
 import { ensureTool, toolPath } from '../test/support/tools.ts';
 
-const SECONDS = Math.min(Math.max(Math.round(Number(process.env.BENCH_SECONDS ?? 10) || 10), 1), 300);
+const MIX = (() => {
+  const i = process.argv.indexOf('--mix');
+  const v = i >= 0 ? process.argv[i + 1] : /^--mix=(.*)$/.exec(process.argv.find((a) => a.startsWith('--mix=')) ?? '')?.[1];
+  return v ?? 'knot';
+})();
+const DEFAULT_SECONDS = MIX === 'hostile' ? 2 : 10;
+/** --mix hostile: rounds of (fresh server, clean phase, hostile phase); BENCH_ROUNDS, default 3. */
+const ROUNDS = Math.min(Math.max(Math.round(Number(process.env.BENCH_ROUNDS ?? 3) || 3), 1), 20);
+const SECONDS = Math.min(Math.max(Math.round(Number(process.env.BENCH_SECONDS ?? DEFAULT_SECONDS) || DEFAULT_SECONDS), 1), 300);
 const CLIENTS = 8;
 /** Rate cap (queries/s) and outstanding-query cap: bounded load even on a fast machine. */
 const MAX_QPS = 200_000;
@@ -70,11 +88,11 @@ interface PerfResult {
 }
 
 /** One bounded dnsperf run against 127.0.0.1:port. */
-async function dnsperf(port: number, queryFile: string): Promise<PerfResult> {
-  const args = ['-s', '127.0.0.1', '-p', String(port), '-d', queryFile, '-l', String(SECONDS), '-c', String(CLIENTS), '-Q', String(MAX_QPS), '-q', String(OUTSTANDING), '-t', '2'];
+async function dnsperf(port: number, queryFile: string, seconds = SECONDS): Promise<PerfResult> {
+  const args = ['-s', '127.0.0.1', '-p', String(port), '-d', queryFile, '-l', String(seconds), '-c', String(CLIENTS), '-Q', String(MAX_QPS), '-q', String(OUTSTANDING), '-t', '2'];
   const proc = startProcess('dnsperf', toolPath('dnsperf')!, args);
   // dnsperf stops itself after -l seconds plus its -t drain; this is only the backstop.
-  const overrun = setTimeout(() => void proc.stop(2000), (SECONDS + 20) * 1000);
+  const overrun = setTimeout(() => void proc.stop(2000), (seconds + 20) * 1000);
   const { code } = await proc.exited;
   clearTimeout(overrun);
   const out = proc.stdout();
@@ -111,7 +129,165 @@ function report(name: string, r: PerfResult): void {
   console.log(`${name.padEnd(6)} ${r.qps.toFixed(0).padStart(8)} QPS   sent ${r.sent}, completed ${r.completed}, lost ${r.lostText}, avg latency ${r.latency} s`);
 }
 
+// ---------------------------------------------------------------------------
+// --mix hostile
+
+/** Lines of junk: each a query the zone answers, but none an ordinary client would ask. Deterministic (fixed seed). */
+export function junkQueries(count: number, seed = 0x5eed): string[] {
+  let a = seed >>> 0;
+  const rand = () => {
+    // mulberry32
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
+  const label = () => Array.from({ length: 4 + Math.floor(rand() * 12) }, () => pick('abcdefghijklmnopqrstuvwxyz0123456789'.split(''))).join('');
+  const randomCase = (name: string) => name.replace(/[a-z]/g, (c) => (rand() < 0.5 ? c.toUpperCase() : c));
+  const realNames = [`www.${ORIGIN}`, `blog.${ORIGIN}`, `${ORIGIN}`, `mail.${ORIGIN}`, `ns1.${ORIGIN}`];
+  const kinds = [
+    // Random qtypes for real names (the junk that once locked a name out of the answer cache).
+    () => `${pick(realNames)} TYPE${1 + Math.floor(rand() * 65000)}`,
+    // NXDOMAIN flood: random names under the zone.
+    () => `${label()}.${ORIGIN} A`,
+    // Random letter case of real names.
+    () => `${randomCase(pick(realNames))} ${pick(['A', 'AAAA', 'MX', 'TXT'])}`,
+    // Wildcard expansions with random labels.
+    () => `${label()}.apps.${ORIGIN} ${pick(['A', 'AAAA', 'TXT'])}`,
+  ];
+  return Array.from({ length: count }, (_, i) => kinds[i % kinds.length]!());
+}
+
+/** CPU time (user + system) the process has used, in seconds, from /proc/PID/stat; undefined off Linux. */
+function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces): utime is the 14th field, stime the 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return ticks / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
+}
+
+interface Phase {
+  name: string;
+  perf: PerfResult;
+  /** Server CPU microseconds per completed query, if measurable. */
+  cpuUsPerQuery: number | undefined;
+}
+
+/** One bounded dnsperf run, with the server's CPU time measured around it. */
+async function phase(name: string, port: number, pid: number, file: string): Promise<Phase> {
+  const before = cpuSeconds(pid);
+  const perf = await dnsperf(port, file);
+  const after = cpuSeconds(pid);
+  const cpuUsPerQuery = before !== undefined && after !== undefined && perf.completed > 0 ? ((after - before) * 1e6) / perf.completed : undefined;
+  return { name, perf, cpuUsPerQuery };
+}
+
+function reportPhase(p: Phase): void {
+  const cpu = p.cpuUsPerQuery === undefined ? '' : `, server CPU ${p.cpuUsPerQuery.toFixed(1)} µs/query`;
+  console.log(
+    `${p.name.padEnd(12)} legit half ${(p.perf.qps / 2).toFixed(0).padStart(7)} QPS   (all ${p.perf.qps.toFixed(0)} QPS, lost ${p.perf.lostText}, avg latency ${p.perf.latency} s${cpu})`,
+  );
+}
+
+/**
+ * One dnsperf instance, over a file where legitimate and other queries
+ * alternate line by line (dnsperf sends its file in order, whatever the
+ * number of clients): with no loss, exactly half of what completes is
+ * legitimate, so the legitimate half's QPS is half the total. Clean: the
+ * other half is the usual mix too. Hostile: it is junk. dnsperf keeps a fixed
+ * number of queries outstanding, so if junk costs the server more, fewer
+ * queries of both halves complete. (Two dnsperf instances at once were
+ * tried first: the kernel spreads their sockets unevenly over the threads,
+ * and two identical instances differed by 60%.)
+ */
+async function hostileMix(): Promise<number> {
+  if (!ensureTool('dnsperf', 'dnsperf')) {
+    console.error('bench needs dnsperf (Debian package dnsperf)');
+    return 1;
+  }
+  const dir = tempDir('bench-hostile');
+  let rrdns: RrdnsProcess | undefined;
+  try {
+    const zonesDir = path.join(dir, 'zones');
+    fs.mkdirSync(zonesDir);
+    fs.writeFileSync(path.join(zonesDir, `${ORIGIN}.zone`), ZONE);
+    // More distinct junk than any sane cache holds; dnsperf cycles through the file.
+    const JUNK = 100_000;
+    const junk = junkQueries(JUNK);
+    const cleanFile = path.join(dir, 'clean.txt');
+    fs.writeFileSync(cleanFile, Array.from({ length: 2 * QUERIES.length }, (_, i) => QUERIES[i % QUERIES.length]).join('\n') + '\n');
+    const hostileFile = path.join(dir, 'hostile.txt');
+    fs.writeFileSync(hostileFile, junk.map((j, i) => `${QUERIES[i % QUERIES.length]}\n${j}`).join('\n') + '\n');
+    // One UDP thread by default: with several, how the kernel spreads dnsperf's sockets over them
+    // changes from run to run and swamps the effect measured here (BENCH_UDP_THREADS overrides).
+    const udpThreads = Number(process.env.BENCH_UDP_THREADS ?? 1) || os.availableParallelism();
+    console.log(
+      `bench --mix hostile: ${SECONDS} s per phase, dnsperf -c ${CLIENTS} -q ${OUTSTANDING} -Q ${MAX_QPS}, UDP on 127.0.0.1, ` +
+        `${os.availableParallelism()} cores shared by dnsperf and the server; rrdns --udp-threads ${udpThreads}`,
+    );
+    console.log(`  legit half: the usual ${QUERIES.length}-query mix; junk half: ${JUNK} queries (random qtypes for real names, NXDOMAIN names, random case, wildcard labels)`);
+    console.log(`  ${ROUNDS} rounds, each on a fresh server: 1 s warm-up, clean, then hostile; the last round then clean again (after the junk)`);
+    const cleans: Phase[] = [];
+    const hostiles: Phase[] = [];
+    let after: Phase | undefined;
+    // Rounds interleave clean and hostile in time (drift on a shared machine hits both alike);
+    // a fresh server each round, so every clean figure is one no junk has touched.
+    for (let round = 1; round <= ROUNDS; round++) {
+      rrdns = await startRrdns({ zonesDir, logLevel: 'warn', args: ['--udp-threads', String(udpThreads), '--no-watch', '--admin', 'off'] });
+      // Warm-up (not reported): the JIT and the answer caches settle on the clean mix first.
+      await dnsperf(rrdns.port, cleanFile, 1);
+      const clean = await phase(`clean ${round}`, rrdns.port, rrdns.pid, cleanFile);
+      reportPhase(clean);
+      const hostile = await phase(`hostile ${round}`, rrdns.port, rrdns.pid, hostileFile);
+      reportPhase(hostile);
+      cleans.push(clean);
+      hostiles.push(hostile);
+      if (round === ROUNDS) {
+        after = await phase('clean after', rrdns.port, rrdns.pid, cleanFile);
+        reportPhase(after);
+      }
+      if (!rrdns.running()) {
+        console.error('rrdns exited during the bench:\n' + rrdns.stderr());
+        return 1;
+      }
+      await rrdns.close();
+      rrdns = undefined;
+    }
+    const sum = (ps: Phase[], f: (p: Phase) => number) => ps.reduce((n, p) => n + f(p), 0);
+    const baseline = sum(cleans, (p) => p.perf.qps / 2) / cleans.length;
+    const legit = sum(hostiles, (p) => p.perf.qps / 2) / hostiles.length;
+    const ratio = legit / baseline;
+    console.log(`legit half QPS, hostile vs clean (means over ${ROUNDS} rounds): ${legit.toFixed(0)} vs ${baseline.toFixed(0)}, ratio ${ratio.toFixed(2)}: ${ratio >= 0.9 ? 'within' : 'NOT within'} 10%`);
+    const cpu = (ps: Phase[]) => (ps.every((p) => p.cpuUsPerQuery !== undefined) ? sum(ps, (p) => p.cpuUsPerQuery!) / ps.length : undefined);
+    const cpuClean = cpu(cleans);
+    const cpuHostile = cpu(hostiles);
+    if (cpuClean !== undefined && cpuHostile !== undefined) {
+      console.log(`server CPU per query: clean ${cpuClean.toFixed(1)} µs, hostile ${cpuHostile.toFixed(1)} µs (ratio ${(cpuHostile / cpuClean).toFixed(2)})${after?.cpuUsPerQuery !== undefined ? `, clean after junk ${after.cpuUsPerQuery.toFixed(1)} µs` : ''}`);
+    }
+    if (after) console.log(`clean after junk vs clean (same server, last round): ${(after.perf.qps / cleans.at(-1)!.perf.qps).toFixed(2)}`);
+    const lossy = [...cleans, ...hostiles, ...(after ? [after] : [])].filter((p) => p.perf.lost > 0);
+    if (lossy.length > 0) console.log(`note: queries were lost in ${lossy.map((p) => p.name).join(', ')}; the legit half of those is an estimate`);
+    return 0;
+  } finally {
+    await rrdns?.close();
+    await stopAll();
+    removeDir(dir);
+  }
+}
+
 async function main(): Promise<number> {
+  if (MIX === 'hostile') return hostileMix();
+  if (MIX !== 'knot') {
+    console.error(`bench: unknown --mix ${MIX} (hostile, or none for rrdns vs Knot)`);
+    return 1;
+  }
   for (const [bin, pkg] of [['dnsperf', 'dnsperf'], ['knotd', 'knot'], ['dig', 'bind9-dnsutils']] as const) {
     if (!ensureTool(bin, pkg)) {
       console.error(`bench needs ${bin} (Debian package ${pkg})`);

@@ -134,10 +134,93 @@ export class QueryCounts {
   }
 }
 
+/**
+ * Send-error codes with a label of their own (the ones a DNS server meets:
+ * spoofed port 0, firewall EPERM, oversized or unroutable datagrams, a peer
+ * gone mid-write); every other code counts as `other`, so the label set stays
+ * fixed whatever the kernel or a peer does.
+ */
+export const SEND_ERROR_CODES: readonly string[] = [
+  'ERR_SOCKET_BAD_PORT', 'ERR_SOCKET_DGRAM_NOT_RUNNING', 'EPERM', 'EACCES', 'EMSGSIZE', 'ENOBUFS', 'EAGAIN',
+  'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EINVAL',
+];
+const SEND_ERROR_LABEL = new Set(SEND_ERROR_CODES);
+
+/** TransportFaults' counts as they cross from a UDP worker thread (plain data). */
+export interface TransportFaultCounts {
+  sendErrors: [string, number][];
+  handlerErrors: [Transport, number][];
+}
+
+/**
+ * Transport faults: failed sends by transport and error code, and messages
+ * whose handling threw, by transport. Its method names match the transport's
+ * TransportHooks, so the server hands this object to its listeners as is; a
+ * UDP worker thread keeps its own and hands the counts over with take().
+ */
+export class TransportFaults {
+  /** Key `transport code`, code already one of SEND_ERROR_CODES or `other`. */
+  readonly sendErrors = new Map<string, number>();
+  readonly handlerErrors = new Map<Transport, number>();
+
+  sendError(transport: Transport, code: string): void {
+    const key = `${transport} ${SEND_ERROR_LABEL.has(code) ? code : 'other'}`;
+    this.sendErrors.set(key, (this.sendErrors.get(key) ?? 0) + 1);
+  }
+
+  handlerError(transport: Transport): void {
+    this.handlerErrors.set(transport, (this.handlerErrors.get(transport) ?? 0) + 1);
+  }
+
+  /** The counts so far, restarting from zero; undefined when nothing was counted. */
+  take(): TransportFaultCounts | undefined {
+    if (this.sendErrors.size === 0 && this.handlerErrors.size === 0) return undefined;
+    const out = { sendErrors: [...this.sendErrors], handlerErrors: [...this.handlerErrors] };
+    this.sendErrors.clear();
+    this.handlerErrors.clear();
+    return out;
+  }
+
+  /** Adds counts another thread took. */
+  add(taken: TransportFaultCounts): void {
+    for (const [key, n] of taken.sendErrors) this.sendErrors.set(key, (this.sendErrors.get(key) ?? 0) + n);
+    for (const [t, n] of taken.handlerErrors) this.handlerErrors.set(t, (this.handlerErrors.get(t) ?? 0) + n);
+  }
+}
+
+/** The transport-fault counters, published from `faults` at scrape time. */
+function registerTransportFaults(registers: Registry[], faults: TransportFaults): void {
+  new Counter({
+    name: 'rrdns_send_errors_total',
+    help: 'Answers that could not be sent (dropped), by transport and error code (a fixed set, else other).',
+    labelNames: ['transport', 'code'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const [key, n] of faults.sendErrors) {
+        const [transport, code] = key.split(' ') as [string, string];
+        this.inc({ transport, code }, n);
+      }
+    },
+  });
+  new Counter({
+    name: 'rrdns_handler_errors_total',
+    help: 'Messages whose handling threw (UDP: dropped; TCP: answered SERVFAIL), by transport.',
+    labelNames: ['transport'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const [transport, n] of faults.handlerErrors) this.inc({ transport }, n);
+    },
+  });
+}
+
 export class Metrics {
   readonly registry: Registry;
 
   private readonly queries = new QueryCounts();
+  /** Failed sends and throwing handlers, counted by the transports (see TransportFaults). */
+  readonly faults = new TransportFaults();
 
   /** Check results per address. */
   private readonly checks = new Map<string, CheckCounts>();
@@ -277,6 +360,8 @@ export class Metrics {
         }
       },
     });
+
+    registerTransportFaults(registers, this.faults);
 
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }

@@ -110,7 +110,10 @@ export class RrdnsServer {
       onResult: (state, outcome) => this.metrics.checkResult(state.key, state.address, outcome.ok, outcome.latencyMs),
     });
     this.pools = new PoolRegistry(this.monitor);
-    this.udpThreads = new UdpThreads(this.log, (counts) => this.metrics.addQueryCounts(counts));
+    this.udpThreads = new UdpThreads(this.log, (counts, faults) => {
+      this.metrics.addQueryCounts(counts);
+      if (faults) this.metrics.faults.add(faults);
+    });
     const metrics = this.metrics;
     metrics.setPools(() => this.pools.snapshot());
     const observe = countingObserver((zone, qtype, rcode, transport) => metrics.countQuery(zone, qtype, rcode, transport), this.log);
@@ -301,9 +304,9 @@ export class RrdnsServer {
     for (let attempt = 0; ; attempt++) {
       let udp: dgram.Socket | undefined;
       try {
-        udp = await bindUdp(host, port, handler, onError, this.config.udpThreads > 1);
+        udp = await bindUdp(host, port, handler, onError, this.config.udpThreads > 1, this.metrics.faults);
         const udpPort = udp.address().port;
-        const tcp = new TcpListener(handler, this.config.tcp, onError);
+        const tcp = new TcpListener(handler, this.config.tcp, onError, this.metrics.faults);
         await tcp.listen(host, udpPort);
         this.udpSockets.push(udp);
         this.tcpListeners.push(tcp);

@@ -21,6 +21,7 @@ import { Worker } from 'node:worker_threads';
 import type { LiveSet } from '../resolver/resolve.ts';
 import type { RRset, Zone } from '../zone/zone.ts';
 import type { Logger } from '../observability/log.ts';
+import type { TransportFaultCounts } from '../observability/metrics.ts';
 
 /** The key of a health-checked RRset, the same in every thread. */
 export function liveKey(zone: Zone, rrset: RRset): string {
@@ -42,7 +43,7 @@ export type MainMessage =
 export type WorkerMessage =
   | { kind: 'listening' }
   | { kind: 'error'; message: string }
-  | { kind: 'counts'; counts: Map<string, Float64Array> }
+  | { kind: 'counts'; counts: Map<string, Float64Array>; faults?: TransportFaultCounts }
   | { kind: 'closed' };
 
 export interface WorkerSetup {
@@ -68,10 +69,10 @@ interface Running {
 export class UdpThreads {
   private readonly running: Running[] = [];
   private readonly log: Logger;
-  private readonly onCounts: (counts: Map<string, Float64Array>) => void;
+  private readonly onCounts: (counts: Map<string, Float64Array>, faults?: TransportFaultCounts) => void;
   private closing: Promise<void> | undefined;
 
-  constructor(log: Logger, onCounts: (counts: Map<string, Float64Array>) => void) {
+  constructor(log: Logger, onCounts: (counts: Map<string, Float64Array>, faults?: TransportFaultCounts) => void) {
     this.log = log;
     this.onCounts = onCounts;
   }
@@ -110,7 +111,7 @@ export class UdpThreads {
             break;
           case 'counts':
             for (const cells of m.counts.values()) for (const n of cells) this.answeredByWorkers += n;
-            this.onCounts(m.counts);
+            this.onCounts(m.counts, m.faults);
             break;
         }
       });

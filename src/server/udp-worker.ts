@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type dgram from 'node:dgram';
 import { createLogger } from '../observability/log.ts';
-import { QueryCounts } from '../observability/metrics.ts';
+import { QueryCounts, TransportFaults } from '../observability/metrics.ts';
 import type { LiveSet } from '../resolver/resolve.ts';
 import type { RData } from '../zone/records.ts';
 import { ZoneStore } from '../zone/store.ts';
@@ -33,6 +33,7 @@ const answers = new AnswerCache();
 let live = new Map<string, LiveSet>();
 
 const counts = new QueryCounts();
+const faults = new TransportFaults();
 const observe = countingObserver((zone, qtype, rcode, transport) => counts.count(zone, qtype, rcode, transport), log);
 // UDP only here: AXFR is REFUSED and IXFR gets the SOA alone, as on the main thread's socket.
 const pipeline = new QueryPipeline(store, { chaosIdentity: setup.identity, observe, transfer: new TransferService(log) });
@@ -70,7 +71,8 @@ function install(zones: ZoneForWorker[]): void {
 let socket: dgram.Socket | undefined;
 const flushCounts = () => {
   const taken = counts.take();
-  if (taken) send({ kind: 'counts', counts: taken });
+  const failed = faults.take();
+  if (taken || failed) send({ kind: 'counts', counts: taken ?? new Map(), faults: failed });
 };
 const timer = setInterval(flushCounts, COUNTS_EVERY_MS);
 
@@ -80,7 +82,7 @@ port.on('message', (m: MainMessage) => {
       live = reviveLive(m.live);
       install(m.zones);
       if (!socket) {
-        bindUdp(setup.host, setup.port, pipeline.handle.bind(pipeline), (err, where) => log.error({ err, where }, 'transport error'), true).then(
+        bindUdp(setup.host, setup.port, pipeline.handle.bind(pipeline), (err, where) => log.error({ err, where }, 'transport error'), true, faults).then(
           (s) => {
             socket = s;
             send({ kind: 'listening' });

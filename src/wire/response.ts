@@ -7,7 +7,7 @@
  */
 import type { AnswerPlan, Rotation } from './answer.ts';
 import { CLASSIC_UDP_SIZE, EDNS_UDP_SIZE, HEADER_SIZE, MAX_MESSAGE, OPT_SIZE, writeHeader, writeOpt } from './message.ts';
-import { Rcode, type QueryView } from './query.ts';
+import { decodeQuery, QueryStatus, QueryView, Rcode } from './query.ts';
 
 export { CLASSIC_UDP_SIZE, EDNS_UDP_SIZE };
 
@@ -90,4 +90,26 @@ export function writeEmpty(msg: Uint8Array, q: QueryView, rcode: number, withQue
   writeHeader(out, { id: q.id, opcode: q.opcode, queryFlags: q.flags, rcode, aa, tc: false }, withQuestion ? 1 : 0, 0, 0, opt ? 1 : 0);
   if (opt) writeOpt(out, qlen, rcode, q.ednsDo);
   return out;
+}
+
+/**
+ * SERVFAIL for a message whose handling failed (RFC 1035 §4.1.1: "server
+ * failure"), built from the query bytes alone with a fresh decode, so nothing
+ * the failed handler left behind is trusted. ID, opcode, RD and CD are echoed;
+ * the question and OPT too when they decode. Never throws: if even that fails,
+ * a bare 12-octet header. Null for what must get no answer at all (shorter
+ * than a header, or a response: QR=1).
+ */
+export function servfailFor(msg: Uint8Array, length = msg.length): Buffer | null {
+  if (length < HEADER_SIZE || msg.length < HEADER_SIZE || (msg[2]! & 0x80) !== 0) return null;
+  try {
+    const q = new QueryView();
+    if (decodeQuery(msg, length, q) === QueryStatus.DROP) return null;
+    return writeEmpty(msg, q, Rcode.SERVFAIL, q.questionEnd > HEADER_SIZE);
+  } catch {
+    const out = Buffer.alloc(HEADER_SIZE);
+    // AA and TC clear; ID, opcode, RD and CD echoed from the raw header.
+    writeHeader(out, { id: (msg[0]! << 8) | msg[1]!, opcode: (msg[2]! >> 3) & 0x0f, queryFlags: (msg[2]! << 8) | msg[3]!, rcode: Rcode.SERVFAIL, aa: false, tc: false }, 0, 0, 0, 0);
+    return out;
+  }
 }

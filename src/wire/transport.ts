@@ -4,10 +4,19 @@
  * a peer sends can throw out of here, stall other clients or grow memory
  * without bound: TCP connections are capped, idle or dribbling ones are closed,
  * and a client that does not read its answers stops being read from.
+ *
+ * A fault costs one message, never a listener: every send is guarded (a
+ * spoofed source port 0 makes dgram's send throw synchronously; the kernel
+ * refuses others later, in the callback), every event listener catches what
+ * it calls, and a TCP message whose handler throws is answered SERVFAIL so the
+ * client need not wait for the idle timeout. Faults are counted through
+ * TransportHooks and reported to the ErrorSink; neither is called in a way
+ * that can throw back in here.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { QueryView } from './query.ts';
+import { servfailFor } from './response.ts';
 
 /**
  * A response of several messages (a zone transfer), pulled one message at a
@@ -49,43 +58,127 @@ export interface ErrorSink {
   (err: unknown, where: string): void;
 }
 
+export type TransportName = 'udp' | 'tcp';
+
+/**
+ * Counters the transports bump on faults (Metrics.faults has these methods).
+ * Called once per failed send or throwing handler, so they must be cheap.
+ */
+export interface TransportHooks {
+  /** An answer could not be sent and was dropped; `code` is the error's code (e.g. EPERM), or `unknown`. */
+  sendError?(transport: TransportName, code: string): void;
+  /** Handling one message threw (UDP: dropped; TCP: answered SERVFAIL). */
+  handlerError?(transport: TransportName): void;
+}
+
+/** The error code of a failed send, for counting. */
+function codeOf(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' ? code : 'unknown';
+}
+
+/** Hooks and sink wrapped so that neither can throw into a socket event (which would end the process). */
+function guarded(onError: ErrorSink, hooks: TransportHooks) {
+  return {
+    report(err: unknown, where: string): void {
+      try {
+        onError(err, where);
+      } catch {
+        // A failing sink must not take the listener down with it.
+      }
+    },
+    sendError(transport: TransportName, err: unknown): void {
+      try {
+        hooks.sendError?.(transport, codeOf(err));
+      } catch {
+        // Counting is best effort.
+      }
+    },
+    handlerError(transport: TransportName): void {
+      try {
+        hooks.handlerError?.(transport);
+      } catch {
+        // Counting is best effort.
+      }
+    },
+  };
+}
+
+/** RFC 1035 §4.2.2: a TCP message's length is a 2-octet field. */
+const MAX_TCP_MESSAGE = 0xffff;
+const tooBig = (out: Uint8Array) => new RangeError(`TCP message of ${out.length} octets cannot be framed (at most ${MAX_TCP_MESSAGE})`);
+
+/** What dgram's send throws for port 0 (Node validates before the system call). */
+const BAD_PORT = Object.assign(new Error('UDP reply to source port 0 dropped'), { code: 'ERR_SOCKET_BAD_PORT' });
+// Shared by every such drop: a stack would only point at this line.
+BAD_PORT.stack = `Error: ${BAD_PORT.message}`;
+
 /**
  * Binds one UDP socket; resolves once it listens. With `reusePort`, several
  * sockets (one per thread) bind the same address and port and the kernel
  * spreads datagrams over them by the sender's address and port (SO_REUSEPORT).
  */
-export function bindUdp(host: string, port: number, handler: MessageHandler, onError: ErrorSink, reusePort = false): Promise<dgram.Socket> {
+export function bindUdp(host: string, port: number, handler: MessageHandler, onError: ErrorSink, reusePort = false, hooks: TransportHooks = {}): Promise<dgram.Socket> {
   const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4', ipv6Only: net.isIPv6(host), reusePort });
-  const view = new QueryView();
   return new Promise((resolve, reject) => {
     const onBindError = (err: Error) => reject(err);
     socket.once('error', onBindError);
     socket.bind(port, host, () => {
       socket.off('error', onBindError);
-      socket.on('error', (err) => onError(err, 'udp socket'));
       try {
         socket.setRecvBufferSize(4 * 1024 * 1024);
         socket.setSendBufferSize(4 * 1024 * 1024);
       } catch {
         // The kernel may cap buffer sizes; defaults still work.
       }
-      socket.on('message', (msg, rinfo) => {
-        let out: Buffer | ResponseStream | null;
-        try {
-          out = handler(msg, msg.length, 'udp', view, rinfo.address);
-        } catch (err) {
-          onError(err, 'udp handler');
-          return;
-        }
-        if (out instanceof Uint8Array) socket.send(out, rinfo.port, rinfo.address, sendDone);
-      });
+      serveUdp(socket, handler, onError, hooks);
       resolve(socket);
     });
   });
 }
 
-// A failed send (e.g. the client's port is gone) concerns only that client.
-function sendDone(): void {}
+/** The send side of a UDP socket, as serveUdp uses it (a stub in unit tests). */
+export type UdpSocketLike = Pick<dgram.Socket, 'on' | 'send'>;
+
+/**
+ * Answers every datagram `socket` receives with `handler`. Exported for the
+ * unit test of the send guard; bindUdp is the way in.
+ */
+export function serveUdp(socket: UdpSocketLike, handler: MessageHandler, onError: ErrorSink, hooks: TransportHooks = {}): void {
+  const view = new QueryView();
+  const g = guarded(onError, hooks);
+  // A failed send (the kernel refused it, the client's port is gone) concerns only that client.
+  const sendDone = (err: Error | null) => {
+    if (err) {
+      g.sendError('udp', err);
+      g.report(err, 'udp send');
+    }
+  };
+  socket.on('error', (err) => g.report(err, 'udp socket'));
+  socket.on('message', (msg, rinfo) => {
+    // A reply to port 0 cannot be sent (dgram throws): not worth handling. Spoofed, or a broken client.
+    if (rinfo.port === 0) {
+      g.sendError('udp', BAD_PORT);
+      g.report(BAD_PORT, 'udp send');
+      return;
+    }
+    let out: Buffer | ResponseStream | null;
+    try {
+      out = handler(msg, msg.length, 'udp', view, rinfo.address);
+    } catch (err) {
+      g.handlerError('udp');
+      g.report(err, 'udp handler');
+      return;
+    }
+    if (!(out instanceof Uint8Array)) return;
+    try {
+      socket.send(out, rinfo.port, rinfo.address, sendDone);
+    } catch (err) {
+      // Thrown synchronously: bad port, a closed socket, an invalid address.
+      sendDone(err as Error);
+    }
+  });
+}
 
 export class TcpListener {
   readonly server: net.Server;
@@ -93,14 +186,21 @@ export class TcpListener {
   private readonly connections = new Map<net.Socket, () => void>();
   private readonly handler: MessageHandler;
   private readonly limits: TcpLimits;
-  private readonly onError: ErrorSink;
+  private readonly g: ReturnType<typeof guarded>;
 
-  constructor(handler: MessageHandler, limits: TcpLimits, onError: ErrorSink) {
+  constructor(handler: MessageHandler, limits: TcpLimits, onError: ErrorSink, hooks: TransportHooks = {}) {
     this.handler = handler;
     this.limits = limits;
-    this.onError = onError;
+    this.g = guarded(onError, hooks);
     // allowHalfOpen: a client may send its queries, half-close, and still read every answer.
-    this.server = net.createServer({ noDelay: true, pauseOnConnect: false, allowHalfOpen: true }, (socket) => this.accept(socket));
+    this.server = net.createServer({ noDelay: true, pauseOnConnect: false, allowHalfOpen: true }, (socket) => {
+      try {
+        this.accept(socket);
+      } catch (err) {
+        this.g.report(err, 'tcp accept');
+        socket.destroy();
+      }
+    });
     this.server.maxConnections = limits.maxConnections;
   }
 
@@ -111,7 +211,9 @@ export class TcpListener {
       this.server.listen({ host, port, ipv6Only: net.isIPv6(host), backlog: 511 }, () => {
         this.server.off('error', onErr);
         // Errors while listening belong to start(); only those after it are transport errors.
-        this.server.on('error', (err) => this.onError(err, 'tcp server'));
+        // Accept failures (EMFILE, ENFILE, ENOMEM) arrive here; the server keeps listening
+        // (libuv sheds the pending connection) and accepts again once descriptors free up.
+        this.server.on('error', (err) => this.g.report(err, 'tcp server'));
         resolve((this.server.address() as net.AddressInfo).port);
       });
     });
@@ -175,19 +277,38 @@ export class TcpListener {
       quietTimer.unref();
     };
     const send = (out: Buffer) => {
+      if (out.length > MAX_TCP_MESSAGE) {
+        // Callers check first (tooBig); a message that cannot be framed must never be cut into a wrong one.
+        this.g.report(tooBig(out), 'tcp send');
+        socket.destroy();
+        return;
+      }
       const framed = Buffer.allocUnsafe(2 + out.length);
       framed.writeUInt16BE(out.length, 0);
       out.copy(framed, 2);
       queuedAnswers++;
-      socket.write(framed, flushed);
+      try {
+        socket.write(framed, flushed);
+      } catch (err) {
+        queuedAnswers--;
+        this.g.sendError('tcp', err);
+        this.g.report(err, 'tcp send');
+        socket.destroy();
+        return;
+      }
       if (socket.writableLength > this.peakQueuedBytes) this.peakQueuedBytes = socket.writableLength;
     };
     /** Writes the stream's messages while the client keeps up; flushed() calls again as the queue drains. */
     const pump = () => {
       while (stream) {
         if (gone()) {
-          stream.cancel();
+          const s = stream;
           stream = null;
+          try {
+            s.cancel();
+          } catch (err) {
+            this.g.report(err, 'tcp response stream');
+          }
           return;
         }
         if (congested()) return;
@@ -195,7 +316,14 @@ export class TcpListener {
         try {
           out = stream.next();
         } catch (err) {
-          this.onError(err, 'tcp response stream');
+          this.g.report(err, 'tcp response stream');
+          stream = null;
+          socket.destroy();
+          return;
+        }
+        if (out && out.length > MAX_TCP_MESSAGE) {
+          // Like a throwing next(): a transfer cut short must not look complete.
+          this.g.report(tooBig(out), 'tcp response stream');
           stream = null;
           socket.destroy();
           return;
@@ -211,8 +339,22 @@ export class TcpListener {
       drainInput();
       finishIfDone();
     };
-    const flushed = () => {
+    /** Runs a socket callback so that a bug in it costs this connection only, never the process. */
+    const guard =
+      <A extends unknown[]>(where: string, fn: (...args: A) => void) =>
+      (...args: A): void => {
+        try {
+          fn(...args);
+        } catch (err) {
+          this.g.report(err, where);
+          socket.destroy();
+        }
+      };
+    const flushed = guard('tcp connection', (err?: Error | null) => {
       queuedAnswers--;
+      // The first write to fail carries the real cause (EPIPE, ECONNRESET); the socket is then
+      // destroyed and the writes queued behind it fail as ERR_STREAM_DESTROYED: not counted again.
+      if (err && codeOf(err) !== 'ERR_STREAM_DESTROYED') this.g.sendError('tcp', err);
       // A reset connection fails its queued writes: nothing more to do for it.
       if (gone()) return;
       if (stream) {
@@ -225,7 +367,7 @@ export class TcpListener {
         drainInput();
       }
       finishIfDone();
-    };
+    });
 
     socket.setTimeout(limits.idleTimeoutMs, () => socket.destroy());
     socket.on('error', () => socket.destroy());
@@ -234,14 +376,22 @@ export class TcpListener {
       this.connections.delete(socket);
       pending = null;
       if (stream) {
-        stream.cancel();
+        const s = stream;
         stream = null;
+        try {
+          s.cancel();
+        } catch (err) {
+          this.g.report(err, 'tcp response stream');
+        }
       }
     });
-    socket.on('end', () => {
-      clientEnded = true;
-      finishIfDone();
-    });
+    socket.on(
+      'end',
+      guard('tcp connection', () => {
+        clientEnded = true;
+        finishIfDone();
+      }),
+    );
     // Shutdown: the same path as a client half-close; queries already received still get answered.
     const finish = () => {
       shuttingDown = true;
@@ -277,7 +427,17 @@ export class TcpListener {
         try {
           out = this.handler(msg, size, 'tcp', view, remote);
         } catch (err) {
-          this.onError(err, 'tcp handler');
+          // This message alone fails: SERVFAIL now, not a silent wait for the idle timeout;
+          // the queries pipelined behind it are answered as usual.
+          this.g.handlerError('tcp');
+          this.g.report(err, 'tcp handler');
+          out = servfailFor(msg, size);
+        }
+        if (out instanceof Uint8Array && out.length > MAX_TCP_MESSAGE) {
+          // An answer no 2-octet length can frame (RFC 1035 §4.2.2): a failure like a throw.
+          this.g.handlerError('tcp');
+          this.g.report(tooBig(out), 'tcp handler');
+          out = servfailFor(msg, size);
         }
         if (out instanceof Uint8Array) send(out);
         else if (out) {
@@ -291,15 +451,18 @@ export class TcpListener {
       partialSince = pending ? (consumed || !partialSince ? Date.now() : partialSince) : 0;
     };
 
-    socket.on('data', (chunk: Buffer) => {
-      clearTimeout(quietTimer);
-      pending = pending ? Buffer.concat([pending, chunk]) : chunk;
-      // A message dribbled in slower than the idle timeout is as bad as silence.
-      if (partialSince && Date.now() - partialSince > limits.idleTimeoutMs) {
-        socket.destroy();
-        return;
-      }
-      drainInput();
-    });
+    socket.on(
+      'data',
+      guard('tcp connection', (chunk: Buffer) => {
+        clearTimeout(quietTimer);
+        pending = pending ? Buffer.concat([pending, chunk]) : chunk;
+        // A message dribbled in slower than the idle timeout is as bad as silence.
+        if (partialSince && Date.now() - partialSince > limits.idleTimeoutMs) {
+          socket.destroy();
+          return;
+        }
+        drainInput();
+      }),
+    );
   }
 }
