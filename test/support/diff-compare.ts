@@ -454,38 +454,116 @@ export interface Difference {
   fields: string[];
   /** rrdns violates the protocol regardless of Knot (e.g. compressed SRV target). */
   violations: string[];
+  /** A normalisation that was applied, for the report. */
+  note?: string;
 }
 
 /**
  * Compares rrdns' reply (`ours`) with Knot's (`theirs`) for query `q`;
  * undefined when they agree after the documented normalisations.
  */
-export function compare(q: FuzzQuery, oursSide: Side, theirsSide: Side): Difference | undefined {
+const hasFlag = (s: Summary, f: string) => s.flags.split(' ').includes(f);
+const withFlag = (s: Summary, f: string): Summary => (hasFlag(s, f) ? s : { ...s, flags: `${s.flags} ${f}`.trim() });
+const isSubset = (a: readonly string[], b: readonly string[]) => a.every((l) => b.includes(l));
+const ownerOf = (line: string) => line.slice(0, line.indexOf(' '));
+const atOrBelow = (name: string, parent: string) => name === parent || name.endsWith(`.${parent}`) || parent === '.';
+
+/** A referral: no AA, the cut's NS RRset in authority (RFC 1034 §4.3.2 step 3.b). */
+function referralCut(s: Summary): string | undefined {
+  if (hasFlag(s, 'aa') || s.rcode !== 'NOERROR') return undefined;
+  const ns = s.authority.find((l) => l.split(' ')[2] === 'NS');
+  return ns ? ownerOf(ns) : undefined;
+}
+
+/** In-domain glue (RFC 9471 §2.1): addresses in additional whose owner is at or below the cut. */
+function inDomainGlue(s: Summary, cut: string): string[] {
+  return s.additional.filter((l) => atOrBelow(ownerOf(l), cut) && ['A', 'AAAA'].includes(l.split(' ')[2]!));
+}
+
+/**
+ * Knot 3.2 writes some records twice: the addresses of an MX/SRV/NS target
+ * once per record naming it, and a CNAME that loops to itself once per hop.
+ * A record appears once in an RRset (RFC 2181 §5), so Knot's sections are
+ * compared without repeats; rrdns' are not de-duplicated (a repeat from
+ * rrdns is reported).
+ */
+function dedupe(s: Summary): Summary {
+  const uniq = (a: string[]) => [...new Set(a)];
+  return { ...s, answer: uniq(s.answer), authority: uniq(s.authority), additional: uniq(s.additional) };
+}
+
+/** The untruncated (TCP) forms of both replies, fetched when a UDP reply was cut or differs. */
+export interface FullForms {
+  ours: Side;
+  theirs: Side;
+}
+
+/**
+ * Compares rrdns' reply (`ours`) with Knot's (`theirs`) for query `q`;
+ * undefined when they agree after the documented normalisations. `full`
+ * (both replies over TCP) lets truncation be judged: what a cut UDP reply
+ * dropped, and whether the complete answers agree.
+ */
+export function compare(q: FuzzQuery, oursSide: Side, theirsSide: Side, full?: FullForms): Difference | undefined {
   if (isError(oursSide) || isError(theirsSide)) {
     if (isError(oursSide) && isError(theirsSide)) return undefined; // neither answered: nothing to compare
     return { fields: [isError(oursSide) ? 'rrdns-no-reply' : 'knot-no-reply'], violations: [] };
   }
   const ours = oursSide;
-  let theirs = normaliseAny(q, ours, theirsSide);
+  let theirs = normaliseAny(q, ours, dedupe(theirsSide));
+  const oursFull = full && !isError(full.ours) ? full.ours : undefined;
+  const theirsFull = full && !isError(full.theirs) ? normaliseAny(q, full.ours as Summary, dedupe(full.theirs)) : undefined;
   const fields: string[] = [];
   const check = (name: string, a: unknown, b: unknown) => {
     if (JSON.stringify(a) !== JSON.stringify(b)) fields.push(name);
   };
+
+  // Knot 3.2.6 predates RFC 9471: when the in-domain glue of a referral does not
+  // all fit, it sends what fits without TC. RFC 9471 §3 requires TC=1 then, so
+  // Knot's reply is judged as if it had set TC (rrdns must set it).
+  const cut = referralCut(theirs);
+  let knotLacksTc = false;
+  // (If rrdns' UDP reply did carry every in-domain glue record, it needed no TC: nothing is forced then.)
+  if (
+    cut &&
+    theirsFull &&
+    !hasFlag(theirs, 'tc') &&
+    !isSubset(inDomainGlue(theirsFull, cut), theirs.additional) &&
+    !(!hasFlag(ours, 'tc') && isSubset(inDomainGlue(theirsFull, cut), ours.additional))
+  ) {
+    theirs = withFlag(theirs, 'tc');
+    knotLacksTc = true;
+  }
+
   check('rcode', ours.rcode, theirs.rcode);
-  for (const f of ['qr', 'aa', 'tc', 'rd', 'ra', 'ad', 'cd']) check(f, ours.flags.split(' ').includes(f), theirs.flags.split(' ').includes(f));
+  for (const f of ['qr', 'aa', 'tc', 'rd', 'ra', 'ad', 'cd']) check(f, hasFlag(ours, f), hasFlag(theirs, f));
   check('opcode', ours.opcode, theirs.opcode);
   check('question', ours.question, theirs.question);
   check('opt', ours.opt, theirs.opt);
-  const bothTruncated = ours.flags.split(' ').includes('tc') && theirs.flags.split(' ').includes('tc');
+  const bothTruncated = hasFlag(ours, 'tc') && hasFlag(theirs, 'tc');
   if (!bothTruncated) {
     check('answer', ours.answer, theirs.answer);
     check('authority', ours.authority, theirs.authority);
-    check('additional', ours.additional, theirs.additional);
+    // Additional records other than in-domain glue may be left out without TC
+    // (RFC 2181 §9, RFC 9471 §3): when Knot's own UDP reply left some out, which
+    // ones a responder keeps is its choice. rrdns' kept records must then be a
+    // subset of its complete answer (checked below against Knot's complete one).
+    const knotTrimmed = theirsFull !== undefined && !isSubset(theirsFull.additional, theirs.additional);
+    if (knotTrimmed && oursFull) {
+      if (!isSubset(ours.additional, oursFull.additional)) fields.push('additional-not-in-full-answer');
+    } else check('additional', ours.additional, theirs.additional);
   }
-  const violations = ours.violations;
+  // The complete answers must agree however each side cut its UDP reply.
+  if (oursFull && theirsFull) {
+    check('tcp:rcode', oursFull.rcode, theirsFull.rcode);
+    check('tcp:answer', oursFull.answer, theirsFull.answer);
+    check('tcp:authority', oursFull.authority, theirsFull.authority);
+    check('tcp:additional', oursFull.additional, theirsFull.additional);
+  }
+  const violations = [...ours.violations, ...(oursFull?.violations ?? [])];
   if (fields.length === 0 && violations.length === 0) return undefined;
   if (violations.length) fields.push('violation');
-  return { fields, violations };
+  return { fields, violations, ...(knotLacksTc ? { note: 'Knot 3.2 sent partial in-domain glue without TC; judged as TC=1 (RFC 9471)' } : {}) };
 }
 
 /** Lines that show one side's reply, for reports. */
@@ -522,8 +600,8 @@ export interface DiffCase {
   diff: Difference;
   rrdns: Side;
   knot: Side;
-  /** Sizes of the untruncated (TCP) replies when only one side set TC: tells compression apart from cut placement. */
-  tcpSizes?: { rrdns: number | null; knot: number | null };
+  /** Both replies over TCP (complete), when the UDP ones were cut or differed: tells compression apart from cut placement. */
+  full?: FullForms;
 }
 
 const originKey = (labels: readonly string[]) => namesText(labels.map((l) => l.toLowerCase()));
@@ -597,7 +675,16 @@ export async function compareAll(servers: Servers, zones: readonly ServedZone[],
   const found: Array<DiffCase | undefined> = new Array(queries.length);
   await pool(queries, concurrency, async (q, i) => {
     const [ours, theirs] = await Promise.all([ask(servers.rrdns, q), ask(servers.knot, q)]);
-    const diff = compare(q, ours, theirs);
+    let diff = compare(q, ours, theirs);
+    const truncated = [ours, theirs].some((s) => !isError(s) && hasFlag(s, 'tc'));
+    let full: FullForms | undefined;
+    if (q.transport === 'udp' && (diff || truncated)) {
+      // Judge truncation against the complete answers (and compare those too).
+      const tcp = { ...q, transport: 'tcp' as const };
+      const [a, b] = await Promise.all([ask(servers.rrdns, tcp), ask(servers.knot, tcp)]);
+      full = { ours: a, theirs: b };
+      diff = compare(q, ours, theirs, full);
+    }
     if (!diff) return;
     const c: DiffCase = {
       zones: zonesFor(q.labels, zones).map((z) => ({ origin: namesText(z.origin), text: z.text })),
@@ -607,11 +694,7 @@ export async function compareAll(servers: Servers, zones: readonly ServedZone[],
       rrdns: ours,
       knot: theirs,
     };
-    if (diff.fields.includes('tc') && q.transport === 'udp') {
-      const tcp = { ...q, transport: 'tcp' as const };
-      const [a, b] = await Promise.all([ask(servers.rrdns, tcp), ask(servers.knot, tcp)]);
-      c.tcpSizes = { rrdns: 'size' in a ? a.size : null, knot: 'size' in b ? b.size : null };
-    }
+    if (full) c.full = full;
     found[i] = c;
   });
   return found.filter((c): c is DiffCase => c !== undefined);
@@ -623,14 +706,22 @@ export async function compareAll(servers: Servers, zones: readonly ServedZone[],
  */
 export function classify(c: DiffCase): string {
   const f = c.diff.fields;
-  const size = f.includes('tc') ? ` ${c.query.transport}${c.query.edns === null ? ' noedns' : ` bufsize=${c.query.edns}`}` : '';
   const ours = 'rcode' in c.rrdns ? c.rrdns : undefined;
   const theirs = 'rcode' in c.knot ? c.knot : undefined;
   const rc = ours && theirs && ours.rcode !== theirs.rcode ? ` rrdns ${ours.rcode} knot ${theirs.rcode}` : '';
   const tc = f.includes('tc') && ours ? ` (TC by ${ours.flags.includes('tc') ? 'rrdns' : 'knot'})` : '';
   const viol = c.diff.violations.length ? ` [${[...new Set(c.diff.violations)].join('; ')}]` : '';
-  const special = ['ANY', 'DS', 'CNAME'].includes(c.query.qtype) ? ` qtype=${c.query.qtype}` : '';
-  return `${f.join('+')} in ${theirs ? shape(theirs) : 'no reply'}${special}${size}${rc}${tc}${viol}`;
+  // For a section: '-' rrdns lacks records Knot has, '+' rrdns has records Knot lacks.
+  const mark = (name: string) => {
+    if (!ours || !theirs || !['answer', 'authority', 'additional'].includes(name)) return name;
+    const a = ours[name as 'answer'];
+    const b = theirs[name as 'answer'];
+    return `${name}${b.some((l) => !a.includes(l)) ? '-' : ''}${a.some((l) => !b.includes(l)) ? '+' : ''}`;
+  };
+  const theirsFull = c.full && 'rcode' in c.full.theirs ? c.full.theirs : undefined;
+  const kind = theirsFull ? shape(theirsFull) : theirs ? shape(theirs) : 'no reply';
+  const special = ['ANY', 'DS', 'CNAME'].includes(c.query.qtype) && kind !== 'referral' ? ` qtype=${c.query.qtype}` : '';
+  return `${f.map(mark).join(' ')} in ${kind}${special}${rc}${tc}${viol}`;
 }
 
 /** What kind of answer Knot gave: referral, NXDOMAIN, NODATA, CNAME answer, plain answer. */
@@ -648,7 +739,12 @@ export function caseText(c: DiffCase, ports?: { rrdns: number; knot: number }): 
   if (ports) lines.push(`  rrdns: ${digCommand(c.query, ports.rrdns)}`, `  knot:  ${digCommand(c.query, ports.knot)}`);
   for (const z of c.zones) lines.push(`zone ${z.origin}:`, ...z.text.trimEnd().split('\n').map((l) => `  ${l}`));
   lines.push('rrdns:', sideText(c.rrdns), 'knot:', sideText(c.knot));
-  if (c.tcpSizes) lines.push(`untruncated (TCP) sizes: rrdns ${c.tcpSizes.rrdns} knot ${c.tcpSizes.knot}`);
+  if (c.diff.note) lines.push(`note: ${c.diff.note}`);
+  if (c.full) {
+    const size = (s: Side) => (isError(s) ? s.error : `${s.size} octets`);
+    lines.push(`complete (TCP) replies: rrdns ${size(c.full.ours)}, knot ${size(c.full.theirs)}`);
+    if (c.diff.fields.some((f) => f.startsWith('tcp:'))) lines.push('rrdns over TCP:', sideText(c.full.ours), 'knot over TCP:', sideText(c.full.theirs));
+  }
   return lines.join('\n');
 }
 
