@@ -61,7 +61,8 @@ type Target =
   | { kind: 'below-cut'; index: number; label: string } // below one of the cuts
   | { kind: 'wildcard'; index: number; label: string } // a name a wildcard matches
   | { kind: 'cut'; index: number } // the delegation point itself
-  | { kind: 'cname'; index: number }; // another CNAME (chains, loops)
+  | { kind: 'cname'; index: number } // another CNAME (chains, loops)
+  | { kind: 'self-wildcard'; label: string }; // for a wildcard CNAME: a name that same wildcard matches (a loop through it)
 
 interface NodeRecipe {
   rel: Rel;
@@ -122,6 +123,7 @@ const targetArb: fc.Arbitrary<Target> = fc.oneof(
   fc.record({ kind: fc.constant('wildcard' as const), index: fc.nat(5), label: fc.constantFrom(...LABELS) }),
   fc.record({ kind: fc.constant('cut' as const), index: fc.nat(5) }),
   fc.record({ kind: fc.constant('cname' as const), index: fc.nat(8) }),
+  fc.record({ kind: fc.constant('self-wildcard' as const), label: fc.constantFrom(...LABELS) }),
 );
 
 export function zoneRecipeArb(opts: GenOptions = {}): fc.Arbitrary<ZoneRecipe> {
@@ -149,7 +151,8 @@ export function zoneRecipeArb(opts: GenOptions = {}): fc.Arbitrary<ZoneRecipe> {
       fc.record({
         parent: fc.array(labelArb(opts), { maxLength: 2 }),
         types,
-        cname: fc.option(targetArb, { freq: 3 }),
+        // Loops through the wildcard itself are weighted up: they are where a body shared by every matching name can go wrong.
+        cname: fc.option(fc.oneof({ weight: 3, arbitrary: targetArb }, { weight: 2, arbitrary: fc.record({ kind: fc.constant('self-wildcard' as const), label: fc.constantFrom(...LABELS) }) }), { freq: 3 }),
         entOnly: fc.boolean(),
       }),
       { maxLength: 3 },
@@ -311,8 +314,16 @@ export function renderZone(index: number, recipe: ZoneRecipe): RenderedBatchZone
     const c = recipe.cnames[i % Math.max(1, recipe.cnames.length)];
     return c ? abs(c.rel) : ['nocname', ...apex];
   };
-  const targetName = (t: Target): string[] => {
+  // Targets are query starting points too (a query for a CNAME's target, a glue name, ...).
+  const targetName = (t: Target, wildcardParent?: string[]): string[] => {
+    const name = targetOf(t, wildcardParent);
+    b.mention(name);
+    return name;
+  };
+  const targetOf = (t: Target, wildcardParent?: string[]): string[] => {
     switch (t.kind) {
+      case 'self-wildcard':
+        return [t.label, ...(wildcardParent ?? ['missing', ...apex])];
       case 'node':
         return recipe.nodes.length ? abs(recipe.nodes[t.index % recipe.nodes.length]!.rel) : apex;
       case 'missing':
@@ -413,9 +424,10 @@ export function renderZone(index: number, recipe: ZoneRecipe): RenderedBatchZone
       b.add(['below', ...star], 'TXT', '"below a wildcard ENT"', 300);
       return;
     }
-    if (w.cname) b.add(star, 'CNAME', namesText(targetName(w.cname)), 300);
+    if (w.cname) b.add(star, 'CNAME', namesText(targetName(w.cname, parent)), 300);
     else for (const t of w.types) b.add(star, t, rdataFor(t, 50 + wi, index, namesText(['mail', ...apex])), 300);
-    b.mention(['match', ...parent]);
+    // Several names the wildcard matches, of equal and of different lengths (bodies are shared per qname length).
+    for (const l of ['a', 'b', 'x', 'match']) b.mention([l, ...parent]);
     b.mention(['deeper', 'match', ...parent]);
   });
 
@@ -469,6 +481,17 @@ export const QTYPES = ['A', 'AAAA', 'NS', 'MX', 'TXT', 'SOA', 'CNAME', 'DS', 'AN
 
 /** A query against one of `names`: at, above, below or beside it, in random letter case. */
 export function queryArb(names: readonly string[][], opts: GenOptions = {}): fc.Arbitrary<FuzzQuery> {
+  return queryGroupArb(names, opts).map((g) => g[0]!);
+}
+
+/**
+ * One query, sometimes followed by siblings: the same question for names
+ * differing only in the first label (same length and not). A server that
+ * shares one encoded answer between names (wildcards, NXDOMAIN, referrals)
+ * gives itself away only when a second name asks the same qtype after the
+ * first one filled the cache, so groups are asked in order.
+ */
+export function queryGroupArb(names: readonly string[][], opts: GenOptions = {}): fc.Arbitrary<FuzzQuery[]> {
   const extra = opts.escapedDots ? [...LABELS, ...ESCAPED, '*'] : [...LABELS, '*'];
   const base = fc.constantFrom(...names);
   const nameArb = fc.oneof(
@@ -481,6 +504,7 @@ export function queryArb(names: readonly string[][], opts: GenOptions = {}): fc.
   return fc
     .record({
       labels: nameArb,
+      siblings: fc.oneof({ weight: 3, arbitrary: fc.constant([] as string[]) }, { weight: 1, arbitrary: fc.subarray(['a', 'b', 'x', 'www', 'other'], { minLength: 1, maxLength: 3 }) }),
       caseBits: fc.array(fc.boolean(), { minLength: 64, maxLength: 64 }),
       mixed: fc.boolean(),
       qtype: fc.constantFrom(...QTYPES),
@@ -491,8 +515,9 @@ export function queryArb(names: readonly string[][], opts: GenOptions = {}): fc.
     .filter((r) => wireLen(r.labels) <= 255)
     .map((r) => {
       let bit = 0;
-      const labels = r.mixed ? r.labels.map((l) => [...l].map((c) => (r.caseBits[bit++ % 64] ? c.toUpperCase() : c)).join('')) : r.labels;
-      return { labels, qtype: r.qtype, edns: r.edns, transport: r.transport, rd: r.rd };
+      const cased = (labels: string[]) => (r.mixed ? labels.map((l) => [...l].map((c) => (r.caseBits[bit++ % 64] ? c.toUpperCase() : c)).join('')) : labels);
+      const group = [r.labels, ...(r.labels.length ? r.siblings.map((l) => [l, ...r.labels.slice(1)]) : [])].filter((n) => wireLen(n) <= 255);
+      return group.map((labels) => ({ labels: cased(labels), qtype: r.qtype, edns: r.edns, transport: r.transport, rd: r.rd }));
     });
 }
 
@@ -526,7 +551,8 @@ export function generateBatch(seed: number, first: number, count: number, querie
     const names = [...z.names, ...children.flatMap((c) => c.names)];
     // Queries outside every zone too (REFUSED from both): the parent, the TLD, an unrelated name.
     names.push(FUZZ_SUFFIX, ['unrelated', 'example']);
-    queries.push(...fc.sample(queryArb(names, opts), { seed: (seed ^ ((first + i) * 2654435761)) | 0, numRuns: queriesPerZone }));
+    const groups = fc.sample(queryGroupArb(names, opts), { seed: (seed ^ ((first + i) * 2654435761)) | 0, numRuns: queriesPerZone });
+    queries.push(...groups.flat().slice(0, queriesPerZone));
   });
   return { seed, zones, queries };
 }
