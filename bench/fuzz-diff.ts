@@ -12,6 +12,9 @@
  *   --detail K        cases printed in full per class (default 2; all with --all)
  *   --out DIR         also write every case as DIR/case-<n>.json
  *   --replay FILE     serve the zones of one case file and ask its query again
+ *                     (after the same-qtype queries that preceded it: a cached answer may matter)
+ *   --shrink          with --replay: drop zone lines while the same class of difference
+ *                     shows, write FILE.min.json; in a run: shrink one case per class
  *   --escaped-dots    generate labels with escaped dots (a\.b)
  *   --max-seconds T   stop starting new batches after T seconds (default 600)
  *
@@ -21,19 +24,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  caseText,
-  compare,
-  compareAll,
-  digCommand,
-  groupCases,
-  queryText,
-  sideText,
-  startServers,
-  trySummarise,
-  type DiffCase,
-  type FuzzQuery,
-} from '../test/support/diff-compare.ts';
+import { caseText, compareAll, groupCases, queryText, replayCase, shrinkCase, startServers, type DiffCase, type ReplayCase } from '../test/support/diff-compare.ts';
 import { generateBatch } from '../test/support/zone-gen.ts';
 
 const { values } = parseArgs({
@@ -44,6 +35,7 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '60' },
     detail: { type: 'string', default: '2' },
     all: { type: 'boolean', default: false },
+    shrink: { type: 'boolean', default: false },
     out: { type: 'string' },
     replay: { type: 'string' },
     'escaped-dots': { type: 'boolean', default: false },
@@ -61,21 +53,19 @@ const int = (v: string | undefined, name: string, min: number, max: number) => {
 };
 
 async function replay(file: string): Promise<number> {
-  const c = JSON.parse(fs.readFileSync(file, 'utf8')) as Pick<DiffCase, 'zones' | 'query'>;
-  const zones = c.zones.map((z) => ({ origin: z.origin.replace(/\.$/, '').split('.'), text: z.text }));
-  const servers = await startServers(zones);
-  try {
-    const q: FuzzQuery = c.query;
-    const [a, b] = await Promise.all([servers.rrdns.query(q).then(trySummarise, trySummarise), servers.knot.query(q).then(trySummarise, trySummarise)]);
-    console.log(`query: ${queryText(q)}`);
-    console.log(`  rrdns: ${digCommand(q, servers.rrdnsPort)}\n  knot:  ${digCommand(q, servers.knotPort)}`);
-    console.log('rrdns:\n' + sideText(a) + '\nknot:\n' + sideText(b));
-    const d = compare(q, a, b);
-    console.log(d ? `DIFFERENT: ${d.fields.join(', ')}${d.violations.length ? ` (${d.violations.join('; ')})` : ''}` : 'same');
-    return d ? 1 : 0;
-  } finally {
-    await servers.close();
+  const c = JSON.parse(fs.readFileSync(file, 'utf8')) as ReplayCase;
+  const { found, ports } = await replayCase(c);
+  if (!found) {
+    console.log(`query: ${queryText(c.query)}\nsame answers from both servers (after ${c.earlier?.length ?? 0} earlier queries)`);
+    return 0;
   }
+  console.log(caseText(found, ports));
+  if (!values.shrink) return 1;
+  const small = await shrinkCase(found, { log: (l) => console.log(l) });
+  const out = file.replace(/\.json$/, '') + '.min.json';
+  fs.writeFileSync(out, `${JSON.stringify(small, null, 2)}\n`);
+  console.log(`\nshrunk case (written to ${out}):\n${caseText(small)}`);
+  return 1;
 }
 
 async function main(): Promise<number> {
@@ -118,7 +108,13 @@ async function main(): Promise<number> {
   const groups = groupCases(cases);
   for (const [cls, list] of groups) {
     console.log(`\n=== ${list.length} x ${cls}`);
-    for (const c of list.slice(0, detail)) console.log(caseText(c));
+    if (values.shrink && list[0]) {
+      // Bounded: each class gets at most 60 s of server restarts.
+      const small = await shrinkCase(list[0], { maxMs: 60_000 });
+      console.log(`(shrunk)\n${caseText(small)}`);
+      if (values.out) fs.writeFileSync(path.join(values.out, `class-${groups.findIndex(([k]) => k === cls)}.min.json`), `${JSON.stringify(small, null, 2)}\n`);
+    }
+    for (const c of list.slice(values.shrink ? 1 : 0, detail)) console.log(caseText(c));
   }
   console.log(`\nseed=${seed}: ${asked} queries over ${zonesServed} zones in ${seconds.toFixed(1)} s (${(asked / seconds).toFixed(0)} q/s per server); ${cases.length} differences in ${groups.length} classes`);
   if (values.out && cases.length) console.log(`cases written to ${values.out}/case-N.json; replay one: npm run fuzz:diff -- --replay ${values.out}/case-0.json`);

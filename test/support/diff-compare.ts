@@ -595,6 +595,12 @@ export interface DiffCase {
   /** The zones involved (the query's zone, its parent and its children), as served. */
   zones: { origin: string; text: string }[];
   query: FuzzQuery;
+  /**
+   * Queries asked just before it with the same qtype in the same zones: an
+   * answer cached for one of them may be what came back (shared bodies), so
+   * a replay asks them first, in order.
+   */
+  earlier: FuzzQuery[];
   /** Query in presentation form. */
   text: string;
   diff: Difference;
@@ -668,6 +674,9 @@ async function pool<T>(items: readonly T[], limit: number, fn: (item: T, i: numb
   );
 }
 
+/** How many earlier same-qtype queries a case keeps for its replay. */
+const EARLIER = 8;
+
 const ask = (c: DiffClient, q: FuzzQuery) => c.query(q).then(trySummarise, (e: Error) => trySummarise(e));
 
 /** Asks both servers every query; returns the differences (in query order). */
@@ -686,9 +695,15 @@ export async function compareAll(servers: Servers, zones: readonly ServedZone[],
       diff = compare(q, ours, theirs, full);
     }
     if (!diff) return;
+    const family = zonesFor(q.labels, zones);
+    const earlier = queries
+      .slice(0, i)
+      .filter((e) => e.qtype === q.qtype && zonesFor(e.labels, family).length > 0)
+      .slice(-EARLIER);
     const c: DiffCase = {
-      zones: zonesFor(q.labels, zones).map((z) => ({ origin: namesText(z.origin), text: z.text })),
+      zones: family.map((z) => ({ origin: namesText(z.origin), text: z.text })),
       query: q,
+      earlier,
       text: queryText(q),
       diff,
       rrdns: ours,
@@ -705,7 +720,8 @@ export async function compareAll(servers: Servers, zones: readonly ServedZone[],
  * query (qtype, transport/bufsize when TC is involved).
  */
 export function classify(c: DiffCase): string {
-  const f = c.diff.fields;
+  // A field that differs over UDP and again in the complete (TCP) answer is one difference.
+  const f = c.diff.fields.filter((x) => !(x.startsWith('tcp:') && c.diff.fields.includes(x.slice(4))));
   const ours = 'rcode' in c.rrdns ? c.rrdns : undefined;
   const theirs = 'rcode' in c.knot ? c.knot : undefined;
   const rc = ours && theirs && ours.rcode !== theirs.rcode ? ` rrdns ${ours.rcode} knot ${theirs.rcode}` : '';
@@ -736,6 +752,7 @@ function shape(s: Summary): string {
 /** A replayable report of one case: zone texts, query, dig line, both replies. */
 export function caseText(c: DiffCase, ports?: { rrdns: number; knot: number }): string {
   const lines = [`--- ${classify(c)}`, `query: ${c.text}`];
+  if (c.earlier.length) lines.push(`asked after (same qtype, same zone; a cached answer may be reused): ${c.earlier.map((e) => namesText(e.labels)).join(' ')}`);
   if (ports) lines.push(`  rrdns: ${digCommand(c.query, ports.rrdns)}`, `  knot:  ${digCommand(c.query, ports.knot)}`);
   for (const z of c.zones) lines.push(`zone ${z.origin}:`, ...z.text.trimEnd().split('\n').map((l) => `  ${l}`));
   lines.push('rrdns:', sideText(c.rrdns), 'knot:', sideText(c.knot));
@@ -758,4 +775,97 @@ export function groupCases(cases: readonly DiffCase[]): Array<[string, DiffCase[
     groups.set(k, g);
   }
   return [...groups.entries()].sort((a, b) => b[1].length - a[1].length);
+}
+
+// ---------------------------------------------------------------------------
+// Replay and shrinking
+
+export interface ReplayCase {
+  zones: { origin: string; text: string }[];
+  query: FuzzQuery;
+  earlier?: FuzzQuery[];
+}
+
+const zonesOf = (c: ReplayCase): ServedZone[] => c.zones.map((z) => ({ origin: z.origin === '.' ? [] : z.origin.replace(/\.$/, '').split('.'), text: z.text }));
+
+/**
+ * Serves the case's zones from fresh servers, asks its earlier queries one by
+ * one and then its query; the difference found for the query (if any).
+ */
+export async function replayCase(c: ReplayCase): Promise<{ found: DiffCase | undefined; ports: { rrdns: number; knot: number } }> {
+  const zones = zonesOf(c);
+  const servers = await startServers(zones);
+  try {
+    const queries = [...(c.earlier ?? []), c.query];
+    const cases = await compareAll(servers, zones, queries, 1);
+    const found = cases.find((x) => x.query === c.query);
+    return { found, ports: { rrdns: servers.rrdnsPort, knot: servers.knotPort } };
+  } finally {
+    await servers.close();
+  }
+}
+
+/** The apex SOA and NS lines: both servers refuse a zone without them. */
+const mandatory = (origin: string, line: string) => {
+  const [owner, , , type] = line.split(/\s+/);
+  return owner?.toLowerCase() === origin.toLowerCase() && (type === 'SOA' || type === 'NS');
+};
+
+/**
+ * Greedy delta debugging: drops chunks of zone lines (and earlier queries)
+ * while the same class of difference still shows, halving the chunk size
+ * down to one line. Bounded by `maxAttempts` server starts and `maxMs`.
+ */
+export async function shrinkCase(c: DiffCase, opts: { maxAttempts?: number; maxMs?: number; log?: (s: string) => void } = {}): Promise<DiffCase> {
+  const want = classify(c);
+  const deadline = Date.now() + (opts.maxMs ?? 120_000);
+  let attempts = opts.maxAttempts ?? 300;
+  let best: DiffCase = c;
+  const tryCase = async (cand: ReplayCase): Promise<DiffCase | undefined> => {
+    if (attempts-- <= 0 || Date.now() > deadline) return undefined;
+    try {
+      const { found } = await replayCase(cand);
+      return found && classify(found) === want ? found : undefined;
+    } catch {
+      return undefined; // a zone either server refuses: not a smaller case
+    }
+  };
+  // Items that may go: every non-mandatory zone line, then each earlier query.
+  type Item = { zone: number; line: string } | { earlier: FuzzQuery };
+  const itemsOf = (x: ReplayCase): Item[] => [
+    ...x.zones.flatMap((z, zi) => z.text.split('\n').filter((l) => l.trim() && !mandatory(z.origin, l)).map((line) => ({ zone: zi, line }))),
+    ...(x.earlier ?? []).map((e) => ({ earlier: e })),
+  ];
+  const build = (x: ReplayCase, keep: Item[]): ReplayCase => ({
+    zones: x.zones.map((z, zi) => ({
+      origin: z.origin,
+      text: `${z.text
+        .split('\n')
+        .filter((l) => l.trim() && (mandatory(z.origin, l) || keep.some((k) => 'line' in k && k.zone === zi && k.line === l)))
+        .join('\n')}\n`,
+    })),
+    query: x.query,
+    earlier: keep.filter((k): k is { earlier: FuzzQuery } => 'earlier' in k).map((k) => k.earlier),
+  });
+  // The replay must reproduce at all (a case that depends on a query not kept in `earlier` may not).
+  const first = await tryCase(c);
+  if (!first) return c;
+  best = first;
+  let items = itemsOf(c);
+  let base: ReplayCase = c;
+  for (let chunk = Math.max(1, Math.floor(items.length / 2)); chunk >= 1; chunk = Math.floor(chunk / 2)) {
+    for (let start = 0; start < items.length; ) {
+      const keep = [...items.slice(0, start), ...items.slice(start + chunk)];
+      const cand = build(base, keep);
+      const found = await tryCase(cand);
+      if (found) {
+        best = found;
+        base = cand;
+        items = keep;
+        opts.log?.(`  shrunk to ${items.length} removable items`);
+      } else start += chunk;
+      if (attempts <= 0 || Date.now() > deadline) return best;
+    }
+  }
+  return best;
 }
