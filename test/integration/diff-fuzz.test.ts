@@ -17,7 +17,7 @@ import { generateBatch } from '../support/zone-gen.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261202);
 /** Generated zones (each batch also serves the child zones they delegate to). */
-const ZONES = 120;
+const ZONES = 150;
 const PER_ZONE = 40;
 const BATCH = 60;
 /** Cases printed in full; the rest are counted per class. */

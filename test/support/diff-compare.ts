@@ -468,9 +468,14 @@ const isSubset = (a: readonly string[], b: readonly string[]) => a.every((l) => 
 const ownerOf = (line: string) => line.slice(0, line.indexOf(' '));
 const atOrBelow = (name: string, parent: string) => name === parent || name.endsWith(`.${parent}`) || parent === '.';
 
-/** A referral: no AA, the cut's NS RRset in authority (RFC 1034 §4.3.2 step 3.b). */
+/**
+ * The cut of a referral: the NS RRset in authority, with nothing in answer
+ * but the CNAMEs that led there (RFC 1034 §4.3.2 step 3.b; AA is set only
+ * when a CNAME came first).
+ */
 function referralCut(s: Summary): string | undefined {
-  if (hasFlag(s, 'aa') || s.rcode !== 'NOERROR') return undefined;
+  if (s.rcode !== 'NOERROR' || s.answer.some((l) => l.split(' ')[2] !== 'CNAME')) return undefined;
+  if (s.authority.some((l) => l.split(' ')[2] === 'SOA')) return undefined;
   const ns = s.authority.find((l) => l.split(' ')[2] === 'NS');
   return ns ? ownerOf(ns) : undefined;
 }

@@ -290,14 +290,16 @@ export interface RenderedBatchZone extends GeneratedZone {
 }
 
 /** Renders recipe number `index` as zone `z<index>.fuzz.test` (and its served children). */
-export function renderZone(index: number, recipe: ZoneRecipe): RenderedBatchZone {
+export function renderZone(index: number, recipe: ZoneRecipe, opts: GenOptions = {}): RenderedBatchZone {
   const origin = [`z${index}`, ...FUZZ_SUFFIX];
   const b = new ZoneBuilder(origin, recipe.caseSeed);
   const abs = (rel: Rel) => [...rel, ...origin];
   const apex = origin;
   const apexText = namesText(apex);
 
-  b.add(apex, 'SOA', `ns1.${apexText} hostmaster.${apexText} ${index + 1} 3600 900 1209600 ${recipe.negativeTtl}`, recipe.soaTtl);
+  // With escaped dots on, the SOA rname is the classic mailbox with a dot in its local part (RFC 1035 §8).
+  const rname = opts.escapedDots && index % 2 === 0 ? `john\\.doe.${apexText}` : `hostmaster.${apexText}`;
+  b.add(apex, 'SOA', `ns1.${apexText} ${rname} ${index + 1} 3600 900 1209600 ${recipe.negativeTtl}`, recipe.soaTtl);
   b.add(apex, 'NS', `ns1.${apexText}`, 3600);
   b.add(apex, 'NS', `ns.outside.example.`, 3600);
   b.add(['ns1', ...apex], 'A', addrA(index, 0), 3600);
@@ -544,7 +546,7 @@ export function generateBatch(seed: number, first: number, count: number, querie
   const zones: GeneratedZone[] = [];
   const queries: FuzzQuery[] = [];
   recipes.forEach((r, i) => {
-    const z = renderZone(first + i, r);
+    const z = renderZone(first + i, r, opts);
     // A child zone whose apex label holds a '.' cannot be named by a file: serve it only through the parent.
     const children = z.children.filter((c) => c.origin.every((l) => !/[.\\/]/.test(l)));
     zones.push({ origin: z.origin, text: z.text, names: z.names }, ...children);
