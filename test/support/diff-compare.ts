@@ -503,21 +503,49 @@ export interface FullForms {
   theirs: Side;
 }
 
+/** What the comparison knows about the served zones. */
+export interface ZoneFacts {
+  /** Every owner name written in a served zone, lower case with the trailing dot. */
+  owners: ReadonlySet<string>;
+}
+
+export function zoneFacts(zones: readonly { text: string }[]): ZoneFacts {
+  const owners = new Set<string>();
+  for (const z of zones) for (const line of z.text.split('\n')) if (line.trim()) owners.add(line.slice(0, line.search(/\s|$/)).toLowerCase());
+  return { owners };
+}
+
+/**
+ * Knot adds the addresses a wildcard synthesises for an MX/SRV/NS target
+ * (e.g. SRV target c.missing.z with `*.z A`) to the additional section;
+ * rrdns adds only addresses of names that exist. Additional data is optional
+ * ("attempt to add other RRs which may be useful", RFC 1034 §4.3.2 step 6;
+ * RFC 2181 §9), so Knot's synthesised additional records that rrdns lacks are
+ * left out. Records rrdns adds under a name that does not exist are still
+ * compared (that is how glue written under the wrong owner shows).
+ */
+function withoutSynthesisedExtras(theirs: Summary, ours: Summary, facts: ZoneFacts | undefined): Summary {
+  if (!facts) return theirs;
+  const additional = theirs.additional.filter((l) => facts.owners.has(ownerOf(l)) || ours.additional.includes(l));
+  return additional.length === theirs.additional.length ? theirs : { ...theirs, additional };
+}
+
 /**
  * Compares rrdns' reply (`ours`) with Knot's (`theirs`) for query `q`;
  * undefined when they agree after the documented normalisations. `full`
  * (both replies over TCP) lets truncation be judged: what a cut UDP reply
  * dropped, and whether the complete answers agree.
  */
-export function compare(q: FuzzQuery, oursSide: Side, theirsSide: Side, full?: FullForms): Difference | undefined {
+export function compare(q: FuzzQuery, oursSide: Side, theirsSide: Side, full?: FullForms, facts?: ZoneFacts): Difference | undefined {
   if (isError(oursSide) || isError(theirsSide)) {
     if (isError(oursSide) && isError(theirsSide)) return undefined; // neither answered: nothing to compare
     return { fields: [isError(oursSide) ? 'rrdns-no-reply' : 'knot-no-reply'], violations: [] };
   }
   const ours = oursSide;
-  let theirs = normaliseAny(q, ours, dedupe(theirsSide));
+  let theirs = withoutSynthesisedExtras(normaliseAny(q, ours, dedupe(theirsSide)), ours, facts);
   const oursFull = full && !isError(full.ours) ? full.ours : undefined;
-  const theirsFull = full && !isError(full.theirs) ? normaliseAny(q, full.ours as Summary, dedupe(full.theirs)) : undefined;
+  const theirsFull =
+    full && !isError(full.theirs) ? withoutSynthesisedExtras(normaliseAny(q, oursFull ?? ours, dedupe(full.theirs)), oursFull ?? ours, facts) : undefined;
   const fields: string[] = [];
   const check = (name: string, a: unknown, b: unknown) => {
     if (JSON.stringify(a) !== JSON.stringify(b)) fields.push(name);
@@ -687,9 +715,10 @@ const ask = (c: DiffClient, q: FuzzQuery) => c.query(q).then(trySummarise, (e: E
 /** Asks both servers every query; returns the differences (in query order). */
 export async function compareAll(servers: Servers, zones: readonly ServedZone[], queries: readonly FuzzQuery[], concurrency = 16): Promise<DiffCase[]> {
   const found: Array<DiffCase | undefined> = new Array(queries.length);
+  const facts = zoneFacts(zones);
   await pool(queries, concurrency, async (q, i) => {
     const [ours, theirs] = await Promise.all([ask(servers.rrdns, q), ask(servers.knot, q)]);
-    let diff = compare(q, ours, theirs);
+    let diff = compare(q, ours, theirs, undefined, facts);
     const truncated = [ours, theirs].some((s) => !isError(s) && hasFlag(s, 'tc'));
     let full: FullForms | undefined;
     if (q.transport === 'udp' && (diff || truncated)) {
@@ -697,7 +726,7 @@ export async function compareAll(servers: Servers, zones: readonly ServedZone[],
       const tcp = { ...q, transport: 'tcp' as const };
       const [a, b] = await Promise.all([ask(servers.rrdns, tcp), ask(servers.knot, tcp)]);
       full = { ours: a, theirs: b };
-      diff = compare(q, ours, theirs, full);
+      diff = compare(q, ours, theirs, full, facts);
     }
     if (!diff) return;
     const family = zonesFor(q.labels, zones);
