@@ -481,9 +481,12 @@ export function renderZone(index: number, recipe: ZoneRecipe, opts: GenOptions =
 
 export const QTYPES = ['A', 'AAAA', 'NS', 'MX', 'TXT', 'SOA', 'CNAME', 'DS', 'ANY', 'TYPE65280', 'SRV', 'PTR', 'CAA', 'TYPE4321'] as const;
 
+/** The types a name holds in the generated zones (for queries that ask for data that exists). */
+export type TypesOf = (labels: readonly string[]) => readonly string[];
+
 /** A query against one of `names`: at, above, below or beside it, in random letter case. */
-export function queryArb(names: readonly string[][], opts: GenOptions = {}): fc.Arbitrary<FuzzQuery> {
-  return queryGroupArb(names, opts).map((g) => g[0]!);
+export function queryArb(names: readonly string[][], opts: GenOptions = {}, typesOf?: TypesOf): fc.Arbitrary<FuzzQuery> {
+  return queryGroupArb(names, opts, typesOf).map((g) => g[0]!);
 }
 
 /**
@@ -493,7 +496,7 @@ export function queryArb(names: readonly string[][], opts: GenOptions = {}): fc.
  * gives itself away only when a second name asks the same qtype after the
  * first one filled the cache, so groups are asked in order.
  */
-export function queryGroupArb(names: readonly string[][], opts: GenOptions = {}): fc.Arbitrary<FuzzQuery[]> {
+export function queryGroupArb(names: readonly string[][], opts: GenOptions = {}, typesOf?: TypesOf): fc.Arbitrary<FuzzQuery[]> {
   const extra = opts.escapedDots ? [...LABELS, ...ESCAPED, '*'] : [...LABELS, '*'];
   const base = fc.constantFrom(...names);
   const nameArb = fc.oneof(
@@ -509,7 +512,8 @@ export function queryGroupArb(names: readonly string[][], opts: GenOptions = {})
       siblings: fc.oneof({ weight: 3, arbitrary: fc.constant([] as string[]) }, { weight: 1, arbitrary: fc.subarray(['a', 'b', 'x', 'www', 'other'], { minLength: 1, maxLength: 3 }) }),
       caseBits: fc.array(fc.boolean(), { minLength: 64, maxLength: 64 }),
       mixed: fc.boolean(),
-      qtype: fc.constantFrom(...QTYPES),
+      // Two in five ask a type the name holds (answers big enough to truncate come from there), the rest any type.
+      qtype: fc.oneof({ weight: 3, arbitrary: fc.constantFrom<string>(...QTYPES) }, { weight: 2, arbitrary: fc.nat().map((n) => ({ own: n })) }),
       edns: fc.constantFrom(null, 512, 1232),
       transport: fc.constantFrom('udp' as const, 'udp' as const, 'tcp' as const),
       rd: fc.boolean(),
@@ -519,7 +523,13 @@ export function queryGroupArb(names: readonly string[][], opts: GenOptions = {})
       let bit = 0;
       const cased = (labels: string[]) => (r.mixed ? labels.map((l) => [...l].map((c) => (r.caseBits[bit++ % 64] ? c.toUpperCase() : c)).join('')) : labels);
       const group = [r.labels, ...(r.labels.length ? r.siblings.map((l) => [l, ...r.labels.slice(1)]) : [])].filter((n) => wireLen(n) <= 255);
-      return group.map((labels) => ({ labels: cased(labels), qtype: r.qtype, edns: r.edns, transport: r.transport, rd: r.rd }));
+      let qtype: string;
+      if (typeof r.qtype === 'string') qtype = r.qtype;
+      else {
+        const own = typesOf?.(r.labels) ?? [];
+        qtype = own.length ? own[r.qtype.own % own.length]! : QTYPES[r.qtype.own % QTYPES.length]!;
+      }
+      return group.map((labels) => ({ labels: cased(labels), qtype, edns: r.edns, transport: r.transport, rd: r.rd }));
     });
 }
 
@@ -553,7 +563,20 @@ export function generateBatch(seed: number, first: number, count: number, querie
     const names = [...z.names, ...children.flatMap((c) => c.names)];
     // Queries outside every zone too (REFUSED from both): the parent, the TLD, an unrelated name.
     names.push(FUZZ_SUFFIX, ['unrelated', 'example']);
-    const groups = fc.sample(queryGroupArb(names, opts), { seed: (seed ^ ((first + i) * 2654435761)) | 0, numRuns: queriesPerZone });
+    const types = new Map<string, string[]>();
+    for (const t of [z, ...children])
+      for (const line of t.text.split('\n')) {
+        const [owner, , , type] = line.split(/\s+/);
+        if (!owner || !type) continue;
+        const k = owner.toLowerCase();
+        types.set(k, [...(types.get(k) ?? []), ...(types.get(k)?.includes(type) ? [] : [type])]);
+      }
+    const typesOf: TypesOf = (labels) => types.get(keyOf(labels)) ?? [];
+    // Names holding a large RRset are where truncation happens: weight them up as starting points.
+    const counts = new Map<string, number>();
+    for (const t of [z, ...children]) for (const line of t.text.split('\n')) if (line) counts.set(line.split(/\s+/)[0]!.toLowerCase(), (counts.get(line.split(/\s+/)[0]!.toLowerCase()) ?? 0) + 1);
+    for (const n of [...names]) if ((counts.get(keyOf(n)) ?? 0) >= 8) for (let k = 0; k < 6; k++) names.push(n);
+    const groups = fc.sample(queryGroupArb(names, opts, typesOf), { seed: (seed ^ ((first + i) * 2654435761)) | 0, numRuns: queriesPerZone });
     queries.push(...groups.flat().slice(0, queriesPerZone));
   });
   return { seed, zones, queries };
