@@ -13,19 +13,33 @@
  *     (RFC 4343), so rotation order never matters;
  *   - OPT present or not, its version, DO bit and extended rcode.
  *
- * Normalisations (each one is a legitimate difference, not a bug):
+ * Normalisations (each one is a legitimate difference, not a bug; each
+ * is applied to Knot's side only, so nothing rrdns sends is excused):
  *   - OPT's UDP payload size is the responder's own choice (RFC 6891 §6.2.3);
  *   - when both replies have TC=1, only header, question and OPT are compared:
  *     RFC 2181 §9 lets a truncated reply carry any prefix of RRsets (or none),
- *     and Knot and rrdns may cut at different places;
+ *     and Knot and rrdns may cut at different places. The complete (TCP)
+ *     answers are then compared instead (fields `tcp:*`);
+ *   - Knot 3.2.6 writes some records twice (an MX/SRV target's addresses once
+ *     per record naming it; a CNAME looping to itself once per hop): Knot's
+ *     sections are compared without repeats (RFC 2181 §5), rrdns' are not;
+ *   - Knot 3.2.6 predates RFC 9471: it may send a referral's in-domain glue
+ *     only in part without TC. Its reply is then judged as TC=1, which is what
+ *     RFC 9471 §3 requires (unless rrdns fitted all the glue itself);
+ *   - optional additional data (RFC 1034 §4.3.2 step 6, RFC 2181 §9): when
+ *     Knot's own UDP reply left additional records out, the ones kept are the
+ *     responder's choice; rrdns' must then be a subset of its complete answer,
+ *     and the complete answers must agree. Addresses Knot synthesises from a
+ *     wildcard for an MX/SRV/NS target are optional too and left out when
+ *     rrdns lacks them (`withoutSynthesisedExtras`);
  *   - ANY (RFC 8482 §4.1): a responder may answer with all RRsets or with a
- *     subset; rrdns sends one. When both reply NOERROR with AA and a non-empty
- *     answer, rrdns' answer must be a non-empty subset of Knot's answer made of
- *     whole RRsets; the rest is compared as usual (see `normaliseAny`).
+ *     subset; rrdns sends one. When both reply NOERROR and rrdns' answer is a
+ *     non-empty union of whole RRsets of Knot's answer, Knot's answer is
+ *     narrowed to it (see `normaliseAny`).
  *
- * Anything else that differs is reported. Nothing here hides a size
- * difference: when only one side sets TC the sizes of the untruncated (TCP)
- * forms are what tells a compression bug from a cut placed a few octets apart.
+ * Anything else that differs is reported, with the complete (TCP) replies
+ * when a UDP reply was cut, so a compression bug (rrdns' complete answer much
+ * larger than Knot's) shows apart from a cut placed a few octets away.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
