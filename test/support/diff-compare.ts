@@ -35,7 +35,9 @@
  *   - ANY (RFC 8482 §4.1): a responder may answer with all RRsets or with a
  *     subset; rrdns sends one. When both reply NOERROR and rrdns' answer is a
  *     non-empty union of whole RRsets of Knot's answer, Knot's answer is
- *     narrowed to it (see `normaliseAny`).
+ *     narrowed to it (see `normaliseAny`). Knot 3.2.6 also sends a single
+ *     RRset, and so far always the same one; if its pick ever differs from
+ *     rrdns' (lowest type code) that is reported, and is legitimate.
  *
  * Anything else that differs is reported, with the complete (TCP) replies
  * when a UDP reply was cut, so a compression bug (rrdns' complete answer much
