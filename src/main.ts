@@ -15,7 +15,7 @@ import { parseConfig } from './config/schema.ts';
 import { loadZoneDir } from './zone/load.ts';
 import { nameToText } from './zone/name.ts';
 import { RrdnsServer } from './server/server.ts';
-import { failoverEstimates } from './server/pools.ts';
+import { failoverEstimates } from './server/pool-policy.ts';
 
 /**
  * Every `serve` setting: its flag, its environment variable and its help line.

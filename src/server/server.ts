@@ -5,9 +5,8 @@
  * injected so tests can capture or silence them.
  */
 import type dgram from 'node:dgram';
-import fs from 'node:fs';
 import path from 'node:path';
-import { ErrorCode, formatIssue, RrdnsError, ZoneValidationError, type ZoneIssue } from '../errors.ts';
+import { ErrorCode, RrdnsError, ZoneValidationError } from '../errors.ts';
 import type { ServerConfig } from '../config/schema.ts';
 import { createLogger, type Logger } from '../observability/log.ts';
 import { loadZoneDir, type LoadResult } from '../zone/load.ts';
@@ -19,7 +18,8 @@ import { ServedZone } from './served-zone.ts';
 import type { Zone } from '../zone/zone.ts';
 import { createChecker, type Checker } from '../health/checkers.ts';
 import { HealthMonitor, type Scheduler } from '../health/monitor.ts';
-import { PoolRegistry, type PoolSnapshot } from './pools.ts';
+import { PoolRegistry } from './pool-registry.ts';
+import type { PoolSnapshot } from '../observability/snapshot.ts';
 import type { AdminOverride } from '../zone/zone.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { AdminServer } from '../observability/admin.ts';
@@ -29,20 +29,9 @@ import { liveKey, UdpThreads } from './udp-threads.ts';
 import { LIVE_PLAN_MS } from './served-zone.ts';
 import { servedVersions, TransferService, type TransferLimits } from './transfer.ts';
 import { Notifier, type NotifyOptions } from './notify.ts';
+import { ReloadCoordinator, type ReloadResult, type ReloadStatus } from './reload.ts';
 
-/** What the last reload did, for /readyz, /api/v1/health and logs. */
-export interface ReloadStatus {
-  /** ISO time of the last reload attempt (undefined before the first). */
-  at?: string;
-  trigger?: string;
-  ok: boolean;
-  /** Every problem found, as `file:line path: message`. */
-  errors: string[];
-  /** Zones still served from their previous version because their file has errors now. */
-  keptPrevious: string[];
-}
-
-export type ReloadResult = { ok: true; zones: number } | { ok: false; zones: number; issues: readonly ZoneIssue[] };
+export type { ReloadResult, ReloadStatus } from './reload.ts';
 
 export interface ServerDeps {
   logger?: Logger;
@@ -89,7 +78,7 @@ export class RrdnsServer {
   private liveTimer: NodeJS.Timeout | undefined;
   /** Master files outside the zones directory that the served zones read. */
   private masterFiles: readonly string[] = [];
-  private reloadStatus: ReloadStatus = { ok: true, errors: [], keptPrevious: [] };
+  private readonly reloads: ReloadCoordinator;
   readonly transfers: TransferService;
   readonly notifier: Notifier;
 
@@ -114,6 +103,15 @@ export class RrdnsServer {
     this.transfers = new TransferService(this.log, { maxConcurrent: config.transfer.maxConcurrent, ...deps.transfer });
     this.notifier = new Notifier(this.log, deps.notify);
     this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe, transfer: this.transfers });
+    this.reloads = new ReloadCoordinator({
+      log: this.log,
+      zonesDir: config.zonesDir,
+      read: () => this.readZoneDir(),
+      install: (zones) => this.install(zones),
+      served: () => this.store.all(),
+      closing: () => this.state === 'closing' || this.state === 'closed',
+      poolCount: () => this.pools.size,
+    });
   }
 
   /** The admin listener's address, when it runs. */
@@ -132,7 +130,7 @@ export class RrdnsServer {
         setOverride: (name, address, override) => this.setOverride(name, address, override),
         metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.text() }),
         info: () => ({ version: VERSION, zones: [...this.store.all()].map((z) => z.label), startedAt: this.startedAt.toISOString() }),
-        reload: () => this.reloadStatus,
+        reload: () => this.reloads.status,
       },
       { host: listen.host, port: listen.port, logger: this.log, allowRemote: this.config.admin.allowRemote, closeGraceMs: 1000 },
     );
@@ -314,69 +312,14 @@ export class RrdnsServer {
     }
   }
 
-  /**
-   * Re-reads the zones directory. Everything is parsed and validated before
-   * one swap replaces the served set. A file with errors does not block the
-   * others: its zone keeps serving its previous version (as Knot does per
-   * zone), the errors are logged with file and line and shown by /readyz and
-   * /api/v1/health until a later reload is clean. A zone whose file was
-   * removed stops being served. Reloads run one at a time.
-   */
+  /** Re-reads the zones directory (see reload.ts); reloads run one at a time. */
   reload(trigger = 'api'): Promise<ReloadResult> {
-    const run = this.reloading.then(() => this.reloadNow(trigger));
-    this.reloading = run;
-    return run;
+    return this.reloads.reload(trigger);
   }
-  private reloading: Promise<ReloadResult> = Promise.resolve({ ok: true, zones: 0 });
 
   /** The outcome of the last reload. */
   get lastReload(): ReloadStatus {
-    return this.reloadStatus;
-  }
-
-  private async reloadNow(trigger: string): Promise<ReloadResult> {
-    if (this.state === 'closing' || this.state === 'closed') return { ok: true, zones: this.store.size };
-    const at = new Date().toISOString();
-    let issues: ZoneIssue[];
-    let kept: Zone[] = [];
-    try {
-      const result = this.readZoneDir();
-      issues = result.issues;
-      if (issues.length > 0) kept = this.previousOfBroken(result.zones);
-      await this.install([...result.zones, ...kept]);
-    } catch (e) {
-      issues = e instanceof ZoneValidationError ? [...e.issues] : [{ file: this.config.zonesDir, message: (e as Error).message }];
-      this.reloadStatus = { at, trigger, ok: false, errors: issues.map(formatIssue), keptPrevious: [...this.store.all()].map((z) => z.label) };
-      this.log.error({ trigger, issues: this.reloadStatus.errors }, 'zone reload failed; previous zones keep serving');
-      return { ok: false, zones: this.store.size, issues };
-    }
-    const keptPrevious = kept.map((z) => nameToText(z.origin));
-    this.reloadStatus = { at, trigger, ok: issues.length === 0, errors: issues.map(formatIssue), keptPrevious };
-    const zones = [...this.store.all()].map((z) => z.label);
-    if (issues.length > 0) {
-      this.log.error({ trigger, issues: this.reloadStatus.errors, keptPrevious, zones }, 'zone reload found errors; the zones of those files keep their previous version');
-      return { ok: false, zones: this.store.size, issues };
-    }
-    this.log.info({ trigger, zones, pools: this.pools.size }, 'zones reloaded');
-    return { ok: true, zones: this.store.size };
-  }
-
-  /**
-   * Served zones to carry over because their file now fails: not replaced by
-   * a valid zone of the same origin or from the same file, and the file is
-   * still there (a removed file removes its zone).
-   */
-  private previousOfBroken(fresh: readonly Zone[]): Zone[] {
-    const origins = new Set(fresh.map((z) => z.originKey));
-    const sources = new Set(fresh.map((z) => z.source));
-    const kept: Zone[] = [];
-    for (const served of this.store.all()) {
-      const z = served.zone;
-      if (origins.has(z.originKey) || sources.has(z.source)) continue;
-      if (!fs.existsSync(z.source)) continue;
-      kept.push(z);
-    }
-    return kept;
+    return this.reloads.status;
   }
 
   /**
