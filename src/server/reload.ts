@@ -8,6 +8,16 @@
  * previous version (as Knot does per zone), the errors are logged with file
  * and line and shown until a later reload is clean. A zone whose file was
  * removed stops being served.
+ *
+ * Two faults are survived here:
+ * - A reload that fails in any way (even a throwing logger) settles with
+ *   `ok: false`; the queue never stays rejected, so later reloads still run.
+ * - A directory that suddenly holds no zone at all (a failed mount, a
+ *   ConfigMap swapped to nothing) is refused when the reload was not asked
+ *   for by a person: the watcher's reloads keep the served zones, log an
+ *   error and show it in /readyz until a later reload is clean. SIGHUP and
+ *   the API (`allowEmpty`) do apply an empty directory: that is how zones
+ *   are removed on purpose, all at once.
  */
 import fs from 'node:fs';
 import { formatIssue, ZoneValidationError, type ZoneIssue } from '../errors.ts';
@@ -61,18 +71,42 @@ export class ReloadCoordinator {
     return this.current;
   }
 
-  /** Queues a reload after the ones already asked for; resolves with its outcome. */
-  reload(trigger: string): Promise<ReloadResult> {
-    const run = this.last.then(() => this.reloadNow(trigger));
+  /**
+   * Queues a reload after the ones already asked for; resolves with its
+   * outcome and never rejects. `allowEmpty: false` refuses a directory that
+   * holds no zone while zones are served.
+   */
+  reload(trigger: string, opts: { allowEmpty: boolean } = { allowEmpty: true }): Promise<ReloadResult> {
+    // Whatever the previous reload did, this one runs.
+    const run = this.last.then(
+      () => this.settled(trigger, opts.allowEmpty),
+      () => this.settled(trigger, opts.allowEmpty),
+    );
     this.last = run;
     return run;
+  }
+
+  /** reloadNow, turned into a result even when it throws. */
+  private async settled(trigger: string, allowEmpty: boolean): Promise<ReloadResult> {
+    try {
+      return await this.reloadNow(trigger, allowEmpty);
+    } catch (e) {
+      const issues: ZoneIssue[] = [{ file: this.host.zonesDir, message: `reload failed: ${(e as Error)?.message ?? String(e)}` }];
+      this.current = { at: new Date().toISOString(), trigger, ok: false, errors: issues.map(formatIssue), keptPrevious: [...this.host.served()].map((z) => z.label) };
+      try {
+        this.host.log.error({ trigger, err: e }, 'zone reload failed; previous zones keep serving');
+      } catch {
+        // The log itself is what failed: the status above still shows it.
+      }
+      return { ok: false, zones: this.zoneCount(), issues };
+    }
   }
 
   private zoneCount(): number {
     return [...this.host.served()].length;
   }
 
-  private async reloadNow(trigger: string): Promise<ReloadResult> {
+  private async reloadNow(trigger: string, allowEmpty: boolean): Promise<ReloadResult> {
     const host = this.host;
     if (host.closing()) return { ok: true, zones: this.zoneCount() };
     const at = new Date().toISOString();
@@ -80,6 +114,8 @@ export class ReloadCoordinator {
     let kept: Zone[] = [];
     try {
       const result = host.read();
+      const served = this.zoneCount();
+      if (!allowEmpty && served > 0 && result.zones.length === 0 && result.issues.length === 0) return this.refuseEmpty(at, trigger, served);
       issues = result.issues;
       if (issues.length > 0) kept = this.previousOfBroken(result.zones);
       await host.install([...result.zones, ...kept]);
@@ -98,6 +134,15 @@ export class ReloadCoordinator {
     }
     host.log.info({ trigger, zones, pools: host.poolCount() }, 'zones reloaded');
     return { ok: true, zones: zones.length };
+  }
+
+  /** The directory holds no zone now, and nobody asked for that: keep serving what is served. */
+  private refuseEmpty(at: string, trigger: string, served: number): ReloadResult {
+    const message = `holds no zone now; refusing to stop serving all ${served} zone${served === 1 ? '' : 's'} (a failed mount?). To remove every zone on purpose, send SIGHUP after emptying it`;
+    const issues: ZoneIssue[] = [{ file: this.host.zonesDir, message }];
+    this.current = { at, trigger, ok: false, errors: issues.map(formatIssue), keptPrevious: [...this.host.served()].map((z) => z.label) };
+    this.host.log.error({ trigger, dir: this.host.zonesDir, zones: this.current.keptPrevious }, 'zone reload refused: the zones directory holds no zone; previous zones keep serving');
+    return { ok: false, zones: served, issues };
   }
 
   /**

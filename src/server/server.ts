@@ -245,7 +245,7 @@ export class RrdnsServer {
             pollMs: this.config.watch.pollMs,
             debounceMs: this.config.watch.debounceMs,
             extraFiles: () => this.masterFiles,
-            onChange: async () => void (await this.reload('file change')),
+            onChange: async () => void (await this.reload('file change', { allowEmpty: false })),
             onError: (err) => this.log.warn({ err }, 'zones directory watcher error; polling continues'),
           })
         : undefined;
@@ -312,9 +312,13 @@ export class RrdnsServer {
     }
   }
 
-  /** Re-reads the zones directory (see reload.ts); reloads run one at a time. */
-  reload(trigger = 'api'): Promise<ReloadResult> {
-    return this.reloads.reload(trigger);
+  /**
+   * Re-reads the zones directory (see reload.ts); reloads run one at a time
+   * and never reject. `allowEmpty` (default true: whoever calls this asked)
+   * applies a directory that holds no zone; the watcher passes false.
+   */
+  reload(trigger = 'api', opts: { allowEmpty?: boolean } = {}): Promise<ReloadResult> {
+    return this.reloads.reload(trigger, { allowEmpty: opts.allowEmpty ?? true });
   }
 
   /** The outcome of the last reload. */
