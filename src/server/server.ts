@@ -25,7 +25,7 @@ import { Metrics } from '../observability/metrics.ts';
 import { AdminServer } from '../observability/admin.ts';
 import { countingObserver } from './pipeline.ts';
 import { ZoneWatcher } from './zone-watcher.ts';
-import { liveKey, UdpThreads } from './udp-threads.ts';
+import { liveKey, UdpThreads, type SupervisorOptions, type WorkerFault } from './udp-threads.ts';
 import { LIVE_PLAN_MS } from './served-zone.ts';
 import { servedVersions, TransferService, type TransferLimits } from './transfer.ts';
 import { Notifier, type NotifyOptions } from './notify.ts';
@@ -41,6 +41,8 @@ export interface ServerDeps {
   /** Zone transfer limits and NOTIFY retry timing (defaults in transfer.ts / notify.ts). */
   transfer?: Partial<TransferLimits>;
   notify?: Partial<NotifyOptions>;
+  /** UDP worker supervision timing (defaults in udp-threads.ts: heartbeat timeout 2 s, backoff 100 ms to 10 s). */
+  udpSupervisor?: Partial<SupervisorOptions>;
 }
 
 export interface BoundAddress {
@@ -96,7 +98,11 @@ export class RrdnsServer {
       onResult: (state, outcome) => this.metrics.checkResult(state.key, state.address, outcome.ok, outcome.latencyMs),
     });
     this.pools = new PoolRegistry(this.monitor);
-    this.udpThreads = new UdpThreads(this.log, (counts) => this.metrics.addQueryCounts(counts));
+    this.udpThreads = new UdpThreads(
+      this.log,
+      { onCounts: (counts) => this.metrics.addQueryCounts(counts), onRestart: (reason) => this.metrics.udpWorkerRestart(reason) },
+      deps.udpSupervisor,
+    );
     const metrics = this.metrics;
     metrics.setPools(() => this.pools.snapshot());
     const observe = countingObserver((zone, qtype, rcode, transport) => metrics.countQuery(zone, qtype, rcode, transport), this.log);
@@ -147,8 +153,19 @@ export class RrdnsServer {
   }
 
   /** UDP worker threads running, and the queries they have reported answering. */
-  udpThreadStats(): { workers: number; answeredByWorkers: number } {
-    return { workers: this.udpThreads.size, answeredByWorkers: this.udpThreads.answeredByWorkers };
+  udpThreadStats(): { workers: number; answeredByWorkers: number; threadIds: (number | undefined)[]; restarts: { exit: number; error: number; hung: number } } {
+    const t = this.udpThreads;
+    return { workers: t.size, answeredByWorkers: t.answeredByWorkers, threadIds: t.threadIds(), restarts: { ...t.restarts } };
+  }
+
+  /**
+   * TEST / OPS DRILL ONLY, not reachable from the network or the admin API:
+   * makes UDP worker `index` (0-based, over every listen address) exit, throw
+   * from its event loop, or hang in a busy loop, to show that it is replaced.
+   * False when that worker is not running now.
+   */
+  injectWorkerFault(index: number, fault: WorkerFault): boolean {
+    return this.udpThreads.injectFault(index, fault);
   }
 
   /** Transport counters, for observability and tests. */

@@ -16,7 +16,7 @@ import { bindUdp } from '../wire/transport.ts';
 import { countingObserver, QueryPipeline } from './pipeline.ts';
 import { ServedZone } from './served-zone.ts';
 import { TransferService } from './transfer.ts';
-import { liveKey, type MainMessage, type WorkerMessage, type WorkerSetup, type ZoneForWorker } from './udp-threads.ts';
+import { HEARTBEAT_EVERY_MS, liveKey, type MainMessage, type WorkerFault, type WorkerMessage, type WorkerSetup, type ZoneForWorker } from './udp-threads.ts';
 
 /** How often query counts go to the main thread for /metrics. */
 const COUNTS_EVERY_MS = 1000;
@@ -70,6 +70,29 @@ const flushCounts = () => {
   if (taken) send({ kind: 'counts', counts: taken });
 };
 const timer = setInterval(flushCounts, COUNTS_EVERY_MS);
+// Bumped from this thread's event loop: a loop that is stuck stops bumping it, and the main thread replaces us.
+const beat = setup.heartbeat ? new Int32Array(setup.heartbeat) : undefined;
+const heartbeat = setInterval(() => beat && Atomics.add(beat, 0, 1), HEARTBEAT_EVERY_MS);
+
+/** Test and drill faults (UdpThreads.injectFault): what a crash, a bug and a stuck loop look like from outside. */
+function commit(fault: WorkerFault): void {
+  switch (fault) {
+    case 'exit':
+      process.exit(3);
+      break;
+    case 'throw':
+      setImmediate(() => {
+        throw new Error('injected fault: an exception escaped the UDP worker');
+      });
+      break;
+    case 'hang':
+      setImmediate(() => {
+        // A busy loop: the event loop never runs again, heartbeats stop.
+        for (;;);
+      });
+      break;
+  }
+}
 
 port.on('message', (m: MainMessage) => {
   switch (m.kind) {
@@ -90,8 +113,12 @@ port.on('message', (m: MainMessage) => {
       live = reviveLive(m.live);
       if (m.changed) for (const served of store.all()) served.invalidate();
       break;
+    case 'fault':
+      commit(m.fault);
+      break;
     case 'close':
       clearInterval(timer);
+      clearInterval(heartbeat);
       if (socket) socket.close(finish);
       else finish();
       break;
