@@ -37,7 +37,7 @@ export function countSuppressed(kind: string, n: number): void {
  */
 export class BoundedStdout implements DestinationStream {
   private readonly out: Writable;
-  private readonly maxBytes: number;
+  private maxBytes: number;
   /** Dropped since the last report. */
   private droppedSince = 0;
   private broken = false;
@@ -52,6 +52,25 @@ export class BoundedStdout implements DestinationStream {
     out.on('drain', () => this.reportDropped());
   }
 
+  /**
+   * While lines are being dropped, looks every 50 ms whether stdout has made
+   * room (half the bound free) and then reports. Not only on 'drain': with a
+   * bound below the stream's high-water mark no write ever returns false, so
+   * 'drain' never comes.
+   */
+  private watchForRoom(): void {
+    if (this.roomTimer) return;
+    this.roomTimer = setInterval(() => {
+      if (this.broken || this.out.destroyed || this.out.writableLength <= this.maxBytes / 2) this.reportDropped();
+    }, 50);
+    this.roomTimer.unref();
+  }
+  private roomTimer: NodeJS.Timeout | undefined;
+
+  setMaxBytes(bytes: number): void {
+    this.maxBytes = bytes;
+  }
+
   /** Bytes waiting for the reader. */
   get queuedBytes(): number {
     return this.out.writableLength;
@@ -62,6 +81,7 @@ export class BoundedStdout implements DestinationStream {
     if (this.out.writableLength + line.length > this.maxBytes) {
       this.droppedSince++;
       stats.dropped++;
+      this.watchForRoom();
       return;
     }
     try {
@@ -72,6 +92,8 @@ export class BoundedStdout implements DestinationStream {
   }
 
   private reportDropped(): void {
+    clearInterval(this.roomTimer);
+    this.roomTimer = undefined;
     if (this.droppedSince === 0 || this.broken) return;
     const n = this.droppedSince;
     this.droppedSince = 0;
@@ -108,10 +130,17 @@ export class BoundedStdout implements DestinationStream {
 
 /** One bounded stdout destination per thread, shared by every logger made here. */
 let stdoutDestination: BoundedStdout | undefined;
+let stdoutBufferBytes = DEFAULT_LOG_BUFFER_BYTES;
 
 function stdout(): BoundedStdout {
-  stdoutDestination ??= new BoundedStdout(process.stdout);
+  stdoutDestination ??= new BoundedStdout(process.stdout, stdoutBufferBytes);
   return stdoutDestination;
+}
+
+/** Sets the stdout bound (config logBufferBytes); call before the first logger of this thread is made. */
+export function setStdoutBufferBytes(bytes: number): void {
+  stdoutBufferBytes = bytes;
+  stdoutDestination?.setMaxBytes(bytes);
 }
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {

@@ -289,7 +289,7 @@ export class Metrics {
 
   /** A UDP worker thread was replaced: it exited, threw, or stopped answering (hung). */
   udpWorkerRestart(reason: 'exit' | 'error' | 'hung'): void {
-    this.faults.workerRestarts.inc({ reason });
+    this.faults.workerRestarts[reason]++;
   }
 
   /** Counts one answered query (hot path; see QueryCounts.count). */
@@ -355,24 +355,29 @@ export class Metrics {
 // Faults survived: counted here, decided elsewhere (udp-threads.ts, log.ts, log-limiter.ts).
 
 interface FaultMetrics {
-  workerRestarts: Counter<'reason'>;
+  workerRestarts: Record<'exit' | 'error' | 'hung', number>;
 }
 
 function faultMetrics(registers: Registry[]): FaultMetrics {
-  const workerRestarts = new Counter({
+  const workerRestarts = { exit: 0, error: 0, hung: 0 };
+  new Counter({
     name: 'rrdns_udp_worker_restarts_total',
     help: 'UDP worker threads replaced, by reason: exit (it ended), error (it threw), hung (no heartbeat within the timeout).',
     labelNames: ['reason'] as const,
     registers,
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(workerRestarts)) if (n > 0) this.inc({ reason }, n);
+    },
   });
-  for (const reason of ['exit', 'error', 'hung']) workerRestarts.inc({ reason }, 0);
   new Counter({
     name: 'rrdns_log_lines_dropped_total',
     help: 'Log lines dropped because stdout did not keep up (its bounded buffer was full).',
     registers,
     collect() {
       this.reset();
-      this.inc(logStats().dropped);
+      const n = logStats().dropped;
+      if (n > 0) this.inc(n);
     },
   });
   new Counter({
@@ -382,7 +387,7 @@ function faultMetrics(registers: Registry[]): FaultMetrics {
     registers,
     collect() {
       this.reset();
-      for (const [kind, n] of Object.entries(logStats().suppressed)) this.inc({ kind }, n);
+      for (const [kind, n] of Object.entries(logStats().suppressed)) if (n > 0) this.inc({ kind }, n);
     },
   });
   return { workerRestarts };

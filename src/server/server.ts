@@ -271,7 +271,7 @@ export class RrdnsServer {
       for (const { host, port } of this.config.listen) this.bound.push(await this.bindBoth(host, port));
       for (const { host, port } of this.bound) {
         for (let i = 1; i < this.config.udpThreads; i++) {
-          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel }, this.servedForWorkers(), this.liveTable());
+          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel, logBufferBytes: this.config.logBufferBytes }, this.servedForWorkers(), this.liveTable());
         }
       }
       if (this.udpThreads.size > 0) {

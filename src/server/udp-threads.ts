@@ -66,6 +66,8 @@ export interface WorkerSetup {
   port: number;
   identity: string | undefined;
   logLevel: string;
+  /** The stdout log bound (config logBufferBytes). */
+  logBufferBytes?: number;
   /** One Int32 the worker bumps from its event loop every HEARTBEAT_EVERY_MS. */
   heartbeat?: SharedArrayBuffer;
 }

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type dgram from 'node:dgram';
-import { createLogger } from '../observability/log.ts';
+import { createLogger, setStdoutBufferBytes } from '../observability/log.ts';
 import { QueryCounts } from '../observability/metrics.ts';
 import type { LiveSet } from '../resolver/resolve.ts';
 import type { RData } from '../zone/records.ts';
@@ -23,6 +23,7 @@ const COUNTS_EVERY_MS = 1000;
 
 const port = parentPort!;
 const setup = workerData as WorkerSetup;
+if (setup.logBufferBytes) setStdoutBufferBytes(setup.logBufferBytes);
 const log = createLogger(setup.logLevel as Parameters<typeof createLogger>[0]).child({ thread: 'udp' });
 const send = (m: WorkerMessage) => port.postMessage(m);
 
