@@ -29,6 +29,7 @@ import { liveKey, UdpThreads, type SupervisorOptions, type WorkerFault } from '.
 import { LIVE_PLAN_MS } from './served-zone.ts';
 import { servedVersions, TransferService, type TransferLimits } from './transfer.ts';
 import { Notifier, type NotifyOptions } from './notify.ts';
+import { LogLimiter, type LimiterOptions } from '../observability/log-limiter.ts';
 import { ReloadCoordinator, type ReloadResult, type ReloadStatus } from './reload.ts';
 
 export type { ReloadResult, ReloadStatus } from './reload.ts';
@@ -43,6 +44,8 @@ export interface ServerDeps {
   notify?: Partial<NotifyOptions>;
   /** UDP worker supervision timing (defaults in udp-threads.ts: heartbeat timeout 2 s, backoff 100 ms to 10 s). */
   udpSupervisor?: Partial<SupervisorOptions>;
+  /** Rate limit of repetitive log lines (defaults in log-limiter.ts: burst 10, 1/s per key, report every 10 s). */
+  logLimit?: Partial<LimiterOptions>;
 }
 
 export interface BoundAddress {
@@ -82,6 +85,8 @@ export class RrdnsServer {
   private masterFiles: readonly string[] = [];
   private readonly reloads: ReloadCoordinator;
   readonly transfers: TransferService;
+  /** Repetitive lines (transport errors, refused transfers, per-source events) go through this. */
+  readonly logLimiter: LogLimiter;
   readonly notifier: Notifier;
 
   constructor(config: ServerConfig, deps: ServerDeps = {}) {
@@ -106,7 +111,8 @@ export class RrdnsServer {
     const metrics = this.metrics;
     metrics.setPools(() => this.pools.snapshot());
     const observe = countingObserver((zone, qtype, rcode, transport) => metrics.countQuery(zone, qtype, rcode, transport), this.log);
-    this.transfers = new TransferService(this.log, { maxConcurrent: config.transfer.maxConcurrent, ...deps.transfer });
+    this.logLimiter = new LogLimiter(this.log, deps.logLimit);
+    this.transfers = new TransferService(this.log, { maxConcurrent: config.transfer.maxConcurrent, ...deps.transfer }, this.logLimiter);
     this.notifier = new Notifier(this.log, deps.notify);
     this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe, transfer: this.transfers });
     this.reloads = new ReloadCoordinator({
@@ -309,7 +315,7 @@ export class RrdnsServer {
 
   private async bindBoth(host: string, port: number): Promise<BoundAddress> {
     const handler = this.pipeline.handle.bind(this.pipeline);
-    const onError = (err: unknown, where: string) => this.log.error({ err, where }, 'transport error');
+    const onError = (err: unknown, where: string, peer?: string) => this.transportError(err, where, peer);
     for (let attempt = 0; ; attempt++) {
       let udp: dgram.Socket | undefined;
       try {
@@ -327,6 +333,16 @@ export class RrdnsServer {
         throw new RrdnsError(ErrorCode.LISTEN_FAILED, `cannot listen on ${host}:${port}: ${code ?? (e as Error).message}`, { cause: e });
       }
     }
+  }
+
+  /**
+   * The transport's error sink (send failures, socket errors, a handler that
+   * threw): any client can cause these at packet rate, so they are
+   * rate-limited per place and error code (and peer, when given).
+   */
+  transportError(err: unknown, where: string, peer?: string): void {
+    const code = (err as NodeJS.ErrnoException | undefined)?.code ?? (err as Error | undefined)?.name ?? 'error';
+    this.logLimiter.write('error', 'transport', `${where}|${code}|${peer ?? ''}`, { err, where, ...(peer ? { peer } : {}) }, 'transport error');
   }
 
   /**
@@ -373,6 +389,7 @@ export class RrdnsServer {
       this.udpThreads.close(),
     ]);
     await this.admin?.close();
+    this.logLimiter.close();
   }
 }
 

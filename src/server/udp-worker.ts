@@ -16,6 +16,7 @@ import { bindUdp } from '../wire/transport.ts';
 import { countingObserver, QueryPipeline } from './pipeline.ts';
 import { ServedZone } from './served-zone.ts';
 import { TransferService } from './transfer.ts';
+import { LogLimiter } from '../observability/log-limiter.ts';
 import { HEARTBEAT_EVERY_MS, liveKey, type MainMessage, type WorkerFault, type WorkerMessage, type WorkerSetup, type ZoneForWorker } from './udp-threads.ts';
 
 /** How often query counts go to the main thread for /metrics. */
@@ -33,7 +34,8 @@ let live = new Map<string, LiveSet>();
 const counts = new QueryCounts();
 const observe = countingObserver((zone, qtype, rcode, transport) => counts.count(zone, qtype, rcode, transport), log);
 // UDP only here: AXFR is REFUSED and IXFR gets the SOA alone, as on the main thread's socket.
-const pipeline = new QueryPipeline(store, { chaosIdentity: setup.identity, observe, transfer: new TransferService(log) });
+const limiter = new LogLimiter(log);
+const pipeline = new QueryPipeline(store, { chaosIdentity: setup.identity, observe, transfer: new TransferService(log, {}, limiter) });
 
 /**
  * Structured clone turns Buffers into plain Uint8Arrays; the rdata encoder
@@ -101,7 +103,7 @@ port.on('message', (m: MainMessage) => {
       live = reviveLive(m.live);
       install(m.zones);
       if (!socket) {
-        bindUdp(setup.host, setup.port, pipeline.handle.bind(pipeline), (err, where) => log.error({ err, where }, 'transport error'), true).then(
+        bindUdp(setup.host, setup.port, pipeline.handle.bind(pipeline), (err, where) => limiter.write('error', 'transport', `${where}|${(err as NodeJS.ErrnoException)?.code ?? ''}`, { err, where }, 'transport error'), true).then(
           (s) => {
             socket = s;
             send({ kind: 'listening' });
