@@ -65,7 +65,9 @@ function usage(): string {
 serve options (a flag wins over its environment variable):
 ${rows.join('\n')}
 
-signals: SIGHUP reloads the zones; SIGTERM and SIGINT stop gracefully (exit 0).
+signals: SIGHUP reloads the zones (it also applies a zones directory emptied on purpose, which
+         the watcher refuses: a directory suddenly empty looks like a failed mount); SIGTERM and
+         SIGINT stop gracefully (exit 0).
 `;
 }
 
