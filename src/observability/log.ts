@@ -18,11 +18,23 @@ export type { Logger };
 export const DEFAULT_LOG_BUFFER_BYTES = 1024 * 1024;
 
 /** Counters of this thread's logging faults, read by /metrics. */
-const stats = { dropped: 0, suppressed: {} as Record<string, number> };
+const stats: LogFaults = { dropped: 0, suppressed: {} };
 
 /** Log lines dropped (stdout stalled) and suppressed (rate limiter, by kind) so far in this thread. */
 export function logStats(): { dropped: number; suppressed: Readonly<Record<string, number>> } {
   return stats;
+}
+
+/** Log faults counted in one thread. */
+export interface LogFaults {
+  dropped: number;
+  suppressed: Record<string, number>;
+}
+
+/** Adds what a UDP worker thread counted, so the main thread's /metrics shows every thread. */
+export function addLogFaults(f: LogFaults): void {
+  stats.dropped += f.dropped;
+  for (const [kind, n] of Object.entries(f.suppressed)) countSuppressed(kind, n);
 }
 
 /** Counts lines the rate limiter held back (log-limiter.ts). */

@@ -31,7 +31,7 @@
 import { Worker } from 'node:worker_threads';
 import type { LiveSet } from '../resolver/resolve.ts';
 import type { RRset, Zone } from '../zone/zone.ts';
-import type { Logger } from '../observability/log.ts';
+import { addLogFaults, type LogFaults, type Logger } from '../observability/log.ts';
 import { monotonicMs } from '../zone/clock.ts';
 
 /** The key of a health-checked RRset, the same in every thread. */
@@ -57,8 +57,11 @@ export type MainMessage =
 
 export type WorkerMessage =
   | { kind: 'listening' }
+  /** A zones message was taken in (its zones serve now). */
+  | { kind: 'installed' }
   | { kind: 'error'; message: string }
-  | { kind: 'counts'; counts: Map<string, Float64Array> }
+  /** Query counts since the last report; `log`: log lines dropped and suppressed in the worker since then. */
+  | { kind: 'counts'; counts: Map<string, Float64Array>; log?: LogFaults }
   | { kind: 'closed' };
 
 export interface WorkerSetup {
@@ -92,6 +95,8 @@ export const DEFAULT_SUPERVISOR: SupervisorOptions = { heartbeatTimeoutMs: 2000,
 /** How long a worker may take to bind, and to close. */
 const START_TIMEOUT_MS = 10_000;
 const CLOSE_TIMEOUT_MS = 3_000;
+/** How long a worker may be silent while it takes in a new zone set. */
+const INSTALL_GRACE_MS = 60_000;
 
 function zoneForWorker(zone: Zone, counters: SharedArrayBuffer): ZoneForWorker {
   return { zone: { ...zone, transfer: zone.transfer ? { allow: zone.transfer.allow } : undefined }, counters };
@@ -115,6 +120,8 @@ interface Running {
   beat: Int32Array;
   lastBeat: number;
   lastBeatAt: number;
+  /** Zones messages sent and not yet acknowledged: taking in a large zone set may keep its loop busy for a while. */
+  pendingInstalls: number;
 }
 
 /** One worker's place: it keeps its setup across replacements. */
@@ -186,7 +193,7 @@ export class UdpThreads {
     const worker = new Worker(new URL(file, import.meta.url), { workerData: { ...setup, heartbeat }, name: `rrdns-udp ${setup.host}:${setup.port}` });
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     const now = monotonicMs();
-    const r: Running = { worker, threadId: worker.threadId, exited, up: false, startedAt: now, beat: new Int32Array(heartbeat), lastBeat: 0, lastBeatAt: now };
+    const r: Running = { worker, threadId: worker.threadId, exited, up: false, startedAt: now, beat: new Int32Array(heartbeat), lastBeat: 0, lastBeatAt: now, pendingInstalls: 0 };
     slot.current = r;
     worker.on('error', (err) => {
       r.reason ??= 'error';
@@ -212,9 +219,15 @@ export class UdpThreads {
             reject(new Error(`UDP worker on ${setup.host}:${setup.port}: ${m.message}`));
             void worker.terminate();
             break;
+          case 'installed':
+            r.pendingInstalls = Math.max(0, r.pendingInstalls - 1);
+            // Busy taking the zones in is not silence: the heartbeat clock starts again.
+            r.lastBeatAt = monotonicMs();
+            break;
           case 'counts':
             for (const cells of m.counts.values()) for (const n of cells) this.answeredByWorkers += n;
             this.events.onCounts(m.counts);
+            if (m.log) addLogFaults(m.log);
             break;
         }
       });
@@ -276,7 +289,9 @@ export class UdpThreads {
         r.lastBeatAt = now;
         continue;
       }
-      if (now - r.lastBeatAt < this.opts.heartbeatTimeoutMs) continue;
+      // While a zone set is being taken in (structured clone and indexing of maybe millions of records) the loop may be busy longer.
+      const limit = r.pendingInstalls > 0 ? Math.max(this.opts.heartbeatTimeoutMs, INSTALL_GRACE_MS) : this.opts.heartbeatTimeoutMs;
+      if (now - r.lastBeatAt < limit) continue;
       r.reason = 'hung';
       this.log.error({ thread: r.threadId, silentMs: Math.round(now - r.lastBeatAt) }, 'UDP worker thread stopped answering (no heartbeat); terminating it');
       // terminate() stops even a busy loop; 'exit' then schedules the replacement.
@@ -312,9 +327,11 @@ export class UdpThreads {
   }
 
   private post(r: Running, message: MainMessage): void {
+    if (message.kind === 'zones') r.pendingInstalls++;
     try {
       r.worker.postMessage(message);
     } catch (err) {
+      if (message.kind === 'zones') r.pendingInstalls--;
       this.log.error({ err, thread: r.threadId }, 'cannot send to a UDP worker thread');
     }
   }

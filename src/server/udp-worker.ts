@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type dgram from 'node:dgram';
-import { createLogger, setStdoutBufferBytes } from '../observability/log.ts';
+import { createLogger, logStats, setStdoutBufferBytes, type LogFaults } from '../observability/log.ts';
 import { QueryCounts } from '../observability/metrics.ts';
 import type { LiveSet } from '../resolver/resolve.ts';
 import type { RData } from '../zone/records.ts';
@@ -68,9 +68,16 @@ function install(zones: ZoneForWorker[]): void {
 }
 
 let socket: dgram.Socket | undefined;
+/** Log lines this thread dropped or suppressed, as already reported to the main thread (for /metrics there). */
+let sentLog: LogFaults = { dropped: 0, suppressed: {} };
 const flushCounts = () => {
   const taken = counts.take();
-  if (taken) send({ kind: 'counts', counts: taken });
+  const now = logStats();
+  const log: LogFaults = { dropped: now.dropped - sentLog.dropped, suppressed: {} };
+  for (const [kind, n] of Object.entries(now.suppressed)) if (n > (sentLog.suppressed[kind] ?? 0)) log.suppressed[kind] = n - (sentLog.suppressed[kind] ?? 0);
+  const logChanged = log.dropped > 0 || Object.keys(log.suppressed).length > 0;
+  if (logChanged) sentLog = { dropped: now.dropped, suppressed: { ...now.suppressed } };
+  if (taken || logChanged) send({ kind: 'counts', counts: taken ?? new Map(), ...(logChanged ? { log } : {}) });
 };
 const timer = setInterval(flushCounts, COUNTS_EVERY_MS);
 // Bumped from this thread's event loop: a loop that is stuck stops bumping it, and the main thread replaces us.
@@ -102,6 +109,7 @@ port.on('message', (m: MainMessage) => {
     case 'zones':
       live = reviveLive(m.live);
       install(m.zones);
+      send({ kind: 'installed' });
       if (!socket) {
         bindUdp(setup.host, setup.port, pipeline.handle.bind(pipeline), (err, where) => limiter.write('error', 'transport', `${where}|${(err as NodeJS.ErrnoException)?.code ?? ''}`, { err, where }, 'transport error'), true).then(
           (s) => {
