@@ -5,9 +5,10 @@
  * Scheduling. Targets added together start their first check at once (at most
  * `maxConcurrentFirstChecks` in flight, so sockets stay bounded). The first
  * round ends when every target has a result, or one check timeout (the
- * longest of those added) after they were added, whichever comes first:
- * however many targets there are, start-up and a reload wait at most one
- * timeout. Targets still without a result then stay provisionally up (fail
+ * longest of those added) plus `stuckGraceMs` after they were added,
+ * whichever comes first: however many targets there are, start-up and a
+ * reload wait at most that long (the grace lets checks started at once
+ * deliver their own timeout result first). Targets still without a result then stay provisionally up (fail
  * open) until their check completes;
  * after that, targets sharing an interval are spread evenly over it: the k-th of
  * M new targets is checked at t0 + phase + n·interval, phase = k·interval/M.
@@ -195,13 +196,15 @@ export class HealthMonitor {
       });
     }
     this.#pump();
-    if (longestTimeout >= 0) this.#extendFirstDeadline(t0 + longestTimeout);
+    // Past timeout + grace even a checker that ignores its abort has a result (the guard in #run), so every check
+    // started at once is in; later ones (over the concurrency cap) are not waited for.
+    if (longestTimeout >= 0) this.#extendFirstDeadline(t0 + longestTimeout + this.#grace);
     this.#settleFirstRound();
   }
 
   /**
    * Resolves when every watched target has completed at least one check since
-   * it was added, or one check timeout after the last targets were added,
+   * it was added, or one check timeout plus stuckGraceMs after the last targets were added,
    * whichever is first (or when the monitor closed).
    */
   firstRound(): Promise<void> {
