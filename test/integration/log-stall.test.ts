@@ -59,6 +59,7 @@ describe('a stalled stdout', () => {
     // Everything dropped so far was reported (the counter may only have grown since the scrape).
     expect(reported).toBeGreaterThanOrEqual(dropped);
     expect(await droppedMetric(admin)).toBe(reported);
+    console.info(`stalled stdout: ${answered}/${N} UDP queries answered, ${dropped} log lines dropped at the 16 KiB bound, ${reported} reported after the drain`);
 
     rrdns.child.stdout!.pause();
     for (let i = 0; i < 1000; i++) await udpQuery(rrdns.port, 'www.log.test', { timeoutMs: 2000 });
