@@ -15,7 +15,8 @@ import { parseConfig } from './config/schema.ts';
 import { loadZoneDir } from './zone/load.ts';
 import { nameToText } from './zone/name.ts';
 import { RrdnsServer } from './server/server.ts';
-import { failoverEstimates } from './server/pools.ts';
+import { failoverEstimates } from './server/pool-policy.ts';
+import { flushLogs, setStdoutBufferBytes } from './observability/log.ts';
 
 /**
  * Every `serve` setting: its flag, its environment variable and its help line.
@@ -35,6 +36,7 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
   { flag: 'zones', env: 'RRDNS_ZONES', kind: 'string', arg: 'DIR', help: 'directory of zone files to serve', default: './zones' , path: 'zonesDir' },
   { flag: 'listen', env: 'RRDNS_LISTEN', kind: 'list', arg: 'HOST:PORT', help: 'UDP+TCP address, repeatable (env: comma-separated); IPv6 as [::1]:5353', default: '127.0.0.1:5353' , path: 'listen' },
   { flag: 'log-level', env: 'RRDNS_LOG_LEVEL', kind: 'string', arg: 'LEVEL', help: 'fatal|error|warn|info|debug|trace|silent (debug logs every query)', default: 'info' , path: 'logLevel' },
+  { flag: 'log-buffer-bytes', env: 'RRDNS_LOG_BUFFER_BYTES', kind: 'int', arg: 'BYTES', help: 'log output waiting for a slow stdout; past it lines are dropped and counted, queries never wait', default: '1048576', path: 'logBufferBytes' },
   { flag: 'identity', env: 'RRDNS_IDENTITY', kind: 'string', arg: 'TEXT', help: 'answer CHAOS TXT id.server/hostname.bind with TEXT', default: 'none: CHAOS is REFUSED' , path: 'identity' },
   { flag: 'admin', env: 'RRDNS_ADMIN', kind: 'string', arg: 'HOST:PORT|off', help: 'admin HTTP listener: /healthz /readyz /api/v1/health /metrics and the status page', default: '127.0.0.1:8053' , path: 'admin.listen' },
   { flag: 'admin-allow-remote', env: 'RRDNS_ADMIN_ALLOW_REMOTE', kind: 'boolean', help: 'allow the admin listener on a non-loopback address', default: 'off' , path: 'admin.allowRemote' },
@@ -63,13 +65,24 @@ function usage(): string {
 serve options (a flag wins over its environment variable):
 ${rows.join('\n')}
 
-signals: SIGHUP reloads the zones; SIGTERM and SIGINT stop gracefully (exit 0).
+signals: SIGHUP reloads the zones (it also applies a zones directory emptied on purpose, which
+         the watcher refuses: a directory suddenly empty looks like a failed mount); SIGTERM and
+         SIGINT stop gracefully (exit 0).
 `;
 }
 
 function fail(message: string, code = 1): never {
   process.stderr.write(message.endsWith('\n') ? message : message + '\n');
   process.exit(code);
+}
+
+/** How long exit paths wait for buffered log lines to reach a slow stdout. */
+const LOG_FLUSH_MS = 2000;
+
+/** Writes the log lines still buffered (bounded: a stalled stdout does not hold the exit), then fails. */
+async function failAfterFlush(message: string, code = 1): Promise<never> {
+  await flushLogs(LOG_FLUSH_MS);
+  fail(message, code);
 }
 
 function check(dir: string): never {
@@ -131,6 +144,7 @@ async function serve(values: ServeValues): Promise<void> {
         zonesDir: get('zones') ?? 'zones',
         listen: get('listen') ?? ['127.0.0.1:5353'],
         logLevel: get('log-level'),
+        logBufferBytes: get('log-buffer-bytes'),
         identity: get('identity'),
         admin: drop({ listen: get('admin'), allowRemote: get('admin-allow-remote') }),
         watch: drop({ enabled: get('watch'), pollMs: get('watch-poll-ms') }),
@@ -151,6 +165,7 @@ async function serve(values: ServeValues): Promise<void> {
     for (const o of SERVE_OPTIONS) message = message.replaceAll(`  ${o.path}:`, `  --${o.flag} / ${o.env}:`);
     fail(`rrdns: ${message}`, 2);
   }
+  setStdoutBufferBytes(config.logBufferBytes);
   const server = new RrdnsServer(config);
   // Handlers go in before start(): a signal that arrives while zones load must not
   // take the default action (SIGHUP and SIGTERM would kill the process outright).
@@ -162,20 +177,28 @@ async function serve(values: ServeValues): Promise<void> {
     stopping = signal;
     if (!started) return; // start() is still running; it stops right after
     // Bounded: a shutdown that hangs must not keep the port. TCP drains within shutdownGraceMs.
-    setTimeout(() => process.exit(1), config.shutdownGraceMs + 2000).unref();
+    setTimeout(() => process.exit(1), config.shutdownGraceMs + LOG_FLUSH_MS + 2000).unref();
     try {
       server.log.info({ signal }, 'shutting down');
     } catch {
       // Logging is best effort once stdout may be gone.
     }
     server.close().then(
-      () => {
-        server.log.flush();
-        process.exit(0);
-      },
-      () => process.exit(1),
+      () => flushLogs(LOG_FLUSH_MS).then(() => process.exit(0)),
+      () => flushLogs(LOG_FLUSH_MS).then(() => process.exit(1)),
     );
   };
+  // A bug that escapes every guard still ends the process (its state is unknown), but the line saying why gets out first.
+  const fatal = (err: unknown, what: string) => {
+    try {
+      server.log.fatal({ err }, what);
+    } catch {
+      // nothing more to do
+    }
+    void failAfterFlush(`rrdns: ${what}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  };
+  process.on('uncaughtException', (err) => fatal(err, 'uncaught exception'));
+  process.on('unhandledRejection', (err) => fatal(err, 'unhandled promise rejection'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => {
@@ -187,12 +210,10 @@ async function serve(values: ServeValues): Promise<void> {
   } catch (e) {
     if (e instanceof ZoneValidationError) {
       server.log.fatal({ issues: e.issues.map(formatIssue) }, 'zones invalid; not serving');
-      server.log.flush();
-      fail(`rrdns: ${e.message}`);
+      await failAfterFlush(`rrdns: ${e.message}`);
     }
     server.log.fatal({ err: e }, 'start failed');
-    server.log.flush();
-    fail(`rrdns: ${e instanceof RrdnsError ? e.message : String(e)}`);
+    await failAfterFlush(`rrdns: ${e instanceof RrdnsError ? e.message : String(e)}`);
   }
   started = true;
   if (stopping) {

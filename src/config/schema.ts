@@ -68,6 +68,8 @@ export const ServerConfigSchema = z
     zonesDir: z.string().min(1),
     listen: z.array(Listen).min(1, 'at least one listen address is needed'),
     logLevel: z.enum(LOG_LEVELS).default('info'),
+    /** Log bytes that may wait for a slow stdout; past that, lines are dropped and counted (never blocking queries). */
+    logBufferBytes: z.number().int().min(4096).max(1024 * 1024 * 1024).default(1024 * 1024),
     /** The admin HTTP listener (health state, overrides, metrics, status page). */
     admin: Admin.default({ listen: { host: '127.0.0.1', port: 8053 }, allowRemote: false }),
     /** Answers CHAOS TXT id.server / hostname.bind when set; otherwise CHAOS is REFUSED. */

@@ -3,7 +3,13 @@
  * schedule and turns results into measured health with fall/rise hysteresis.
  *
  * Scheduling. Targets added together start their first check at once (at most
- * `maxConcurrentFirstChecks` in flight, so readiness is quick but bounded);
+ * `maxConcurrentFirstChecks` in flight, so sockets stay bounded). The first
+ * round ends when every target has a result, or one check timeout (the
+ * longest of those added) plus `stuckGraceMs` after they were added,
+ * whichever comes first: however many targets there are, start-up and a
+ * reload wait at most that long (the grace lets checks started at once
+ * deliver their own timeout result first). Targets still without a result then stay provisionally up (fail
+ * open) until their check completes;
  * after that, targets sharing an interval are spread evenly over it: the k-th of
  * M new targets is checked at t0 + phase + n·interval, phase = k·interval/M.
  * Times are planned from t0, never from completions, so nothing drifts; a slot
@@ -18,6 +24,7 @@
 import type { CheckOutcome, Checker } from './checkers.ts';
 import { describeError } from './checkers.ts';
 import type { CheckTarget } from './target.ts';
+import { monotonicEpochMs } from '../zone/clock.ts';
 
 export type MemberHealth = 'up' | 'down';
 export type Override = 'drain' | 'force-up' | 'force-down';
@@ -53,7 +60,7 @@ export interface Scheduler {
  * disturb the schedule) and unref'd timers (the monitor never keeps a process alive).
  */
 export const realScheduler: Scheduler = {
-  now: () => performance.timeOrigin + performance.now(),
+  now: monotonicEpochMs,
   setTimeout(fn, ms) {
     const t = setTimeout(fn, Math.max(0, ms));
     t.unref();
@@ -118,6 +125,10 @@ export class HealthMonitor {
   /** Active entries whose first check has not completed. */
   #pendingFirst = 0;
   #firstWaiters: (() => void)[] = [];
+  /** When the current first round ends at the latest (scheduler time), and its timer. */
+  #firstDeadline = -Infinity;
+  #firstDeadlineTimer: Timer | undefined;
+  #firstRoundExpired = false;
   /** Every check in flight, including those of removed targets (close() waits for them). */
   readonly #inFlight = new Set<Promise<void>>();
   #closed = false;
@@ -176,19 +187,28 @@ export class HealthMonitor {
       if (!group) added.set(interval, (group = []));
       group.push(entry);
     }
+    let longestTimeout = -1;
     for (const [interval, group] of added) {
       group.forEach((entry, k) => {
         entry.nextAt = t0 + interval + Math.floor((k * interval) / group.length);
+        longestTimeout = Math.max(longestTimeout, entry.target.config.timeout);
         this.#queue.push(entry);
       });
     }
     this.#pump();
+    // Past timeout + grace even a checker that ignores its abort has a result (the guard in #run), so every check
+    // started at once is in; later ones (over the concurrency cap) are not waited for.
+    if (longestTimeout >= 0) this.#extendFirstDeadline(t0 + longestTimeout + this.#grace);
     this.#settleFirstRound();
   }
 
-  /** Resolves when every watched target has completed at least one check since it was added (or the monitor closed). */
+  /**
+   * Resolves when every watched target has completed at least one check since
+   * it was added, or one check timeout plus stuckGraceMs after the last targets were added,
+   * whichever is first (or when the monitor closed).
+   */
   firstRound(): Promise<void> {
-    if (this.#closed || this.#pendingFirst === 0) return Promise.resolve();
+    if (this.#closed || this.#pendingFirst === 0 || this.#firstRoundExpired) return Promise.resolve();
     return new Promise((resolve) => this.#firstWaiters.push(resolve));
   }
 
@@ -242,6 +262,8 @@ export class HealthMonitor {
     }
     this.#queue = [];
     this.#queueHead = 0;
+    this.#firstDeadlineTimer?.cancel();
+    this.#firstDeadlineTimer = undefined;
     this.#resolveFirstWaiters();
     this.#closing = Promise.allSettled([...this.#inFlight]).then(() => undefined);
     return this.#closing;
@@ -356,6 +378,19 @@ export class HealthMonitor {
       this.#safely(() => this.#onChange?.(copyState(s), previous, reason));
     }
     this.#safely(() => this.#onResult?.(copyState(s), outcome));
+  }
+
+  /** New targets: the first round lasts at least until `at`. */
+  #extendFirstDeadline(at: number): void {
+    this.#firstRoundExpired = false;
+    if (at <= this.#firstDeadline && this.#firstDeadlineTimer) return;
+    this.#firstDeadline = Math.max(this.#firstDeadline, at);
+    this.#firstDeadlineTimer?.cancel();
+    this.#firstDeadlineTimer = this.#sched.setTimeout(() => {
+      this.#firstDeadlineTimer = undefined;
+      this.#firstRoundExpired = true;
+      this.#resolveFirstWaiters();
+    }, this.#firstDeadline - this.#sched.now());
   }
 
   #settleFirstRound(): void {

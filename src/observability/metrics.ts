@@ -13,6 +13,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PoolSnapshot, Serving } from './snapshot.ts';
+import { logStats } from './log.ts';
 
 export type Transport = 'udp' | 'tcp';
 
@@ -362,8 +363,17 @@ export class Metrics {
     });
 
     registerTransportFaults(registers, this.faults);
+    this.survived = faultMetrics(registers);
 
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Faults survived (worker restarts, log lines dropped or suppressed); see faultMetrics below. */
+  private readonly survived: FaultMetrics;
+
+  /** A UDP worker thread was replaced: it exited, threw, or stopped answering (hung). */
+  udpWorkerRestart(reason: 'exit' | 'error' | 'hung'): void {
+    this.survived.workerRestarts[reason]++;
   }
 
   /** Counts one answered query (hot path; see QueryCounts.count). */
@@ -423,4 +433,46 @@ export class Metrics {
       return [];
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults survived: counted here, decided elsewhere (udp-threads.ts, log.ts, log-limiter.ts).
+
+interface FaultMetrics {
+  workerRestarts: Record<'exit' | 'error' | 'hung', number>;
+}
+
+function faultMetrics(registers: Registry[]): FaultMetrics {
+  const workerRestarts = { exit: 0, error: 0, hung: 0 };
+  new Counter({
+    name: 'rrdns_udp_worker_restarts_total',
+    help: 'UDP worker threads replaced, by reason: exit (it ended), error (it threw), hung (no heartbeat within the timeout).',
+    labelNames: ['reason'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(workerRestarts)) if (n > 0) this.inc({ reason }, n);
+    },
+  });
+  new Counter({
+    name: 'rrdns_log_lines_dropped_total',
+    help: 'Log lines dropped because stdout did not keep up (its bounded buffer was full).',
+    registers,
+    collect() {
+      this.reset();
+      const n = logStats().dropped;
+      if (n > 0) this.inc(n);
+    },
+  });
+  new Counter({
+    name: 'rrdns_log_lines_suppressed_total',
+    help: 'Repetitive log lines suppressed by the rate limiter (reported as "suppressed N similar" lines), by kind.',
+    labelNames: ['kind'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const [kind, n] of Object.entries(logStats().suppressed)) if (n > 0) this.inc({ kind }, n);
+    },
+  });
+  return { workerRestarts };
 }

@@ -13,7 +13,7 @@ export type Outcome = 'HIT' | 'NODATA' | 'NXDOMAIN' | 'DELEGATION' | 'SERVFAIL';
 /**
  * What a health-checked RRset serves right now: the records and TTL to use,
  * or a policy outcome when every member is down. Decided outside the resolver
- * (src/server/pools.ts) and passed in, so resolution stays a pure function.
+ * (src/server/pool-registry.ts) and passed in, so resolution stays a pure function.
  */
 export type LiveSet =
   | { readonly kind: 'records'; readonly records: readonly RData[]; readonly ttl: number }

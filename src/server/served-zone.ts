@@ -3,7 +3,7 @@
  * rotation counters and compiled answers. Created when a zone version is
  * swapped in and dropped with it, so a reload starts clean.
  */
-import { performance } from 'node:perf_hooks';
+import { monotonicMs } from '../zone/clock.ts';
 import { compileAnswer, type AnswerPlan } from '../wire/answer.ts';
 import { resolve, type LiveView } from '../resolver/resolve.ts';
 import { RotationCounters } from '../rotation/rotation.ts';
@@ -48,7 +48,7 @@ export class ServedZone {
   plan(qname: string, qnameKey: string, qnameWireLength: number, qtype: number): AnswerPlan {
     const exactKey = `${this.prefix}${qtype}\u0000${qnameKey}`;
     const cached = this.cache.get(exactKey);
-    const now = performance.now();
+    const now = monotonicMs();
     if (cached && cached.expiresAt > now) return cached;
 
     let usedLive = false;

@@ -5,9 +5,8 @@
  * injected so tests can capture or silence them.
  */
 import type dgram from 'node:dgram';
-import fs from 'node:fs';
 import path from 'node:path';
-import { ErrorCode, formatIssue, RrdnsError, ZoneValidationError, type ZoneIssue } from '../errors.ts';
+import { ErrorCode, RrdnsError, ZoneValidationError } from '../errors.ts';
 import type { ServerConfig } from '../config/schema.ts';
 import { createLogger, type Logger } from '../observability/log.ts';
 import { loadZoneDir, type LoadResult } from '../zone/load.ts';
@@ -20,30 +19,21 @@ import { AnswerCache } from './answer-cache.ts';
 import type { Zone } from '../zone/zone.ts';
 import { createChecker, type Checker } from '../health/checkers.ts';
 import { HealthMonitor, type Scheduler } from '../health/monitor.ts';
-import { PoolRegistry, type PoolSnapshot } from './pools.ts';
+import { PoolRegistry } from './pool-registry.ts';
+import type { PoolSnapshot } from '../observability/snapshot.ts';
 import type { AdminOverride } from '../zone/zone.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { AdminServer } from '../observability/admin.ts';
 import { countingObserver } from './pipeline.ts';
 import { ZoneWatcher } from './zone-watcher.ts';
-import { liveKey, UdpThreads } from './udp-threads.ts';
+import { liveKey, UdpThreads, type SupervisorOptions, type WorkerFault } from './udp-threads.ts';
 import { LIVE_PLAN_MS } from './served-zone.ts';
 import { servedVersions, TransferService, type TransferLimits } from './transfer.ts';
 import { Notifier, type NotifyOptions } from './notify.ts';
+import { LogLimiter, type LimiterOptions } from '../observability/log-limiter.ts';
+import { ReloadCoordinator, type ReloadResult, type ReloadStatus } from './reload.ts';
 
-/** What the last reload did, for /readyz, /api/v1/health and logs. */
-export interface ReloadStatus {
-  /** ISO time of the last reload attempt (undefined before the first). */
-  at?: string;
-  trigger?: string;
-  ok: boolean;
-  /** Every problem found, as `file:line path: message`. */
-  errors: string[];
-  /** Zones still served from their previous version because their file has errors now. */
-  keptPrevious: string[];
-}
-
-export type ReloadResult = { ok: true; zones: number } | { ok: false; zones: number; issues: readonly ZoneIssue[] };
+export type { ReloadResult, ReloadStatus } from './reload.ts';
 
 export interface ServerDeps {
   logger?: Logger;
@@ -53,6 +43,10 @@ export interface ServerDeps {
   /** Zone transfer limits and NOTIFY retry timing (defaults in transfer.ts / notify.ts). */
   transfer?: Partial<TransferLimits>;
   notify?: Partial<NotifyOptions>;
+  /** UDP worker supervision timing (defaults in udp-threads.ts: heartbeat timeout 2 s, backoff 100 ms to 10 s). */
+  udpSupervisor?: Partial<SupervisorOptions>;
+  /** Rate limit of repetitive log lines (defaults in log-limiter.ts: burst 10, 1/s per key, report every 10 s). */
+  logLimit?: Partial<LimiterOptions>;
 }
 
 export interface BoundAddress {
@@ -92,8 +86,10 @@ export class RrdnsServer {
   private liveTimer: NodeJS.Timeout | undefined;
   /** Master files outside the zones directory that the served zones read. */
   private masterFiles: readonly string[] = [];
-  private reloadStatus: ReloadStatus = { ok: true, errors: [], keptPrevious: [] };
+  private readonly reloads: ReloadCoordinator;
   readonly transfers: TransferService;
+  /** Repetitive lines (transport errors, refused transfers, per-source events) go through this. */
+  readonly logLimiter: LogLimiter;
   readonly notifier: Notifier;
 
   constructor(config: ServerConfig, deps: ServerDeps = {}) {
@@ -110,16 +106,33 @@ export class RrdnsServer {
       onResult: (state, outcome) => this.metrics.checkResult(state.key, state.address, outcome.ok, outcome.latencyMs),
     });
     this.pools = new PoolRegistry(this.monitor);
-    this.udpThreads = new UdpThreads(this.log, (counts, faults) => {
-      this.metrics.addQueryCounts(counts);
-      if (faults) this.metrics.faults.add(faults);
-    });
+    this.udpThreads = new UdpThreads(
+      this.log,
+      {
+        onCounts: (counts, faults) => {
+          this.metrics.addQueryCounts(counts);
+          if (faults) this.metrics.faults.add(faults);
+        },
+        onRestart: (reason) => this.metrics.udpWorkerRestart(reason),
+      },
+      deps.udpSupervisor,
+    );
     const metrics = this.metrics;
     metrics.setPools(() => this.pools.snapshot());
     const observe = countingObserver((zone, qtype, rcode, transport) => metrics.countQuery(zone, qtype, rcode, transport), this.log);
-    this.transfers = new TransferService(this.log, { maxConcurrent: config.transfer.maxConcurrent, ...deps.transfer });
+    this.logLimiter = new LogLimiter(this.log, deps.logLimit);
+    this.transfers = new TransferService(this.log, { maxConcurrent: config.transfer.maxConcurrent, ...deps.transfer }, this.logLimiter);
     this.notifier = new Notifier(this.log, deps.notify);
     this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe, transfer: this.transfers });
+    this.reloads = new ReloadCoordinator({
+      log: this.log,
+      zonesDir: config.zonesDir,
+      read: () => this.readZoneDir(),
+      install: (zones) => this.install(zones),
+      served: () => this.store.all(),
+      closing: () => this.state === 'closing' || this.state === 'closed',
+      poolCount: () => this.pools.size,
+    });
   }
 
   /** The admin listener's address, when it runs. */
@@ -138,7 +151,7 @@ export class RrdnsServer {
         setOverride: (name, address, override) => this.setOverride(name, address, override),
         metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.text() }),
         info: () => ({ version: VERSION, zones: [...this.store.all()].map((z) => z.label), startedAt: this.startedAt.toISOString() }),
-        reload: () => this.reloadStatus,
+        reload: () => this.reloads.status,
       },
       { host: listen.host, port: listen.port, logger: this.log, allowRemote: this.config.admin.allowRemote, closeGraceMs: 1000 },
     );
@@ -155,8 +168,19 @@ export class RrdnsServer {
   }
 
   /** UDP worker threads running, and the queries they have reported answering. */
-  udpThreadStats(): { workers: number; answeredByWorkers: number } {
-    return { workers: this.udpThreads.size, answeredByWorkers: this.udpThreads.answeredByWorkers };
+  udpThreadStats(): { workers: number; answeredByWorkers: number; threadIds: (number | undefined)[]; restarts: { exit: number; error: number; hung: number } } {
+    const t = this.udpThreads;
+    return { workers: t.size, answeredByWorkers: t.answeredByWorkers, threadIds: t.threadIds(), restarts: { ...t.restarts } };
+  }
+
+  /**
+   * TEST / OPS DRILL ONLY, not reachable from the network or the admin API:
+   * makes UDP worker `index` (0-based, over every listen address) exit, throw
+   * from its event loop, or hang in a busy loop, to show that it is replaced.
+   * False when that worker is not running now.
+   */
+  injectWorkerFault(index: number, fault: WorkerFault): boolean {
+    return this.udpThreads.injectFault(index, fault);
   }
 
   /** Transport counters, for observability and tests. */
@@ -253,7 +277,7 @@ export class RrdnsServer {
             pollMs: this.config.watch.pollMs,
             debounceMs: this.config.watch.debounceMs,
             extraFiles: () => this.masterFiles,
-            onChange: async () => void (await this.reload('file change')),
+            onChange: async () => void (await this.reload('file change', { allowEmpty: false })),
             onError: (err) => this.log.warn({ err }, 'zones directory watcher error; polling continues'),
           })
         : undefined;
@@ -262,7 +286,7 @@ export class RrdnsServer {
       for (const { host, port } of this.config.listen) this.bound.push(await this.bindBoth(host, port));
       for (const { host, port } of this.bound) {
         for (let i = 1; i < this.config.udpThreads; i++) {
-          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel }, this.servedForWorkers(), this.liveTable());
+          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel, logBufferBytes: this.config.logBufferBytes }, this.servedForWorkers(), this.liveTable());
         }
       }
       if (this.udpThreads.size > 0) {
@@ -300,7 +324,7 @@ export class RrdnsServer {
 
   private async bindBoth(host: string, port: number): Promise<BoundAddress> {
     const handler = this.pipeline.handle.bind(this.pipeline);
-    const onError = (err: unknown, where: string) => this.log.error({ err, where }, 'transport error');
+    const onError = (err: unknown, where: string, peer?: string) => this.transportError(err, where, peer);
     for (let attempt = 0; ; attempt++) {
       let udp: dgram.Socket | undefined;
       try {
@@ -321,68 +345,27 @@ export class RrdnsServer {
   }
 
   /**
-   * Re-reads the zones directory. Everything is parsed and validated before
-   * one swap replaces the served set. A file with errors does not block the
-   * others: its zone keeps serving its previous version (as Knot does per
-   * zone), the errors are logged with file and line and shown by /readyz and
-   * /api/v1/health until a later reload is clean. A zone whose file was
-   * removed stops being served. Reloads run one at a time.
+   * The transport's error sink (send failures, socket errors, a handler that
+   * threw): any client can cause these at packet rate, so they are
+   * rate-limited per place and error code (and peer, when given).
    */
-  reload(trigger = 'api'): Promise<ReloadResult> {
-    const run = this.reloading.then(() => this.reloadNow(trigger));
-    this.reloading = run;
-    return run;
-  }
-  private reloading: Promise<ReloadResult> = Promise.resolve({ ok: true, zones: 0 });
-
-  /** The outcome of the last reload. */
-  get lastReload(): ReloadStatus {
-    return this.reloadStatus;
-  }
-
-  private async reloadNow(trigger: string): Promise<ReloadResult> {
-    if (this.state === 'closing' || this.state === 'closed') return { ok: true, zones: this.store.size };
-    const at = new Date().toISOString();
-    let issues: ZoneIssue[];
-    let kept: Zone[] = [];
-    try {
-      const result = this.readZoneDir();
-      issues = result.issues;
-      if (issues.length > 0) kept = this.previousOfBroken(result.zones);
-      await this.install([...result.zones, ...kept]);
-    } catch (e) {
-      issues = e instanceof ZoneValidationError ? [...e.issues] : [{ file: this.config.zonesDir, message: (e as Error).message }];
-      this.reloadStatus = { at, trigger, ok: false, errors: issues.map(formatIssue), keptPrevious: [...this.store.all()].map((z) => z.label) };
-      this.log.error({ trigger, issues: this.reloadStatus.errors }, 'zone reload failed; previous zones keep serving');
-      return { ok: false, zones: this.store.size, issues };
-    }
-    const keptPrevious = kept.map((z) => nameToText(z.origin));
-    this.reloadStatus = { at, trigger, ok: issues.length === 0, errors: issues.map(formatIssue), keptPrevious };
-    const zones = [...this.store.all()].map((z) => z.label);
-    if (issues.length > 0) {
-      this.log.error({ trigger, issues: this.reloadStatus.errors, keptPrevious, zones }, 'zone reload found errors; the zones of those files keep their previous version');
-      return { ok: false, zones: this.store.size, issues };
-    }
-    this.log.info({ trigger, zones, pools: this.pools.size }, 'zones reloaded');
-    return { ok: true, zones: this.store.size };
+  transportError(err: unknown, where: string, peer?: string): void {
+    const code = (err as NodeJS.ErrnoException | undefined)?.code ?? (err as Error | undefined)?.name ?? 'error';
+    this.logLimiter.write('error', 'transport', `${where}|${code}|${peer ?? ''}`, { err, where, ...(peer ? { peer } : {}) }, 'transport error');
   }
 
   /**
-   * Served zones to carry over because their file now fails: not replaced by
-   * a valid zone of the same origin or from the same file, and the file is
-   * still there (a removed file removes its zone).
+   * Re-reads the zones directory (see reload.ts); reloads run one at a time
+   * and never reject. `allowEmpty` (default true: whoever calls this asked)
+   * applies a directory that holds no zone; the watcher passes false.
    */
-  private previousOfBroken(fresh: readonly Zone[]): Zone[] {
-    const origins = new Set(fresh.map((z) => z.originKey));
-    const sources = new Set(fresh.map((z) => z.source));
-    const kept: Zone[] = [];
-    for (const served of this.store.all()) {
-      const z = served.zone;
-      if (origins.has(z.originKey) || sources.has(z.source)) continue;
-      if (!fs.existsSync(z.source)) continue;
-      kept.push(z);
-    }
-    return kept;
+  reload(trigger = 'api', opts: { allowEmpty?: boolean } = {}): Promise<ReloadResult> {
+    return this.reloads.reload(trigger, { allowEmpty: opts.allowEmpty ?? true });
+  }
+
+  /** The outcome of the last reload. */
+  get lastReload(): ReloadStatus {
+    return this.reloads.status;
   }
 
   /**
@@ -415,6 +398,7 @@ export class RrdnsServer {
       this.udpThreads.close(),
     ]);
     await this.admin?.close();
+    this.logLimiter.close();
   }
 }
 

@@ -19,6 +19,7 @@
  *   which secondaries retry later.
  */
 import type { Logger } from '../observability/log.ts';
+import { LogLimiter } from '../observability/log-limiter.ts';
 import { axfrMessages, ixfrClientSerial, soaOnlyMessage, type XfrProgress, type XfrQuery } from '../wire/axfr.ts';
 import { HEADER_SIZE, Rcode, type QueryView } from '../wire/query.ts';
 import { writeEmpty } from '../wire/response.ts';
@@ -27,6 +28,7 @@ import { RRType } from '../zone/records.ts';
 import { nameToText } from '../zone/name.ts';
 import { assignSerial, serialGt, serialOf } from '../zone/serial.ts';
 import type { Zone } from '../zone/zone.ts';
+import { monotonicMs } from '../zone/clock.ts';
 import type { ServedZone } from './served-zone.ts';
 
 export interface TransferLimits {
@@ -85,10 +87,13 @@ export class TransferService {
   private readonly log: Logger;
   private readonly limits: TransferLimits;
   private active = 0;
+  /** Refusals and deferrals are per-peer events any TCP client can repeat: rate-limited per peer. */
+  private readonly limited: LogLimiter;
 
-  constructor(log: Logger, limits: Partial<TransferLimits> = {}) {
+  constructor(log: Logger, limits: Partial<TransferLimits> = {}, limiter?: LogLimiter) {
     this.log = log;
     this.limits = { ...DEFAULT_TRANSFER_LIMITS, ...limits };
+    this.limited = limiter ?? new LogLimiter(log);
   }
 
   /** Transfers streaming now. */
@@ -105,7 +110,7 @@ export class TransferService {
     const qtype = view.qtype === RRType.AXFR ? 'AXFR' : 'IXFR';
     const refuse = (why: string): TransferAnswer => {
       // Over TCP the peer address is real (no spoofing), so a denial is worth a line; UDP ones are noise.
-      if (transport === 'tcp') this.log.info({ zone: served?.label ?? view.qname, peer: remote, qtype, why }, 'zone transfer refused');
+      if (transport === 'tcp') this.limited.write('info', 'xfr-refused', remote, { zone: served?.label ?? view.qname, peer: remote, qtype, why }, 'zone transfer refused');
       return { out: writeEmpty(msg, view, Rcode.REFUSED, true), rcode: Rcode.REFUSED };
     };
     if (transport === 'udp' && view.qtype === RRType.AXFR) return { out: writeEmpty(msg, view, Rcode.REFUSED, true), rcode: Rcode.REFUSED };
@@ -119,7 +124,7 @@ export class TransferService {
       if (transport === 'udp' || !serialGt(serialOf(zone), theirs)) return { out: soaOnlyMessage(zone, q), rcode: Rcode.NOERROR };
     }
     if (this.active >= this.limits.maxConcurrent) {
-      this.log.warn({ zone: served.label, peer: remote, qtype, active: this.active }, 'zone transfer deferred: too many transfers at once (SERVFAIL)');
+      this.limited.write('warn', 'xfr-deferred', remote, { zone: served.label, peer: remote, qtype, active: this.active }, 'zone transfer deferred: too many transfers at once (SERVFAIL)');
       return { out: writeEmpty(msg, view, Rcode.SERVFAIL, true), rcode: Rcode.SERVFAIL };
     }
     return { out: this.stream(zone, q, served.label, remote, qtype), rcode: Rcode.NOERROR };
@@ -128,12 +133,12 @@ export class TransferService {
   private stream(zone: Zone, q: XfrQuery, label: string, peer: string, qtype: string): ResponseStream {
     this.active++;
     const progress: XfrProgress = { messages: 0, records: 0, bytes: 0 };
-    const started = Date.now();
+    const started = monotonicMs();
     const serial = serialOf(zone);
     // The zone object is immutable: a reload during the transfer does not change what this one sends.
     return new TransferStream(axfrMessages(zone, q, progress, this.limits.messageBytes), (outcome, err) => {
       this.active--;
-      const fields = { zone: label, peer, qtype, serial, ...progress, ms: Date.now() - started };
+      const fields = { zone: label, peer, qtype, serial, ...progress, ms: Math.round(monotonicMs() - started) };
       if (outcome === 'done') this.log.info(fields, 'zone transfer sent');
       else if (outcome === 'cancelled') this.log.warn(fields, 'zone transfer cut short: the connection closed');
       else this.log.error({ ...fields, err }, 'zone transfer failed');

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type dgram from 'node:dgram';
-import { createLogger } from '../observability/log.ts';
+import { createLogger, logStats, setStdoutBufferBytes, type LogFaults } from '../observability/log.ts';
 import { QueryCounts, TransportFaults } from '../observability/metrics.ts';
 import type { LiveSet } from '../resolver/resolve.ts';
 import type { RData } from '../zone/records.ts';
@@ -17,13 +17,15 @@ import { countingObserver, QueryPipeline } from './pipeline.ts';
 import { ServedZone } from './served-zone.ts';
 import { AnswerCache } from './answer-cache.ts';
 import { TransferService } from './transfer.ts';
-import { liveKey, type MainMessage, type WorkerMessage, type WorkerSetup, type ZoneForWorker } from './udp-threads.ts';
+import { LogLimiter } from '../observability/log-limiter.ts';
+import { HEARTBEAT_EVERY_MS, liveKey, type MainMessage, type WorkerFault, type WorkerMessage, type WorkerSetup, type ZoneForWorker } from './udp-threads.ts';
 
 /** How often query counts go to the main thread for /metrics. */
 const COUNTS_EVERY_MS = 1000;
 
 const port = parentPort!;
 const setup = workerData as WorkerSetup;
+if (setup.logBufferBytes) setStdoutBufferBytes(setup.logBufferBytes);
 const log = createLogger(setup.logLevel as Parameters<typeof createLogger>[0]).child({ thread: 'udp' });
 const send = (m: WorkerMessage) => port.postMessage(m);
 
@@ -36,7 +38,8 @@ const counts = new QueryCounts();
 const faults = new TransportFaults();
 const observe = countingObserver((zone, qtype, rcode, transport) => counts.count(zone, qtype, rcode, transport), log);
 // UDP only here: AXFR is REFUSED and IXFR gets the SOA alone, as on the main thread's socket.
-const pipeline = new QueryPipeline(store, { chaosIdentity: setup.identity, observe, transfer: new TransferService(log) });
+const limiter = new LogLimiter(log);
+const pipeline = new QueryPipeline(store, { chaosIdentity: setup.identity, observe, transfer: new TransferService(log, {}, limiter) });
 
 /**
  * Structured clone turns Buffers into plain Uint8Arrays; the rdata encoder
@@ -69,20 +72,51 @@ function install(zones: ZoneForWorker[]): void {
 }
 
 let socket: dgram.Socket | undefined;
+/** Log lines this thread dropped or suppressed, as already reported to the main thread (for /metrics there). */
+let sentLog: LogFaults = { dropped: 0, suppressed: {} };
 const flushCounts = () => {
   const taken = counts.take();
+  const now = logStats();
+  const log: LogFaults = { dropped: now.dropped - sentLog.dropped, suppressed: {} };
+  for (const [kind, n] of Object.entries(now.suppressed)) if (n > (sentLog.suppressed[kind] ?? 0)) log.suppressed[kind] = n - (sentLog.suppressed[kind] ?? 0);
+  const logChanged = log.dropped > 0 || Object.keys(log.suppressed).length > 0;
+  if (logChanged) sentLog = { dropped: now.dropped, suppressed: { ...now.suppressed } };
   const failed = faults.take();
-  if (taken || failed) send({ kind: 'counts', counts: taken ?? new Map(), faults: failed });
+  if (taken || logChanged || failed) send({ kind: 'counts', counts: taken ?? new Map(), ...(logChanged ? { log } : {}), ...(failed ? { faults: failed } : {}) });
 };
 const timer = setInterval(flushCounts, COUNTS_EVERY_MS);
+// Bumped from this thread's event loop: a loop that is stuck stops bumping it, and the main thread replaces us.
+const beat = setup.heartbeat ? new Int32Array(setup.heartbeat) : undefined;
+const heartbeat = setInterval(() => beat && Atomics.add(beat, 0, 1), HEARTBEAT_EVERY_MS);
+
+/** Test and drill faults (UdpThreads.injectFault): what a crash, a bug and a stuck loop look like from outside. */
+function commit(fault: WorkerFault): void {
+  switch (fault) {
+    case 'exit':
+      process.exit(3);
+      break;
+    case 'throw':
+      setImmediate(() => {
+        throw new Error('injected fault: an exception escaped the UDP worker');
+      });
+      break;
+    case 'hang':
+      setImmediate(() => {
+        // A busy loop: the event loop never runs again, heartbeats stop.
+        for (;;);
+      });
+      break;
+  }
+}
 
 port.on('message', (m: MainMessage) => {
   switch (m.kind) {
     case 'zones':
       live = reviveLive(m.live);
       install(m.zones);
+      send({ kind: 'installed' });
       if (!socket) {
-        bindUdp(setup.host, setup.port, pipeline.handle.bind(pipeline), (err, where) => log.error({ err, where }, 'transport error'), true, faults).then(
+        bindUdp(setup.host, setup.port, pipeline.handle.bind(pipeline), (err, where) => limiter.write('error', 'transport', `${where}|${(err as NodeJS.ErrnoException)?.code ?? ''}`, { err, where }, 'transport error'), true, faults).then(
           (s) => {
             socket = s;
             send({ kind: 'listening' });
@@ -95,8 +129,12 @@ port.on('message', (m: MainMessage) => {
       live = reviveLive(m.live);
       if (m.changed) for (const served of store.all()) served.invalidate();
       break;
+    case 'fault':
+      commit(m.fault);
+      break;
     case 'close':
       clearInterval(timer);
+      clearInterval(heartbeat);
       if (socket) socket.close(finish);
       else finish();
       break;

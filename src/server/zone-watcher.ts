@@ -95,14 +95,19 @@ export class ZoneWatcher {
       this.again = true;
       return;
     }
-    const now = fingerprintZoneDir(this.opts.dir, this.opts.extraFiles?.() ?? []);
-    if (now === this.last) return;
-    this.last = now;
     this.running = true;
     try {
+      const now = fingerprintZoneDir(this.opts.dir, this.opts.extraFiles?.() ?? []);
+      if (now === this.last) return;
+      this.last = now;
       await this.opts.onChange();
     } catch (err) {
-      this.opts.onError?.(err);
+      // Nothing here may end the watching: a later change must still reload.
+      try {
+        this.opts.onError?.(err);
+      } catch {
+        // a failing error sink is not worth stopping for
+      }
     } finally {
       this.running = false;
     }

@@ -16,6 +16,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { QueryView } from './query.ts';
+import { monotonicMs } from '../zone/clock.ts';
 import { servfailFor } from './response.ts';
 
 /**
@@ -448,7 +449,7 @@ export class TcpListener {
         }
       }
       // The clock runs per message: it restarts whenever a message completes.
-      partialSince = pending ? (consumed || !partialSince ? Date.now() : partialSince) : 0;
+      partialSince = pending ? (consumed || !partialSince ? monotonicMs() : partialSince) : 0;
     };
 
     socket.on(
@@ -457,7 +458,7 @@ export class TcpListener {
         clearTimeout(quietTimer);
         pending = pending ? Buffer.concat([pending, chunk]) : chunk;
         // A message dribbled in slower than the idle timeout is as bad as silence.
-        if (partialSince && Date.now() - partialSince > limits.idleTimeoutMs) {
+        if (partialSince && monotonicMs() - partialSince > limits.idleTimeoutMs) {
           socket.destroy();
           return;
         }

@@ -5,7 +5,7 @@
  * real server wiring is tested elsewhere).
  */
 import type { AdminSource, OverrideValue } from '../../src/observability/admin.ts';
-import type { MemberSnapshot, PoolSnapshot } from '../../src/server/pools.ts';
+import type { MemberSnapshot, PoolSnapshot } from '../../src/observability/snapshot.ts';
 
 /** State changes two hours ago, last checks three seconds ago (for a realistic page; no test asserts on times). */
 const T0 = new Date(Date.now() - 2 * 3600_000).toISOString();

@@ -450,3 +450,90 @@ describe('robustness and close', () => {
     expect(h.open.size).toBe(0);
   });
 });
+
+describe('the first round is bounded by one timeout, however many checks', () => {
+  const sizes = [{ name: '5,000 targets whose checks never answer', n: 5000 }, { name: '200 targets whose checks never answer', n: 200 }];
+  for (const c of sizes) {
+    it(`${c.name}: firstRound resolves after one timeout (500 ms) plus the stuck-check grace (1 s) of fake time, not before`, async () => {
+      const sched = new ManualScheduler();
+      const h = held(sched);
+      const m = new HealthMonitor({ check: h.check, scheduler: sched });
+      const targets = Array.from({ length: c.n }, (_, i) => makeTarget(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, 'www.example.test', CheckSchema.parse({ interval: '10s', timeout: '500ms' })));
+      m.setTargets(targets);
+      let ready = false;
+      const first = m.firstRound().then(() => (ready = true));
+      await sched.advance(1499);
+      expect(ready).toBe(false);
+      await sched.advance(1);
+      await first;
+      expect(ready).toBe(true);
+      // Before: 64 checks at a time, each given up after 1.5 s, made 5,000 targets wait 79 rounds (about 2 minutes).
+      expect(m.states().filter((s) => s.checks > 0).length).toBeLessThanOrEqual(64);
+      // Targets without a result yet are provisionally up (fail open), and a later firstRound() does not wait again.
+      expect(m.states().filter((s) => s.checks === 0).every((s) => s.health === 'up')).toBe(true);
+      let again = false;
+      void m.firstRound().then(() => (again = true));
+      await flushPromises();
+      expect(again).toBe(true);
+      await m.close();
+    });
+  }
+
+  it('targets added later (a reload) get a first round of their own, again bounded by one timeout', async () => {
+    const sched = new ManualScheduler();
+    const h = held(sched);
+    const m = new HealthMonitor({ check: h.check, scheduler: sched });
+    m.setTargets([tgt(1, { timeout: '800ms' })]);
+    await sched.advance(1800);
+    await m.firstRound();
+    m.setTargets([tgt(1, { timeout: '800ms' }), tgt(2, { timeout: '800ms' })]);
+    let ready = false;
+    const first = m.firstRound().then(() => (ready = true));
+    await sched.advance(1799);
+    expect(ready).toBe(false);
+    await sched.advance(1);
+    await first;
+    await m.close();
+  });
+
+  it('answers that come before the timeout end the round at once', async () => {
+    const sched = new ManualScheduler();
+    const h = held(sched);
+    const m = new HealthMonitor({ check: h.check, scheduler: sched });
+    m.setTargets(Array.from({ length: 10 }, (_, i) => tgt(i + 1)));
+    let ready = false;
+    const first = m.firstRound().then(() => (ready = true));
+    await sched.advance(10);
+    h.settleAll(true);
+    await flushPromises();
+    await first;
+    expect(ready).toBe(true);
+    expect(m.states().every((s) => s.checks === 1)).toBe(true);
+    await m.close();
+  });
+});
+
+describe('the real scheduler uses a monotonic clock', () => {
+  it('a wall clock stepped back (Date.now) moves neither its time nor the monitor plan', async () => {
+    const { realScheduler } = await import('../../src/health/monitor.ts');
+    const before = realScheduler.now();
+    const spy = vi.spyOn(Date, 'now').mockReturnValue(0); // the wall clock jumps back to 1970
+    try {
+      const m = new HealthMonitor({ check: async () => ({ ...OK, latencyMs: 0 }) });
+      const target = tgt(1, { interval: '60s' });
+      m.setTargets([target]);
+      await m.firstRound();
+      const key = target.key;
+      const s = m.state(key)!;
+      // lastCheckAt and the plan are on the monotonic clock: not 1970, and not behind the time before the jump.
+      expect(s.lastCheckAt!).toBeGreaterThanOrEqual(before);
+      const ttc = m.timeToPossibleChange(key);
+      expect(ttc).toBeGreaterThan(0);
+      expect(ttc).toBeLessThanOrEqual(60_000 * 3);
+      expect(realScheduler.now()).toBeGreaterThanOrEqual(s.lastCheckAt!);
+      await m.close();
+    } finally {
+      spy.mockRestore();
+    }
+  });
+});

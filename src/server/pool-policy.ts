@@ -1,0 +1,121 @@
+/**
+ * Pool policy, pure: given a pool's members, what each one's override and
+ * measured health say, decide which members serve, in what mode, and with
+ * what health-aware TTL. No state, no clock: the registry (pool-registry.ts)
+ * gathers the inputs and these functions decide, so the rules are unit-tested
+ * as tables.
+ */
+import { RRType } from '../zone/records.ts';
+import { nameToText } from '../zone/name.ts';
+import { clampTtl, type AdminOverride, type PoolSpec, type TtlPolicy, type Zone } from '../zone/zone.ts';
+import type { Serving } from '../observability/snapshot.ts';
+
+/** One member as the policy sees it. */
+export interface PolicyMember {
+  role: 'primary' | 'standby';
+  /** The override in force (API first, then the zone file's), null for none. */
+  override: AdminOverride | null;
+  /** Measured health; 'up' before a first result (fail open). */
+  health: 'up' | 'down';
+  /** Time in ms until this member's measured health could next change (monitor.timeToPossibleChange). */
+  msToPossibleChange: number;
+}
+
+const takenOut = (o: AdminOverride | null) => o === 'drain' || o === 'force-down';
+
+/** Usable for answers: measured up (or forced up), not forced down, not drained. */
+export function usable(m: PolicyMember): boolean {
+  if (takenOut(m.override)) return false;
+  if (m.override === 'force-up') return true;
+  return m.health === 'up';
+}
+
+/**
+ * Which members serve (indices into `members`, in member order) and why.
+ * Failing open never brings back what an operator took out (drain, force-down).
+ */
+export function decideServing(members: readonly PolicyMember[], spec: Pick<PoolSpec, 'minHealthy' | 'allDown'>): { serving: Serving; members: number[] } {
+  const primaries: number[] = [];
+  const healthy: number[] = [];
+  const notDrained: number[] = [];
+  members.forEach((m, i) => {
+    if (m.role !== 'primary') return;
+    primaries.push(i);
+    if (usable(m)) healthy.push(i);
+    if (!takenOut(m.override)) notDrained.push(i);
+  });
+  const serveAll = notDrained.length > 0 ? notDrained : primaries;
+  if (healthy.length > 0) {
+    if (spec.minHealthy !== undefined && healthy.length / primaries.length < spec.minHealthy) return { serving: 'minHealthy', members: serveAll };
+    return { serving: 'healthy', members: healthy };
+  }
+  switch (spec.allDown) {
+    case 'backup': {
+      const standby = members.flatMap((m, i) => (m.role === 'standby' && usable(m) ? [i] : []));
+      // No healthy standby either: fail open rather than answer with nothing.
+      return standby.length > 0 ? { serving: 'allDown:backup', members: standby } : { serving: 'allDown:serveAll', members: serveAll };
+    }
+    case 'nodata':
+      return { serving: 'allDown:nodata', members: [] };
+    case 'servfail':
+      return { serving: 'allDown:servfail', members: [] };
+    default:
+      return { serving: 'allDown:serveAll', members: serveAll };
+  }
+}
+
+/**
+ * Health-aware TTL: never longer than the time until this answer could next
+ * change — the soonest any measured (not overridden) member could flip — then
+ * the zone's clamps.
+ */
+export function healthAwareTtl(members: readonly PolicyMember[], rrsetTtl: number, policy: TtlPolicy): number {
+  let soonestMs = Infinity;
+  for (const m of members) {
+    if (m.override !== null) continue;
+    soonestMs = Math.min(soonestMs, m.msToPossibleChange);
+  }
+  const horizon = soonestMs === Infinity ? rrsetTtl : Math.floor(soonestMs / 1000);
+  return clampTtl(Math.min(rrsetTtl, horizon), policy);
+}
+
+export interface FailoverEstimate {
+  name: string;
+  type: 'A' | 'AAAA';
+  primaries: number;
+  standby: number;
+  /** Worst time to detect a dead member: interval × fall + timeout, over the pool's checks (ms). */
+  detectionMs: number;
+  /** Longest TTL served while the member still looked up (s). */
+  ttl: number;
+  /** detection + TTL: the longest a client may keep getting a dead address (ms). */
+  worstCaseMs: number;
+  check: string;
+}
+
+/**
+ * For `rrdns check`: the worst case before a client stops getting a dead
+ * address. A member dies just after a passing check: `fall` more checks must
+ * fail (the last one only after its timeout), then caches may keep the last
+ * answer for its TTL, which the health-aware TTL caps at interval × fall.
+ */
+export function failoverEstimates(zone: Zone): FailoverEstimate[] {
+  return zone.pooled.map((rrset) => {
+    const spec = rrset.pool!;
+    const checks = [spec.check, ...spec.memberChecks.values()];
+    const detectionMs = Math.max(...checks.map((c) => c.interval * c.fall + c.timeout));
+    const ttlCapS = Math.max(...checks.map((c) => Math.floor((c.interval * c.fall) / 1000)));
+    const ttl = clampTtl(Math.min(rrset.ttl, ttlCapS), zone.ttlPolicy);
+    const c = spec.check;
+    return {
+      name: nameToText(rrset.owner),
+      type: rrset.type === RRType.A ? 'A' : 'AAAA',
+      primaries: rrset.records.length,
+      standby: spec.standby.length,
+      detectionMs,
+      ttl,
+      worstCaseMs: detectionMs + ttl * 1000,
+      check: `${c.type}${c.type === 'tcp' ? '' : ` ${c.method} ${c.path}`} port ${c.port}, every ${c.interval / 1000}s, timeout ${c.timeout / 1000}s, fall ${c.fall}, rise ${c.rise}`,
+    };
+  });
+}

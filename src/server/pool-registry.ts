@@ -1,0 +1,196 @@
+/**
+ * Health-checked pools at run time: which targets to watch for the zones being
+ * served, the admin overrides, and what each pooled RRset serves right now
+ * (`liveSet`). It gathers each member's health and override; pool-policy.ts
+ * decides from them. Also the state snapshot the admin API shows.
+ */
+import type { RData } from '../zone/records.ts';
+import { RRType } from '../zone/records.ts';
+import { nameToText } from '../zone/name.ts';
+import type { AdminOverride, PoolSpec, RRset, Zone } from '../zone/zone.ts';
+import type { LiveSet } from '../resolver/resolve.ts';
+import { canonicalAddress, makeTarget, type CheckTarget } from '../health/target.ts';
+import type { HealthMonitor, TargetState } from '../health/monitor.ts';
+import type { MemberRole, PoolSnapshot } from '../observability/snapshot.ts';
+import { decideServing, healthAwareTtl, type PolicyMember } from './pool-policy.ts';
+
+interface Member {
+  address: string;
+  role: MemberRole;
+  target: CheckTarget;
+  data: RData;
+}
+
+/** One pooled RRset: the primaries of one family, and the standbys of that family. */
+export interface PoolEntry {
+  zone: Zone;
+  rrset: RRset;
+  spec: PoolSpec;
+  members: Member[];
+}
+
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+/** An owner as the snapshot names it: lower case, trailing dot. */
+const ownerText = (name: string) => {
+  const lower = name.toLowerCase();
+  return lower.endsWith('.') ? lower : nameToText(lower);
+};
+
+/**
+ * Overrides set through the API, keyed by owner and address as the snapshot
+ * names a member. They win over the zone file's and survive reloads.
+ */
+export class ApiOverrides {
+  private readonly byKey = new Map<string, AdminOverride>();
+  private static key(owner: string, address: string): string {
+    return `${ownerText(owner)}|${address}`;
+  }
+  get(owner: string, address: string): AdminOverride | undefined {
+    return this.byKey.get(ApiOverrides.key(owner, address));
+  }
+  set(owner: string, address: string, value: AdminOverride | null): void {
+    if (value === null) this.byKey.delete(ApiOverrides.key(owner, address));
+    else this.byKey.set(ApiOverrides.key(owner, address), value);
+  }
+}
+
+export class PoolRegistry {
+  private entries = new Map<RRset, PoolEntry>();
+  private readonly apiOverrides = new ApiOverrides();
+  private readonly monitor: HealthMonitor;
+
+  constructor(monitor: HealthMonitor) {
+    this.monitor = monitor;
+  }
+
+  /** Every pool the given zones have, with their check targets (not yet watched). Throws on an unreadable CA file. */
+  static plan(zones: readonly Zone[]): Map<RRset, PoolEntry> {
+    const entries = new Map<RRset, PoolEntry>();
+    for (const zone of zones) {
+      for (const rrset of zone.pooled) {
+        const spec = rrset.pool!;
+        const family = rrset.type === RRType.A ? 4 : 6;
+        const members: Member[] = [];
+        const add = (data: RData, role: MemberRole) => {
+          const address = (data as { address: string }).address;
+          const t = makeTarget(address, rrset.owner, spec.memberChecks.get(address) ?? spec.check);
+          if (t.family === family) members.push({ address: t.address, role, target: t, data });
+        };
+        for (const data of rrset.records) add(data, 'primary');
+        for (const address of spec.standby) add({ kind: family === 4 ? 'A' : 'AAAA', address } as RData, 'standby');
+        entries.set(rrset, { zone, rrset, spec, members });
+      }
+    }
+    return entries;
+  }
+
+  static targets(entries: Map<RRset, PoolEntry>): CheckTarget[] {
+    return [...entries.values()].flatMap((e) => e.members.map((m) => m.target));
+  }
+
+  /** Makes `entries` the pools served (after the monitor watches their targets). */
+  use(entries: Map<RRset, PoolEntry>): void {
+    this.entries = entries;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Sets (or with null clears) the API override of `address` in the pool of `name`; false when no such member. */
+  setOverride(name: string, address: string, override: AdminOverride | null): boolean {
+    const owner = ownerText(name);
+    let addr: string;
+    try {
+      addr = canonicalAddress(address).address;
+    } catch {
+      return false;
+    }
+    const exists = [...this.entries.values()].some((e) => ownerText(e.rrset.owner) === owner && e.members.some((m) => m.address === addr));
+    if (!exists) return false;
+    this.apiOverrides.set(owner, addr, override);
+    return true;
+  }
+
+  private override(entry: PoolEntry, m: Member): { value: AdminOverride | null; source: 'api' | 'zone' | null } {
+    const api = this.apiOverrides.get(entry.rrset.owner, m.address);
+    if (api) return { value: api, source: 'api' };
+    const zone = entry.spec.overrides.get(m.address);
+    return zone ? { value: zone, source: 'zone' } : { value: null, source: null };
+  }
+
+  /** The policy's inputs for each member, now. */
+  private policyMembers(entry: PoolEntry): PolicyMember[] {
+    return entry.members.map((m) => ({
+      role: m.role,
+      override: this.override(entry, m).value,
+      // Before a target's first result (e.g. just added by a reload) it counts as up: fail open.
+      health: this.monitor.state(m.target.key)?.health ?? 'up',
+      msToPossibleChange: this.monitor.timeToPossibleChange(m.target.key),
+    }));
+  }
+
+  private decide(entry: PoolEntry) {
+    const members = this.policyMembers(entry);
+    const { serving, members: served } = decideServing(members, entry.spec);
+    return { serving, served: served.map((i) => entry.members[i]!), ttl: healthAwareTtl(members, entry.rrset.ttl, entry.zone.ttlPolicy) };
+  }
+
+  /** What `rrset` serves now; undefined for RRsets without a pool. */
+  liveSet(rrset: RRset): LiveSet | undefined {
+    const entry = this.entries.get(rrset);
+    if (!entry) return undefined;
+    const { serving, served, ttl } = this.decide(entry);
+    if (serving === 'allDown:nodata') return { kind: 'nodata' };
+    if (serving === 'allDown:servfail') return { kind: 'servfail' };
+    return { kind: 'records', records: served.map((m) => m.data), ttl };
+  }
+
+  /** What every health-checked RRset serves now, keyed the same in every thread (for UDP worker threads). */
+  liveTable(key: (zone: Zone, rrset: RRset) => string): [string, LiveSet][] {
+    const out: [string, LiveSet][] = [];
+    for (const entry of this.entries.values()) {
+      const set = this.liveSet(entry.rrset);
+      if (set) out.push([key(entry.zone, entry.rrset), set]);
+    }
+    return out;
+  }
+
+  snapshot(): PoolSnapshot[] {
+    const out: PoolSnapshot[] = [];
+    for (const entry of this.entries.values()) {
+      const { serving, served, ttl } = this.decide(entry);
+      out.push({
+        zone: nameToText(entry.zone.origin),
+        name: ownerText(entry.rrset.owner),
+        type: entry.rrset.type === RRType.A ? 'A' : 'AAAA',
+        allDown: entry.spec.allDown,
+        minHealthy: entry.spec.minHealthy ?? null,
+        serving,
+        ttl,
+        members: entry.members.map((m) => {
+          const s: TargetState | undefined = this.monitor.state(m.target.key);
+          const o = this.override(entry, m);
+          return {
+            address: m.address,
+            role: m.role,
+            health: s && s.checks > 0 ? s.health : 'unknown',
+            override: o.value,
+            overrideSource: o.source,
+            served: served.includes(m),
+            since: iso(s?.since),
+            lastCheckAt: iso(s?.lastCheckAt),
+            lastResult: s?.lastOutcome?.detail ?? null,
+            lastOk: s?.lastOutcome?.ok ?? null,
+            latencyMs: s?.lastOutcome?.latencyMs ?? null,
+            consecutiveOk: s?.consecutiveOk ?? 0,
+            consecutiveFail: s?.consecutiveFail ?? 0,
+            check: m.target.key,
+          };
+        }),
+      });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Pool policy tables: which members serve, in which mode, and the
+ * health-aware TTL, from members' roles, overrides and measured health.
+ */
+import { describe, expect, it } from 'vitest';
+import { decideServing, healthAwareTtl, type PolicyMember } from '../../src/server/pool-policy.ts';
+import type { Serving } from '../../src/observability/snapshot.ts';
+
+/** `p+` primary up, `p-` primary down, `s+`/`s-` standby; `:drain` `:force-up` `:force-down` override. */
+function members(spec: string): PolicyMember[] {
+  return spec.split(' ').filter(Boolean).map((m) => {
+    const [who, override] = m.split(':');
+    return {
+      role: who![0] === 'p' ? 'primary' : 'standby',
+      health: who![1] === '+' ? 'up' : 'down',
+      override: (override ?? null) as PolicyMember['override'],
+      msToPossibleChange: 60_000,
+    };
+  });
+}
+
+describe('decideServing', () => {
+  const cases: { name: string; members: string; allDown?: 'serveAll' | 'backup' | 'nodata' | 'servfail'; minHealthy?: number; serving: Serving; served: number[] }[] = [
+    { name: 'all up: every primary', members: 'p+ p+ p+', serving: 'healthy', served: [0, 1, 2] },
+    { name: 'one down: the others', members: 'p+ p- p+', serving: 'healthy', served: [0, 2] },
+    { name: 'drained member leaves though up', members: 'p+:drain p+', serving: 'healthy', served: [1] },
+    { name: 'force-up brings a down member in', members: 'p-:force-up p+', serving: 'healthy', served: [0, 1] },
+    { name: 'force-down takes an up member out', members: 'p+:force-down p+', serving: 'healthy', served: [1] },
+    { name: 'all down, serveAll: fail open', members: 'p- p-', serving: 'allDown:serveAll', served: [0, 1] },
+    { name: 'all down, fail open keeps drained out', members: 'p- p-:drain', serving: 'allDown:serveAll', served: [0] },
+    { name: 'all drained: fail open serves all primaries', members: 'p+:drain p+:drain', serving: 'allDown:serveAll', served: [0, 1] },
+    { name: 'all down, backup: healthy standbys', members: 'p- p- s+ s-', allDown: 'backup', serving: 'allDown:backup', served: [2] },
+    { name: 'all down, backup with no healthy standby: fail open', members: 'p- p- s-', allDown: 'backup', serving: 'allDown:serveAll', served: [0, 1] },
+    { name: 'all down, nodata', members: 'p- p-', allDown: 'nodata', serving: 'allDown:nodata', served: [] },
+    { name: 'all down, servfail', members: 'p- p-', allDown: 'servfail', serving: 'allDown:servfail', served: [] },
+    { name: 'below minHealthy: every not-drained primary', members: 'p+ p- p- p-:drain', minHealthy: 0.5, serving: 'minHealthy', served: [0, 1, 2] },
+    { name: 'at minHealthy: the healthy ones', members: 'p+ p+ p- p-', minHealthy: 0.5, serving: 'healthy', served: [0, 1] },
+    { name: 'standbys never serve while a primary is up', members: 'p+ s+', allDown: 'backup', serving: 'healthy', served: [0] },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      expect(decideServing(members(c.members), { allDown: c.allDown ?? 'serveAll', minHealthy: c.minHealthy })).toEqual({ serving: c.serving, members: c.served });
+    });
+  }
+});
+
+describe('healthAwareTtl', () => {
+  const policy = { defaultTtl: 300, minTtl: 5, maxTtl: 86400 };
+  const m = (ms: number, override: PolicyMember['override'] = null): PolicyMember => ({ role: 'primary', health: 'up', override, msToPossibleChange: ms });
+  const cases: { name: string; members: PolicyMember[]; ttl: number; want: number }[] = [
+    { name: 'capped by the soonest possible change', members: [m(30_000), m(12_500)], ttl: 300, want: 12 },
+    { name: 'the record TTL when shorter', members: [m(600_000)], ttl: 60, want: 60 },
+    { name: 'overridden members do not count', members: [m(1_000, 'force-up'), m(40_000)], ttl: 300, want: 40 },
+    { name: 'all overridden: the record TTL', members: [m(1_000, 'drain')], ttl: 120, want: 120 },
+    { name: 'clamped up to minTtl', members: [m(0)], ttl: 300, want: 5 },
+  ];
+  for (const c of cases) it(c.name, () => expect(healthAwareTtl(c.members, c.ttl, policy)).toBe(c.want));
+});
