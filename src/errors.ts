@@ -33,6 +33,21 @@ export interface ZoneIssue {
   message: string;
 }
 
+/**
+ * Issues kept per zone file: a file of a million bad lines must not cost a
+ * million issue objects (or a million-line error); the rest are counted.
+ */
+export const MAX_ISSUES_PER_FILE = 1000;
+
+/** The first MAX_ISSUES_PER_FILE issues, then one saying how many more there were. */
+export function capIssues(issues: ZoneIssue[], file: string, dropped = 0): ZoneIssue[] {
+  const extra = Math.max(0, issues.length - MAX_ISSUES_PER_FILE) + dropped;
+  if (extra === 0) return issues;
+  const kept = issues.slice(0, MAX_ISSUES_PER_FILE);
+  kept.push({ file, message: `${extra} more problem${extra === 1 ? '' : 's'} not listed` });
+  return kept;
+}
+
 export function formatIssue(issue: ZoneIssue): string {
   const where = issue.line !== undefined ? `${issue.file}:${issue.line}` : issue.file;
   return issue.path ? `${where} ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`;

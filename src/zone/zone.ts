@@ -4,10 +4,11 @@
  * load and never mutated afterwards (rotation and health keep their own state
  * elsewhere), so a reload can build the next version while this one serves.
  */
-import type { ZoneIssue } from '../errors.ts';
+import { capIssues, type ZoneIssue } from '../errors.ts';
 import type { CheckConfig } from '../config/health-check.ts';
-import { isAtOrBelow, nameKey, nameToText, parentOf } from './name.ts';
-import { RRType, typeToText, type RData, type ZoneRecord } from './records.ts';
+import { ZONE_LIMIT_DEFAULTS, type ZoneLimits } from '../config/schema.ts';
+import { isAtOrBelow, nameKey, nameToText, parentOf, wireLength } from './name.ts';
+import { RRType, rdataKey, rdataLength, typeToText, type RData, type ZoneRecord } from './records.ts';
 
 export interface TtlPolicy {
   /** TTL for records that state none. */
@@ -138,24 +139,50 @@ export function clampTtl(ttl: number, policy: TtlPolicy): number {
   return Math.min(Math.max(ttl, policy.minTtl), policy.maxTtl, MAX_TTL);
 }
 
-function rdataEquals(a: RData, b: RData): boolean {
-  return JSON.stringify(a, bufferReplacer) === JSON.stringify(b, bufferReplacer);
+/**
+ * Octets a message needs at the least to carry a whole RRset: header (12),
+ * the question for the owner itself (its wire length + 4), an OPT record
+ * (11, as an EDNS answer carries one), and per record an owner compressed to a
+ * 2-octet pointer, type, class, TTL and RDLENGTH (10) and the rdata with names
+ * uncompressed (rdataLength). No answer for the set can be smaller (only
+ * rdata name compression could shave octets, which is why rdataLength counts
+ * them in full: the bound errs on refusing), so a set over 65,535 octets could
+ * never be sent over TCP either, and every query for it would fail.
+ */
+export function minimalMessageOctets(owner: string, records: readonly RData[]): number {
+  let n = 12 + wireLength(owner) + 4 + 11;
+  for (const r of records) n += 2 + 10 + rdataLength(r);
+  return n;
 }
-function bufferReplacer(_k: string, v: unknown): unknown {
-  if (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer') return (v as { data: number[] }).data.join(',');
-  return v;
-}
+
+/** The largest DNS message (two-octet TCP length prefix, RFC 1035 §4.2.2). */
+export const MAX_MESSAGE_OCTETS = 65_535;
 
 /**
  * Groups, indexes and validates. Returns the zone, or every issue found.
  * RFC 2181 §5.2: records of one RRset share a TTL; differing TTLs are reduced
  * to the smallest, as BIND and Knot do, so no record outlives the others.
+ * Linear in the number of records: duplicates are found by key (rdataKey),
+ * and `limits` bound the zone and each RRset.
  */
-export function buildZone(input: ZoneInput): { zone?: Zone; issues: ZoneIssue[] } {
+export function buildZone(input: ZoneInput, limits: ZoneLimits = ZONE_LIMIT_DEFAULTS): { zone?: Zone; issues: ZoneIssue[] } {
   const issues: ZoneIssue[] = [];
   const file = input.source;
   const originKey = nameKey(input.origin);
-  const grouped = new Map<string, Map<number, { owner: string; ttl: number; records: RData[]; line?: number | undefined }>>();
+  if (input.records.length > limits.maxRecords) {
+    const first = input.records[limits.maxRecords]!;
+    return {
+      issues: [
+        {
+          file,
+          line: first.line,
+          message: `zone ${nameToText(input.origin)} has more than ${limits.maxRecords} records, the limit per zone (--zone-max-records)`,
+        },
+      ],
+    };
+  }
+  type Grouped = { owner: string; ttl: number; records: RData[]; keys: Set<string>; line?: number | undefined; overLimit: boolean };
+  const grouped = new Map<string, Map<number, Grouped>>();
 
   for (const rec of input.records) {
     const key = nameKey(rec.name);
@@ -171,11 +198,39 @@ export function buildZone(input: ZoneInput): { zone?: Zone; issues: ZoneIssue[] 
     if (!byType) grouped.set(key, (byType = new Map()));
     const set = byType.get(rec.type);
     if (!set) {
-      byType.set(rec.type, { owner: rec.name, ttl: rec.ttl, records: [rec.data], line: rec.line });
+      byType.set(rec.type, { owner: rec.name, ttl: rec.ttl, records: [rec.data], keys: new Set([rdataKey(rec.data)]), line: rec.line, overLimit: false });
     } else {
       set.ttl = Math.min(set.ttl, rec.ttl);
-      // An RRset is a set: duplicates are dropped silently (RFC 2181 §5).
-      if (!set.records.some((r) => rdataEquals(r, rec.data))) set.records.push(rec.data);
+      // An RRset is a set: duplicates are dropped silently (RFC 2181 §5); see rdataKey for what counts as one.
+      const k = rdataKey(rec.data);
+      if (set.keys.has(k)) continue;
+      if (set.records.length >= limits.maxRRsetRecords) {
+        // Reported once per set, at the first record over the limit; the set stops growing.
+        if (!set.overLimit) {
+          issues.push({
+            file,
+            line: rec.line,
+            message: `${nameToText(rec.name)} ${typeToText(rec.type)} has more than ${limits.maxRRsetRecords} records, the limit per RRset (--rrset-max-records)`,
+          });
+        }
+        set.overLimit = true;
+        continue;
+      }
+      set.keys.add(k);
+      set.records.push(rec.data);
+    }
+  }
+  for (const byType of grouped.values()) {
+    for (const [type, set] of byType) {
+      if (set.overLimit) continue;
+      const octets = minimalMessageOctets(set.owner, set.records);
+      if (octets > MAX_MESSAGE_OCTETS) {
+        issues.push({
+          file,
+          line: set.line,
+          message: `${nameToText(set.owner)} ${typeToText(type)}: its ${set.records.length} records need at least ${octets} octets in an answer, over the ${MAX_MESSAGE_OCTETS}-octet limit of a DNS message; split them over several names`,
+        });
+      }
     }
   }
 
@@ -207,7 +262,7 @@ export function buildZone(input: ZoneInput): { zone?: Zone; issues: ZoneIssue[] 
     }
   }
 
-  if (issues.length > 0 || !soaSet) return { issues };
+  if (issues.length > 0 || !soaSet) return { issues: capIssues(issues, file) };
 
   // Build nodes; every ancestor between a name and the apex exists at least as an empty non-terminal.
   const nodes = new Map<string, ZoneNode>();
