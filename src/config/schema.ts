@@ -160,6 +160,16 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** Validates zone limits alone (for `rrdns check`, which has no server configuration). */
+export function parseZoneLimits(input: unknown): ZoneLimits {
+  const result = ZoneLimitsSchema.safeParse(input);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  zoneLimits.${i.path.join('.')}: ${i.message}`);
+    throw new RrdnsError(ErrorCode.CONFIG_INVALID, `invalid configuration:\n${lines.join('\n')}`);
+  }
+  return Object.freeze(result.data);
+}
+
 /** Validates raw configuration; throws RrdnsError(CONFIG_INVALID) listing every problem. */
 export function parseConfig(input: unknown): ServerConfig {
   const result = ServerConfigSchema.safeParse(input);

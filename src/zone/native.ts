@@ -322,7 +322,7 @@ export function parseNativeZone(text: string, opts: NativeParseOptions): { input
     if (masterText !== undefined) {
       const master = parseMasterFile(masterText, { file: spec.masterFile, origin, defaultTtl: ttlPolicy.defaultTtl, maxRecords: opts.maxRecords });
       for (const i of master.issues) issues.push(i);
-      for (const r of master.records) records.push(r);
+      for (const r of master.records) records.push({ ...r, file: spec.masterFile });
     }
   }
 

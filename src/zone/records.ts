@@ -74,6 +74,8 @@ export interface ZoneRecord {
   data: RData;
   /** 1-based source line, for error messages. */
   line?: number | undefined;
+  /** File the line is in, when not the zone's own source (a native zone's `masterFile:`). */
+  file?: string | undefined;
 }
 
 const NAME_TO_TYPE: Record<string, number> = { ...RRType };

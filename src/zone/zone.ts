@@ -174,31 +174,31 @@ export function buildZone(input: ZoneInput, limits: ZoneLimits = ZONE_LIMIT_DEFA
     return {
       issues: [
         {
-          file,
+          file: first.file ?? file,
           line: first.line,
           message: `zone ${nameToText(input.origin)} has more than ${limits.maxRecords} records, the limit per zone (--zone-max-records)`,
         },
       ],
     };
   }
-  type Grouped = { owner: string; ttl: number; records: RData[]; keys: Set<string>; line?: number | undefined; overLimit: boolean };
+  type Grouped = { owner: string; file: string; ttl: number; records: RData[]; keys: Set<string>; line?: number | undefined; overLimit: boolean };
   const grouped = new Map<string, Map<number, Grouped>>();
 
   for (const rec of input.records) {
     const key = nameKey(rec.name);
     if (!isAtOrBelow(key, originKey)) {
-      issues.push({ file, line: rec.line, message: `${nameToText(rec.name)} is outside the zone ${nameToText(input.origin)}` });
+      issues.push({ file: rec.file ?? file, line: rec.line, message: `${nameToText(rec.name)} is outside the zone ${nameToText(input.origin)}` });
       continue;
     }
     if (rec.type === RRType.SOA && key !== originKey) {
-      issues.push({ file, line: rec.line, message: `SOA record at ${nameToText(rec.name)} is not at the zone apex` });
+      issues.push({ file: rec.file ?? file, line: rec.line, message: `SOA record at ${nameToText(rec.name)} is not at the zone apex` });
       continue;
     }
     let byType = grouped.get(key);
     if (!byType) grouped.set(key, (byType = new Map()));
     const set = byType.get(rec.type);
     if (!set) {
-      byType.set(rec.type, { owner: rec.name, ttl: rec.ttl, records: [rec.data], keys: new Set([rdataKey(rec.data)]), line: rec.line, overLimit: false });
+      byType.set(rec.type, { owner: rec.name, file: rec.file ?? file, ttl: rec.ttl, records: [rec.data], keys: new Set([rdataKey(rec.data)]), line: rec.line, overLimit: false });
     } else {
       set.ttl = Math.min(set.ttl, rec.ttl);
       // An RRset is a set: duplicates are dropped silently (RFC 2181 §5); see rdataKey for what counts as one.
@@ -208,7 +208,7 @@ export function buildZone(input: ZoneInput, limits: ZoneLimits = ZONE_LIMIT_DEFA
         // Reported once per set, at the first record over the limit; the set stops growing.
         if (!set.overLimit) {
           issues.push({
-            file,
+            file: rec.file ?? file,
             line: rec.line,
             message: `${nameToText(rec.name)} ${typeToText(rec.type)} has more than ${limits.maxRRsetRecords} records, the limit per RRset (--rrset-max-records)`,
           });
@@ -226,7 +226,7 @@ export function buildZone(input: ZoneInput, limits: ZoneLimits = ZONE_LIMIT_DEFA
       const octets = minimalMessageOctets(set.owner, set.records);
       if (octets > MAX_MESSAGE_OCTETS) {
         issues.push({
-          file,
+          file: set.file,
           line: set.line,
           message: `${nameToText(set.owner)} ${typeToText(type)}: its ${set.records.length} records need at least ${octets} octets in an answer, over the ${MAX_MESSAGE_OCTETS}-octet limit of a DNS message; split them over several names`,
         });
@@ -237,18 +237,18 @@ export function buildZone(input: ZoneInput, limits: ZoneLimits = ZONE_LIMIT_DEFA
   const apex = grouped.get(originKey);
   const soaSet = apex?.get(RRType.SOA);
   if (!soaSet) issues.push({ file, message: `zone ${nameToText(input.origin)} has no SOA record at its apex` });
-  else if (soaSet.records.length > 1) issues.push({ file, line: soaSet.line, message: 'zone has more than one SOA record' });
+  else if (soaSet.records.length > 1) issues.push({ file: soaSet.file, line: soaSet.line, message: 'zone has more than one SOA record' });
   if (!apex?.get(RRType.NS)) issues.push({ file, message: `zone ${nameToText(input.origin)} has no NS records at its apex` });
 
   for (const [key, byType] of grouped) {
     const cname = byType.get(RRType.CNAME);
     if (cname) {
-      if (cname.records.length > 1) issues.push({ file, line: cname.line, message: `${nameToText(cname.owner)} has more than one CNAME` });
+      if (cname.records.length > 1) issues.push({ file: cname.file, line: cname.line, message: `${nameToText(cname.owner)} has more than one CNAME` });
       if (byType.size > 1) {
         const others = [...byType.keys()].filter((t) => t !== RRType.CNAME).map(typeToText).join(', ');
-        issues.push({ file, line: cname.line, message: `${nameToText(cname.owner)} has a CNAME and other data (${others}); RFC 1034 §3.6.2 forbids this` });
+        issues.push({ file: cname.file, line: cname.line, message: `${nameToText(cname.owner)} has a CNAME and other data (${others}); RFC 1034 §3.6.2 forbids this` });
       }
-      if (key === originKey) issues.push({ file, line: cname.line, message: 'a CNAME at the zone apex is not allowed' });
+      if (key === originKey) issues.push({ file: cname.file, line: cname.line, message: 'a CNAME at the zone apex is not allowed' });
     }
   }
 
