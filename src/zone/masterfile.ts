@@ -6,7 +6,7 @@
  * Every problem in the file is reported (file, line, message); a bad entry is
  * skipped and parsing goes on with the next one.
  */
-import { capIssues, MAX_ISSUES_PER_FILE, type ZoneIssue } from '../errors.ts';
+import { capIssues, MAX_ISSUES_PER_FILE, shortMessage, type ZoneIssue } from '../errors.ts';
 // The one import against the layering (zone below wire): RFC 3597's `\# n hex` form puts
 // RDATA octets in zone files, so reading them needs the rdata codec, which stays in one place.
 import { CAA_TAG, MAX_CHARACTER_STRING_OCTETS, MAX_RDATA_OCTETS, RdataError, decodeRdata, normalizeIPv6, parseIPv4 } from '../wire/rdata.ts';
@@ -521,7 +521,7 @@ export function parseMasterFile(text: string, opts: MasterFileOptions): MasterFi
   let dropped = 0;
   // Bounded as it goes (capIssues): lexing reports before parsing, so the kept ones are sorted below.
   const report = (line: number | undefined, message: string) => {
-    if (issues.length < MAX_ISSUES_PER_FILE) issues.push({ file: opts.file, line, message });
+    if (issues.length < MAX_ISSUES_PER_FILE) issues.push({ file: opts.file, line, message: shortMessage(message) });
     else dropped++;
   };
   let origin: string;

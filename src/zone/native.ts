@@ -199,13 +199,14 @@ export interface NativeParseOptions {
 }
 
 /**
- * A TXT value not written in quotes is one string, spaces and ';' included
- * (`TXT: v=spf1 mx -all`), as a YAML user expects; quoted values are taken as
- * master-file rdata, so several strings stay possible.
+ * A TXT value not written in quotes is one string, kept exactly: spaces, ';',
+ * quotes, backslashes and control characters (a line break too, as \010)
+ * included (`TXT: v=spf1 mx -all`), as a YAML user expects; quoted values are
+ * taken as master-file rdata, so several strings stay possible.
  */
-function rdataText(type: string, value: string): string {
+export function rdataText(type: string, value: string): string {
   if (type !== 'TXT' || value.trimStart().startsWith('"')) return value;
-  return `"${value.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+  return `"${value.replace(/["\\\x00-\x1f\x7f]/g, (c) => (c === '"' || c === '\\' ? `\\${c}` : `\\${String(c.charCodeAt(0)).padStart(3, '0')}`))}"`;
 }
 
 type IssueFn = (path: PathPart[], message: string) => void;
@@ -275,10 +276,10 @@ export function parseNativeZone(text: string, opts: NativeParseOptions): { input
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
   if (doc.errors.length > 0) {
-    return { issues: doc.errors.map((e) => ({ file, line: lines.linePos(e.pos[0]).line, message: e.message.split('\n')[0]! })) };
+    return { issues: capIssues(doc.errors.map((e) => ({ file, line: lines.linePos(e.pos[0]).line, message: e.message.split('\n')[0]! })), file) };
   }
   const dups = duplicateKeys(doc, lines, file);
-  if (dups.length > 0) return { issues: dups };
+  if (dups.length > 0) return { issues: capIssues(dups, file) };
   const loc = new Locator(doc, lines);
   let js: unknown;
   try {

@@ -198,6 +198,13 @@ describe('record limits per zone and per RRset', () => {
     expect(built.issues.map((i) => i.message)).toEqual([`many.limits.test. A has more than ${ZONE_LIMIT_DEFAULTS.maxRRsetRecords} records, the limit per RRset (--rrset-max-records)`]);
   });
 
+  it('an issue quoting a megabyte-long token is cut short', () => {
+    const parsed = parseMasterFile(`x A ${'9'.repeat(1_000_000)}`, { file: 'long.zone', origin: 'limits.test', defaultTtl: 3600 });
+    expect(parsed.issues).toHaveLength(1);
+    expect(parsed.issues[0]!.message.length).toBeLessThan(500);
+    expect(parsed.issues[0]!.message).toMatch(/^"9+… \(\d+ more chars\)$/);
+  });
+
   it('a file of 200,000 bad lines yields a bounded list of issues', () => {
     const parsed = parseMasterFile(lines(200_000, () => 'x BOGUS 1'), { file: 'bad.zone', origin: 'limits.test', defaultTtl: 3600 });
     expect(parsed.issues).toHaveLength(1001);
