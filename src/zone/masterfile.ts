@@ -90,22 +90,24 @@ function scanWord(s: string, from: number): number {
  * outside quotes, and a quoted string may not span lines (as in BIND). An entry
  * with a lexical error is reported and dropped.
  */
-function lex(text: string, report: (line: number, message: string) => void, comments = true): Entry[] {
-  const entries: Entry[] = [];
-  const lines = text.replace(/^\uFEFF/, '').split('\n');
+function* lex(text: string, report: (line: number, message: string) => void, comments = true): Generator<Entry> {
+  // A generator: entries are parsed as they are read, so a large file never has
+  // all of its tokens in memory at once beside its records.
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   let entry: Entry | undefined;
   let broken = false;
   let depth = 0;
   let openedAt = 0;
-  const finish = () => {
-    if (entry && !broken && entry.tokens.length > 0) entries.push(entry);
-    entry = undefined;
-    broken = false;
-  };
-  lines.forEach((s, index) => {
-    const line = index + 1;
+  let line = 0;
+  for (let start = 0; start <= body.length; ) {
+    let end = body.indexOf('\n', start);
+    if (end < 0) end = body.length;
+    const s = body.slice(start, end);
+    start = end + 1;
+    line++;
     if (depth === 0) {
-      finish();
+      if (entry && !broken && entry.tokens.length > 0) yield entry;
+      broken = false;
       entry = { line, inheritsOwner: s.length > 0 && isBlank(s[0]!), tokens: [] };
     }
     const current = entry!;
@@ -144,13 +146,12 @@ function lex(text: string, report: (line: number, message: string) => void, comm
         j = end;
       }
     }
-  });
+  }
   if (depth > 0) {
     report(openedAt, '"(" is never closed');
     broken = true;
   }
-  finish();
-  return entries;
+  if (entry && !broken && entry.tokens.length > 0) yield entry;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -498,9 +499,8 @@ export function parseRdataValue(type: number, text: string, opts: RdataValueOpti
     report('a value must be on one line: a line break in rdata would start another record');
     return { issues };
   }
-  const entries = lex(text, (_line, message) => report(message), false);
+  const tokens = [...lex(text, (_line, message) => report(message), false)].flatMap((e) => e.tokens);
   if (issues.length > 0) return { issues };
-  const tokens = entries.flatMap((e) => e.tokens);
   try {
     return { data: rdata(type, tokens, opts.origin, 1), issues };
   } catch (e) {

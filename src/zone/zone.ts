@@ -181,7 +181,7 @@ export function buildZone(input: ZoneInput, limits: ZoneLimits = ZONE_LIMIT_DEFA
       ],
     };
   }
-  type Grouped = { owner: string; file: string; ttl: number; records: RData[]; keys: Set<string>; line?: number | undefined; overLimit: boolean };
+  type Grouped = { owner: string; file: string; ttl: number; records: RData[]; firstKey: string; keys: Set<string> | undefined; line?: number | undefined; overLimit: boolean };
   const grouped = new Map<string, Map<number, Grouped>>();
 
   for (const rec of input.records) {
@@ -198,11 +198,13 @@ export function buildZone(input: ZoneInput, limits: ZoneLimits = ZONE_LIMIT_DEFA
     if (!byType) grouped.set(key, (byType = new Map()));
     const set = byType.get(rec.type);
     if (!set) {
-      byType.set(rec.type, { owner: rec.name, file: rec.file ?? file, ttl: rec.ttl, records: [rec.data], keys: new Set([rdataKey(rec.data)]), line: rec.line, overLimit: false });
+      byType.set(rec.type, { owner: rec.name, file: rec.file ?? file, ttl: rec.ttl, records: [rec.data], firstKey: rdataKey(rec.data), keys: undefined, line: rec.line, overLimit: false });
     } else {
       set.ttl = Math.min(set.ttl, rec.ttl);
       // An RRset is a set: duplicates are dropped silently (RFC 2181 §5); see rdataKey for what counts as one.
       const k = rdataKey(rec.data);
+      // Most RRsets hold one record: their Set is made only when a second one comes.
+      set.keys ??= new Set([set.firstKey]);
       if (set.keys.has(k)) continue;
       if (set.records.length >= limits.maxRRsetRecords) {
         // Reported once per set, at the first record over the limit; the set stops growing.
