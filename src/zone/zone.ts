@@ -298,10 +298,23 @@ export function buildZone(input: ZoneInput, limits: ZoneLimits = ZONE_LIMIT_DEFA
     if (key.startsWith('*.') || key === '*') hasWildcards = true;
     nodes.set(key, { name: owner, key, rrsets, emptyNonTerminal: false });
   }
+  // A name of up to 127 labels can bring up to 126 empty non-terminals, so they count against
+  // the zone limit too: otherwise a file of deep, distinct names would cost ~126 nodes per record.
+  let emptyNonTerminals = 0;
   for (const key of [...nodes.keys()]) {
     let parent = parentOf(key);
     let parentName = parentOf(nodes.get(key)!.name);
     while (parent !== undefined && parentName !== undefined && isAtOrBelow(parent, originKey) && !nodes.has(parent)) {
+      if (++emptyNonTerminals > limits.maxRecords) {
+        return {
+          issues: [
+            {
+              file,
+              message: `zone ${nameToText(input.origin)} has more than ${limits.maxRecords} empty non-terminals (names with no records between the apex and the records' owners), the limit per zone (--zone-max-records)`,
+            },
+          ],
+        };
+      }
       nodes.set(parent, { name: parentName, key: parent, rrsets: new Map(), emptyNonTerminal: true });
       parent = parentOf(parent);
       parentName = parentOf(parentName);

@@ -176,6 +176,19 @@ describe('record limits per zone and per RRset', () => {
     ]);
   });
 
+  it('empty non-terminals count against the zone limit (deep, distinct names)', () => {
+    const deep = (i: number) => `${'x.'.repeat(20)}n${i}`;
+    const limits = { maxRecords: 100, maxRRsetRecords: 100 };
+    // 10 records whose names bring 20 empty non-terminals each: 200 > 100.
+    const r = load(lines(10, (i) => `${deep(i)} A 192.0.2.1`), limits);
+    expect(r.zones).toEqual([]);
+    expect(r.text).toMatch(/zone limits\.test\. has more than 100 empty non-terminals .*--zone-max-records/);
+    // 4 of them (80 empty non-terminals) load.
+    const ok = load(lines(4, (i) => `${deep(i)} A 192.0.2.1`), limits);
+    expect(ok.text).toBe('');
+    expect([...ok.zones[0]!.nodes.values()].filter((n) => n.emptyNonTerminal)).toHaveLength(80);
+  });
+
   it('the master-file parser stops one record past the zone limit', () => {
     const parsed = parseMasterFile(HEAD + aRecords('a', 50), { file: 'x.zone', origin: 'limits.test', maxRecords: 10 });
     expect(parsed.records).toHaveLength(11);
