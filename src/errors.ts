@@ -33,6 +33,29 @@ export interface ZoneIssue {
   message: string;
 }
 
+/**
+ * Issues kept per zone file: a file of a million bad lines must not cost a
+ * million issue objects (or a million-line error); the rest are counted.
+ */
+export const MAX_ISSUES_PER_FILE = 1000;
+
+/** Messages quote the text at fault; a megabyte-long token is cut to this many chars. */
+export const MAX_ISSUE_MESSAGE_CHARS = 400;
+
+export function shortMessage(message: string): string {
+  return message.length > MAX_ISSUE_MESSAGE_CHARS ? `${message.slice(0, MAX_ISSUE_MESSAGE_CHARS)}… (${message.length - MAX_ISSUE_MESSAGE_CHARS} more chars)` : message;
+}
+
+/** The first MAX_ISSUES_PER_FILE issues (messages shortened), then one saying how many more there were. */
+export function capIssues(issues: ZoneIssue[], file: string, dropped = 0): ZoneIssue[] {
+  const extra = Math.max(0, issues.length - MAX_ISSUES_PER_FILE) + dropped;
+  for (const i of issues.length > MAX_ISSUES_PER_FILE ? issues.slice(0, MAX_ISSUES_PER_FILE) : issues) i.message = shortMessage(i.message);
+  if (extra === 0) return issues;
+  const kept = issues.slice(0, MAX_ISSUES_PER_FILE);
+  kept.push({ file, message: `${extra} more problem${extra === 1 ? '' : 's'} not listed` });
+  return kept;
+}
+
 export function formatIssue(issue: ZoneIssue): string {
   const where = issue.line !== undefined ? `${issue.file}:${issue.line}` : issue.file;
   return issue.path ? `${where} ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`;

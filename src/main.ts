@@ -11,7 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { formatIssue, RrdnsError, ZoneValidationError } from './errors.ts';
-import { parseConfig } from './config/schema.ts';
+import { parseConfig, parseZoneLimits, ZONE_LIMIT_DEFAULTS, type ZoneLimits } from './config/schema.ts';
 import { loadZoneDir } from './zone/load.ts';
 import { nameToText } from './zone/name.ts';
 import { RrdnsServer } from './server/server.ts';
@@ -45,6 +45,8 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
   { flag: 'shutdown-grace-ms', env: 'RRDNS_SHUTDOWN_GRACE_MS', kind: 'int', arg: 'MS', help: 'on SIGTERM/SIGINT, how long TCP clients get to read their answers', default: '3000' , path: 'shutdownGraceMs' },
   { flag: 'udp-threads', env: 'RRDNS_UDP_THREADS', kind: 'int', arg: 'N', help: 'threads answering UDP on each address (SO_REUSEPORT); 0 = one per core', default: '1', path: 'udpThreads' },
   { flag: 'xfr-max-concurrent', env: 'RRDNS_XFR_MAX_CONCURRENT', kind: 'int', arg: 'N', help: 'zone transfers streaming at once (who may transfer is set per zone)', default: '8', path: 'transfer.maxConcurrent' },
+  { flag: 'zone-max-records', env: 'RRDNS_ZONE_MAX_RECORDS', kind: 'int', arg: 'N', help: 'records one zone may hold; a zone with more is refused at load', default: String(ZONE_LIMIT_DEFAULTS.maxRecords), path: 'zoneLimits.maxRecords' },
+  { flag: 'rrset-max-records', env: 'RRDNS_RRSET_MAX_RECORDS', kind: 'int', arg: 'N', help: 'records one RRset may hold (an RRset over 65,535 octets is refused anyway)', default: String(ZONE_LIMIT_DEFAULTS.maxRRsetRecords), path: 'zoneLimits.maxRRsetRecords' },
   { flag: 'tcp-max-connections', env: 'RRDNS_TCP_MAX_CONNECTIONS', kind: 'int', arg: 'N', help: 'concurrent TCP connections; more are closed at once', default: '512' , path: 'tcp.maxConnections' },
   { flag: 'tcp-idle-timeout-ms', env: 'RRDNS_TCP_IDLE_TIMEOUT_MS', kind: 'int', arg: 'MS', help: 'close a TCP connection idle (or dribbling one message) this long', default: '10000' , path: 'tcp.idleTimeoutMs' },
   { flag: 'tcp-max-pending', env: 'RRDNS_TCP_MAX_PENDING', kind: 'int', arg: 'N', help: 'answers queued to one TCP client before its reading is paused', default: '64' , path: 'tcp.maxPendingAnswers' },
@@ -60,6 +62,7 @@ function usage(): string {
   rrdns serve [options]     serve the zones (the default command)
   rrdns check [DIR]         validate the zones of DIR (default $RRDNS_ZONES or ./zones) and print
                             each pool's worst-case failover time; exit 0 if valid, 1 if not
+                            (takes --zone-max-records and --rrset-max-records as serve does)
   rrdns help                this text
 
 serve options (a flag wins over its environment variable):
@@ -85,10 +88,10 @@ async function failAfterFlush(message: string, code = 1): Promise<never> {
   fail(message, code);
 }
 
-function check(dir: string): never {
+function check(dir: string, limits: ZoneLimits): never {
   let result;
   try {
-    result = loadZoneDir(dir);
+    result = loadZoneDir(dir, { limits });
   } catch (e) {
     fail(`rrdns check: ${(e as Error).message}`);
   }
@@ -151,6 +154,7 @@ async function serve(values: ServeValues): Promise<void> {
         shutdownGraceMs: get('shutdown-grace-ms'),
         udpThreads: get('udp-threads'),
         transfer: drop({ maxConcurrent: get('xfr-max-concurrent') }),
+        zoneLimits: drop({ maxRecords: get('zone-max-records'), maxRRsetRecords: get('rrset-max-records') }),
         tcp: drop({
           maxConnections: get('tcp-max-connections'),
           idleTimeoutMs: get('tcp-idle-timeout-ms'),
@@ -228,8 +232,27 @@ async function serve(values: ServeValues): Promise<void> {
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === 'check') {
-    const { positionals, values } = parseArgs({ args: rest, allowPositionals: true, options: { zones: { type: 'string' } } });
-    check(positionals[0] ?? values.zones ?? process.env.RRDNS_ZONES ?? 'zones');
+    let limits: ZoneLimits;
+    let dir: string;
+    try {
+      const { positionals, values } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { zones: { type: 'string' }, 'zone-max-records': { type: 'string' }, 'rrset-max-records': { type: 'string' } },
+      });
+      const get = (flag: string) => setting(values, SERVE_OPTIONS.find((o) => o.flag === flag)!);
+      dir = positionals[0] ?? values.zones ?? process.env.RRDNS_ZONES ?? 'zones';
+      limits = parseZoneLimits(
+        Object.fromEntries(
+          Object.entries({ maxRecords: get('zone-max-records'), maxRRsetRecords: get('rrset-max-records') }).filter(([, v]) => v !== undefined),
+        ),
+      );
+    } catch (e) {
+      let message = (e as Error).message;
+      for (const o of SERVE_OPTIONS) message = message.replaceAll(`  ${o.path}:`, `  --${o.flag} / ${o.env}:`);
+      fail(`rrdns check: ${message}`, 2);
+    }
+    check(dir, limits);
   }
   if (command === 'help' || command === '-h' || command === '--help' || (command === 'serve' && (rest.includes('--help') || rest.includes('-h')))) {
     process.stdout.write(usage());

@@ -46,6 +46,31 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 
+/**
+ * Bounds on what one zone may hold, checked at load (src/zone/zone.ts) so that
+ * neither memory nor the work per query can be driven up by a zone file.
+ *
+ * - maxRecords: records in one zone (after parsing, before duplicates are
+ *   dropped). 1,000,000 loads in about a second and a few hundred MB.
+ * - maxRRsetRecords: records in one RRset. Independently of it, an RRset that
+ *   cannot fit one 65,535-octet message is always refused, which already caps
+ *   a set at about 4,700 records (14 octets per distinct record at best); the
+ *   default 4,096 is still above the most A records that fit (about 4,090), so
+ *   by default it never refuses an A RRset that can be answered, and it is
+ *   checked while records are grouped, so a file holding a million records at
+ *   one name is refused without building that set. Lower it to bound the
+ *   bytes each answer copies (every answer carries the whole RRset).
+ */
+export const ZONE_LIMIT_DEFAULTS = Object.freeze({ maxRecords: 1_000_000, maxRRsetRecords: 4096 });
+export type ZoneLimits = { readonly maxRecords: number; readonly maxRRsetRecords: number };
+
+const ZoneLimitsSchema = z
+  .object({
+    maxRecords: z.number().int().min(1).max(100_000_000).default(ZONE_LIMIT_DEFAULTS.maxRecords),
+    maxRRsetRecords: z.number().int().min(1).max(65_535).default(ZONE_LIMIT_DEFAULTS.maxRRsetRecords),
+  })
+  .strict();
+
 const Admin = z
   .object({
     /** `HOST:PORT`, or 'off'. */
@@ -89,6 +114,8 @@ export const ServerConfigSchema = z
       })
       .strict()
       .default({ enabled: true, pollMs: 2000, debounceMs: 300 }),
+    /** Per-zone and per-RRset record limits (see ZONE_LIMIT_DEFAULTS). */
+    zoneLimits: ZoneLimitsSchema.default({ ...ZONE_LIMIT_DEFAULTS }),
     /** Outgoing zone transfers (who may pull is per zone, in the zone file). */
     transfer: z
       .object({
@@ -133,6 +160,16 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/** Validates zone limits alone (for `rrdns check`, which has no server configuration). */
+export function parseZoneLimits(input: unknown): ZoneLimits {
+  const result = ZoneLimitsSchema.safeParse(input);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  zoneLimits.${i.path.join('.')}: ${i.message}`);
+    throw new RrdnsError(ErrorCode.CONFIG_INVALID, `invalid configuration:\n${lines.join('\n')}`);
+  }
+  return Object.freeze(result.data);
 }
 
 /** Validates raw configuration; throws RrdnsError(CONFIG_INVALID) listing every problem. */

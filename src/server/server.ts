@@ -199,7 +199,7 @@ export class RrdnsServer {
   }
 
   private readZoneDir(): LoadResult {
-    const result = loadZoneDir(this.config.zonesDir);
+    const result = loadZoneDir(this.config.zonesDir, { limits: this.config.zoneLimits });
     const dir = path.resolve(this.config.zonesDir);
     this.masterFiles = result.masterFiles.filter((f) => path.dirname(f) !== dir);
     return result;

@@ -74,11 +74,9 @@ function readQname(msg: Uint8Array, length: number, offset: number, view: QueryV
       key += '.';
     }
     for (let i = 0; i < len; i++) {
-      let c = msg[pos + i]!;
-      // '.' and '\\' inside a label can never match a zone name (they are refused at load),
-      // so both map to '\\': same length, never equal to anything we serve.
-      if (c === 0x2e || c === 0x5c) c = 0x5c;
-      const ch = String.fromCharCode(c);
+      const c = msg[pos + i]!;
+      // A '.' octet inside a label is LABEL_DOT (U+012E) internally, as in zone names (src/zone/name.ts).
+      const ch = String.fromCharCode(c === 0x2e ? 0x12e : c);
       name += ch;
       key += c >= 65 && c <= 90 ? String.fromCharCode(c + 32) : ch;
     }

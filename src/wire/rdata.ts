@@ -13,7 +13,7 @@
  */
 import { isIPv6 } from 'node:net';
 import { Packet, type Resource } from 'dns2';
-import { MAX_LABEL_OCTETS, MAX_NAME_OCTETS, wireLength } from '../zone/name.ts';
+import { LABEL_DOT, MAX_LABEL_OCTETS, MAX_NAME_OCTETS, wireLength } from '../zone/name.ts';
 import { RRType, typeToText, type RData } from '../zone/records.ts';
 
 /** Rdata that cannot be encoded or decoded; the message names the field at fault. */
@@ -136,7 +136,8 @@ function assertName(name: string, field: string): void {
     if (label.length === 0) throw new RdataError(`${field} "${name}" has an empty label`);
     if (label.length > MAX_LABEL_OCTETS) throw new RdataError(`${field} "${name}" has a label longer than ${MAX_LABEL_OCTETS} octets`);
   }
-  assertOctets(name, `${field} "${name}"`);
+  // LABEL_DOT (U+012E) is a '.' octet inside a label; dns2 keeps its low 8 bits, 0x2E.
+  assertOctets(name.replaceAll(LABEL_DOT, '.'), `${field} "${name}"`);
   if (wireLength(name) > MAX_NAME_OCTETS) throw new RdataError(`${field} "${name}" is longer than ${MAX_NAME_OCTETS} octets`);
 }
 
@@ -336,10 +337,8 @@ class RdataReader {
       if (len & 0xc0) this.fail(`has a label with reserved type bits (0x${len.toString(16)})`);
       octets += len + 1;
       if (octets > MAX_NAME_OCTETS) this.fail(`has a name longer than ${MAX_NAME_OCTETS} octets`);
-      const label = this.bytes(len).toString('latin1');
-      // Internal names split on '.', and the zone model rejects '\' in labels too.
-      if (label.includes('.') || label.includes('\\')) this.fail(`has a label containing '.' or '\\', which rrdns does not serve`);
-      parts.push(label);
+      // Internal names split on '.': a '.' octet inside a label is LABEL_DOT (src/zone/name.ts).
+      parts.push(this.bytes(len).toString('latin1').replaceAll('.', LABEL_DOT));
     }
     return parts.join('.');
   }

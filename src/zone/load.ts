@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, RrdnsError, type ZoneIssue } from '../errors.ts';
+import { ZONE_LIMIT_DEFAULTS, type ZoneLimits } from '../config/schema.ts';
 import { parseMasterFile } from './masterfile.ts';
 import { nameKey, nameToText, parseName } from './name.ts';
 import { parseNativeZone } from './native.ts';
@@ -42,8 +43,14 @@ export interface LoadResult {
   masterFiles: string[];
 }
 
+export interface LoadOptions {
+  /** Per-zone and per-RRset record limits; ZONE_LIMIT_DEFAULTS when absent. */
+  limits?: ZoneLimits | undefined;
+}
+
 /** Reads and validates every zone of `dir`. Throws only when the directory itself cannot be read. */
-export function loadZoneDir(dir: string): LoadResult {
+export function loadZoneDir(dir: string, opts: LoadOptions = {}): LoadResult {
+  const limits = opts.limits ?? ZONE_LIMIT_DEFAULTS;
   let entries: string[];
   try {
     entries = fs.readdirSync(dir).sort();
@@ -66,13 +73,14 @@ export function loadZoneDir(dir: string): LoadResult {
       const result = parseNativeZone(text, {
         file,
         defaultOrigin: originFromFileName(f, NATIVE),
+        maxRecords: limits.maxRecords,
         readMasterFile: (rel) => {
           const full = path.resolve(path.dirname(file), rel);
           claimed.add(full);
           return readLimited(full);
         },
       });
-      issues.push(...result.issues);
+      for (const i of result.issues) issues.push(i);
       if (result.input) inputs.push(result.input);
     } catch (e) {
       issues.push({ file, message: (e as Error).message });
@@ -83,8 +91,8 @@ export function loadZoneDir(dir: string): LoadResult {
     if (claimed.has(path.resolve(file))) continue;
     try {
       const origin = originFromFileName(f, MASTER);
-      const result = parseMasterFile(readLimited(file), { file, origin, defaultTtl: MASTER_FILE_POLICY.defaultTtl });
-      issues.push(...result.issues);
+      const result = parseMasterFile(readLimited(file), { file, origin, defaultTtl: MASTER_FILE_POLICY.defaultTtl, maxRecords: limits.maxRecords });
+      for (const i of result.issues) issues.push(i);
       if (result.issues.length === 0) inputs.push({ origin, source: file, records: result.records, ttlPolicy: MASTER_FILE_POLICY });
     } catch (e) {
       issues.push({ file, message: (e as Error).message });
@@ -101,8 +109,8 @@ export function loadZoneDir(dir: string): LoadResult {
       continue;
     }
     byOrigin.set(key, input.source);
-    const built = buildZone(input);
-    issues.push(...built.issues);
+    const built = buildZone(input, limits);
+    for (const i of built.issues) issues.push(i);
     if (built.zone) zones.push(built.zone);
   }
   return { zones, issues, files: zoneFiles.map(display), masterFiles: [...claimed] };

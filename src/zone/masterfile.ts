@@ -6,7 +6,7 @@
  * Every problem in the file is reported (file, line, message); a bad entry is
  * skipped and parsing goes on with the next one.
  */
-import type { ZoneIssue } from '../errors.ts';
+import { capIssues, MAX_ISSUES_PER_FILE, shortMessage, type ZoneIssue } from '../errors.ts';
 // The one import against the layering (zone below wire): RFC 3597's `\# n hex` form puts
 // RDATA octets in zone files, so reading them needs the rdata codec, which stays in one place.
 import { CAA_TAG, MAX_CHARACTER_STRING_OCTETS, MAX_RDATA_OCTETS, RdataError, decodeRdata, normalizeIPv6, parseIPv4 } from '../wire/rdata.ts';
@@ -27,6 +27,11 @@ export interface MasterFileOptions {
   origin: string;
   /** TTL for records when neither the record, `$TTL` nor an earlier record gives one. */
   defaultTtl?: number;
+  /**
+   * Parsing stops after this many records plus one (reported by buildZone as
+   * over the zone limit), so a huge file cannot make us hold all of it.
+   */
+  maxRecords?: number | undefined;
 }
 
 /** RFC 2181 §8: TTLs are 31-bit. */
@@ -85,22 +90,24 @@ function scanWord(s: string, from: number): number {
  * outside quotes, and a quoted string may not span lines (as in BIND). An entry
  * with a lexical error is reported and dropped.
  */
-function lex(text: string, report: (line: number, message: string) => void): Entry[] {
-  const entries: Entry[] = [];
-  const lines = text.replace(/^\uFEFF/, '').split('\n');
+function* lex(text: string, report: (line: number, message: string) => void, comments = true): Generator<Entry> {
+  // A generator: entries are parsed as they are read, so a large file never has
+  // all of its tokens in memory at once beside its records.
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   let entry: Entry | undefined;
   let broken = false;
   let depth = 0;
   let openedAt = 0;
-  const finish = () => {
-    if (entry && !broken && entry.tokens.length > 0) entries.push(entry);
-    entry = undefined;
-    broken = false;
-  };
-  lines.forEach((s, index) => {
-    const line = index + 1;
+  let line = 0;
+  for (let start = 0; start <= body.length; ) {
+    let end = body.indexOf('\n', start);
+    if (end < 0) end = body.length;
+    const s = body.slice(start, end);
+    start = end + 1;
+    line++;
     if (depth === 0) {
-      finish();
+      if (entry && !broken && entry.tokens.length > 0) yield entry;
+      broken = false;
       entry = { line, inheritsOwner: s.length > 0 && isBlank(s[0]!), tokens: [] };
     }
     const current = entry!;
@@ -110,6 +117,10 @@ function lex(text: string, report: (line: number, message: string) => void): Ent
       if (isBlank(c)) {
         j++;
       } else if (c === ';') {
+        if (!comments) {
+          report(line, 'a ";" outside quotes would start a comment and cut the value here; quote the string or escape it as \\;');
+          broken = true;
+        }
         break;
       } else if (c === '(') {
         if (depth++ === 0) openedAt = line;
@@ -135,13 +146,12 @@ function lex(text: string, report: (line: number, message: string) => void): Ent
         j = end;
       }
     }
-  });
+  }
   if (depth > 0) {
     report(openedAt, '"(" is never closed');
     broken = true;
   }
-  finish();
-  return entries;
+  if (entry && !broken && entry.tokens.length > 0) yield entry;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -462,6 +472,44 @@ function record(entry: Entry, state: ParserState, defaultTtl: number | undefined
   return { name: owner, type, ttl, data, line: entry.line };
 }
 
+export interface RdataValueOptions {
+  file: string;
+  /** Origin that relative names in the rdata are relative to (an internal name). */
+  origin: string;
+  /** Line the value is on, for issues. */
+  line?: number | undefined;
+}
+
+/**
+ * One record's rdata in presentation form, on its own (native zone values):
+ * the same grammar and checks as the rdata of a master-file line, but the text
+ * is never spliced into a line, so nothing in it can act as master-file
+ * syntax around the rdata. A line break (which would start a new record) and
+ * a ';' outside quotes (which would silently cut the value) are refused;
+ * `$INCLUDE` or an owner name in it is just a field of the rdata.
+ */
+export function parseRdataValue(type: number, text: string, opts: RdataValueOptions): { data?: RData; issues: ZoneIssue[] } {
+  const issues: ZoneIssue[] = [];
+  const report = (message: string) => issues.push({ file: opts.file, line: opts.line, message });
+  if (!zoneType(type)) {
+    report(`type ${typeToText(type)} cannot appear in a zone`);
+    return { issues };
+  }
+  if (/[\n\r]/.test(text)) {
+    report('a value must be on one line: a line break in rdata would start another record');
+    return { issues };
+  }
+  const tokens = [...lex(text, (_line, message) => report(message), false)].flatMap((e) => e.tokens);
+  if (issues.length > 0) return { issues };
+  try {
+    return { data: rdata(type, tokens, opts.origin, 1), issues };
+  } catch (e) {
+    if (!(e instanceof LineError)) throw e;
+    report(e.message);
+    return { issues };
+  }
+}
+
 function normalizeOrigin(origin: string): string {
   if (origin === '' || origin === '.') return '';
   return parseName(origin.endsWith('.') ? origin : `${origin}.`, '');
@@ -469,8 +517,13 @@ function normalizeOrigin(origin: string): string {
 
 /** Parses a whole master file; see the module comment. */
 export function parseMasterFile(text: string, opts: MasterFileOptions): MasterFileResult {
-  const issues: ZoneIssue[] = [];
-  const report = (line: number | undefined, message: string) => issues.push({ file: opts.file, line, message });
+  let issues: ZoneIssue[] = [];
+  let dropped = 0;
+  // Bounded as it goes (capIssues): lexing reports before parsing, so the kept ones are sorted below.
+  const report = (line: number | undefined, message: string) => {
+    if (issues.length < MAX_ISSUES_PER_FILE) issues.push({ file: opts.file, line, message: shortMessage(message) });
+    else dropped++;
+  };
   let origin: string;
   try {
     origin = normalizeOrigin(opts.origin);
@@ -494,9 +547,13 @@ export function parseMasterFile(text: string, opts: MasterFileOptions): MasterFi
       continue;
     }
     const rec = record(entry, state, opts.defaultTtl, onError);
-    if (rec) records.push(rec);
+    if (rec) {
+      records.push(rec);
+      if (opts.maxRecords !== undefined && records.length > opts.maxRecords) break;
+    }
   }
   // Lexical problems are found in a first pass; list everything in file order.
   issues.sort((x, y) => (x.line ?? 0) - (y.line ?? 0));
+  issues = capIssues(issues, opts.file, dropped);
   return { records, issues, origin };
 }

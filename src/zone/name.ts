@@ -1,11 +1,25 @@
 /**
  * Domain names inside rrdns: absolute, no trailing dot, root = ''. Labels are
- * octet strings (one latin1 char per octet) joined by '.'. Comparison is by
+ * octet strings (one char per octet) joined by '.'. Comparison is by
  * `nameKey` (ASCII lower-casing only, RFC 4343); the original case is kept for output.
+ *
+ * A '.' octet inside a label (`john\.doe` in presentation form, RFC 1035 §5.1;
+ * common in SOA rnames) is stored as the char U+012E (LABEL_DOT, 0x100 + 0x2E),
+ * so '.' stays the only label separator and every split, suffix and
+ * `isAtOrBelow` test stays a plain string operation. Its low 8 bits are the
+ * octet: every wire writer keeps `charCodeAt(i) & 0xff` (Uint8Array stores,
+ * dns2's bit writer), so it goes out as 0x2E. The query and rdata decoders map
+ * a 0x2E octet inside a label back to LABEL_DOT. No other char above 0xFF
+ * ever appears in a name (parseName refuses them). A '\' octet is a plain
+ * '\' char: only '.' separates labels.
  */
 
 export const MAX_LABEL_OCTETS = 63;
 export const MAX_NAME_OCTETS = 255;
+
+/** Stands for a '.' octet inside a label (see the module comment). */
+export const LABEL_DOT = '\u012e';
+const LABEL_DOT_CODE = 0x12e;
 
 export class NameError extends Error {}
 
@@ -79,10 +93,11 @@ export function parseName(text: string, origin: string): string {
         if (!/^[0-9]{3}$/.test(digits)) throw new NameError(`name "${text}": \\DDD escape needs three digits`);
         const code = Number(digits);
         if (code > 255) throw new NameError(`name "${text}": \\${digits} is not an octet`);
-        label += String.fromCharCode(code);
+        label += code === 46 ? LABEL_DOT : String.fromCharCode(code);
         i += 3;
       } else {
-        label += next;
+        if (next.charCodeAt(0) > 255) throw new NameError(`name "${text}" has a character outside one octet; write IDNs in punycode (xn--)`);
+        label += next === '.' ? LABEL_DOT : next;
         i += 1;
       }
       continue;
@@ -104,8 +119,6 @@ export function parseName(text: string, origin: string): string {
   }
   for (const l of out) {
     if (l.length > MAX_LABEL_OCTETS) throw new NameError(`name "${text}" has a label longer than ${MAX_LABEL_OCTETS} octets`);
-    if (l.includes('.') || l.includes('\\'))
-      throw new NameError(`name "${text}" has a label containing '.' or '\\'; rrdns does not serve such labels`);
   }
   const joined = out.join('.');
   const name = absolute ? joined : joinName(joined, origin);
@@ -113,13 +126,19 @@ export function parseName(text: string, origin: string): string {
   return name;
 }
 
-/** Presentation form with trailing dot; non-printable octets as \DDD. */
+/**
+ * Presentation form with trailing dot, which parseName reads back to the same
+ * name: non-printable octets as \DDD, a '.' octet in a label as `\.`, and the
+ * chars special in master files (`\ " ( ) ; @ $`) escaped.
+ */
 export function nameToText(name: string): string {
   if (name === '') return '.';
   let out = '';
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
     if (c === 46) out += '.';
+    else if (c === LABEL_DOT_CODE) out += '\\.';
+    else if (c === 92) out += '\\\\';
     else if (c <= 32 || c >= 127) out += '\\' + String(c).padStart(3, '0');
     else if (c === 34 || c === 40 || c === 41 || c === 59 || c === 64 || c === 36) out += '\\' + name[i];
     else out += name[i];

@@ -1,15 +1,16 @@
 /**
  * rrdns' native zone format: one YAML (or JSON) document per zone, validated by
- * zod. Records are written as rdata text and parsed by the same code as RFC 1035
- * master files, so both formats accept exactly the same values. A native zone
+ * zod. Records are written as rdata text and parsed by the same rdata code as
+ * RFC 1035 master files (parseRdataValue: the value alone, never spliced into a
+ * master-file line), so both formats accept exactly the same values. A native zone
  * may take its static records from a master file (`masterFile:`) and add
  * round-robin settings and TTL policy on top. Every problem is reported with
  * file, line and path, all at once.
  */
-import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Pair, type YAMLMap } from 'yaml';
 import { z } from 'zod';
-import type { ZoneIssue } from '../errors.ts';
-import { parseMasterFile, parseTimeValue } from './masterfile.ts';
+import { capIssues, type ZoneIssue } from '../errors.ts';
+import { parseMasterFile, parseRdataValue, parseTimeValue } from './masterfile.ts';
 import { nameKey, nameToText, parseName } from './name.ts';
 import { RRType, typeFromText, type ZoneRecord } from './records.ts';
 import type { AdminOverride, NameOptions, PoolSpec, TtlPolicy, ZoneInput } from './zone.ts';
@@ -113,29 +114,78 @@ export function formatPath(path: readonly PathPart[]): string {
   return out;
 }
 
+/**
+ * Finds the source line of a path in the document. Each map's keys are
+ * indexed once (yaml's own getIn scans a map's items per lookup, which made
+ * locating every value of a zone with n names O(n²)).
+ */
 class Locator {
   private readonly doc: Document;
   private readonly lines: LineCounter;
+  private readonly index = new WeakMap<YAMLMap, Map<string, Pair>>();
   constructor(doc: Document, lines: LineCounter) {
     this.doc = doc;
     this.lines = lines;
   }
-  /** Line of the deepest node on `path` that exists (the key's value, else its parent). */
-  line(path: readonly PathPart[]): number | undefined {
-    for (let n = path.length; n >= 0; n--) {
-      const node = this.doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-      if (node && typeof node === 'object' && node.range) return this.lines.linePos(node.range[0]).line;
-      if (n > 0 && n === path.length) {
-        // A key with a null value has no value node: find the key itself.
-        const parent = this.doc.getIn(path.slice(0, n - 1), true);
-        if (isMap(parent)) {
-          const pair = parent.items.find((it) => isScalar(it.key) && it.key.value === path[n - 1]);
-          if (pair && isScalar(pair.key) && pair.key.range) return this.lines.linePos(pair.key.range[0]).line;
-        }
+  private pairs(map: YAMLMap): Map<string, Pair> {
+    let pairs = this.index.get(map);
+    if (!pairs) {
+      pairs = new Map();
+      for (const it of map.items) {
+        const k = isScalar(it.key) ? String(it.key.value) : String(it.key);
+        if (!pairs.has(k)) pairs.set(k, it as Pair);
       }
+      this.index.set(map, pairs);
     }
-    return undefined;
+    return pairs;
   }
+  private lineOf(node: unknown): number | undefined {
+    const range = (node as { range?: [number, number, number] } | null)?.range;
+    return range ? this.lines.linePos(range[0]).line : undefined;
+  }
+  /** Line of the deepest node on `path` that exists (the key's value, else the key, else its parent). */
+  line(path: readonly PathPart[]): number | undefined {
+    let node: unknown = this.doc.contents;
+    let best = this.lineOf(node);
+    for (const part of path) {
+      if (isMap(node)) {
+        const pair = this.pairs(node).get(String(part));
+        if (!pair) break;
+        const at = this.lineOf(pair.value) ?? this.lineOf(pair.key);
+        if (at !== undefined) best = at;
+        node = pair.value;
+      } else if (isSeq(node) && typeof part === 'number') {
+        const item = node.items[part];
+        if (item === undefined) break;
+        best = this.lineOf(item) ?? best;
+        node = item;
+      } else break;
+    }
+    return best;
+  }
+}
+
+/**
+ * Keys that appear twice in one mapping, each at its line. Checked here in one
+ * pass with a Set per map: yaml's own `uniqueKeys` compares every key with every
+ * earlier one, quadratic in the names of a zone.
+ */
+function duplicateKeys(doc: Document, lines: LineCounter, file: string): ZoneIssue[] {
+  const issues: ZoneIssue[] = [];
+  visit(doc, {
+    Map(_key, map) {
+      const seen = new Set<string>();
+      for (const it of map.items) {
+        const k = isScalar(it.key) ? String(it.key.value) : JSON.stringify(it.key);
+        if (seen.has(k)) {
+          const range = (it.key as { range?: [number, number, number] } | null)?.range;
+          issues.push({ file, line: range ? lines.linePos(range[0]).line : undefined, message: `key "${k}" appears twice in the same mapping` });
+        }
+        seen.add(k);
+      }
+    },
+  });
+  return issues;
 }
 
 export interface NativeParseOptions {
@@ -144,19 +194,29 @@ export interface NativeParseOptions {
   defaultOrigin: string;
   /** Reads the master file named by `masterFile:` (path relative to the zone file). */
   readMasterFile: (relativePath: string) => string;
+  /** Passed on to the master file parser (see MasterFileOptions.maxRecords). */
+  maxRecords?: number | undefined;
 }
 
 /**
- * A TXT value not written in quotes is one string, spaces and ';' included
- * (`TXT: v=spf1 mx -all`), as a YAML user expects; quoted values are taken as
- * master-file rdata, so several strings stay possible.
+ * A TXT value not written in quotes is one string, kept exactly: spaces, ';',
+ * quotes, backslashes and control characters (a line break too, as \010)
+ * included (`TXT: v=spf1 mx -all`), as a YAML user expects; quoted values are
+ * taken as master-file rdata, so several strings stay possible.
  */
-function rdataText(type: string, value: string): string {
+export function rdataText(type: string, value: string): string {
   if (type !== 'TXT' || value.trimStart().startsWith('"')) return value;
-  return `"${value.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+  return `"${value.replace(/["\\\x00-\x1f\x7f]/g, (c) => (c === '"' || c === '\\' ? `\\${c}` : `\\${String(c.charCodeAt(0)).padStart(3, '0')}`))}"`;
 }
 
 type IssueFn = (path: PathPart[], message: string) => void;
+
+function indexRecord(index: Map<string, ZoneRecord[]>, r: ZoneRecord): void {
+  const key = nameKey(r.name);
+  const list = index.get(key);
+  if (list) list.push(r);
+  else index.set(key, [r]);
+}
 
 /**
  * Validates a name's pool against its addresses: every check (the pool's, and
@@ -214,15 +274,27 @@ function parsePool(raw: z.infer<typeof Pool>, owner: string, addresses: readonly
 export function parseNativeZone(text: string, opts: NativeParseOptions): { input?: ZoneInput; issues: ZoneIssue[] } {
   const file = opts.file;
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
   if (doc.errors.length > 0) {
-    return { issues: doc.errors.map((e) => ({ file, line: lines.linePos(e.pos[0]).line, message: e.message.split('\n')[0]! })) };
+    return { issues: capIssues(doc.errors.map((e) => ({ file, line: lines.linePos(e.pos[0]).line, message: e.message.split('\n')[0]! })), file) };
   }
+  const dups = duplicateKeys(doc, lines, file);
+  if (dups.length > 0) return { issues: capIssues(dups, file) };
   const loc = new Locator(doc, lines);
-  const parsed = NativeZoneSchema.safeParse(doc.toJS() ?? {});
+  let js: unknown;
+  try {
+    // yaml refuses alias expansions that would blow up (billion laughs) by throwing.
+    js = doc.toJS({ maxAliasCount: 1000 });
+  } catch (e) {
+    return { issues: [{ file, line: 1, message: `cannot read the document: ${(e as Error).message}` }] };
+  }
+  const parsed = NativeZoneSchema.safeParse(js ?? {});
   if (!parsed.success) {
     return {
-      issues: parsed.error.issues.map((i) => ({ file, line: loc.line(i.path as PathPart[]), path: formatPath(i.path as PathPart[]), message: i.message })),
+      issues: capIssues(
+        parsed.error.issues.map((i) => ({ file, line: loc.line(i.path as PathPart[]), path: formatPath(i.path as PathPart[]), message: i.message })),
+        file,
+      ),
     };
   }
   const spec = parsed.data;
@@ -249,9 +321,9 @@ export function parseNativeZone(text: string, opts: NativeParseOptions): { input
       issue(['masterFile'], `cannot read ${spec.masterFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     if (masterText !== undefined) {
-      const master = parseMasterFile(masterText, { file: spec.masterFile, origin, defaultTtl: ttlPolicy.defaultTtl });
-      issues.push(...master.issues);
-      records.push(...master.records);
+      const master = parseMasterFile(masterText, { file: spec.masterFile, origin, defaultTtl: ttlPolicy.defaultTtl, maxRecords: opts.maxRecords });
+      for (const i of master.issues) issues.push(i);
+      for (const r of master.records) records.push({ ...r, file: spec.masterFile });
     }
   }
 
@@ -281,6 +353,21 @@ export function parseNativeZone(text: string, opts: NativeParseOptions): { input
     }
   }
 
+  // Records by owner key, built on first use and kept up to date, so per-name settings
+  // find their records without a scan of the whole zone per name.
+  let index: Map<string, ZoneRecord[]> | undefined;
+  const byName = (): Map<string, ZoneRecord[]> => {
+    if (!index) {
+      index = new Map();
+      for (const r of records) indexRecord(index, r);
+    }
+    return index;
+  };
+  const addRecord = (r: ZoneRecord) => {
+    records.push(r);
+    if (index) indexRecord(index, r);
+  };
+
   const nameOptions = new Map<string, NameOptions & { line?: number; path?: string }>();
   for (const [owner, entry] of Object.entries(spec.records)) {
     let ownerName: string;
@@ -296,14 +383,9 @@ export function parseNativeZone(text: string, opts: NativeParseOptions): { input
     }
     if (nameTtl !== undefined) {
       // A name's ttl also overrides what the master file says for that name.
-      const key = nameKey(ownerName);
-      let found = false;
-      for (const rec of records) {
-        if (nameKey(rec.name) === key) {
-          rec.ttl = nameTtl;
-          found = true;
-        }
-      }
+      const same = byName().get(nameKey(ownerName)) ?? [];
+      for (const rec of same) rec.ttl = nameTtl;
+      const found = same.length > 0;
       const declaresRecords = Object.keys(entry).some((k) => !NAME_SETTINGS.has(k));
       if (!found && !declaresRecords) issue(['records', owner], `settings given for ${nameToText(ownerName)}, which has no records`);
     }
@@ -319,11 +401,12 @@ export function parseNativeZone(text: string, opts: NativeParseOptions): { input
         const path: PathPart[] = Array.isArray(raw) ? ['records', owner, typeText, i] : ['records', owner, typeText];
         const value = typeof v === 'object' ? v.value : v;
         const ttl = (typeof v === 'object' ? v.ttl : undefined) ?? nameTtl ?? ttlPolicy.defaultTtl;
-        // One master-file line per value: the same rdata grammar and checks as *.zone files.
-        const line = `${nameToText(ownerName)} ${ttl} IN ${typeText} ${rdataText(typeText, String(value))}`;
-        const result = parseMasterFile(line, { file, origin, defaultTtl: ttl });
+        // The same rdata grammar and checks as *.zone files, but parsed as rdata alone: the
+        // value is never spliced into a master-file line, so it cannot add records or be cut.
+        const line = loc.line(path);
+        const result = parseRdataValue(type, rdataText(typeText, String(value)), { file, origin, line });
         for (const problem of result.issues) issue(path, problem.message);
-        for (const rec of result.records) records.push({ ...rec, line: loc.line(path) });
+        if (result.data) addRecord({ name: ownerName, type, ttl, data: result.data, line });
       });
     }
   }
@@ -336,15 +419,14 @@ export function parseNativeZone(text: string, opts: NativeParseOptions): { input
     } catch {
       continue; // already reported
     }
-    const key = nameKey(ownerName);
-    const addresses = records
-      .filter((r) => nameKey(r.name) === key && (r.type === RRType.A || r.type === RRType.AAAA))
+    const addresses = (byName().get(nameKey(ownerName)) ?? [])
+      .filter((r) => r.type === RRType.A || r.type === RRType.AAAA)
       .map((r) => canonicalAddress((r.data as { address: string }).address).address);
     const pool = parsePool(entry.pool, owner, addresses, issue);
     const opts = nameOptions.get(ownerName);
     if (pool && opts) opts.pool = pool;
   }
-  if (issues.length > 0) return { issues };
+  if (issues.length > 0) return { issues: capIssues(issues, file) };
   const transfer = spec.transfer ? transferSettings(spec.transfer.allow, spec.transfer.notify) : undefined;
   if (spec.transfer && transfer && transfer.allow.length === 0 && transfer.notify.length > 0) {
     // A NOTIFY makes the secondary pull at once; without `allow` that pull is refused.

@@ -4,10 +4,11 @@
  * load and never mutated afterwards (rotation and health keep their own state
  * elsewhere), so a reload can build the next version while this one serves.
  */
-import type { ZoneIssue } from '../errors.ts';
+import { capIssues, type ZoneIssue } from '../errors.ts';
 import type { CheckConfig } from '../config/health-check.ts';
-import { isAtOrBelow, nameKey, nameToText, parentOf } from './name.ts';
-import { RRType, typeToText, type RData, type ZoneRecord } from './records.ts';
+import { ZONE_LIMIT_DEFAULTS, type ZoneLimits } from '../config/schema.ts';
+import { isAtOrBelow, nameKey, nameToText, parentOf, wireLength } from './name.ts';
+import { RRType, rdataKey, rdataLength, typeToText, type RData, type ZoneRecord } from './records.ts';
 
 export interface TtlPolicy {
   /** TTL for records that state none. */
@@ -138,62 +139,118 @@ export function clampTtl(ttl: number, policy: TtlPolicy): number {
   return Math.min(Math.max(ttl, policy.minTtl), policy.maxTtl, MAX_TTL);
 }
 
-function rdataEquals(a: RData, b: RData): boolean {
-  return JSON.stringify(a, bufferReplacer) === JSON.stringify(b, bufferReplacer);
+/**
+ * Octets a message needs at the least to carry a whole RRset: header (12),
+ * the question for the owner itself (its wire length + 4), an OPT record
+ * (11, as an EDNS answer carries one), and per record an owner compressed to a
+ * 2-octet pointer, type, class, TTL and RDLENGTH (10) and the rdata with names
+ * uncompressed (rdataLength). No answer for the set can be smaller (only
+ * rdata name compression could shave octets, which is why rdataLength counts
+ * them in full: the bound errs on refusing), so a set over 65,535 octets could
+ * never be sent over TCP either, and every query for it would fail.
+ */
+export function minimalMessageOctets(owner: string, records: readonly RData[]): number {
+  let n = 12 + wireLength(owner) + 4 + 11;
+  for (const r of records) n += 2 + 10 + rdataLength(r);
+  return n;
 }
-function bufferReplacer(_k: string, v: unknown): unknown {
-  if (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer') return (v as { data: number[] }).data.join(',');
-  return v;
-}
+
+/** The largest DNS message (two-octet TCP length prefix, RFC 1035 §4.2.2). */
+export const MAX_MESSAGE_OCTETS = 65_535;
 
 /**
  * Groups, indexes and validates. Returns the zone, or every issue found.
  * RFC 2181 §5.2: records of one RRset share a TTL; differing TTLs are reduced
  * to the smallest, as BIND and Knot do, so no record outlives the others.
+ * Linear in the number of records: duplicates are found by key (rdataKey),
+ * and `limits` bound the zone and each RRset.
  */
-export function buildZone(input: ZoneInput): { zone?: Zone; issues: ZoneIssue[] } {
+export function buildZone(input: ZoneInput, limits: ZoneLimits = ZONE_LIMIT_DEFAULTS): { zone?: Zone; issues: ZoneIssue[] } {
   const issues: ZoneIssue[] = [];
   const file = input.source;
   const originKey = nameKey(input.origin);
-  const grouped = new Map<string, Map<number, { owner: string; ttl: number; records: RData[]; line?: number | undefined }>>();
+  if (input.records.length > limits.maxRecords) {
+    const first = input.records[limits.maxRecords]!;
+    return {
+      issues: [
+        {
+          file: first.file ?? file,
+          line: first.line,
+          message: `zone ${nameToText(input.origin)} has more than ${limits.maxRecords} records, the limit per zone (--zone-max-records)`,
+        },
+      ],
+    };
+  }
+  type Grouped = { owner: string; file: string; ttl: number; records: RData[]; firstKey: string; keys: Set<string> | undefined; line?: number | undefined; overLimit: boolean };
+  const grouped = new Map<string, Map<number, Grouped>>();
 
   for (const rec of input.records) {
     const key = nameKey(rec.name);
     if (!isAtOrBelow(key, originKey)) {
-      issues.push({ file, line: rec.line, message: `${nameToText(rec.name)} is outside the zone ${nameToText(input.origin)}` });
+      issues.push({ file: rec.file ?? file, line: rec.line, message: `${nameToText(rec.name)} is outside the zone ${nameToText(input.origin)}` });
       continue;
     }
     if (rec.type === RRType.SOA && key !== originKey) {
-      issues.push({ file, line: rec.line, message: `SOA record at ${nameToText(rec.name)} is not at the zone apex` });
+      issues.push({ file: rec.file ?? file, line: rec.line, message: `SOA record at ${nameToText(rec.name)} is not at the zone apex` });
       continue;
     }
     let byType = grouped.get(key);
     if (!byType) grouped.set(key, (byType = new Map()));
     const set = byType.get(rec.type);
     if (!set) {
-      byType.set(rec.type, { owner: rec.name, ttl: rec.ttl, records: [rec.data], line: rec.line });
+      byType.set(rec.type, { owner: rec.name, file: rec.file ?? file, ttl: rec.ttl, records: [rec.data], firstKey: rdataKey(rec.data), keys: undefined, line: rec.line, overLimit: false });
     } else {
       set.ttl = Math.min(set.ttl, rec.ttl);
-      // An RRset is a set: duplicates are dropped silently (RFC 2181 §5).
-      if (!set.records.some((r) => rdataEquals(r, rec.data))) set.records.push(rec.data);
+      // An RRset is a set: duplicates are dropped silently (RFC 2181 §5); see rdataKey for what counts as one.
+      const k = rdataKey(rec.data);
+      // Most RRsets hold one record: their Set is made only when a second one comes.
+      set.keys ??= new Set([set.firstKey]);
+      if (set.keys.has(k)) continue;
+      if (set.records.length >= limits.maxRRsetRecords) {
+        // Reported once per set, at the first record over the limit; the set stops growing.
+        if (!set.overLimit) {
+          issues.push({
+            file: rec.file ?? file,
+            line: rec.line,
+            message: `${nameToText(rec.name)} ${typeToText(rec.type)} has more than ${limits.maxRRsetRecords} records, the limit per RRset (--rrset-max-records)`,
+          });
+        }
+        set.overLimit = true;
+        continue;
+      }
+      set.keys.add(k);
+      set.records.push(rec.data);
+    }
+  }
+  for (const byType of grouped.values()) {
+    for (const [type, set] of byType) {
+      if (set.overLimit) continue;
+      const octets = minimalMessageOctets(set.owner, set.records);
+      if (octets > MAX_MESSAGE_OCTETS) {
+        issues.push({
+          file: set.file,
+          line: set.line,
+          message: `${nameToText(set.owner)} ${typeToText(type)}: its ${set.records.length} records need at least ${octets} octets in an answer, over the ${MAX_MESSAGE_OCTETS}-octet limit of a DNS message; split them over several names`,
+        });
+      }
     }
   }
 
   const apex = grouped.get(originKey);
   const soaSet = apex?.get(RRType.SOA);
   if (!soaSet) issues.push({ file, message: `zone ${nameToText(input.origin)} has no SOA record at its apex` });
-  else if (soaSet.records.length > 1) issues.push({ file, line: soaSet.line, message: 'zone has more than one SOA record' });
+  else if (soaSet.records.length > 1) issues.push({ file: soaSet.file, line: soaSet.line, message: 'zone has more than one SOA record' });
   if (!apex?.get(RRType.NS)) issues.push({ file, message: `zone ${nameToText(input.origin)} has no NS records at its apex` });
 
   for (const [key, byType] of grouped) {
     const cname = byType.get(RRType.CNAME);
     if (cname) {
-      if (cname.records.length > 1) issues.push({ file, line: cname.line, message: `${nameToText(cname.owner)} has more than one CNAME` });
+      if (cname.records.length > 1) issues.push({ file: cname.file, line: cname.line, message: `${nameToText(cname.owner)} has more than one CNAME` });
       if (byType.size > 1) {
         const others = [...byType.keys()].filter((t) => t !== RRType.CNAME).map(typeToText).join(', ');
-        issues.push({ file, line: cname.line, message: `${nameToText(cname.owner)} has a CNAME and other data (${others}); RFC 1034 §3.6.2 forbids this` });
+        issues.push({ file: cname.file, line: cname.line, message: `${nameToText(cname.owner)} has a CNAME and other data (${others}); RFC 1034 §3.6.2 forbids this` });
       }
-      if (key === originKey) issues.push({ file, line: cname.line, message: 'a CNAME at the zone apex is not allowed' });
+      if (key === originKey) issues.push({ file: cname.file, line: cname.line, message: 'a CNAME at the zone apex is not allowed' });
     }
   }
 
@@ -207,7 +264,7 @@ export function buildZone(input: ZoneInput): { zone?: Zone; issues: ZoneIssue[] 
     }
   }
 
-  if (issues.length > 0 || !soaSet) return { issues };
+  if (issues.length > 0 || !soaSet) return { issues: capIssues(issues, file) };
 
   // Build nodes; every ancestor between a name and the apex exists at least as an empty non-terminal.
   const nodes = new Map<string, ZoneNode>();
@@ -241,10 +298,23 @@ export function buildZone(input: ZoneInput): { zone?: Zone; issues: ZoneIssue[] 
     if (key.startsWith('*.') || key === '*') hasWildcards = true;
     nodes.set(key, { name: owner, key, rrsets, emptyNonTerminal: false });
   }
+  // A name of up to 127 labels can bring up to 126 empty non-terminals, so they count against
+  // the zone limit too: otherwise a file of deep, distinct names would cost ~126 nodes per record.
+  let emptyNonTerminals = 0;
   for (const key of [...nodes.keys()]) {
     let parent = parentOf(key);
     let parentName = parentOf(nodes.get(key)!.name);
     while (parent !== undefined && parentName !== undefined && isAtOrBelow(parent, originKey) && !nodes.has(parent)) {
+      if (++emptyNonTerminals > limits.maxRecords) {
+        return {
+          issues: [
+            {
+              file,
+              message: `zone ${nameToText(input.origin)} has more than ${limits.maxRecords} empty non-terminals (names with no records between the apex and the records' owners), the limit per zone (--zone-max-records)`,
+            },
+          ],
+        };
+      }
       nodes.set(parent, { name: parentName, key: parent, rrsets: new Map(), emptyNonTerminal: true });
       parent = parentOf(parent);
       parentName = parentOf(parentName);

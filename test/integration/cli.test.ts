@@ -74,6 +74,32 @@ describe('rrdns check', () => {
   });
 });
 
+describe('rrdns check: zone bounds (issue 8)', () => {
+  const HEAD = '$TTL 300\n@ SOA ns1 hostmaster 1 3600 900 604800 60\n@ NS ns1\nns1 A 192.0.2.53\n';
+  const txt400 = Array.from({ length: 400 }, (_, i) => `big TXT "${String(i).padStart(4, '0')}${'x'.repeat(196)}"\n`).join('');
+  const a = (n: number) => Array.from({ length: n }, (_, i) => `www A 10.0.${i >> 8}.${i & 255}\n`).join('');
+  it.each([
+    { name: 'an RRset over 65,535 octets', zone: HEAD + txt400, args: [], env: {}, want: 'bounds.test.zone:5: big.bounds.test. TXT: its 400 records need at least' },
+    { name: 'a name over 255 octets', zone: HEAD + `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(63)}. A 192.0.2.1\n`, args: [], env: {}, want: 'bounds.test.zone:5: owner: name' },
+    { name: '--zone-max-records', zone: HEAD + a(10), args: ['--zone-max-records', '5'], env: {}, want: 'bounds.test.zone:7: zone bounds.test. has more than 5 records' },
+    { name: 'RRDNS_RRSET_MAX_RECORDS', zone: HEAD + a(10), args: [], env: { RRDNS_RRSET_MAX_RECORDS: '4' }, want: 'bounds.test.zone:9: www.bounds.test. A has more than 4 records' },
+  ])('exits 1 and names file, line and name: $name', ({ zone, args, env, want }) => {
+    const dir = writeZones({ 'bounds.test.zone': zone });
+    const r = spawnSync(process.execPath, [MAIN, 'check', dir, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+    expect(r.stderr).toContain(`${dir}/${want}`);
+    expect(r.status).toBe(1);
+  });
+  it('the same zone passes with the limits raised, and a bad limit is exit 2', () => {
+    const dir = writeZones({ 'bounds.test.zone': HEAD + a(10) });
+    const ok = spawnSync(process.execPath, [MAIN, 'check', dir, '--rrset-max-records', '10'], { encoding: 'utf8' });
+    expect(ok.stderr).toBe('');
+    expect(ok.status).toBe(0);
+    const bad = spawnSync(process.execPath, [MAIN, 'check', dir, '--zone-max-records', '0'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--zone-max-records / RRDNS_ZONE_MAX_RECORDS');
+  });
+});
+
 describe('rrdns help', () => {
   it('documents every flag and every RRDNS_* variable the code or the image reads', () => {
     const r = spawnSync(process.execPath, [MAIN, '--help'], { cwd: ROOT, encoding: 'utf8' });
