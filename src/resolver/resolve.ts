@@ -45,7 +45,19 @@ export interface Resolution {
   readonly sharedSuffix: string | undefined;
   /** Leading additional entries that must fit or TC is set: a referral's in-domain glue (RFC 9471 §3). */
   readonly requiredAdditional: number;
+  /**
+   * The name has no data of this type, and the qtype played no other part
+   * (not CNAME, ANY or DS): the same answer, byte for byte, serves every such
+   * qtype, so it is cached once per name rather than once per qtype (random
+   * qtypes cannot fill the cache).
+   */
+  readonly qtypeFree: boolean;
+  /** With qtypeFree: the node that has no data of the qtype (the qname's, or the end of its CNAME chain). */
+  readonly missingAt: ZoneNode | undefined;
 }
+
+/** Types whose resolution differs from a plain lookup before the final node (CNAME and ANY stop at a CNAME; DS takes the parent side of a cut). */
+export const isPlainType = (qtype: number) => qtype !== RRType.CNAME && qtype !== RRType.ANY && qtype !== RRType.DS;
 
 /** RFC 1034 §4.3.2 step 3.a: CNAME chains are followed, but never forever. */
 export const MAX_CNAME_CHAIN = 12;
@@ -146,11 +158,13 @@ function referralGlue(zone: Zone, cut: ZoneNode, ns: RRset, live?: LiveView): { 
  */
 function addressesFor(zone: Zone, sets: readonly RRset[], exclude: readonly SectionEntry[], live?: LiveView): SectionEntry[] {
   const out: SectionEntry[] = [];
-  const seen = new Set<string>(exclude.map((e) => `${e.rrset.type}|${e.ownerKey}`));
+  // Built on the first target: most answers (A, AAAA, TXT) have none, and this runs for every wildcard expansion.
+  let seen: Set<string> | undefined;
   for (const set of sets) {
     for (const data of set.records) {
       const target = targetName(data);
       if (target === undefined) continue;
+      seen ??= new Set<string>(exclude.map((e) => `${e.rrset.type}|${e.ownerKey}`));
       const key = nameKey(target);
       if (!isAtOrBelow(key, zone.originKey)) continue;
       let node = zone.nodes.get(key);
@@ -195,12 +209,14 @@ export function resolve(zone: Zone, qname: string, qnameKey: string, qtype: numb
   let current = qname;
   let sharedKey: string | undefined;
   let sharedSuffix: string | undefined;
-  const done = (r: Omit<Resolution, 'sharedKey' | 'sharedSuffix' | 'requiredAdditional'> & { requiredAdditional?: number }): Resolution => ({
-    ...r,
-    requiredAdditional: r.requiredAdditional ?? 0,
-    sharedKey,
-    sharedSuffix: sharedKey === undefined ? undefined : sharedSuffix,
-  });
+  let wildcardKey: string | undefined;
+  const done = (r: Omit<Resolution, 'sharedKey' | 'sharedSuffix' | 'requiredAdditional' | 'qtypeFree' | 'missingAt'> & { requiredAdditional?: number; missingType?: ZoneNode }): Resolution => {
+    const qtypeFree = r.missingType !== undefined && isPlainType(qtype);
+    // A wildcard's answer depends on the qtype, unless it is the qtype-free NODATA.
+    const key = sharedKey !== undefined && wildcardKey !== undefined ? `W:${wildcardKey}:${qtypeFree ? 'N' : qtype}` : sharedKey;
+    const { missingType: _, ...rest } = r;
+    return { ...rest, requiredAdditional: r.requiredAdditional ?? 0, sharedKey: key, sharedSuffix: key === undefined ? undefined : sharedSuffix, qtypeFree, missingAt: qtypeFree ? r.missingType : undefined };
+  };
 
   for (let hop = 0; hop <= MAX_CNAME_CHAIN; hop++) {
     visited.add(currentKey);
@@ -243,7 +259,8 @@ export function resolve(zone: Zone, qname: string, qnameKey: string, qtype: numb
       }
       node = wildcard;
       if (hop === 0) {
-        sharedKey = `W:${wildcard.key}:${qtype}`;
+        sharedKey = 'W';
+        wildcardKey = wildcard.key;
         sharedSuffix = found.encloser.key;
       }
     }
@@ -266,7 +283,7 @@ export function resolve(zone: Zone, qname: string, qnameKey: string, qtype: numb
 
     const set = qtype === RRType.ANY ? minimalAny(node) : node.rrsets.get(qtype);
     if (!set) {
-      return done({ outcome: 'NODATA', rcode: 0, authoritative: true, answer, authority: [negativeSoa(zone)], additional: [] });
+      return done({ outcome: 'NODATA', rcode: 0, authoritative: true, answer, authority: [negativeSoa(zone)], additional: [], missingType: node });
     }
     const view = live?.(set);
     if (view?.kind === 'nodata') {

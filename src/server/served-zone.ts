@@ -5,9 +5,9 @@
  */
 import { monotonicMs } from '../zone/clock.ts';
 import { compileAnswer, type AnswerPlan } from '../wire/answer.ts';
-import { resolve, type LiveView } from '../resolver/resolve.ts';
+import { isPlainType, resolve, type LiveView } from '../resolver/resolve.ts';
 import { RotationCounters } from '../rotation/rotation.ts';
-import type { Zone } from '../zone/zone.ts';
+import type { Zone, ZoneNode } from '../zone/zone.ts';
 import { nameToText } from '../zone/name.ts';
 import { AnswerCache } from './answer-cache.ts';
 
@@ -27,6 +27,8 @@ export class ServedZone {
   private prefix: string;
   private readonly id = nextZoneId++;
   private generation = 0;
+  /** The node each qtype-free NODATA plan answers for (see Resolution.missingAt). */
+  private readonly missingAt = new WeakMap<AnswerPlan, ZoneNode>();
 
   /** What health-checked RRsets serve now; undefined for a zone without pools. */
   private readonly live: LiveView | undefined;
@@ -50,6 +52,13 @@ export class ServedZone {
     const cached = this.cache.get(exactKey);
     const now = monotonicMs();
     if (cached && cached.expiresAt > now) return cached;
+    // A qtype the name has never been asked for: if the name's qtype-free NODATA is compiled and its
+    // node lacks this type too, that is the answer, without resolving again (random qtypes stay cheap).
+    const nodata = this.cache.get(`${this.prefix}N\u0000${qnameKey}`);
+    if (nodata && nodata.expiresAt > now && isPlainType(qtype)) {
+      const node = this.missingAt.get(nodata);
+      if (node && !node.rrsets.has(qtype)) return nodata;
+    }
 
     let usedLive = false;
     const live = this.live;
@@ -63,8 +72,14 @@ export class ServedZone {
     const res = resolve(this.zone, qname, qnameKey, qtype, view);
     const expiresAt = () => (usedLive ? now + LIVE_PLAN_MS : Infinity);
     if (res.sharedKey === undefined) {
-      const plan = compileAnswer(res, { qnameKey, qnameWireLength, sharedSuffix: undefined }, expiresAt());
-      this.cache.set(exactKey, plan);
+      // A NODATA that any missing qtype would get is kept once for the name, under the qtype 'N'.
+      const key = res.qtypeFree ? `${this.prefix}N\u0000${qnameKey}` : exactKey;
+      let plan = res.qtypeFree ? this.cache.get(key) : undefined;
+      if (!plan || plan.expiresAt <= now) {
+        plan = compileAnswer(res, { qnameKey, qnameWireLength, sharedSuffix: undefined }, expiresAt());
+        this.cache.set(key, plan);
+        if (res.missingAt) this.missingAt.set(plan, res.missingAt);
+      }
       return plan;
     }
     // Shared bodies depend on the qname's length only (where the shared suffix sits in the question).

@@ -63,6 +63,25 @@ describe('answer cache under hostile query mixes', () => {
     expect(ask(served, 'WWW.example.TEST', 1)).toBe(legit);
   });
 
+  it('random qtypes for one name cost one NODATA entry, not one per qtype, and never hide the types it has', () => {
+    const cache = new AnswerCache();
+    const served = new ServedZone(zone, undefined, undefined, cache);
+    const rand = prng(3);
+    const nodata = ask(served, 'www.example.test', 999);
+    expect(nodata.rcode).toBe(0);
+    expect(nodata.an).toBe(0);
+    for (let i = 0; i < 20_000; i++) {
+      const t = 1 + Math.floor(rand() * 65535);
+      const plan = ask(served, 'www.example.test', t);
+      if (t === 1) expect(plan.an).toBe(64);
+      else if (![5, 43, 255].includes(t)) expect(plan).toBe(nodata);
+    }
+    // The A answer, the NODATA, and at most CNAME, DS and ANY of their own.
+    expect(cache.entries).toBeLessThanOrEqual(5);
+    expect(ask(served, 'www.example.test', 1).an).toBe(64);
+    expect(ask(served, 'mail.example.test', 15).an).toBe(1);
+  });
+
   it('one cache serves many zones within one bound', () => {
     const cache = new AnswerCache(64 * 1024);
     const zones = Array.from({ length: 50 }, () => new ServedZone(zone, undefined, undefined, cache));
