@@ -47,6 +47,7 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
   { flag: 'xfr-max-concurrent', env: 'RRDNS_XFR_MAX_CONCURRENT', kind: 'int', arg: 'N', help: 'zone transfers streaming at once (who may transfer is set per zone)', default: '8', path: 'transfer.maxConcurrent' },
   { flag: 'zone-max-records', env: 'RRDNS_ZONE_MAX_RECORDS', kind: 'int', arg: 'N', help: 'records one zone may hold; a zone with more is refused at load', default: String(ZONE_LIMIT_DEFAULTS.maxRecords), path: 'zoneLimits.maxRecords' },
   { flag: 'rrset-max-records', env: 'RRDNS_RRSET_MAX_RECORDS', kind: 'int', arg: 'N', help: 'records one RRset may hold (an RRset over 65,535 octets is refused anyway)', default: String(ZONE_LIMIT_DEFAULTS.maxRRsetRecords), path: 'zoneLimits.maxRRsetRecords' },
+  { flag: 'answer-cache-bytes', env: 'RRDNS_ANSWER_CACHE_BYTES', kind: 'int', arg: 'BYTES', help: 'compiled answers kept per thread (least recently used go first); bounds memory whatever is asked', default: '33554432', path: 'answerCacheBytes' },
   { flag: 'tcp-max-connections', env: 'RRDNS_TCP_MAX_CONNECTIONS', kind: 'int', arg: 'N', help: 'concurrent TCP connections; more are closed at once', default: '512' , path: 'tcp.maxConnections' },
   { flag: 'tcp-idle-timeout-ms', env: 'RRDNS_TCP_IDLE_TIMEOUT_MS', kind: 'int', arg: 'MS', help: 'close a TCP connection idle (or dribbling one message) this long', default: '10000' , path: 'tcp.idleTimeoutMs' },
   { flag: 'tcp-max-pending', env: 'RRDNS_TCP_MAX_PENDING', kind: 'int', arg: 'N', help: 'answers queued to one TCP client before its reading is paused', default: '64' , path: 'tcp.maxPendingAnswers' },
@@ -154,6 +155,7 @@ async function serve(values: ServeValues): Promise<void> {
         shutdownGraceMs: get('shutdown-grace-ms'),
         udpThreads: get('udp-threads'),
         transfer: drop({ maxConcurrent: get('xfr-max-concurrent') }),
+        answerCacheBytes: get('answer-cache-bytes'),
         zoneLimits: drop({ maxRecords: get('zone-max-records'), maxRRsetRecords: get('rrset-max-records') }),
         tcp: drop({
           maxConnections: get('tcp-max-connections'),

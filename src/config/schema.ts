@@ -95,6 +95,8 @@ export const ServerConfigSchema = z
     logLevel: z.enum(LOG_LEVELS).default('info'),
     /** Log bytes that may wait for a slow stdout; past that, lines are dropped and counted (never blocking queries). */
     logBufferBytes: z.number().int().min(4096).max(1024 * 1024 * 1024).default(1024 * 1024),
+    /** Bytes of compiled answers each thread keeps (one LRU shared by its zones); past it the least recently used go. */
+    answerCacheBytes: z.number().int().min(64 * 1024).max(16 * 1024 * 1024 * 1024).default(32 * 1024 * 1024),
     /** The admin HTTP listener (health state, overrides, metrics, status page). */
     admin: Admin.default({ listen: { host: '127.0.0.1', port: 8053 }, allowRemote: false }),
     /** Answers CHAOS TXT id.server / hostname.bind when set; otherwise CHAOS is REFUSED. */

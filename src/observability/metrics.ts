@@ -363,6 +363,23 @@ export class Metrics {
     });
 
     registerTransportFaults(registers, this.faults);
+    const cache = () => this.answerCacheSource();
+    new Gauge({
+      name: 'rrdns_answer_cache_bytes',
+      help: 'Bytes of compiled answers the main thread keeps (bounded by --answer-cache-bytes; each UDP worker thread has its own).',
+      registers,
+      collect() {
+        this.set(cache().bytes);
+      },
+    });
+    new Gauge({
+      name: 'rrdns_answer_cache_entries',
+      help: 'Compiled answers the main thread keeps.',
+      registers,
+      collect() {
+        this.set(cache().entries);
+      },
+    });
     this.survived = faultMetrics(registers);
 
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
@@ -405,6 +422,12 @@ export class Metrics {
   }
 
   /** Where the pool gauges come from: a fixed snapshot, or a function read at every scrape. */
+  /** Where the answer-cache gauges read from (the server's AnswerCache). */
+  setAnswerCache(source: () => { bytes: number; entries: number }): void {
+    this.answerCacheSource = source;
+  }
+  private answerCacheSource: () => { bytes: number; entries: number } = () => ({ bytes: 0, entries: 0 });
+
   setPools(source: PoolSnapshot[] | (() => PoolSnapshot[])): void {
     this.poolSource = typeof source === 'function' ? source : () => source;
   }

@@ -64,7 +64,7 @@ export class RrdnsServer {
   readonly log: Logger;
   readonly store = new ZoneStore<ServedZone>();
   /** The main thread's compiled answers, shared by every zone and bounded in bytes. */
-  readonly answers = new AnswerCache();
+  readonly answers: AnswerCache;
   private readonly pipeline: QueryPipeline;
   private udpSockets: dgram.Socket[] = [];
   private tcpListeners: TcpListener[] = [];
@@ -94,6 +94,7 @@ export class RrdnsServer {
 
   constructor(config: ServerConfig, deps: ServerDeps = {}) {
     this.config = config;
+    this.answers = new AnswerCache(config.answerCacheBytes);
     this.log = deps.logger ?? createLogger(config.logLevel);
     this.checker = deps.checker ?? createChecker();
     this.monitor = new HealthMonitor({
@@ -119,6 +120,7 @@ export class RrdnsServer {
     );
     const metrics = this.metrics;
     metrics.setPools(() => this.pools.snapshot());
+    metrics.setAnswerCache(() => this.answers);
     const observe = countingObserver((zone, qtype, rcode, transport) => metrics.countQuery(zone, qtype, rcode, transport), this.log);
     this.logLimiter = new LogLimiter(this.log, deps.logLimit);
     this.transfers = new TransferService(this.log, { maxConcurrent: config.transfer.maxConcurrent, ...deps.transfer }, this.logLimiter);
@@ -286,7 +288,7 @@ export class RrdnsServer {
       for (const { host, port } of this.config.listen) this.bound.push(await this.bindBoth(host, port));
       for (const { host, port } of this.bound) {
         for (let i = 1; i < this.config.udpThreads; i++) {
-          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel, logBufferBytes: this.config.logBufferBytes }, this.servedForWorkers(), this.liveTable());
+          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel, logBufferBytes: this.config.logBufferBytes, answerCacheBytes: this.config.answerCacheBytes }, this.servedForWorkers(), this.liveTable());
         }
       }
       if (this.udpThreads.size > 0) {

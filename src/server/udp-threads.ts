@@ -72,6 +72,8 @@ export interface WorkerSetup {
   logLevel: string;
   /** The stdout log bound (config logBufferBytes). */
   logBufferBytes?: number;
+  /** The answer cache bound (config answerCacheBytes). */
+  answerCacheBytes?: number;
   /** One Int32 the worker bumps from its event loop every HEARTBEAT_EVERY_MS. */
   heartbeat?: SharedArrayBuffer;
 }

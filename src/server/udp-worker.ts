@@ -31,7 +31,7 @@ const send = (m: WorkerMessage) => port.postMessage(m);
 
 const store = new ZoneStore<ServedZone>();
 /** This thread's compiled answers, shared by its zones and bounded in bytes. */
-const answers = new AnswerCache();
+const answers = new AnswerCache(setup.answerCacheBytes);
 let live = new Map<string, LiveSet>();
 
 const counts = new QueryCounts();
