@@ -4,7 +4,7 @@
  * compiled answer → response bytes. Synchronous and exception-safe: whatever a
  * packet contains, `handle` returns.
  */
-import { parentOf } from '../zone/name.ts';
+import { nameToText, parentOf } from '../zone/name.ts';
 import { RRClass, RRType, typeToText } from '../zone/records.ts';
 import type { ZoneStore } from '../zone/store.ts';
 import { chaosTxtPlan, type AnswerPlan } from '../wire/answer.ts';
@@ -29,7 +29,7 @@ export function countingObserver(count: (zone: string | undefined, qtype: number
   if (!log.isLevelEnabled('debug')) return counted;
   return (q, rcode, zone, transport) => {
     counted(q, rcode, zone, transport);
-    log.debug({ qname: q.qname, qtype: typeToText(q.qtype), rcode, zone: zone?.label, transport }, 'query');
+    log.debug({ qname: nameToText(q.qname), qtype: typeToText(q.qtype), rcode, zone: zone?.label, transport }, 'query');
   };
 }
 

@@ -165,7 +165,7 @@ describe('rrdns serve', () => {
     await exited(s.child);
     const queries = s.lines.filter((l) => l.msg === 'query');
     expect(queries).toHaveLength(2);
-    expect(queries[0]).toMatchObject({ qname: 'www.cli.test', qtype: 'A', rcode: 0, transport: 'udp' });
+    expect(queries[0]).toMatchObject({ qname: 'www.cli.test.', qtype: 'A', rcode: 0, transport: 'udp' });
   });
 
   it('at info level logs no per-query lines', async () => {
