@@ -21,6 +21,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { dig, type DigResult } from '../test/support/dig.ts';
+import { prng } from '../test/support/rawdns.ts';
 import { startKnot, type KnotServer } from '../test/support/knot.ts';
 import { removeDir, startProcess, startRrdns, stopAll, tempDir, type RrdnsProcess } from '../test/support/spawn.ts';
 import { ensureTool, toolPath } from '../test/support/tools.ts';
@@ -134,15 +135,7 @@ function report(name: string, r: PerfResult): void {
 
 /** Lines of junk: each a query the zone answers, but none an ordinary client would ask. Deterministic (fixed seed). */
 export function junkQueries(count: number, seed = 0x5eed): string[] {
-  let a = seed >>> 0;
-  const rand = () => {
-    // mulberry32
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rand = prng(seed);
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
   const label = () => Array.from({ length: 4 + Math.floor(rand() * 12) }, () => pick('abcdefghijklmnopqrstuvwxyz0123456789'.split(''))).join('');
   const randomCase = (name: string) => name.replace(/[a-z]/g, (c) => (rand() < 0.5 ? c.toUpperCase() : c));

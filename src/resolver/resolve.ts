@@ -152,9 +152,10 @@ function referralGlue(zone: Zone, cut: ZoneNode, ns: RRset, live?: LiveView): { 
 
 /**
  * Addresses of the NS, MX and SRV targets inside the zone (RFC 1034 §3.6):
- * the target's own A/AAAA, or those a wildcard synthesises for it (as Knot
- * does; never below a zone cut, where only real glue counts). Each owner and
- * type once, and none already in the answer.
+ * the target's own A/AAAA only. Additional data is optional (RFC 2181 §9), so
+ * none is synthesised from a wildcard (Knot 3.2 does, and then writes some of
+ * it with the wildcard's own `*` owner). Each owner and type once, and none
+ * already in the answer.
  */
 function addressesFor(zone: Zone, sets: readonly RRset[], exclude: readonly SectionEntry[], live?: LiveView): SectionEntry[] {
   const out: SectionEntry[] = [];
@@ -167,23 +168,15 @@ function addressesFor(zone: Zone, sets: readonly RRset[], exclude: readonly Sect
       seen ??= new Set<string>(exclude.map((e) => `${e.rrset.type}|${e.ownerKey}`));
       const key = nameKey(target);
       if (!isAtOrBelow(key, zone.originKey)) continue;
-      let node = zone.nodes.get(key);
-      let synthesised = false;
-      if (!node && zone.hasWildcards) {
-        const found = lookup(zone, key, RRType.A);
-        if (found.kind === 'missing') node = zone.nodes.get(found.encloser.key === '' ? '*' : `*.${found.encloser.key}`);
-        synthesised = node !== undefined;
-      }
+      const node = zone.nodes.get(key);
       if (!node) continue;
       for (const type of [RRType.A, RRType.AAAA]) {
         const rr = node.rrsets.get(type);
         if (!rr || seen.has(`${type}|${key}`)) continue;
         seen.add(`${type}|${key}`);
         const view = live?.(rr);
-        const owner = synthesised ? target : undefined;
-        const ownerKey = synthesised ? key : undefined;
-        if (!view) out.push(entry(rr, owner, ownerKey));
-        else if (view.kind === 'records') out.push(entry(rr, owner, ownerKey, view.ttl, view.records));
+        if (!view) out.push(entry(rr));
+        else if (view.kind === 'records') out.push(entry(rr, undefined, undefined, view.ttl, view.records));
       }
     }
   }

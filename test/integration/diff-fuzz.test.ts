@@ -126,6 +126,20 @@ describe('differential comparison rules', () => {
       want: [],
     },
     {
+      name: "Knot's wildcard additional written under the wildcard's own owner is optional",
+      ours: reply({ answer: ['www.z1.fuzz.test. 300 MX 1 x.wild.z1.fuzz.test.'] }),
+      theirs: reply({ answer: ['www.z1.fuzz.test. 300 MX 1 x.wild.z1.fuzz.test.'], additional: [A('*.wild.z1.fuzz.test.', '192.0.2.7')] }),
+      owners: ['www.z1.fuzz.test.', '*.wild.z1.fuzz.test.'],
+      want: [],
+    },
+    {
+      name: 'rrdns writing an address under a wildcard owner is reported',
+      ours: reply({ answer: ['www.z1.fuzz.test. 300 MX 1 x.wild.z1.fuzz.test.'], additional: [A('*.wild.z1.fuzz.test.', '192.0.2.7')] }),
+      theirs: reply({ answer: ['www.z1.fuzz.test. 300 MX 1 x.wild.z1.fuzz.test.'] }),
+      owners: ['www.z1.fuzz.test.', '*.wild.z1.fuzz.test.'],
+      want: ['additional'],
+    },
+    {
       name: 'an additional address of a name that exists is not optional here',
       ours: reply({ answer: ['www.z1.fuzz.test. 300 MX 1 mail.z1.fuzz.test.'] }),
       theirs: reply({ answer: ['www.z1.fuzz.test. 300 MX 1 mail.z1.fuzz.test.'], additional: [A('mail.z1.fuzz.test.', '192.0.2.7')] }),

@@ -45,6 +45,7 @@
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { encodeLabels } from './rawdns.ts';
 
 // ---------------------------------------------------------------------------
 // Names in wire form
@@ -64,17 +65,6 @@ export function labelText(label: Buffer | string): string {
 /** Absolute presentation form of a list of raw labels ('.' for the root). */
 export function namesText(labels: readonly string[]): string {
   return labels.length === 0 ? '.' : `${labels.map(labelText).join('.')}.`;
-}
-
-/** Uncompressed wire form of raw labels (each label one latin1 octet per char). */
-export function encodeLabels(labels: readonly string[]): Buffer {
-  const parts: Buffer[] = [];
-  for (const l of labels) {
-    const b = Buffer.from(l, 'latin1');
-    parts.push(Buffer.from([b.length]), b);
-  }
-  parts.push(Buffer.from([0]));
-  return Buffer.concat(parts);
 }
 
 export class WireError extends Error {}
@@ -537,12 +527,16 @@ export function zoneFacts(zones: readonly { text: string }[]): ZoneFacts {
  * rrdns adds only addresses of names that exist. Additional data is optional
  * ("attempt to add other RRs which may be useful", RFC 1034 §4.3.2 step 6;
  * RFC 2181 §9), so Knot's synthesised additional records that rrdns lacks are
- * left out. Records rrdns adds under a name that does not exist are still
- * compared (that is how glue written under the wrong owner shows).
+ * left out. In long answers Knot 3.2.6 writes some of them under the
+ * wildcard's own owner (`*.z A`, for MX targets covered by `*.z`): an owner
+ * no additional lookup can produce unless a target is literally `*.z`, in
+ * which case rrdns has the record too and it is kept. Records rrdns adds
+ * under a name that does not exist are still compared (that is how glue
+ * written under the wrong owner shows).
  */
 function withoutSynthesisedExtras(theirs: Summary, ours: Summary, facts: ZoneFacts | undefined): Summary {
   if (!facts) return theirs;
-  const additional = theirs.additional.filter((l) => facts.owners.has(ownerOf(l)) || ours.additional.includes(l));
+  const additional = theirs.additional.filter((l) => ours.additional.includes(l) || (facts.owners.has(ownerOf(l)) && !ownerOf(l).startsWith('*.')));
   return additional.length === theirs.additional.length ? theirs : { ...theirs, additional };
 }
 

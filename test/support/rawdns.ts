@@ -44,7 +44,11 @@ export function prng(seed: number): () => number {
 
 /** Uncompressed wire form of a dotted name ('' or '.' is the root). */
 export function encodeName(name: string): Buffer {
-  const labels = name === '' || name === '.' ? [] : name.replace(/\.$/, '').split('.');
+  return encodeLabels(name === '' || name === '.' ? [] : name.replace(/\.$/, '').split('.'));
+}
+
+/** Uncompressed wire form of raw labels (each label one latin1 octet per char; a label may hold '.'). */
+export function encodeLabels(labels: readonly string[]): Buffer {
   const parts: Buffer[] = [];
   for (const label of labels) {
     const b = Buffer.from(label, 'latin1');

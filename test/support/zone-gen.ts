@@ -29,6 +29,7 @@
  */
 import fc from 'fast-check';
 import { labelText, namesText, type FuzzQuery } from './diff-compare.ts';
+import { prng } from './rawdns.ts';
 
 export interface GenOptions {
   /** Labels containing a literal '.' (written `a\.b`). Off until rrdns accepts them. */
@@ -186,17 +187,6 @@ export interface GeneratedZone {
   names: string[][];
 }
 
-/** Deterministic PRNG (mulberry32) for the letter case of owners. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const lower = (labels: readonly string[]) => labels.map((l) => l.toLowerCase());
 const keyOf = (labels: readonly string[]) => namesText(lower(labels));
