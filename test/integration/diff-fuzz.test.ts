@@ -103,6 +103,20 @@ describe('differential comparison rules', () => {
       full: [reply({ answer: [A('www.z1.fuzz.test.', '192.0.2.1')] }), reply({ answer: [A('www.z1.fuzz.test.', '192.0.2.2')] })],
       want: ['tcp:answer'],
     },
+    {
+      name: 'Knot cut a reply that rrdns compresses into the limit: no TC needed (RFC 1035 §4.1.4)',
+      ours: reply({ answer: [A('www.z1.fuzz.test.', '192.0.2.1')] }),
+      theirs: reply({ flags: 'qr aa tc rd' }),
+      full: [reply({ answer: [A('www.z1.fuzz.test.', '192.0.2.1')] }), reply({ answer: [A('www.z1.fuzz.test.', '192.0.2.1')] })],
+      want: [],
+    },
+    {
+      name: 'a reply without TC that lacks part of the complete answer is reported',
+      ours: reply({ answer: [A('www.z1.fuzz.test.', '192.0.2.1')] }),
+      theirs: reply({ flags: 'qr aa tc rd' }),
+      full: [reply({ answer: [A('www.z1.fuzz.test.', '192.0.2.1')] }), reply({ answer: [A('www.z1.fuzz.test.', '192.0.2.1'), A('www.z1.fuzz.test.', '192.0.2.2')] })],
+      want: ['tc', 'answer', 'tcp:answer'],
+    },
     { name: 'glue under the wrong owner is reported', ours: reply({ ...referral, additional: [A('www.child.z1.fuzz.test.', '192.0.2.1'), glue[1]!] }), theirs: reply({ ...referral, additional: glue }), want: ['additional'] },
     {
       name: 'Knot 3.2 partial glue without TC is judged as TC: rrdns with TC agrees',
