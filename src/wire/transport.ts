@@ -250,7 +250,40 @@ export class TcpListener {
   private accept(socket: net.Socket): void {
     const view = new QueryView();
     const limits = this.limits;
-    let pending: Buffer | null = null; // bytes received but not yet a whole message
+    // Bytes received but not yet answered: `pending` views input[0..filled) of a buffer with spare
+    // room, grown by doubling, so a message dribbled in one octet per segment costs linear copying
+    // (concatenating on every segment would copy up to 64 KiB per octet received).
+    let pending: Buffer | null = null;
+    let input: Buffer | null = null;
+    let filled = 0;
+    const receive = (chunk: Buffer) => {
+      if (pending === null) {
+        // The common case: whole messages in one segment, used in place.
+        input = chunk;
+        filled = chunk.length;
+      } else if (input !== null && pending.byteOffset === input.byteOffset && filled + chunk.length <= input.length && input.length > pending.length) {
+        chunk.copy(input, filled);
+        filled += chunk.length;
+      } else {
+        const next = Buffer.allocUnsafe(Math.max(2 * (pending.length + chunk.length), 512));
+        pending.copy(next, 0);
+        chunk.copy(next, pending.length);
+        input = next;
+        filled = pending.length + chunk.length;
+      }
+      pending = input!.subarray(0, filled);
+    };
+    /** Drops the first `n` octets (a message taken); what follows stays where it is. */
+    const consume = (n: number) => {
+      if (pending!.length === n) {
+        pending = null;
+        input = null;
+        filled = 0;
+        return;
+      }
+      // The rest keeps its place in the buffer; a later append reallocates (its offset no longer matches).
+      pending = pending!.subarray(n);
+    };
     let partialSince = 0;
     let paused = false;
     let queuedAnswers = 0; // written to the socket, not yet flushed to the kernel
@@ -376,6 +409,7 @@ export class TcpListener {
       clearTimeout(quietTimer);
       this.connections.delete(socket);
       pending = null;
+      input = null;
       if (stream) {
         const s = stream;
         stream = null;
@@ -422,7 +456,7 @@ export class TcpListener {
         const size = pending.readUInt16BE(0);
         if (pending.length < 2 + size) break;
         const msg = pending.subarray(2, 2 + size);
-        pending = pending.length === 2 + size ? null : pending.subarray(2 + size);
+        consume(2 + size);
         consumed = true;
         let out: Buffer | ResponseStream | null = null;
         try {
@@ -456,7 +490,7 @@ export class TcpListener {
       'data',
       guard('tcp connection', (chunk: Buffer) => {
         clearTimeout(quietTimer);
-        pending = pending ? Buffer.concat([pending, chunk]) : chunk;
+        receive(chunk);
         // A message dribbled in slower than the idle timeout is as bad as silence.
         if (partialSince && monotonicMs() - partialSince > limits.idleTimeoutMs) {
           socket.destroy();
