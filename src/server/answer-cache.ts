@@ -10,6 +10,8 @@ import type { AnswerPlan } from '../wire/answer.ts';
 
 /** Default bound of one thread's answer cache. */
 export const DEFAULT_ANSWER_CACHE_BYTES = 32 * 1024 * 1024;
+/** Bytes an entry costs beyond its plan and key string (the cache's own bookkeeping). */
+const KEY_OVERHEAD = 64;
 
 export class AnswerCache {
   private readonly lru: LRUCache<string, AnswerPlan>;
@@ -17,8 +19,9 @@ export class AnswerCache {
 
   constructor(maxBytes = DEFAULT_ANSWER_CACHE_BYTES) {
     this.maxBytes = maxBytes;
-    // A plan larger than the whole bound is simply not kept (lru-cache refuses it).
-    this.lru = new LRUCache<string, AnswerPlan>({ maxSize: maxBytes, sizeCalculation: (plan) => Math.max(1, plan.size) });
+    // The key counts too (up to a 255-octet name, two bytes a char): many small answers under long
+    // names must not hold several times the bound. A plan larger than the whole bound is not kept.
+    this.lru = new LRUCache<string, AnswerPlan>({ maxSize: maxBytes, sizeCalculation: (plan, key) => Math.max(1, plan.size + 2 * key.length + KEY_OVERHEAD) });
   }
 
   get(key: string): AnswerPlan | undefined {
