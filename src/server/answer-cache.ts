@@ -11,7 +11,7 @@ import type { AnswerPlan } from '../wire/answer.ts';
 /** Default bound of one thread's answer cache. */
 export const DEFAULT_ANSWER_CACHE_BYTES = 32 * 1024 * 1024;
 /** Bytes an entry costs beyond its plan and key string (the cache's own bookkeeping). */
-const KEY_OVERHEAD = 64;
+const KEY_OVERHEAD = 128;
 
 export class AnswerCache {
   private readonly lru: LRUCache<string, AnswerPlan>;
