@@ -90,22 +90,6 @@ export function writeOpt(out: Uint8Array, at: number, rcode: number, dnssecOk: b
   return at + OPT_SIZE;
 }
 
-/** A name in uncompressed wire form (RFC 1035 §3.1); each char's low eight bits are one octet. */
-export function encodeName(name: string): Buffer {
-  const out = Buffer.allocUnsafe(name === '' ? 1 : name.length + 2);
-  let at = 0;
-  let start = 0;
-  while (start < name.length) {
-    let dot = name.indexOf('.', start);
-    if (dot < 0) dot = name.length;
-    out[at++] = dot - start;
-    for (let i = start; i < dot; i++) out[at++] = name.charCodeAt(i);
-    start = dot + 1;
-  }
-  out[at++] = 0;
-  return out;
-}
-
 /**
  * Skips a possibly compressed name in `msg[..end)` (RFC 1035 §4.1.4): returns
  * the offset past it, or -1 when it runs past `end`, uses a reserved label

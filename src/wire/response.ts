@@ -9,8 +9,6 @@ import type { AnswerPlan, Rotation } from './answer.ts';
 import { CLASSIC_UDP_SIZE, EDNS_UDP_SIZE, HEADER_SIZE, MAX_MESSAGE, OPT_SIZE, writeHeader, writeOpt } from './message.ts';
 import { decodeQuery, QueryStatus, QueryView, Rcode } from './query.ts';
 
-export { CLASSIC_UDP_SIZE, EDNS_UDP_SIZE };
-
 /** Largest response the client accepts over UDP (RFC 6891 §6.2.5: below 512 counts as 512). */
 export function udpLimit(q: QueryView): number {
   if (!q.hasEdns) return CLASSIC_UDP_SIZE;
