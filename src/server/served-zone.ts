@@ -54,7 +54,8 @@ export class ServedZone {
     if (cached && cached.expiresAt > now) return cached;
     // A qtype the name has never been asked for: if the name's qtype-free NODATA is compiled and its
     // node lacks this type too, that is the answer, without resolving again (random qtypes stay cheap).
-    const nodata = this.cache.get(`${this.prefix}N\u0000${qnameKey}`);
+    const nodataKey = `${this.prefix}N\u0000${qnameKey}`;
+    const nodata = this.cache.get(nodataKey);
     if (nodata && nodata.expiresAt > now && isPlainType(qtype)) {
       const node = this.missingAt.get(nodata);
       if (node && !node.rrsets.has(qtype)) return nodata;
@@ -73,7 +74,7 @@ export class ServedZone {
     const expiresAt = () => (usedLive ? now + LIVE_PLAN_MS : Infinity);
     if (res.sharedKey === undefined) {
       // A NODATA that any missing qtype would get is kept once for the name, under the qtype 'N'.
-      const key = res.qtypeFree ? `${this.prefix}N\u0000${qnameKey}` : exactKey;
+      const key = res.qtypeFree ? nodataKey : exactKey;
       let plan = res.qtypeFree ? this.cache.get(key) : undefined;
       if (!plan || plan.expiresAt <= now) {
         plan = compileAnswer(res, { qnameKey, qnameWireLength, sharedSuffix: undefined }, expiresAt());

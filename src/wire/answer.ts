@@ -160,17 +160,17 @@ export function compileAnswer(res: AnswerSections, ctx: CompileContext, expiresA
     return true;
   };
 
-  for (const e of res.answer) put(e, 0);
-  for (const e of res.authority) put(e, 1);
+  // Answer, authority or required glue left out (65,535 octets reached): the plan can never be whole.
+  let lostRequired = false;
+  for (const e of res.answer) if (!put(e, 0)) lostRequired = true;
+  for (const e of res.authority) if (!put(e, 1)) lostRequired = true;
   const required = res.requiredAdditional ?? 0;
   res.additional.forEach((e, i) => {
     if (i === required) mustFit = writer.len;
-    put(e, 2);
+    if (!put(e, 2) && i < required) lostRequired = true;
   });
   if (mustFit < 0) mustFit = writer.len;
   const body = writer.take();
-  // A body that left out answer or authority records (65,535 octets reached) can never be whole.
-  const lostRequired = full && (an < sum(res.answer, rotateEntry) || ns < sum(res.authority, undefined) || ar < requiredCount(res, required));
   return {
     rcode: res.rcode,
     authoritative: res.authoritative,
@@ -184,18 +184,6 @@ export function compileAnswer(res: AnswerSections, ctx: CompileContext, expiresA
     expiresAt,
     size: body.length + (rotation ? rotation.rdata.length + rotation.at.length * 8 : 0) + cuts.length * 40 + PLAN_OVERHEAD,
   };
-}
-
-function sum(entries: readonly SectionEntry[], rotateEntry: SectionEntry | undefined): number {
-  let n = 0;
-  for (const e of entries) n += e === rotateEntry ? Math.min(e.rrset.maxAnswers ?? Infinity, e.records.length) : e.records.length;
-  return n;
-}
-
-function requiredCount(res: AnswerSections, required: number): number {
-  let n = 0;
-  for (let i = 0; i < required && i < res.additional.length; i++) n += res.additional[i]!.records.length;
-  return n;
 }
 
 /**
