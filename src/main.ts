@@ -11,7 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { formatIssue, RrdnsError, ZoneValidationError } from './errors.ts';
-import { parseConfig, parseZoneLimits, ZONE_LIMIT_DEFAULTS, type ZoneLimits } from './config/schema.ts';
+import { COOKIE_DEFAULTS, parseConfig, parseZoneLimits, RRL_DEFAULTS, ZONE_LIMIT_DEFAULTS, type ZoneLimits } from './config/schema.ts';
 import { loadZoneDir } from './zone/load.ts';
 import { nameToText } from './zone/name.ts';
 import { RrdnsServer } from './server/server.ts';
@@ -39,7 +39,9 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
   { flag: 'log-buffer-bytes', env: 'RRDNS_LOG_BUFFER_BYTES', kind: 'int', arg: 'BYTES', help: 'log output waiting for a slow stdout; past it lines are dropped and counted, queries never wait', default: '1048576', path: 'logBufferBytes' },
   { flag: 'identity', env: 'RRDNS_IDENTITY', kind: 'string', arg: 'TEXT', help: 'answer CHAOS TXT id.server/hostname.bind with TEXT', default: 'none: CHAOS is REFUSED' , path: 'identity' },
   { flag: 'admin', env: 'RRDNS_ADMIN', kind: 'string', arg: 'HOST:PORT|off', help: 'admin HTTP listener: /healthz /readyz /api/v1/health /metrics and the status page', default: '127.0.0.1:8053' , path: 'admin.listen' },
+  { flag: 'admin-token-file', env: 'RRDNS_ADMIN_TOKEN_FILE', kind: 'string', arg: 'FILE', help: 'bearer token (file contents) that PUT/DELETE on the admin API require; needed to listen off loopback', default: 'none: mutating endpoints open on loopback only', path: 'admin.tokenFile' },
   { flag: 'admin-allow-remote', env: 'RRDNS_ADMIN_ALLOW_REMOTE', kind: 'boolean', help: 'allow the admin listener on a non-loopback address', default: 'off' , path: 'admin.allowRemote' },
+  { flag: 'state-dir', env: 'RRDNS_STATE_DIR', kind: 'string', arg: 'DIR|off', help: 'keeps API overrides and served SOA serials across restarts (off: memory only)', default: './state', path: 'stateDir' },
   { flag: 'watch', env: 'RRDNS_WATCH', kind: 'boolean', help: 'reload zones when files in the zones directory change (--no-watch: only on SIGHUP)', default: 'on' , path: 'watch.enabled' },
   { flag: 'watch-poll-ms', env: 'RRDNS_WATCH_POLL_MS', kind: 'int', arg: 'MS', help: 'how often the zones directory is polled for changes besides file events', default: '2000' , path: 'watch.pollMs' },
   { flag: 'shutdown-grace-ms', env: 'RRDNS_SHUTDOWN_GRACE_MS', kind: 'int', arg: 'MS', help: 'on SIGTERM/SIGINT, how long TCP clients get to read their answers', default: '3000' , path: 'shutdownGraceMs' },
@@ -52,6 +54,24 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
   { flag: 'tcp-idle-timeout-ms', env: 'RRDNS_TCP_IDLE_TIMEOUT_MS', kind: 'int', arg: 'MS', help: 'close a TCP connection idle (or dribbling one message) this long', default: '10000' , path: 'tcp.idleTimeoutMs' },
   { flag: 'tcp-max-pending', env: 'RRDNS_TCP_MAX_PENDING', kind: 'int', arg: 'N', help: 'answers queued to one TCP client before its reading is paused', default: '64' , path: 'tcp.maxPendingAnswers' },
   { flag: 'tcp-max-queued-bytes', env: 'RRDNS_TCP_MAX_QUEUED_BYTES', kind: 'int', arg: 'BYTES', help: 'bytes queued to one TCP client before its reading is paused', default: '262144' , path: 'tcp.maxQueuedBytes' },
+  { flag: 'tcp-max-per-client', env: 'RRDNS_TCP_MAX_PER_CLIENT', kind: 'int', arg: 'N', help: 'concurrent TCP connections from one client address', default: '16', path: 'tcp.maxPerClient' },
+  { flag: 'tcp-max-per-prefix', env: 'RRDNS_TCP_MAX_PER_PREFIX', kind: 'int', arg: 'N', help: 'concurrent TCP connections from one IPv6 /64', default: '64', path: 'tcp.maxPerPrefix' },
+  { flag: 'rrl', env: 'RRDNS_RRL', kind: 'string', arg: 'on|off|log-only', help: 'response rate limiting of UDP answers per client prefix and response class', default: 'on', path: 'rrl.mode' },
+  { flag: 'rrl-responses-per-second', env: 'RRDNS_RRL_RESPONSES_PER_SECOND', kind: 'int', arg: 'N', help: 'answers per second to one prefix for one name and type', default: String(RRL_DEFAULTS.responsesPerSecond), path: 'rrl.responsesPerSecond' },
+  { flag: 'rrl-nodata-per-second', env: 'RRDNS_RRL_NODATA_PER_SECOND', kind: 'int', arg: 'N', help: 'NODATA answers per second to one prefix, per zone', default: String(RRL_DEFAULTS.nodataPerSecond), path: 'rrl.nodataPerSecond' },
+  { flag: 'rrl-nxdomains-per-second', env: 'RRDNS_RRL_NXDOMAINS_PER_SECOND', kind: 'int', arg: 'N', help: 'NXDOMAIN answers per second to one prefix, per zone', default: String(RRL_DEFAULTS.nxdomainsPerSecond), path: 'rrl.nxdomainsPerSecond' },
+  { flag: 'rrl-referrals-per-second', env: 'RRDNS_RRL_REFERRALS_PER_SECOND', kind: 'int', arg: 'N', help: 'referrals per second to one prefix, per delegation', default: String(RRL_DEFAULTS.referralsPerSecond), path: 'rrl.referralsPerSecond' },
+  { flag: 'rrl-errors-per-second', env: 'RRDNS_RRL_ERRORS_PER_SECOND', kind: 'int', arg: 'N', help: 'error answers (REFUSED, FORMERR, NOTIMP, SERVFAIL, BADVERS) per second to one prefix', default: String(RRL_DEFAULTS.errorsPerSecond), path: 'rrl.errorsPerSecond' },
+  { flag: 'rrl-window', env: 'RRDNS_RRL_WINDOW', kind: 'int', arg: 'SECONDS', help: 'seconds of debt a limited bucket can build up', default: String(RRL_DEFAULTS.window), path: 'rrl.window' },
+  { flag: 'rrl-slip', env: 'RRDNS_RRL_SLIP', kind: 'int', arg: 'N', help: 'every N-th limited answer goes out truncated (TC=1) so real resolvers retry over TCP; 0 = drop all', default: String(RRL_DEFAULTS.slip), path: 'rrl.slip' },
+  { flag: 'rrl-ipv4-prefix', env: 'RRDNS_RRL_IPV4_PREFIX', kind: 'int', arg: 'LEN', help: 'IPv4 clients are accounted per /LEN', default: String(RRL_DEFAULTS.ipv4Prefix), path: 'rrl.ipv4Prefix' },
+  { flag: 'rrl-ipv6-prefix', env: 'RRDNS_RRL_IPV6_PREFIX', kind: 'int', arg: 'LEN', help: 'IPv6 clients are accounted per /LEN', default: String(RRL_DEFAULTS.ipv6Prefix), path: 'rrl.ipv6Prefix' },
+  { flag: 'rrl-exempt', env: 'RRDNS_RRL_EXEMPT', kind: 'list', arg: 'CIDR', help: 'clients never rate-limited, repeatable (env: comma-separated)', default: 'none', path: 'rrl.exempt' },
+  { flag: 'rrl-table-size', env: 'RRDNS_RRL_TABLE_SIZE', kind: 'int', arg: 'N', help: 'rate-limit buckets kept (fixed memory, shared by all UDP threads)', default: String(RRL_DEFAULTS.tableSize), path: 'rrl.tableSize' },
+  { flag: 'cookies', env: 'RRDNS_COOKIES', kind: 'boolean', help: 'DNS cookies (RFC 7873/9018): answer client cookies with a server cookie; a valid one exempts from rate limiting', default: 'on', path: 'cookies.enabled' },
+  { flag: 'cookie-secret-file', env: 'RRDNS_COOKIE_SECRET_FILE', kind: 'string', arg: 'FILE', help: 'shared cookie secret (hex, >= 16 bytes): instances with the same file accept each other\'s cookies', default: 'random per start', path: 'cookies.secretFile' },
+  { flag: 'cookie-secret-lifetime', env: 'RRDNS_COOKIE_SECRET_LIFETIME', kind: 'int', arg: 'SECONDS', help: 'how long each derived cookie secret is used (the previous one stays valid)', default: String(COOKIE_DEFAULTS.secretLifetime), path: 'cookies.secretLifetime' },
+  { flag: 'require-cookies', env: 'RRDNS_REQUIRE_COOKIES', kind: 'boolean', help: 'UDP queries without a valid server cookie get BADCOOKIE (or TC without any cookie)', default: 'off', path: 'cookies.require' },
 ];
 
 function usage(): string {
@@ -150,7 +170,23 @@ async function serve(values: ServeValues): Promise<void> {
         logLevel: get('log-level'),
         logBufferBytes: get('log-buffer-bytes'),
         identity: get('identity'),
-        admin: drop({ listen: get('admin'), allowRemote: get('admin-allow-remote') }),
+        admin: drop({ listen: get('admin'), allowRemote: get('admin-allow-remote'), tokenFile: get('admin-token-file') }),
+        stateDir: get('state-dir'),
+        rrl: drop({
+          mode: get('rrl'),
+          responsesPerSecond: get('rrl-responses-per-second'),
+          nodataPerSecond: get('rrl-nodata-per-second'),
+          nxdomainsPerSecond: get('rrl-nxdomains-per-second'),
+          referralsPerSecond: get('rrl-referrals-per-second'),
+          errorsPerSecond: get('rrl-errors-per-second'),
+          window: get('rrl-window'),
+          slip: get('rrl-slip'),
+          ipv4Prefix: get('rrl-ipv4-prefix'),
+          ipv6Prefix: get('rrl-ipv6-prefix'),
+          exempt: get('rrl-exempt'),
+          tableSize: get('rrl-table-size'),
+        }),
+        cookies: drop({ enabled: get('cookies'), secretFile: get('cookie-secret-file'), secretLifetime: get('cookie-secret-lifetime'), require: get('require-cookies') }),
         watch: drop({ enabled: get('watch'), pollMs: get('watch-poll-ms') }),
         shutdownGraceMs: get('shutdown-grace-ms'),
         udpThreads: get('udp-threads'),
@@ -162,6 +198,8 @@ async function serve(values: ServeValues): Promise<void> {
           idleTimeoutMs: get('tcp-idle-timeout-ms'),
           maxPendingAnswers: get('tcp-max-pending'),
           maxQueuedBytes: get('tcp-max-queued-bytes'),
+          maxPerClient: get('tcp-max-per-client'),
+          maxPerPrefix: get('tcp-max-per-prefix'),
         }),
       }),
     );

@@ -76,6 +76,8 @@ const Admin = z
     /** `HOST:PORT`, or 'off'. */
     listen: z.union([z.literal('off'), Listen]).default({ host: '127.0.0.1', port: 8053 }),
     allowRemote: z.boolean().default(false),
+    /** File holding the bearer token the mutating endpoints require; needed to listen off loopback. */
+    tokenFile: z.string().min(1).optional(),
   })
   .strict()
   .superRefine((a, ctx) => {
@@ -88,6 +90,81 @@ const Admin = z
     }
   });
 
+/** `ADDRESS/LEN` (or a bare address: a host). Returns the canonical form, e.g. `192.0.2.0/24`. */
+export function parseCidr(text: string): { family: 4 | 6; address: string; prefix: number } {
+  const slash = text.indexOf('/');
+  const address = (slash === -1 ? text : text.slice(0, slash)).trim();
+  const family = net.isIP(address);
+  if (family === 0) throw new Error(`"${text}" is not an address or ADDRESS/PREFIX (CIDR)`);
+  const max = family === 4 ? 32 : 128;
+  const lenText = slash === -1 ? String(max) : text.slice(slash + 1).trim();
+  if (!/^\d{1,3}$/.test(lenText) || Number(lenText) > max) throw new Error(`prefix length in "${text}" must be 0-${max}`);
+  return { family: family as 4 | 6, address, prefix: Number(lenText) };
+}
+
+const Cidr = z.string().transform((s, ctx) => {
+  try {
+    return parseCidr(s);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+
+/**
+ * Response rate limiting (BIND `rate-limit`, Knot `mod-rrl`): UDP responses
+ * per client prefix and response class, over a token bucket. See src/rrl/.
+ */
+export const RRL_DEFAULTS = Object.freeze({
+  mode: 'on' as 'on' | 'off' | 'log-only',
+  responsesPerSecond: 100,
+  nodataPerSecond: 100,
+  nxdomainsPerSecond: 100,
+  referralsPerSecond: 100,
+  errorsPerSecond: 50,
+  window: 15,
+  slip: 2,
+  ipv4Prefix: 24,
+  ipv6Prefix: 56,
+  tableSize: 131_072,
+});
+const PerSecond = z.number().int().min(1).max(1_000_000);
+const Rrl = z
+  .object({
+    /** on: drop/slip over the limit; log-only: count and log what would be dropped, send everything; off. */
+    mode: z.enum(['on', 'off', 'log-only']).default(RRL_DEFAULTS.mode),
+    responsesPerSecond: PerSecond.default(RRL_DEFAULTS.responsesPerSecond),
+    nodataPerSecond: PerSecond.default(RRL_DEFAULTS.nodataPerSecond),
+    nxdomainsPerSecond: PerSecond.default(RRL_DEFAULTS.nxdomainsPerSecond),
+    referralsPerSecond: PerSecond.default(RRL_DEFAULTS.referralsPerSecond),
+    errorsPerSecond: PerSecond.default(RRL_DEFAULTS.errorsPerSecond),
+    /** Seconds of debt a bucket can build up (BIND `window`): a flood must stop this long before answers resume in full. */
+    window: z.number().int().min(1).max(3600).default(RRL_DEFAULTS.window),
+    /** Every slip-th limited response goes out truncated (TC=1, no records); 0: never, 1: all. */
+    slip: z.number().int().min(0).max(10).default(RRL_DEFAULTS.slip),
+    ipv4Prefix: z.number().int().min(8).max(32).default(RRL_DEFAULTS.ipv4Prefix),
+    ipv6Prefix: z.number().int().min(16).max(128).default(RRL_DEFAULTS.ipv6Prefix),
+    /** Clients never limited. */
+    exempt: z.array(Cidr).max(1000).default([]),
+    /** Buckets in the fixed-size table (shared by every UDP thread); rounded up to a power of two. */
+    tableSize: z.number().int().min(1024).max(16 * 1024 * 1024).default(RRL_DEFAULTS.tableSize),
+  })
+  .strict();
+
+/** DNS cookies (RFC 7873, server cookie of RFC 9018). See src/cookies/. */
+export const COOKIE_DEFAULTS = Object.freeze({ enabled: true, secretLifetime: 26 * 3600, require: false });
+const Cookies = z
+  .object({
+    enabled: z.boolean().default(COOKIE_DEFAULTS.enabled),
+    /** File holding the shared secret (hex); instances with the same file accept each other's cookies. */
+    secretFile: z.string().min(1).optional(),
+    /** Seconds each derived secret is used before the next takes over (the previous stays valid). */
+    secretLifetime: z.number().int().min(3600).max(365 * 86400).default(COOKIE_DEFAULTS.secretLifetime),
+    /** Answer UDP queries without a valid server cookie with BADCOOKIE (with a client cookie) or TC (without). */
+    require: z.boolean().default(COOKIE_DEFAULTS.require),
+  })
+  .strict();
+
 export const ServerConfigSchema = z
   .object({
     zonesDir: z.string().min(1),
@@ -99,6 +176,10 @@ export const ServerConfigSchema = z
     answerCacheBytes: z.number().int().min(64 * 1024).max(16 * 1024 * 1024 * 1024).default(32 * 1024 * 1024),
     /** The admin HTTP listener (health state, overrides, metrics, status page). */
     admin: Admin.default({ listen: { host: '127.0.0.1', port: 8053 }, allowRemote: false }),
+    /** Where overrides and served serials are kept across restarts; 'off' keeps them in memory only. */
+    stateDir: z.union([z.literal('off'), z.string().min(1)]).default('state'),
+    rrl: Rrl.default({ ...RRL_DEFAULTS, exempt: [] }),
+    cookies: Cookies.default({ ...COOKIE_DEFAULTS }),
     /** Answers CHAOS TXT id.server / hostname.bind when set; otherwise CHAOS is REFUSED. */
     identity: z.string().min(1).max(255).optional(),
     /**
@@ -147,9 +228,13 @@ export const ServerConfigSchema = z
         idleTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
         maxPendingAnswers: z.number().int().min(1).max(10_000).default(64),
         maxQueuedBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(256 * 1024),
+        /** Concurrent connections from one client address. */
+        maxPerClient: z.number().int().min(1).max(100_000).default(16),
+        /** Concurrent connections from one IPv6 /64 (one host often holds a whole /64). */
+        maxPerPrefix: z.number().int().min(1).max(100_000).default(64),
       })
       .strict()
-      .default({ maxConnections: 512, idleTimeoutMs: 10_000, maxPendingAnswers: 64, maxQueuedBytes: 256 * 1024 }),
+      .default({ maxConnections: 512, idleTimeoutMs: 10_000, maxPendingAnswers: 64, maxQueuedBytes: 256 * 1024, maxPerClient: 16, maxPerPrefix: 64 }),
   })
   .strict();
 

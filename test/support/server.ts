@@ -24,7 +24,8 @@ export async function startTestServer(files: Record<string, string>, overrides: 
   const dir = writeZones(files);
   // The admin listener is off unless a test asks for it (tests run in parallel; 8053 is one port).
   // Reload-on-change is off unless a test asks for it: tests that edit zones say when to reload.
-  const config = parseConfig({ zonesDir: dir, listen: ['127.0.0.1:0'], logLevel: 'silent', admin: { listen: 'off' }, watch: { enabled: false }, ...overrides });
+  // Rate limiting is off and state is kept in memory unless a test asks (see spawn.ts startRrdns).
+  const config = parseConfig({ zonesDir: dir, listen: ['127.0.0.1:0'], logLevel: 'silent', admin: { listen: 'off' }, watch: { enabled: false }, rrl: { mode: 'off' }, stateDir: 'off', ...overrides });
   const server = new RrdnsServer(config, { logger });
   await server.start();
   return {

@@ -324,12 +324,18 @@ export async function startRrdns(opts: RrdnsOptions): Promise<RrdnsProcess> {
       }),
     );
   }
-  const args = [RRDNS_MAIN, 'serve', '--zones', opts.zonesDir, ...listen.flatMap((l) => ['--listen', l]), '--log-level', level, ...(opts.args ?? [])];
+  const extra = opts.args ?? [];
+  const env = opts.env ?? process.env;
+  const given = (flag: string, variable: string) => extra.some((a) => a === flag || a.startsWith(`${flag}=`)) || env[variable] !== undefined;
+  // Tests that are not about them run without rate limiting (they send thousands of queries from
+  // one address) and with a state directory of their own (parallel tests must not share overrides or serials).
+  const defaults = [...(given('--rrl', 'RRDNS_RRL') ? [] : ['--rrl', 'off']), ...(given('--state-dir', 'RRDNS_STATE_DIR') ? [] : ['--state-dir', tempDir('state')])];
+  const args = [RRDNS_MAIN, 'serve', '--zones', opts.zonesDir, ...listen.flatMap((l) => ['--listen', l]), '--log-level', level, ...defaults, ...extra];
   const logs: Record<string, unknown>[] = [];
   let onListening: ((listen: string[]) => void) | undefined;
   const proc = startProcess('rrdns', process.execPath, args, {
     cwd: REPO_ROOT,
-    env: opts.env ?? process.env,
+    env,
     onStdoutLine(line) {
       if (!line.startsWith('{')) return;
       let obj: Record<string, unknown>;
