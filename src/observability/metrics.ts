@@ -16,6 +16,8 @@ import type { PoolSnapshot, Serving } from './snapshot.ts';
 import { logStats } from './log.ts';
 
 export type Transport = 'udp' | 'tcp';
+/** Why a TCP connection was closed at once (the transport's TcpRefusal). */
+export type TcpRefusal = 'per-client' | 'per-prefix' | 'total';
 
 /** Zone label for queries that matched no zone (REFUSED, or refused before a zone was looked up). */
 export const NO_ZONE = 'none';
@@ -173,6 +175,13 @@ export class TransportFaults {
     this.handlerErrors.set(transport, (this.handlerErrors.get(transport) ?? 0) + 1);
   }
 
+  /** TCP connections closed at once, by cap (TCP runs on the main thread only: not part of take()). */
+  readonly tcpRefusals = new Map<TcpRefusal, number>();
+
+  tcpRefused(reason: TcpRefusal): void {
+    this.tcpRefusals.set(reason, (this.tcpRefusals.get(reason) ?? 0) + 1);
+  }
+
   /** The counts so far, restarting from zero; undefined when nothing was counted. */
   take(): TransportFaultCounts | undefined {
     if (this.sendErrors.size === 0 && this.handlerErrors.size === 0) return undefined;
@@ -212,6 +221,17 @@ function registerTransportFaults(registers: Registry[], faults: TransportFaults)
     collect() {
       this.reset();
       for (const [transport, n] of faults.handlerErrors) this.inc({ transport }, n);
+    },
+  });
+  new Counter({
+    name: 'rrdns_tcp_refused_total',
+    help: 'TCP connections closed at once, by the cap they were over: per-client (one address), per-prefix (one IPv6 /64), total (--tcp-max-connections).',
+    labelNames: ['reason'] as const,
+    registers,
+    collect() {
+      this.reset();
+      // Like the other fault counters, a series appears once it is non-zero.
+      for (const [reason, n] of faults.tcpRefusals) if (n > 0) this.inc({ reason }, n);
     },
   });
 }

@@ -186,10 +186,12 @@ export class RrdnsServer {
   }
 
   /** Transport counters, for observability and tests. */
-  transportStats(): { tcpConnections: number; tcpPeakQueuedBytes: number } {
+  transportStats(): { tcpConnections: number; tcpPeakQueuedBytes: number; tcpReceivedBytes: number; tcpReassemblyCopiedBytes: number } {
     return {
       tcpConnections: this.tcpListeners.reduce((n, t) => n + t.connectionCount, 0),
       tcpPeakQueuedBytes: Math.max(0, ...this.tcpListeners.map((t) => t.peakQueuedBytes)),
+      tcpReceivedBytes: this.tcpListeners.reduce((n, t) => n + t.reassembly.receivedBytes, 0),
+      tcpReassemblyCopiedBytes: this.tcpListeners.reduce((n, t) => n + t.reassembly.copiedBytes, 0),
     };
   }
 

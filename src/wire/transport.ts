@@ -18,6 +18,8 @@ import net from 'node:net';
 import { QueryView } from './query.ts';
 import { monotonicMs } from '../zone/clock.ts';
 import { servfailFor } from './response.ts';
+import { TcpReassembly, type ReassemblyStats } from './tcp-reassembly.ts';
+import { ClientConnectionCounts, type TcpRefusal } from './tcp-client-limits.ts';
 
 /**
  * A response of several messages (a zone transfer), pulled one message at a
@@ -43,6 +45,10 @@ export interface TcpLimits {
   maxPendingAnswers: number;
   /** Bytes queued towards the client before we stop reading from it. */
   maxQueuedBytes: number;
+  /** Concurrent connections from one client address (IPv4-mapped IPv6 counts as IPv4); further ones are closed at once. */
+  maxPerClient: number;
+  /** Concurrent connections from one IPv6 /64. */
+  maxPerPrefix: number;
 }
 
 /** On shutdown, how long a drained connection must stay quiet before we end it (see finishIfDone). */
@@ -53,6 +59,8 @@ export const DEFAULT_TCP_LIMITS: TcpLimits = {
   idleTimeoutMs: 10_000,
   maxPendingAnswers: 64,
   maxQueuedBytes: 256 * 1024,
+  maxPerClient: 16,
+  maxPerPrefix: 64,
 };
 
 export interface ErrorSink {
@@ -70,6 +78,8 @@ export interface TransportHooks {
   sendError?(transport: TransportName, code: string): void;
   /** Handling one message threw (UDP: dropped; TCP: answered SERVFAIL). */
   handlerError?(transport: TransportName): void;
+  /** A TCP connection was closed at once: over the per-address, per-/64 or global cap. */
+  tcpRefused?(reason: TcpRefusal): void;
 }
 
 /** The error code of a failed send, for counting. */
@@ -98,6 +108,13 @@ function guarded(onError: ErrorSink, hooks: TransportHooks) {
     handlerError(transport: TransportName): void {
       try {
         hooks.handlerError?.(transport);
+      } catch {
+        // Counting is best effort.
+      }
+    },
+    tcpRefused(reason: TcpRefusal): void {
+      try {
+        hooks.tcpRefused?.(reason);
       } catch {
         // Counting is best effort.
       }
@@ -188,11 +205,16 @@ export class TcpListener {
   private readonly handler: MessageHandler;
   private readonly limits: TcpLimits;
   private readonly g: ReturnType<typeof guarded>;
+  /** Open connections per client address and /64 (entries only for addresses with one open). */
+  readonly clients: ClientConnectionCounts;
+  /** Octets received on every connection and octets copied reassembling them (linear: see tcp-reassembly.ts). */
+  readonly reassembly: ReassemblyStats = { receivedBytes: 0, copiedBytes: 0 };
 
   constructor(handler: MessageHandler, limits: TcpLimits, onError: ErrorSink, hooks: TransportHooks = {}) {
     this.handler = handler;
     this.limits = limits;
     this.g = guarded(onError, hooks);
+    this.clients = new ClientConnectionCounts(limits);
     // allowHalfOpen: a client may send its queries, half-close, and still read every answer.
     this.server = net.createServer({ noDelay: true, pauseOnConnect: false, allowHalfOpen: true }, (socket) => {
       try {
@@ -203,6 +225,19 @@ export class TcpListener {
       }
     });
     this.server.maxConnections = limits.maxConnections;
+    // net.Server closes connections beyond maxConnections itself and tells us with 'drop'.
+    this.server.on('drop', () => this.refused('total', undefined));
+  }
+
+  /**
+   * Counts a refused connection and reports it to the sink, which rate-limits
+   * by place and code: a client opening connections in a loop costs a counter
+   * increment each, not a log line each.
+   */
+  private refused(reason: TcpRefusal, remote: string | undefined): void {
+    this.g.tcpRefused(reason);
+    const err = Object.assign(new Error(`TCP connection from ${remote ?? 'a client'} refused: ${reason} connection limit reached`), { code: `TCP_LIMIT_${reason.toUpperCase().replace('-', '_')}` });
+    this.g.report(err, 'tcp accept');
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -248,56 +283,33 @@ export class TcpListener {
   private closing: Promise<void> | undefined;
 
   private accept(socket: net.Socket): void {
+    const remote = socket.remoteAddress ?? '';
+    // Over a per-client cap: closed before anything is read or allocated for it.
+    const admitted = this.clients.admit(remote);
+    if (typeof admitted === 'string') {
+      socket.destroy();
+      this.refused(admitted, remote);
+      return;
+    }
+    // Uncounted exactly once, whichever way the connection ends ('close' follows every destroy).
+    socket.once('close', admitted);
     const view = new QueryView();
     const limits = this.limits;
-    // Bytes received but not yet answered: `pending` views input[0..filled) of a buffer with spare
-    // room, grown by doubling, so a message dribbled in one octet per segment costs linear copying
-    // (concatenating on every segment would copy up to 64 KiB per octet received).
-    let pending: Buffer | null = null;
-    let input: Buffer | null = null;
-    let filled = 0;
-    const receive = (chunk: Buffer) => {
-      if (pending === null) {
-        // The common case: whole messages in one segment, used in place.
-        input = chunk;
-        filled = chunk.length;
-      } else if (input !== null && pending.byteOffset === input.byteOffset && filled + chunk.length <= input.length && input.length > pending.length) {
-        chunk.copy(input, filled);
-        filled += chunk.length;
-      } else {
-        const next = Buffer.allocUnsafe(Math.max(2 * (pending.length + chunk.length), 512));
-        pending.copy(next, 0);
-        chunk.copy(next, pending.length);
-        input = next;
-        filled = pending.length + chunk.length;
-      }
-      pending = input!.subarray(0, filled);
-    };
-    /** Drops the first `n` octets (a message taken); what follows stays where it is. */
-    const consume = (n: number) => {
-      if (pending!.length === n) {
-        pending = null;
-        input = null;
-        filled = 0;
-        return;
-      }
-      // The rest keeps its place in the buffer; a later append reallocates (its offset no longer matches).
-      pending = pending!.subarray(n);
-    };
+    // Bytes received but not yet answered; linear in the bytes received whatever the segmentation.
+    const input = new TcpReassembly(this.reassembly);
     let partialSince = 0;
     let paused = false;
     let queuedAnswers = 0; // written to the socket, not yet flushed to the kernel
     let clientEnded = false; // the client half-closed: answer what it sent, then close
     // A multi-message response in progress; later queries wait until it is written (their answers stay in order).
     let stream: ResponseStream | null = null;
-    const remote = socket.remoteAddress ?? '';
     const gone = () => socket.destroyed || !socket.writable;
     /** After a half-close, end our side once every complete query has been answered and flushed. */
     let shuttingDown = false;
     let quietTimer: NodeJS.Timeout | undefined;
     const finishIfDone = () => {
       if (!(clientEnded || shuttingDown) || queuedAnswers > 0 || stream !== null || paused || gone()) return;
-      if (pending && pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0)) return;
+      if (input.hasMessage()) return;
       if (clientEnded) {
         socket.end();
         return;
@@ -408,8 +420,7 @@ export class TcpListener {
     socket.on('close', () => {
       clearTimeout(quietTimer);
       this.connections.delete(socket);
-      pending = null;
-      input = null;
+      input.clear();
       if (stream) {
         const s = stream;
         stream = null;
@@ -440,9 +451,9 @@ export class TcpListener {
 
     const drainInput = () => {
       let consumed = false;
-      while (pending && pending.length >= 2) {
+      while (input.length >= 2) {
         if (gone()) {
-          pending = null;
+          input.clear();
           return;
         }
         if (congested() || stream) {
@@ -453,10 +464,9 @@ export class TcpListener {
           }
           return;
         }
-        const size = pending.readUInt16BE(0);
-        if (pending.length < 2 + size) break;
-        const msg = pending.subarray(2, 2 + size);
-        consume(2 + size);
+        const msg = input.take();
+        if (msg === undefined) break;
+        const size = msg.length;
         consumed = true;
         let out: Buffer | ResponseStream | null = null;
         try {
@@ -483,14 +493,14 @@ export class TcpListener {
         }
       }
       // The clock runs per message: it restarts whenever a message completes.
-      partialSince = pending ? (consumed || !partialSince ? monotonicMs() : partialSince) : 0;
+      partialSince = input.length > 0 ? (consumed || !partialSince ? monotonicMs() : partialSince) : 0;
     };
 
     socket.on(
       'data',
       guard('tcp connection', (chunk: Buffer) => {
         clearTimeout(quietTimer);
-        receive(chunk);
+        input.append(chunk);
         // A message dribbled in slower than the idle timeout is as bad as silence.
         if (partialSince && monotonicMs() - partialSince > limits.idleTimeoutMs) {
           socket.destroy();

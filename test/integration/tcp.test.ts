@@ -32,7 +32,7 @@ records:
 const WWW = ['127.0.0.10', '127.0.0.11', '127.0.0.12'];
 const TXT = 16;
 
-const BASE_TCP = { maxConnections: 16, idleTimeoutMs: 1000, maxPendingAnswers: 8, maxQueuedBytes: 65536 };
+const BASE_TCP = { maxConnections: 16, idleTimeoutMs: 1000, maxPendingAnswers: 8, maxQueuedBytes: 65536, maxPerClient: 16 };
 
 interface Running {
   server: RrdnsServer;
@@ -239,8 +239,8 @@ describe('framing, partial reads and pipelining', () => {
   });
 
   it('100 concurrent clients each get their own answers', { timeout: 30_000 }, async () => {
-    // A server whose cap leaves room for all of them.
-    const big = await start({ maxConnections: 128, idleTimeoutMs: 10_000 });
+    // A server whose caps leave room for all of them (all come from 127.0.0.1: one client to the per-client cap).
+    const big = await start({ maxConnections: 128, idleTimeoutMs: 10_000, maxPerClient: 128 });
     const peers: TcpPeer[] = [];
     try {
       const results = await withTimeout(

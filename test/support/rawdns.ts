@@ -268,9 +268,9 @@ export class TcpPeer {
   }
 
   /** Connects; with `read: false` nothing is read until startReading() (the socket stays paused). */
-  static connect(port: number, opts: { host?: string; read?: boolean; timeoutMs?: number } = {}): Promise<TcpPeer> {
+  static connect(port: number, opts: { host?: string; localAddress?: string; read?: boolean; timeoutMs?: number } = {}): Promise<TcpPeer> {
     const host = opts.host ?? '127.0.0.1';
-    const socket = net.connect({ port, host, noDelay: true });
+    const socket = net.connect({ port, host, noDelay: true, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
     const peer = new TcpPeer(socket, opts.read ?? true);
     return withTimeout(
       new Promise<TcpPeer>((resolve, reject) => {
