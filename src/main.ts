@@ -40,7 +40,7 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
   { flag: 'identity', env: 'RRDNS_IDENTITY', kind: 'string', arg: 'TEXT', help: 'answer CHAOS TXT id.server/hostname.bind with TEXT', default: 'none: CHAOS is REFUSED' , path: 'identity' },
   { flag: 'admin', env: 'RRDNS_ADMIN', kind: 'string', arg: 'HOST:PORT|off', help: 'admin HTTP listener: /healthz /readyz /api/v1/health /metrics and the status page', default: '127.0.0.1:8053' , path: 'admin.listen' },
   { flag: 'admin-token-file', env: 'RRDNS_ADMIN_TOKEN_FILE', kind: 'string', arg: 'FILE', help: 'bearer token (file contents) that PUT/DELETE on the admin API require; needed to listen off loopback', default: 'none: mutating endpoints open on loopback only', path: 'admin.tokenFile' },
-  { flag: 'admin-allow-remote', env: 'RRDNS_ADMIN_ALLOW_REMOTE', kind: 'boolean', help: 'allow the admin listener on a non-loopback address', default: 'off' , path: 'admin.allowRemote' },
+  { flag: 'admin-allow-remote', env: 'RRDNS_ADMIN_ALLOW_REMOTE', kind: 'boolean', help: 'accepted for compatibility, decides nothing: a non-loopback --admin address needs --admin-token-file', default: 'off' , path: 'admin.allowRemote' },
   { flag: 'state-dir', env: 'RRDNS_STATE_DIR', kind: 'string', arg: 'DIR|off', help: 'keeps API overrides and served SOA serials across restarts (off: memory only)', default: './state', path: 'stateDir' },
   { flag: 'watch', env: 'RRDNS_WATCH', kind: 'boolean', help: 'reload zones when files in the zones directory change (--no-watch: only on SIGHUP)', default: 'on' , path: 'watch.enabled' },
   { flag: 'watch-poll-ms', env: 'RRDNS_WATCH_POLL_MS', kind: 'int', arg: 'MS', help: 'how often the zones directory is polled for changes besides file events', default: '2000' , path: 'watch.pollMs' },

@@ -75,17 +75,26 @@ const Admin = z
   .object({
     /** `HOST:PORT`, or 'off'. */
     listen: z.union([z.literal('off'), Listen]).default({ host: '127.0.0.1', port: 8053 }),
+    /**
+     * Kept so existing deployments still start; it no longer decides anything.
+     * The token is what permits a non-loopback listen address (with one,
+     * this is not needed; without one, it does not help).
+     */
     allowRemote: z.boolean().default(false),
     /** File holding the bearer token the mutating endpoints require; needed to listen off loopback. */
     tokenFile: z.string().min(1).optional(),
   })
   .strict()
   .superRefine((a, ctx) => {
-    if (a.listen !== 'off' && !isLoopbackHost(a.listen.host) && !a.allowRemote) {
+    // Off loopback, anyone who can reach the port could change what DNS answers: a token is required.
+    if (a.listen !== 'off' && !isLoopbackHost(a.listen.host) && a.tokenFile === undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['listen'],
-        message: `admin API on ${a.listen.host} would be reachable off this host; pass --admin-allow-remote (RRDNS_ADMIN_ALLOW_REMOTE=1) if that is intended`,
+        message:
+          `admin API on ${a.listen.host} would be reachable off this host, and it can change what rrdns answers: ` +
+          'a token is required there; put one in a file and pass --admin-token-file FILE (RRDNS_ADMIN_TOKEN_FILE=FILE)' +
+          (a.allowRemote ? ' (--admin-allow-remote alone no longer suffices)' : ''),
       });
     }
   });

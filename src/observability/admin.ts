@@ -13,14 +13,22 @@
  * HEAD works wherever GET does. Anything else is 404 (unknown path) or 405
  * (known path, other method, with Allow). Errors are JSON with a stable
  * `code`. Limits: request bodies ≤ 4 KiB (413 beyond), header and request
- * timeouts, a connection cap. Loopback only unless `allowRemote`; while
- * loopback-only, PUT and DELETE also require a loopback Host header, so a web
- * page that rebinds its own name to 127.0.0.1 cannot drive the API.
+ * timeouts, a connection cap.
+ *
+ * Access (see admin-access.ts): with a token configured, PUT and DELETE need
+ * `Authorization: Bearer <token>` (401 otherwise, RFC 6750 §3.1), and a
+ * non-loopback listen address needs a token. Every request, GET included,
+ * must name the listener in its Host header unless it carries the valid
+ * token (403 bad_host otherwise), so a page that rebinds its own name to our
+ * address (DNS rebinding) can neither read nor change anything. Refusals are
+ * logged through a rate limiter: a client retrying in a loop gets a few lines.
  */
 import { isLoopbackHost } from '../config/schema.ts';
 import http from 'node:http';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { hostAllowed, TokenCheck, type Credential } from './admin-access.ts';
+import { LogLimiter } from './log-limiter.ts';
 import type { PoolSnapshot } from './snapshot.ts';
 import type { Logger } from './log.ts';
 import { renderStatusPage } from './status-page.ts';
@@ -43,8 +51,13 @@ export interface AdminOptions {
   host: string;
   port: number;
   logger?: Logger;
-  /** Allows a non-loopback listen address. Off by default: the API can change what DNS answers. */
-  allowRemote?: boolean;
+  /**
+   * The bearer token PUT and DELETE require (read from --admin-token-file).
+   * Also what allows a non-loopback listen address: the API can change what DNS answers.
+   */
+  token?: string;
+  /** Where refused requests are logged, rate-limited (default: a limiter over `logger`). */
+  logLimiter?: LogLimiter;
   /** How often the status page refreshes itself, ms (default 5000). */
   refreshMs?: number;
   /** How long close() lets requests in flight finish before cutting them, ms (default 5000). */
@@ -64,16 +77,6 @@ const OVERRIDES: ReadonlySet<string> = new Set(['drain', 'force-up', 'force-down
 const OVERRIDE_PATH = /^\/api\/v1\/pools\/([^/]+)\/members\/([^/]+)\/override$/;
 
 export { isLoopbackHost };
-
-/** The host part of a Host header (`[::1]:8053` → `::1`, `127.0.0.1:8053` → `127.0.0.1`). */
-function hostOfHeader(value: string): string {
-  if (value.startsWith('[')) {
-    const end = value.indexOf(']');
-    return end === -1 ? value : value.slice(1, end);
-  }
-  const colon = value.lastIndexOf(':');
-  return colon === -1 ? value : value.slice(0, colon);
-}
 
 /** An owner name as the snapshot writes it: lower case with the trailing dot. */
 function ownerKey(name: string): string {
@@ -123,7 +126,10 @@ export class AdminServer {
   private readonly host: string;
   private readonly port: number;
   private readonly logger: Logger | undefined;
-  private readonly allowRemote: boolean;
+  private readonly token: TokenCheck | undefined;
+  private readonly refusals: LogLimiter | undefined;
+  /** The address bound (set by start()); Host headers are checked against it. */
+  private boundHost = '';
   private readonly refreshMs: number;
   private readonly closeGraceMs: number;
   private server: http.Server | undefined;
@@ -133,18 +139,19 @@ export class AdminServer {
     if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) {
       throw new Error(`admin listener: port must be an integer 0-65535, got ${String(opts.port)}`);
     }
-    const remote = opts.allowRemote === true;
-    if (!remote && !isLoopbackHost(opts.host)) {
+    if (opts.token !== undefined && opts.token.length === 0) throw new Error('admin listener: empty token');
+    if (opts.token === undefined && !isLoopbackHost(opts.host)) {
       throw new Error(
-        `admin listener: refusing to listen on non-loopback address "${opts.host}": the admin API can change what rrdns answers; ` +
-          'use 127.0.0.1 or ::1, or allow remote access explicitly',
+        `admin listener: refusing to listen on non-loopback address "${opts.host}" without a token: the admin API can change what rrdns answers; ` +
+          'use 127.0.0.1 or ::1, or configure a token (--admin-token-file)',
       );
     }
     this.source = source;
     this.host = opts.host;
     this.port = opts.port;
     this.logger = opts.logger;
-    this.allowRemote = remote;
+    this.token = opts.token === undefined ? undefined : new TokenCheck(opts.token);
+    this.refusals = opts.logLimiter ?? (opts.logger ? new LogLimiter(opts.logger) : undefined);
     this.refreshMs = opts.refreshMs ?? 5000;
     this.closeGraceMs = opts.closeGraceMs ?? 5000;
   }
@@ -180,7 +187,8 @@ export class AdminServer {
     });
     server.on('error', (err) => this.logger?.error({ err }, 'admin listener error'));
     const addr = server.address() as net.AddressInfo;
-    this.logger?.info({ host: addr.address, port: addr.port }, 'admin listener started');
+    this.boundHost = addr.address;
+    this.logger?.info({ host: addr.address, port: addr.port, token: this.token !== undefined }, 'admin listener started');
     return { host: addr.address, port: addr.port };
   }
 
@@ -231,6 +239,13 @@ export class AdminServer {
     const path = q === -1 ? raw : raw.slice(0, q);
     if (path.length > MAX_PATH_CHARS) throw new HttpError(414, 'uri_too_long', `path longer than ${MAX_PATH_CHARS} characters`);
 
+    // Before anything else, so a rebinding page learns nothing, not even which routes exist.
+    const credential: Credential = this.token ? this.token.check(req.headers.authorization) : 'none';
+    if (credential !== 'valid' && !hostAllowed(req.headers.host, this.boundHost)) {
+      this.refused(req, 'bad_host');
+      throw new HttpError(403, 'bad_host', `Host "${req.headers.host ?? ''}" does not name this listener (${this.boundHost}); send Host: <listen address>, or the bearer token`);
+    }
+
     const fixed = STATIC_ROUTES[path];
     const override = fixed ? null : OVERRIDE_PATH.exec(path);
     if (!fixed && !override) throw new HttpError(404, 'not_found', `no such route: ${path}`);
@@ -274,16 +289,23 @@ export class AdminServer {
       case '/':
         return this.sendPage(res);
     }
+    if (this.token && credential !== 'valid') {
+      this.refused(req, credential === 'none' ? 'unauthorized' : 'invalid_token');
+      // RFC 6750 §3: no credentials gets the bare challenge; wrong ones say invalid_token. Both 401.
+      throw credential === 'none'
+        ? new HttpError(401, 'unauthorized', `${method} needs Authorization: Bearer <token> (the contents of --admin-token-file)`, { 'www-authenticate': 'Bearer realm="rrdns"' })
+        : new HttpError(401, 'invalid_token', 'the bearer token is not valid', { 'www-authenticate': 'Bearer realm="rrdns", error="invalid_token"' });
+    }
     return this.override(req, res, method, override![1]!, override![2]!);
   }
 
+  /** Logs a refused request, rate-limited per reason and client address. */
+  private refused(req: http.IncomingMessage, reason: 'bad_host' | 'unauthorized' | 'invalid_token'): void {
+    const remote = req.socket.remoteAddress ?? '';
+    this.refusals?.write('warn', 'admin-refused', `${reason}|${remote}`, { reason, remote, method: req.method, url: req.url?.slice(0, 200), host: req.headers.host?.slice(0, 200) }, 'admin request refused');
+  }
+
   private async override(req: http.IncomingMessage, res: http.ServerResponse, method: string, rawName: string, rawAddress: string): Promise<void> {
-    if (!this.allowRemote) {
-      const host = req.headers.host;
-      if (host !== undefined && !isLoopbackHost(hostOfHeader(host))) {
-        throw new HttpError(403, 'bad_host', `Host "${host}" is not a loopback address: the admin API takes changes only addressed to loopback`);
-      }
-    }
     const name = decodeSegment(rawName, 'bad_name', 'pool name');
     const address = decodeSegment(rawAddress, 'bad_address', 'address');
     if (name.length === 0 || name.length > 255 || /[\s\u0000-\u001f\u007f/]/.test(name) || name.startsWith('.')) {

@@ -24,6 +24,7 @@ import type { PoolSnapshot } from '../observability/snapshot.ts';
 import type { AdminOverride } from '../zone/zone.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { AdminServer } from '../observability/admin.ts';
+import { readTokenFile } from '../observability/admin-access.ts';
 import { countingObserver } from './pipeline.ts';
 import { ZoneWatcher } from './zone-watcher.ts';
 import { liveKey, UdpThreads, type SupervisorOptions, type WorkerFault } from './udp-threads.ts';
@@ -146,6 +147,9 @@ export class RrdnsServer {
   private async startAdmin(): Promise<void> {
     const listen = this.config.admin.listen;
     if (listen === 'off') return;
+    // Read once at start: an unreadable, empty or short file is an error naming it (the process exits).
+    const tokenFile = this.config.admin.tokenFile;
+    const token = tokenFile === undefined ? undefined : readTokenFile(tokenFile);
     this.admin = new AdminServer(
       {
         ready: () => this.readyFlag,
@@ -155,7 +159,7 @@ export class RrdnsServer {
         info: () => ({ version: VERSION, zones: [...this.store.all()].map((z) => z.label), startedAt: this.startedAt.toISOString() }),
         reload: () => this.reloads.status,
       },
-      { host: listen.host, port: listen.port, logger: this.log, allowRemote: this.config.admin.allowRemote, closeGraceMs: 1000 },
+      { host: listen.host, port: listen.port, logger: this.log, logLimiter: this.logLimiter, closeGraceMs: 1000, ...(token === undefined ? {} : { token }) },
     );
     try {
       this.adminBound = await this.admin.start();

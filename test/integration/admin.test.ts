@@ -41,13 +41,13 @@ const overridePath = (name: string, address: string) =>
 const jsonBody = (v: unknown) => ({ headers: { 'content-type': 'application/json' }, body: JSON.stringify(v) });
 
 describe('AdminServer construction', () => {
-  it('refuses a non-loopback host unless allowRemote', () => {
+  it('refuses a non-loopback host unless a token is configured', () => {
     const src = new FakeSource();
     for (const host of ['0.0.0.0', '::', '192.0.2.1', '10.0.0.1', 'example.com', '::ffff:192.0.2.1']) {
-      expect(() => new AdminServer(src, { host, port: 0 }), host).toThrow(/non-loopback/);
+      expect(() => new AdminServer(src, { host, port: 0 }), host).toThrow(/non-loopback.*token/);
     }
-    // Allowed when asked; constructed only (the tests listen on loopback alone).
-    expect(() => new AdminServer(src, { host: '0.0.0.0', port: 0, allowRemote: true })).not.toThrow();
+    // Allowed with a token; constructed only (test/integration/admin-auth.test.ts starts one on 0.0.0.0).
+    expect(() => new AdminServer(src, { host: '0.0.0.0', port: 0, token: 'a-token-of-enough-length' })).not.toThrow();
     for (const host of ['127.0.0.1', '127.0.0.53', '::1', '[::1]', 'localhost', '::ffff:127.0.0.1']) {
       expect(() => new AdminServer(src, { host, port: 0 }), host).not.toThrow();
     }
@@ -336,7 +336,7 @@ describe('AdminServer routes', () => {
     expect(r.status).toBe(200);
   });
 
-  it('403 bad_host for a change addressed to a non-loopback Host (DNS rebinding)', async () => {
+  it('403 bad_host for a request addressed to a foreign Host (DNS rebinding), GET included', async () => {
     const r = await request(port, 'PUT', overridePath('www.example.test', '192.0.2.10'), {
       headers: { host: 'rebind.example:8053', 'content-type': 'application/json' },
       body: JSON.stringify({ override: 'drain' }),
@@ -349,7 +349,10 @@ describe('AdminServer routes', () => {
       body: JSON.stringify({ override: 'drain' }),
     });
     expect(ok.status).toBe(200);
-    // Reading is not a change: GET works whatever the Host.
-    expect((await request(port, 'GET', '/healthz', { headers: { host: 'rebind.example' } })).status).toBe(200);
+    // Reading is checked too: a rebinding page must not read the state either.
+    const get = await request(port, 'GET', '/api/v1/health', { headers: { host: 'rebind.example' } });
+    expect(get.status).toBe(403);
+    expect(json(get)).toMatchObject({ code: 'bad_host' });
+    expect((await request(port, 'GET', '/healthz', { headers: { host: `127.0.0.1:${port}` } })).status).toBe(200);
   });
 });

@@ -197,11 +197,13 @@ describe('rrdns serve', () => {
 });
 
 describe('admin listener', () => {
-  it('refuses a non-loopback admin address unless asked', () => {
+  it('refuses a non-loopback admin address without a token, --admin-allow-remote or not', () => {
     const dir = writeZones({ 'cli.test.yaml': GOOD });
-    const r = spawnSync(process.execPath, [MAIN, 'serve', '--zones', dir, '--listen', '127.0.0.1:0', '--admin', '0.0.0.0:0'], { encoding: 'utf8', timeout: 20_000 });
-    expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/admin-allow-remote/);
+    for (const extra of [[], ['--admin-allow-remote']]) {
+      const r = spawnSync(process.execPath, [MAIN, 'serve', '--zones', dir, '--listen', '127.0.0.1:0', '--admin', '0.0.0.0:0', ...extra], { encoding: 'utf8', timeout: 20_000 });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/--admin-token-file FILE \(RRDNS_ADMIN_TOKEN_FILE=FILE\)/);
+    }
   });
 
   it('serves health, readiness, pool state, overrides and metrics from the real server', async () => {
