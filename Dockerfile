@@ -50,7 +50,7 @@ RUN apt-get update \
 #   RRDNS_ZONES               the zones directory (mount yours over it; watched for edits)
 #   RRDNS_ADMIN               admin API/metrics/status page, HOST:PORT or 'off'; it
 #                             stays inside the container unless you set 0.0.0.0:8053
-#                             and RRDNS_ADMIN_ALLOW_REMOTE=1
+#                             and RRDNS_ADMIN_TOKEN_FILE (a mounted file holding the token)
 #   RRDNS_LOG_LEVEL           fatal|error|warn|info|debug|trace|silent
 #   RRDNS_UDP_THREADS         threads answering UDP; 0 (the image's default) = one per core
 #   RRDNS_WATCH, RRDNS_WATCH_POLL_MS, RRDNS_SHUTDOWN_GRACE_MS, RRDNS_IDENTITY,
