@@ -2,8 +2,10 @@
  * UDP and TCP transports (RFC 1035 §4.2, RFC 7766). They own sockets, framing
  * and resource limits, and hand each message to a synchronous handler. Nothing
  * a peer sends can throw out of here, stall other clients or grow memory
- * without bound: TCP connections are capped, idle or dribbling ones are closed,
- * and a client that does not read its answers stops being read from.
+ * without bound: TCP connections are capped (in all, per client address and
+ * per IPv6 /64: see tcp-client-limits.ts), idle or dribbling ones are closed,
+ * reassembly copies linearly (tcp-reassembly.ts), and a client that does not
+ * read its answers stops being read from.
  *
  * A fault costs one message, never a listener: every send is guarded (a
  * spoofed source port 0 makes dgram's send throw synchronously; the kernel

@@ -9,7 +9,7 @@
  */
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { captureLogger, startTestServer, type TestServer } from '../support/server.ts';
 import { dig } from '../support/dig.ts';
 import { metricSum } from '../support/metrics-text.ts';
 import { ednsOption, frame, parseHeader, rawQuery, TcpPeer, waitUntil } from '../support/rawdns.ts';
@@ -128,6 +128,39 @@ describe('per-client TCP connection cap (IPv4)', () => {
       }
     } finally {
       for (const p of peers) p.destroy();
+    }
+  });
+});
+
+describe('refusals are counted, and logged rate-limited', () => {
+  it('40 refused connections: 40 counted, a burst of log lines at most', { timeout: 30_000 }, async () => {
+    const { logger, lines } = captureLogger('info');
+    const s = await startTestServer({ 'limits.test.yaml': ZONE }, { tcp: { maxConnections: 64, idleTimeoutMs: 30_000, maxPerClient: 2, maxPerPrefix: 64 } }, logger);
+    const held: TcpPeer[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const p = await TcpPeer.connect(s.port, { localAddress: '127.0.0.5' });
+        held.push(p);
+        expectWww(await p.exchange(rawQuery('www.limits.test', { id: 80 + i })), 80 + i);
+      }
+      const started = Date.now();
+      for (let i = 0; i < 40; i++) {
+        const p = await TcpPeer.connect(s.port, { localAddress: '127.0.0.5' });
+        await p.waitClosed(5000);
+        expect(p.messages).toEqual([]);
+      }
+      const seconds = Math.ceil((Date.now() - started) / 1000);
+      expect(await refusedTotal(s, 'per-client')).toBe(40);
+      const logged = lines.filter((l) => l.msg === 'transport error' && l.where === 'tcp accept');
+      expect(logged.length).toBeGreaterThan(0);
+      // LogLimiter defaults: a burst of 10, then 1 a second per place and code.
+      expect(logged.length).toBeLessThanOrEqual(10 + seconds + 1);
+      expect(JSON.stringify(logged[0])).toContain('127.0.0.5');
+      // The held connections still work.
+      for (const [i, p] of held.entries()) expectWww(await p.exchange(rawQuery('www.limits.test', { id: 90 + i })), 90 + i);
+    } finally {
+      for (const p of held) p.destroy();
+      await s.close();
     }
   });
 });
