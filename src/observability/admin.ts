@@ -243,7 +243,7 @@ export class AdminServer {
     const credential: Credential = this.token ? this.token.check(req.headers.authorization) : 'none';
     if (credential !== 'valid' && !hostAllowed(req.headers.host, this.boundHost)) {
       this.refused(req, 'bad_host');
-      throw new HttpError(403, 'bad_host', `Host "${req.headers.host ?? ''}" does not name this listener (${this.boundHost}); send Host: <listen address>, or the bearer token`);
+      throw new HttpError(403, 'bad_host', `Host "${(req.headers.host ?? '').slice(0, 200)}" does not name this listener (${this.boundHost}); send Host: <listen address>, or the bearer token`);
     }
 
     const fixed = STATIC_ROUTES[path];
