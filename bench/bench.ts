@@ -14,6 +14,9 @@
  * answers dearer) and the server CPU per query (/proc/PID/stat). Phases last
  * BENCH_SECONDS (default 2 in this mode), in BENCH_ROUNDS rounds (default 5).
  *
+ * `npm run bench -- --flood`: response rate limiting under a flood from one
+ * prefix next to normal traffic from others (bench/flood.ts).
+ *
  * Everything stays on 127.0.0.1; dnsperf stops itself after -l seconds (and
  * is stopped by PID if it overruns); both servers are stopped by PID.
  */
@@ -280,6 +283,7 @@ async function hostileMix(): Promise<number> {
 }
 
 async function main(): Promise<number> {
+  if (process.argv.includes('--flood')) return (await import('./flood.ts')).floodBench();
   if (MIX === 'hostile') return hostileMix();
   if (MIX !== 'knot') {
     console.error(`bench: unknown --mix ${MIX} (hostile, or none for rrdns vs Knot)`);

@@ -401,6 +401,7 @@ export class Metrics {
       },
     });
     this.survived = faultMetrics(registers);
+    registerRateLimit(registers, () => this.rateLimitSource());
 
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
@@ -440,6 +441,12 @@ export class Metrics {
     const seconds = Number.isFinite(latencyMs) && latencyMs > 0 ? latencyMs / 1000 : 0;
     (ok ? this.checkOk : this.checkFail).observe(seconds);
   }
+
+  /** Where the rate-limit counters read from (the server's RateLimiting: every thread's counts so far). */
+  setRateLimit(source: () => RateLimitCounts): void {
+    this.rateLimitSource = source;
+  }
+  private rateLimitSource: () => RateLimitCounts | undefined = () => undefined;
 
   /** Where the pool gauges come from: a fixed snapshot, or a function read at every scrape. */
   /** Where the answer-cache gauges read from (the server's AnswerCache). */
@@ -518,4 +525,39 @@ function faultMetrics(registers: Registry[]): FaultMetrics {
     },
   });
   return { workerRestarts };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response rate limiting: counted per thread by src/rrl/limiter.ts, summed on the main thread.
+
+/** Responses limited so far, by response class (answer, nodata, nxdomain, referral, error). */
+export interface RateLimitCounts {
+  readonly dropped: Readonly<Record<string, number>>;
+  readonly slipped: Readonly<Record<string, number>>;
+  readonly wouldDrop: Readonly<Record<string, number>>;
+  readonly wouldSlip: Readonly<Record<string, number>>;
+}
+
+function registerRateLimit(registers: Registry[], source: () => RateLimitCounts | undefined): void {
+  const counter = (name: string, help: string, pick: (c: RateLimitCounts) => Readonly<Record<string, number>>, extra?: 'action') =>
+    new Counter({
+      name,
+      help,
+      labelNames: extra ? (['class', 'action'] as const) : (['class'] as const),
+      registers,
+      collect() {
+        const last = source();
+        this.reset();
+        if (!last) return;
+        if (extra) {
+          for (const [cls, n] of Object.entries(last.wouldDrop)) if (n > 0) this.inc({ class: cls, action: 'drop' }, n);
+          for (const [cls, n] of Object.entries(last.wouldSlip)) if (n > 0) this.inc({ class: cls, action: 'slip' }, n);
+          return;
+        }
+        for (const [cls, n] of Object.entries(pick(last))) if (n > 0) this.inc({ class: cls }, n);
+      },
+    });
+  counter('rrdns_rrl_dropped_total', 'UDP responses dropped by response rate limiting, by response class.', (c) => c.dropped);
+  counter('rrdns_rrl_slipped_total', 'UDP responses rate limiting sent truncated instead (TC=1, no records: slip), by response class.', (c) => c.slipped);
+  counter('rrdns_rrl_log_only_total', 'Responses over the rate limit in log-only mode (sent anyway), by response class and what would have been done (drop, slip).', (c) => c.wouldDrop, 'action');
 }

@@ -14,6 +14,8 @@ import type { ServedZone } from './served-zone.ts';
 import type { Logger } from '../observability/log.ts';
 import type { ResponseStream } from '../wire/transport.ts';
 import type { TransferService } from './transfer.ts';
+import { Decision, type ResponseLimiter } from '../rrl/limiter.ts';
+import { ResponseClass } from '../rrl/classify.ts';
 
 export type Transport = 'udp' | 'tcp';
 
@@ -39,6 +41,8 @@ export interface PipelineOptions {
   observe?: QueryObserver | undefined;
   /** Answers AXFR/IXFR; without it every transfer is REFUSED. */
   transfer?: TransferService | undefined;
+  /** Response rate limiting of UDP answers (src/rrl/); none when RRL is off. */
+  rrl?: ResponseLimiter | undefined;
 }
 
 /** RFC 1996 NOTIFY opcode. */
@@ -53,12 +57,14 @@ export class QueryPipeline {
   private readonly chaos: AnswerPlan | undefined;
   private readonly observe: QueryObserver | undefined;
   private readonly transfer: TransferService | undefined;
+  private readonly rrl: ResponseLimiter | undefined;
 
   constructor(store: ZoneStore<ServedZone>, options: PipelineOptions = {}) {
     this.store = store;
     this.transfer = options.transfer;
     this.chaos = options.chaosIdentity ? chaosTxtPlan(options.chaosIdentity) : undefined;
     this.observe = options.observe;
+    this.rrl = options.rrl;
   }
 
   /**
@@ -71,36 +77,62 @@ export class QueryPipeline {
       case QueryStatus.DROP:
         return null;
       case QueryStatus.FORMERR:
-        return this.done(view, writeEmpty(msg, view, Rcode.FORMERR, view.questionEnd > 12), Rcode.FORMERR, undefined, transport);
+        return this.error(msg, view, Rcode.FORMERR, view.questionEnd > 12, transport, remote);
       case QueryStatus.NOTIMP:
         // We are a primary only: a NOTIFY sent to us is answered NOTAUTH, as Knot answers one it does not accept.
-        if (view.opcode === OPCODE_NOTIFY && view.questionEnd > 12) return this.done(view, writeEmpty(msg, view, RCODE_NOTAUTH, true), RCODE_NOTAUTH, undefined, transport);
-        return this.done(view, writeEmpty(msg, view, Rcode.NOTIMP, view.questionEnd > 12), Rcode.NOTIMP, undefined, transport);
+        if (view.opcode === OPCODE_NOTIFY && view.questionEnd > 12) return this.error(msg, view, RCODE_NOTAUTH, true, transport, remote);
+        return this.error(msg, view, Rcode.NOTIMP, view.questionEnd > 12, transport, remote);
     }
     // RFC 6891 §6.1.3: we implement EDNS version 0 only.
-    if (view.hasEdns && view.ednsVersion > 0) return this.done(view, writeEmpty(msg, view, Rcode.BADVERS, true), Rcode.BADVERS, undefined, transport);
+    if (view.hasEdns && view.ednsVersion > 0) return this.error(msg, view, Rcode.BADVERS, true, transport, remote);
 
     if (view.qclass !== RRClass.IN) {
       if (view.qclass === RRClass.CH && this.chaos && view.qtype === RRType.TXT && CHAOS_IDENTITY_NAMES.has(view.qnameKey)) {
-        return this.done(view, writeAnswer(msg, view, this.chaos, 0, responseLimit(view, transport)), Rcode.NOERROR, undefined, transport);
+        return this.answer(msg, view, this.chaos, undefined, transport, remote);
       }
-      return this.done(view, writeEmpty(msg, view, Rcode.REFUSED, true), Rcode.REFUSED, undefined, transport);
+      return this.error(msg, view, Rcode.REFUSED, true, transport, remote);
     }
     const qtype = view.qtype;
-    if (qtype === RRType.OPT) return this.done(view, writeEmpty(msg, view, Rcode.FORMERR, true), Rcode.FORMERR, undefined, transport);
+    if (qtype === RRType.OPT) return this.error(msg, view, Rcode.FORMERR, true, transport, remote);
     if (qtype === RRType.AXFR || qtype === RRType.IXFR) {
-      if (!this.transfer) return this.done(view, writeEmpty(msg, view, Rcode.REFUSED, true), Rcode.REFUSED, undefined, transport);
+      if (!this.transfer) return this.error(msg, view, Rcode.REFUSED, true, transport, remote);
       const served = this.store.get(view.qnameKey);
       const { out, rcode } = this.transfer.answer(msg, length, view, transport, remote, served);
       return this.done(view, out, rcode, served, transport);
     }
-    if (qtype === RRType.MAILA || qtype === RRType.MAILB) return this.done(view, writeEmpty(msg, view, Rcode.NOTIMP, true), Rcode.NOTIMP, undefined, transport);
+    if (qtype === RRType.MAILA || qtype === RRType.MAILB) return this.error(msg, view, Rcode.NOTIMP, true, transport, remote);
 
     const served = this.zoneFor(view.qnameKey, qtype);
-    if (!served) return this.done(view, writeEmpty(msg, view, Rcode.REFUSED, true), Rcode.REFUSED, undefined, transport);
+    if (!served) return this.error(msg, view, Rcode.REFUSED, true, transport, remote);
     const plan = served.plan(view.qname, view.qnameKey, view.qnameWireLength, qtype);
-    const out = writeAnswer(msg, view, plan, served.nextVariant(plan), responseLimit(view, transport));
-    return this.done(view, out, plan.rcode, served, transport);
+    return this.answer(msg, view, plan, served, transport, remote);
+  }
+
+  /**
+   * The rate-limit step (UDP only; TCP proves the source and is never
+   * limited): decided from the plan's precomputed class and name, before any
+   * answer bytes are written, so a dropped response costs less than an
+   * answered one. A query whose source a server cookie proved is exempt.
+   */
+  private limit(view: QueryView, cls: number, name: number, transport: Transport, remote: string): Decision {
+    if (this.rrl === undefined || transport !== 'udp' || view.sourceProven) return Decision.SEND;
+    return this.rrl.decide(remote, cls, name);
+  }
+
+  /** An answer from a plan, through the rate limit. */
+  private answer(msg: Uint8Array, view: QueryView, plan: AnswerPlan, served: ServedZone | undefined, transport: Transport, remote: string): Buffer | null {
+    const decision = this.limit(view, plan.limitClass, plan.limitName, transport, remote);
+    if (decision === Decision.DROP) return null;
+    if (decision === Decision.SLIP) return this.done(view, writeEmpty(msg, view, plan.rcode, true, plan.authoritative, true), plan.rcode, served, transport);
+    const k = served ? served.nextVariant(plan) : 0;
+    return this.done(view, writeAnswer(msg, view, plan, k, responseLimit(view, transport)), plan.rcode, served, transport);
+  }
+
+  /** An error response (no records), through the rate limit as class error. */
+  private error(msg: Uint8Array, view: QueryView, rcode: number, withQuestion: boolean, transport: Transport, remote: string): Buffer | null {
+    const decision = this.limit(view, ResponseClass.ERROR, 0, transport, remote);
+    if (decision === Decision.DROP) return null;
+    return this.done(view, writeEmpty(msg, view, rcode, withQuestion, false, decision === Decision.SLIP), rcode, undefined, transport);
   }
 
   /**

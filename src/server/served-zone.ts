@@ -10,6 +10,7 @@ import { RotationCounters } from '../rotation/rotation.ts';
 import type { Zone, ZoneNode } from '../zone/zone.ts';
 import { nameToText } from '../zone/name.ts';
 import { AnswerCache } from './answer-cache.ts';
+import { classify } from '../rrl/classify.ts';
 
 /** Answers with health-checked RRsets are recompiled this often, so their TTLs keep counting down. */
 export const LIVE_PLAN_MS = 1000;
@@ -72,12 +73,13 @@ export class ServedZone {
       : undefined;
     const res = resolve(this.zone, qname, qnameKey, qtype, view);
     const expiresAt = () => (usedLive ? now + LIVE_PLAN_MS : Infinity);
+    const limit = classify(res, qnameKey, qtype, this.zone.originKey);
     if (res.sharedKey === undefined) {
       // A NODATA that any missing qtype would get is kept once for the name, under the qtype 'N'.
       const key = res.qtypeFree ? nodataKey : exactKey;
       let plan = res.qtypeFree ? this.cache.get(key) : undefined;
       if (!plan || plan.expiresAt <= now) {
-        plan = compileAnswer(res, { qnameKey, qnameWireLength, sharedSuffix: undefined }, expiresAt());
+        plan = compileAnswer(res, { qnameKey, qnameWireLength, sharedSuffix: undefined, limit }, expiresAt());
         this.cache.set(key, plan);
         if (res.missingAt) this.missingAt.set(plan, res.missingAt);
       }
@@ -87,7 +89,7 @@ export class ServedZone {
     const sharedKey = `${this.prefix}${res.sharedKey}\u0000${qnameKey.length}`;
     let plan = this.cache.get(sharedKey);
     if (!plan || plan.expiresAt <= now) {
-      plan = compileAnswer(res, { qnameKey, qnameWireLength, sharedSuffix: res.sharedSuffix }, expiresAt());
+      plan = compileAnswer(res, { qnameKey, qnameWireLength, sharedSuffix: res.sharedSuffix, limit }, expiresAt());
       this.cache.set(sharedKey, plan);
     }
     return plan;

@@ -27,6 +27,7 @@ import { AdminServer } from '../observability/admin.ts';
 import { readTokenFile } from '../observability/admin-access.ts';
 import { countingObserver } from './pipeline.ts';
 import { ZoneWatcher } from './zone-watcher.ts';
+import { RateLimiting } from './rate-limit.ts';
 import { liveKey, UdpThreads, type SupervisorOptions, type WorkerFault } from './udp-threads.ts';
 import { LIVE_PLAN_MS } from './served-zone.ts';
 import { servedVersions, TransferService, type TransferLimits } from './transfer.ts';
@@ -48,6 +49,8 @@ export interface ServerDeps {
   udpSupervisor?: Partial<SupervisorOptions>;
   /** Rate limit of repetitive log lines (defaults in log-limiter.ts: burst 10, 1/s per key, report every 10 s). */
   logLimit?: Partial<LimiterOptions>;
+  /** How often the response-rate-limiting summary line may be written (default 10 s; rate-limit.ts). */
+  rrlSummaryMs?: number;
 }
 
 export interface BoundAddress {
@@ -92,6 +95,8 @@ export class RrdnsServer {
   /** Repetitive lines (transport errors, refused transfers, per-source events) go through this. */
   readonly logLimiter: LogLimiter;
   readonly notifier: Notifier;
+  /** Response rate limiting of UDP answers: the shared buckets, the main thread's limiter, totals and summary. */
+  readonly rateLimiting: RateLimiting;
 
   constructor(config: ServerConfig, deps: ServerDeps = {}) {
     this.config = config;
@@ -108,12 +113,14 @@ export class RrdnsServer {
       onResult: (state, outcome) => this.metrics.checkResult(state.key, state.address, outcome.ok, outcome.latencyMs),
     });
     this.pools = new PoolRegistry(this.monitor);
+    this.rateLimiting = new RateLimiting(config.rrl, this.log, deps.rrlSummaryMs);
     this.udpThreads = new UdpThreads(
       this.log,
       {
-        onCounts: (counts, faults) => {
+        onCounts: (counts, faults, rrl) => {
           this.metrics.addQueryCounts(counts);
           if (faults) this.metrics.faults.add(faults);
+          this.rateLimiting.add(rrl);
         },
         onRestart: (reason) => this.metrics.udpWorkerRestart(reason),
       },
@@ -122,11 +129,12 @@ export class RrdnsServer {
     const metrics = this.metrics;
     metrics.setPools(() => this.pools.snapshot());
     metrics.setAnswerCache(() => this.answers);
+    metrics.setRateLimit(() => this.rateLimiting.totalsNow());
     const observe = countingObserver((zone, qtype, rcode, transport) => metrics.countQuery(zone, qtype, rcode, transport), this.log);
     this.logLimiter = new LogLimiter(this.log, deps.logLimit);
     this.transfers = new TransferService(this.log, { maxConcurrent: config.transfer.maxConcurrent, ...deps.transfer }, this.logLimiter);
     this.notifier = new Notifier(this.log, deps.notify);
-    this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe, transfer: this.transfers });
+    this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe, transfer: this.transfers, rrl: this.rateLimiting.limiter });
     this.reloads = new ReloadCoordinator({
       log: this.log,
       zonesDir: config.zonesDir,
@@ -294,7 +302,7 @@ export class RrdnsServer {
       for (const { host, port } of this.config.listen) this.bound.push(await this.bindBoth(host, port));
       for (const { host, port } of this.bound) {
         for (let i = 1; i < this.config.udpThreads; i++) {
-          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel, logBufferBytes: this.config.logBufferBytes, answerCacheBytes: this.config.answerCacheBytes }, this.servedForWorkers(), this.liveTable());
+          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel, logBufferBytes: this.config.logBufferBytes, answerCacheBytes: this.config.answerCacheBytes, rrl: this.rateLimiting.shared }, this.servedForWorkers(), this.liveTable());
         }
       }
       if (this.udpThreads.size > 0) {
@@ -407,6 +415,7 @@ export class RrdnsServer {
     ]);
     await this.admin?.close();
     this.logLimiter.close();
+    this.rateLimiting.close();
   }
 }
 

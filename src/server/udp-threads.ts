@@ -34,6 +34,8 @@ import type { RRset, Zone } from '../zone/zone.ts';
 import { addLogFaults, type LogFaults, type Logger } from '../observability/log.ts';
 import type { TransportFaultCounts } from '../observability/metrics.ts';
 import { monotonicMs } from '../zone/clock.ts';
+import type { RrlReport } from '../rrl/limiter.ts';
+import type { RrlShared } from './rate-limit.ts';
 
 /** The key of a health-checked RRset, the same in every thread. */
 export function liveKey(zone: Zone, rrset: RRset): string {
@@ -62,7 +64,7 @@ export type WorkerMessage =
   | { kind: 'installed' }
   | { kind: 'error'; message: string }
   /** Query counts since the last report; `faults`: failed sends and throwing handlers; `log`: log lines dropped and suppressed in the worker since then. */
-  | { kind: 'counts'; counts: Map<string, Float64Array>; log?: LogFaults; faults?: TransportFaultCounts }
+  | { kind: 'counts'; counts: Map<string, Float64Array>; log?: LogFaults; faults?: TransportFaultCounts; rrl?: RrlReport }
   | { kind: 'closed' };
 
 export interface WorkerSetup {
@@ -76,6 +78,8 @@ export interface WorkerSetup {
   answerCacheBytes?: number;
   /** One Int32 the worker bumps from its event loop every HEARTBEAT_EVERY_MS. */
   heartbeat?: SharedArrayBuffer;
+  /** Rate limiting over the main thread's bucket table (shared memory); absent when RRL is off. */
+  rrl?: RrlShared | undefined;
 }
 
 /** How often a worker bumps its heartbeat. */
@@ -136,7 +140,7 @@ interface Slot {
 }
 
 export interface UdpThreadsEvents {
-  onCounts: (counts: Map<string, Float64Array>, faults?: TransportFaultCounts) => void;
+  onCounts: (counts: Map<string, Float64Array>, faults?: TransportFaultCounts, rrl?: RrlReport) => void;
   onRestart?: (reason: RestartReason) => void;
 }
 
@@ -229,7 +233,7 @@ export class UdpThreads {
             break;
           case 'counts':
             for (const cells of m.counts.values()) for (const n of cells) this.answeredByWorkers += n;
-            this.events.onCounts(m.counts, m.faults);
+            this.events.onCounts(m.counts, m.faults, m.rrl);
             if (m.log) addLogFaults(m.log);
             break;
         }

@@ -18,6 +18,7 @@ import { ServedZone } from './served-zone.ts';
 import { AnswerCache } from './answer-cache.ts';
 import { TransferService } from './transfer.ts';
 import { LogLimiter } from '../observability/log-limiter.ts';
+import { limiterFor } from './rate-limit.ts';
 import { HEARTBEAT_EVERY_MS, liveKey, type MainMessage, type WorkerFault, type WorkerMessage, type WorkerSetup, type ZoneForWorker } from './udp-threads.ts';
 
 /** How often query counts go to the main thread for /metrics. */
@@ -39,7 +40,9 @@ const faults = new TransportFaults();
 const observe = countingObserver((zone, qtype, rcode, transport) => counts.count(zone, qtype, rcode, transport), log);
 // UDP only here: AXFR is REFUSED and IXFR gets the SOA alone, as on the main thread's socket.
 const limiter = new LogLimiter(log);
-const pipeline = new QueryPipeline(store, { chaosIdentity: setup.identity, observe, transfer: new TransferService(log, {}, limiter) });
+// The same buckets as every other UDP thread (shared memory); its counts go to the main thread with the query counts.
+const rrl = limiterFor(setup.rrl);
+const pipeline = new QueryPipeline(store, { chaosIdentity: setup.identity, observe, transfer: new TransferService(log, {}, limiter), rrl });
 
 /**
  * Structured clone turns Buffers into plain Uint8Arrays; the rdata encoder
@@ -82,7 +85,8 @@ const flushCounts = () => {
   const logChanged = log.dropped > 0 || Object.keys(log.suppressed).length > 0;
   if (logChanged) sentLog = { dropped: now.dropped, suppressed: { ...now.suppressed } };
   const failed = faults.take();
-  if (taken || logChanged || failed) send({ kind: 'counts', counts: taken ?? new Map(), ...(logChanged ? { log } : {}), ...(failed ? { faults: failed } : {}) });
+  const limited = rrl?.take();
+  if (taken || logChanged || failed || limited) send({ kind: 'counts', counts: taken ?? new Map(), ...(logChanged ? { log } : {}), ...(failed ? { faults: failed } : {}), ...(limited ? { rrl: limited } : {}) });
 };
 const timer = setInterval(flushCounts, COUNTS_EVERY_MS);
 // Bumped from this thread's event loop: a loop that is stuck stops bumping it, and the main thread replaces us.

@@ -83,6 +83,13 @@ export interface AnswerPlan {
   readonly expiresAt: number;
   /** Approximate bytes the plan holds, for byte-bounded caches. */
   readonly size: number;
+  /**
+   * Response rate limiting (src/rrl/classify.ts): the response class and the
+   * hash of what the class is accounted by, set by the server when it
+   * compiles; 0 and 0 (an answer, no name) when compiled without them.
+   */
+  readonly limitClass: number;
+  readonly limitName: number;
 }
 
 export interface CompileContext {
@@ -95,6 +102,8 @@ export interface CompileContext {
    * are pointed at inside the question.
    */
   sharedSuffix: string | undefined;
+  /** The rate-limit class and name hash to keep on the plan (AnswerPlan.limitClass/limitName). */
+  limit?: { readonly limitClass: number; readonly limitName: number } | undefined;
 }
 
 const writer = new MessageWriter();
@@ -183,6 +192,8 @@ export function compileAnswer(res: AnswerSections, ctx: CompileContext, expiresA
     mustFit: lostRequired ? Infinity : mustFit,
     expiresAt,
     size: body.length + (rotation ? rotation.rdata.length + rotation.at.length * 8 : 0) + cuts.length * 40 + PLAN_OVERHEAD,
+    limitClass: ctx.limit?.limitClass ?? 0,
+    limitName: ctx.limit?.limitName ?? 0,
   };
 }
 
@@ -202,5 +213,5 @@ export function chaosTxtPlan(identity: string): AnswerPlan {
   w.u8(text.length);
   w.bytes(text);
   const body = w.take();
-  return { rcode: 0, authoritative: true, an: 1, ns: 0, ar: 0, body, rotation: undefined, cuts: [{ end: body.length, an: 1, ns: 0, ar: 0 }], mustFit: body.length, expiresAt: Infinity, size: body.length + PLAN_OVERHEAD };
+  return { rcode: 0, authoritative: true, an: 1, ns: 0, ar: 0, body, rotation: undefined, cuts: [{ end: body.length, an: 1, ns: 0, ar: 0 }], mustFit: body.length, expiresAt: Infinity, size: body.length + PLAN_OVERHEAD, limitClass: 0, limitName: 0 };
 }

@@ -49,6 +49,8 @@ export class QueryView {
   ednsDo = false;
   /** Set when the header claims more than we parsed correctly; for logs. */
   problem = '';
+  /** The query carried a valid server cookie (RFC 7873): its source address is proven, so it is exempt from rate limiting. */
+  sourceProven = false;
 }
 
 /**
@@ -96,6 +98,7 @@ function readQname(msg: Uint8Array, length: number, offset: number, view: QueryV
  */
 export function decodeQuery(msg: Uint8Array, length: number, view: QueryView): QueryStatus {
   view.problem = '';
+  view.sourceProven = false;
   view.hasEdns = false;
   view.ednsVersion = 0;
   view.ednsUdpSize = 0;

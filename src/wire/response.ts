@@ -77,15 +77,17 @@ export function writeAnswer(msg: Uint8Array, q: QueryView, plan: AnswerPlan, k: 
 
 /**
  * A response with no records: errors (FORMERR, NOTIMP, REFUSED, SERVFAIL,
- * BADVERS). The question is echoed when it was parsed; the OPT record when
- * the query had one (and always for BADVERS, which only OPT can carry).
+ * BADVERS), and with `tc` the truncated answer rate limiting slips (BIND
+ * `slip`: TC=1, no records, the rcode kept, so the client retries over TCP).
+ * The question is echoed when it was parsed; the OPT record when the query
+ * had one (and always for BADVERS, which only OPT can carry).
  */
-export function writeEmpty(msg: Uint8Array, q: QueryView, rcode: number, withQuestion: boolean, aa = false): Buffer {
+export function writeEmpty(msg: Uint8Array, q: QueryView, rcode: number, withQuestion: boolean, aa = false, tc = false): Buffer {
   const qlen = withQuestion ? q.questionEnd : HEADER_SIZE;
   const opt = q.hasEdns || rcode === Rcode.BADVERS ? OPT_SIZE : 0;
   const out = Buffer.allocUnsafe(qlen + opt);
   if (qlen > HEADER_SIZE) out.set(msg.subarray(HEADER_SIZE, qlen), HEADER_SIZE);
-  writeHeader(out, { id: q.id, opcode: q.opcode, queryFlags: q.flags, rcode, aa, tc: false }, withQuestion ? 1 : 0, 0, 0, opt ? 1 : 0);
+  writeHeader(out, { id: q.id, opcode: q.opcode, queryFlags: q.flags, rcode, aa, tc }, withQuestion ? 1 : 0, 0, 0, opt ? 1 : 0);
   if (opt) writeOpt(out, qlen, rcode, q.ednsDo);
   return out;
 }

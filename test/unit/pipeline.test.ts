@@ -1,6 +1,7 @@
 /**
  * The query pipeline's zone choice: longest suffix, except DS at the apex of
- * a served child zone, which the served parent answers (RFC 4035 §3.1.4.1).
+ * a served child zone, which the served parent answers (RFC 4035 §3.1.4.1);
+ * and the rate-limit step (UDP only, before the answer is written).
  */
 import { describe, expect, it } from 'vitest';
 import { QueryPipeline } from '../../src/server/pipeline.ts';
@@ -10,6 +11,9 @@ import { ZoneStore } from '../../src/zone/store.ts';
 import { rawQuery } from '../support/rawdns.ts';
 import { decodeMessage, summarize } from '../support/wire-decode.ts';
 import { zoneFromText } from '../support/zone-text.ts';
+import { parseConfig } from '../../src/config/schema.ts';
+import { ResponseLimiter } from '../../src/rrl/limiter.ts';
+import { BucketTable } from '../../src/rrl/table.ts';
 
 const parent = zoneFromText('example.test', '$TTL 300\n@ SOA ns1 parent 1 2 3 4 5\n@ NS ns1\nns1 A 192.0.2.1\nchild NS ns1.child\nns1.child A 192.0.2.2\nchild TYPE43 \\# 4 30390d02\n');
 const child = zoneFromText('child.example.test', '$TTL 300\n@ SOA ns1 child 1 2 3 4 5\n@ NS ns1\nns1 A 192.0.2.2\nwww A 192.0.2.3\n');
@@ -39,5 +43,78 @@ describe('zone choice', () => {
     expect(m.aa).toBe(aa);
     expect(summarize(m.answer).map((l) => (type === 43 ? l.split(' ').slice(0, 2).join(' ') : l))).toEqual(answer);
     expect(summarize(m.authority)).toEqual(authority);
+  });
+});
+
+describe('the rate-limit step', () => {
+  const storeOf = (...zones: (typeof parent)[]) => {
+    const store = new ZoneStore<ServedZone>();
+    store.replace(new Map(zones.map((z) => [z.originKey, new ServedZone(z)])));
+    return store;
+  };
+  const store = storeOf(parent, child);
+  const settings = (over: Record<string, unknown> = {}) => parseConfig({ zonesDir: '/x', listen: ['127.0.0.1:53'], rrl: { responsesPerSecond: 2, nxdomainsPerSecond: 2, referralsPerSecond: 2, errorsPerSecond: 2, slip: 1, ...over } }).rrl;
+  const limited = (over: Record<string, unknown> = {}) => new QueryPipeline(store, { rrl: new ResponseLimiter(settings(over), new BucketTable(1024)) });
+  const send = (p: QueryPipeline, qname: string, qtype: number, transport: 'udp' | 'tcp' = 'udp', proven = false, from = '192.0.2.1') => {
+    const msg = rawQuery(qname, { qtype, opt: { udpSize: 1232 }, id: 7 });
+    const view = new QueryView();
+    const out = p.handle(msg, msg.length, transport, proven ? provenView(view) : view, from);
+    return out === null ? null : decodeMessage(out as Buffer);
+  };
+  /** A view whose sourceProven survives decodeQuery's reset, as if the cookie step had set it after decoding. */
+  function provenView(view: QueryView): QueryView {
+    Object.defineProperty(view, 'sourceProven', { get: () => true, set: () => {} });
+    return view;
+  }
+
+  it.each([
+    { name: 'an answer', qname: 'ns1.example.test', qtype: 1, rcode: 0, aa: true },
+    { name: 'an NXDOMAIN', qname: 'nope.example.test', qtype: 1, rcode: 3, aa: true },
+    { name: 'a referral', qname: 'www.child.example.test', qtype: 1, rcode: 0, aa: false, only: parent },
+    { name: 'a REFUSED (class error)', qname: 'example.com', qtype: 1, rcode: 5, aa: false },
+  ])('over the limit, $name slips as TC=1 without records, rcode, AA, question and OPT kept', ({ qname, qtype, rcode, aa, only }) => {
+    // The referral needs the parent served without the child.
+    const p = only ? new QueryPipeline(storeOf(only), { rrl: new ResponseLimiter(settings(), new BucketTable(1024)) }) : limited();
+    const full = [send(p, qname, qtype), send(p, qname, qtype)];
+    for (const m of full) expect(m!.tc).toBe(false);
+    const slip = send(p, qname, qtype)!;
+    expect(slip.tc).toBe(true);
+    expect(slip.rcode).toBe(rcode);
+    expect(slip.aa).toBe(aa);
+    expect(slip.id).toBe(7);
+    expect(slip.question).toHaveLength(1);
+    expect(slip.answer).toEqual([]);
+    expect(slip.authority).toEqual([]);
+    expect(slip.additional.map((r) => r.type)).toEqual([41]);
+  });
+
+  it('slip 0 drops: handle returns null', () => {
+    const p = limited({ slip: 0 });
+    send(p, 'ns1.example.test', 1);
+    send(p, 'ns1.example.test', 1);
+    expect(send(p, 'ns1.example.test', 1)).toBeNull();
+  });
+
+  it('TCP is never limited', () => {
+    const p = limited({ slip: 0 });
+    for (let i = 0; i < 20; i++) expect(send(p, 'ns1.example.test', 1, 'tcp')!.answer).toHaveLength(1);
+  });
+
+  it('a query whose source a server cookie proved (view.sourceProven) is not limited', () => {
+    const p = limited({ slip: 0 });
+    for (let i = 0; i < 20; i++) expect(send(p, 'ns1.example.test', 1, 'udp', true)!.answer).toHaveLength(1);
+    // The same prefix without proof is limited.
+    send(p, 'ns1.example.test', 1);
+    send(p, 'ns1.example.test', 1);
+    expect(send(p, 'ns1.example.test', 1)).toBeNull();
+  });
+
+  it('random names share the zone\'s NXDOMAIN account', () => {
+    const p = limited({ slip: 0 });
+    expect(send(p, 'a1.example.test', 1)!.rcode).toBe(3);
+    expect(send(p, 'a2.example.test', 1)!.rcode).toBe(3);
+    expect(send(p, 'a3.example.test', 1)).toBeNull();
+    // Another zone has its own account.
+    expect(send(p, 'a4.child.example.test', 1)!.rcode).toBe(3);
   });
 });
