@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { dig } from '../support/dig.ts';
 import { writeZones } from '../support/server.ts';
-import { RRDNS_MAIN, startRrdns, stopAll, tempDir, type RrdnsProcess } from '../support/spawn.ts';
+import { RRDNS_MAIN, startRrdns, stopAll, tempDir, waitUntil, type RrdnsProcess } from '../support/spawn.ts';
 
 // Two pool members on their own loopback addresses, both up (a TCP check on a port each accepts).
 const MEMBERS = ['127.0.0.81', '127.0.0.82'];
@@ -126,6 +126,37 @@ describe('served serials never go backwards across restarts', () => {
     expect(r.proc.logs.some((l) => l.level === 40 && String(l.msg).includes('not greater than the served 10') && l.previous === 'state directory')).toBe(true);
     await r.proc.stop();
 
+    r = await start(zones, stateDir);
+    expect(await soaSerial(r.proc.port, 'st.test')).toBe(11);
+  });
+
+  it('a reload that raised the served serial is remembered; a reload whose serial cannot be written fails and keeps the old zone', async () => {
+    const zones = writeZones({ 'st.test.yaml': poolZone(10) });
+    const stateDir = tempDir('state');
+    let r = await start(zones, stateDir);
+    const reloaded = async (msg: string) => {
+      const before = r.proc.logs.filter((l) => l.msg === msg).length;
+      r.proc.child.kill('SIGHUP');
+      await waitUntil(async () => r.proc.logs.filter((l) => l.msg === msg).length > before, { what: msg, attempts: 200, proc: r.proc });
+    };
+    // Content changed, file serial not raised: served 11, and written down before it is served.
+    fs.writeFileSync(path.join(zones, 'st.test.yaml'), poolZone(10, '  txt: { TXT: "one" }\n'));
+    await reloaded('zones reloaded');
+    expect(await soaSerial(r.proc.port, 'st.test')).toBe(11);
+
+    const file = path.join(stateDir, 'state.json');
+    const kept = fs.readFileSync(file);
+    fs.rmSync(file);
+    fs.mkdirSync(file);
+    fs.writeFileSync(path.join(zones, 'st.test.yaml'), poolZone(10, '  txt: { TXT: "two" }\n'));
+    await reloaded('zone reload failed; previous zones keep serving');
+    expect(await soaSerial(r.proc.port, 'st.test')).toBe(11);
+    expect((await dig(r.proc.port, ['txt.st.test', 'TXT'])).answer.map((a) => a.data)).toEqual(['"one"']);
+    await r.proc.stop();
+
+    fs.rmdirSync(file);
+    fs.writeFileSync(file, kept);
+    fs.writeFileSync(path.join(zones, 'st.test.yaml'), poolZone(10, '  txt: { TXT: "one" }\n'));
     r = await start(zones, stateDir);
     expect(await soaSerial(r.proc.port, 'st.test')).toBe(11);
   });
