@@ -221,9 +221,9 @@ describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with b
     const config = (JSON.parse(r.stdout) as { OCIv1: { config: Record<string, unknown> } }).OCIv1.config;
     expect(config.User).toBe('rrdns');
     expect(Object.keys(config.ExposedPorts as object).sort()).toEqual(['53/tcp', '53/udp']);
-    expect(Object.keys(config.Volumes as object)).toEqual(['/etc/rrdns/zones']);
+    expect(Object.keys(config.Volumes as object).sort()).toEqual(['/etc/rrdns/zones', '/var/lib/rrdns']);
     expect(config.Env).toEqual(
-      expect.arrayContaining(['NODE_ENV=production', 'RRDNS_LISTEN=0.0.0.0:53', 'RRDNS_ZONES=/etc/rrdns/zones', 'RRDNS_ADMIN=127.0.0.1:8053', 'RRDNS_LOG_LEVEL=info', 'RRDNS_UDP_THREADS=0']),
+      expect.arrayContaining(['NODE_ENV=production', 'RRDNS_LISTEN=0.0.0.0:53', 'RRDNS_ZONES=/etc/rrdns/zones', 'RRDNS_ADMIN=127.0.0.1:8053', 'RRDNS_LOG_LEVEL=info', 'RRDNS_UDP_THREADS=0', 'RRDNS_STATE_DIR=/var/lib/rrdns']),
     );
     // Exec form (no /bin/sh -c wrapper), so the entrypoint script can exec node as PID 1.
     expect(config.Entrypoint).toEqual(['/opt/rrdns/entrypoint.sh']);
@@ -249,6 +249,7 @@ describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with b
         devInstalled: Object.keys(pkg.devDependencies).filter((d) => has('/opt/rrdns/node_modules/' + d)),
         prodMissing: Object.keys(pkg.dependencies).filter((d) => !has('/opt/rrdns/node_modules/' + d)),
         zones: fs.readdirSync('/etc/rrdns/zones'),
+        stateDir: (() => { const s = fs.statSync('/var/lib/rrdns'); return { dir: s.isDirectory(), uid: s.uid }; })(),
       }));`;
     const r = await runImage({ cmd: ['node', '-e', probe] });
     expect(r.code, describeRun(r)).toBe(0);
@@ -256,6 +257,8 @@ describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with b
     expect(seen).toMatchObject({ user: 'rrdns', main: true, src: false, tsInDist: [], devInstalled: [], prodMissing: [] });
     expect(seen.uid).not.toBe(0);
     expect(seen.zones).toContain('example.test.yaml');
+    // RRDNS_STATE_DIR: the process can write its state there (a fresh volume copies this ownership).
+    expect(seen.stateDir).toEqual({ dir: true, uid: seen.uid });
   }, 120_000);
 
   it('passes CMD on to rrdns: `check` validates the zones baked into the image', async () => {
@@ -269,6 +272,7 @@ describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with b
     let zones: string;
     let port: number;
     let adminPort: number;
+    let stateDir: string;
     const logLines = () => container.stdout().split('\n').filter((l) => l.startsWith('{'));
 
     beforeAll(async () => {
@@ -283,9 +287,12 @@ describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with b
 
       port = await freePort();
       adminPort = await freePort();
+      // The state volume as a bind mount, owned by the image's rrdns user (uid 10053) like a fresh volume.
+      stateDir = tempDir('docker-state');
+      fs.chownSync(stateDir, 10053, 10053);
       container = startProcess('run.sh rrdns', script('run.sh'), runArgs({
         env: { RRDNS_LISTEN: `127.0.0.1:${port}`, RRDNS_ADMIN: `127.0.0.1:${adminPort}` },
-        volumes: [`${zones}:/etc/rrdns/zones:ro`],
+        volumes: [`${zones}:/etc/rrdns/zones:ro`, `${stateDir}:/var/lib/rrdns`],
       }), { cwd: REPO_ROOT });
       // Ready = zones loaded and the first round of health checks done.
       await waitUntil(async () => (await fetch(`http://127.0.0.1:${adminPort}/readyz`)).status === 200, {
@@ -304,6 +311,7 @@ describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with b
       }
       await stopAll();
       if (zones) removeDir(zones);
+      if (stateDir) removeDir(stateDir);
     }, 60_000);
 
     it('answers a round-robin name over UDP and TCP, rotating', async () => {
@@ -323,6 +331,13 @@ describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with b
       await waitUntil(async () => listeningLine() !== undefined, { what: 'the start-up line', proc: container });
       const listening = listeningLine();
       expect(listening && (JSON.parse(listening) as { udpThreads: number }).udpThreads).toBe(os.availableParallelism());
+    });
+
+    it('keeps its state in the /var/lib/rrdns volume: the served serials are there once it answers', () => {
+      const state = JSON.parse(fs.readFileSync(path.join(stateDir, 'state.json'), 'utf8')) as { version: number; serials: Record<string, { serial: number }> };
+      expect(state.version).toBe(1);
+      expect(state.serials['docker.test.']?.serial).toBe(1);
+      expect(fs.statSync(path.join(stateDir, 'state.json')).uid).toBe(10053);
     });
 
     it('health-checks the compose example backends from inside the container: only the live ones are served', async () => {
