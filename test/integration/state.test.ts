@@ -8,11 +8,11 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { dig } from '../support/dig.ts';
 import { writeZones } from '../support/server.ts';
-import { RRDNS_MAIN, startRrdns, stopAll, tempDir, waitUntil, type RrdnsProcess } from '../support/spawn.ts';
+import { REPO_ROOT, RRDNS_MAIN, startRrdns, stopAll, tempDir, waitUntil, type RrdnsProcess } from '../support/spawn.ts';
 
 // Two pool members on their own loopback addresses, both up (a TCP check on a port each accepts).
 const MEMBERS = ['127.0.0.81', '127.0.0.82'];
@@ -267,5 +267,23 @@ describe('instances sharing one state directory', () => {
     expect(await addresses(a2.proc.port, 'www.a.test')).toEqual([MEMBERS[1]]);
     const b2 = await start(zonesB, stateDir);
     expect(await addresses(b2.proc.port, 'www.b.test')).toEqual([MEMBERS[0]]);
+  });
+
+  it('writers in separate processes racing on one directory lose no entry (the lock serialises read-modify-write)', async () => {
+    const stateDir = tempDir('state');
+    const store = path.join(REPO_ROOT, 'src/state/store.ts');
+    const WRITES = 40;
+    const writer = (id: number) =>
+      new Promise<number | null>((resolve) => {
+        const script = `import { StateStore } from ${JSON.stringify(store)};
+          const s = StateStore.open(${JSON.stringify(stateDir)});
+          for (let i = 0; i < ${WRITES}; i++) s.setOverride('www.p${id}.test.', '192.0.2.' + i, 'drain');`;
+        const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'inherit'] });
+        child.on('exit', (code) => resolve(code));
+      });
+    expect(await Promise.all([writer(1), writer(2), writer(3)])).toEqual([0, 0, 0]);
+    const state = JSON.parse(fs.readFileSync(path.join(stateDir, 'state.json'), 'utf8')) as { overrides: Record<string, unknown> };
+    expect(Object.keys(state.overrides)).toHaveLength(3 * WRITES);
+    expect(fs.readdirSync(stateDir)).toEqual(['state.json']);
   });
 });
