@@ -2,7 +2,7 @@
 #
 #   docker build -t rrdns .
 #   docker run -d --name rrdns -p 53:53/udp -p 53:53/tcp \
-#     -v "$PWD/zones:/etc/rrdns/zones:ro" rrdns
+#     -v "$PWD/zones:/etc/rrdns/zones:ro" -v rrdns-state:/var/lib/rrdns rrdns
 #
 # Three stages on the same base: `build` compiles src/ to dist/ with the dev
 # dependencies (TypeScript), `deps` installs the production dependencies only,
@@ -42,7 +42,8 @@ RUN apt-get update \
  && setcap cap_net_bind_service=+ip /usr/sbin/capsh \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
  && groupadd --gid 10053 rrdns \
- && useradd --no-log-init --uid 10053 --gid rrdns --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin rrdns
+ && useradd --no-log-init --uid 10053 --gid rrdns --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin rrdns \
+ && install -d -o rrdns -g rrdns -m 0750 /var/lib/rrdns
 
 # Every setting is an environment variable (flags given after the image name win);
 # `docker run --rm rrdns help` lists them all. The ones that matter most here:
@@ -53,6 +54,9 @@ RUN apt-get update \
 #                             and RRDNS_ADMIN_TOKEN_FILE (a mounted file holding the token)
 #   RRDNS_LOG_LEVEL           fatal|error|warn|info|debug|trace|silent
 #   RRDNS_UDP_THREADS         threads answering UDP; 0 (the image's default) = one per core
+#   RRDNS_STATE_DIR           API overrides and served SOA serials, kept across restarts
+#                             (a volume: keep it, or a drain and the serials are forgotten
+#                             with the container; a bind mount must be writable by uid 10053)
 #   RRDNS_WATCH, RRDNS_WATCH_POLL_MS, RRDNS_SHUTDOWN_GRACE_MS, RRDNS_IDENTITY,
 #   RRDNS_XFR_MAX_CONCURRENT, RRDNS_TCP_*: see `help`
 ENV NODE_ENV=production \
@@ -60,7 +64,8 @@ ENV NODE_ENV=production \
     RRDNS_ZONES=/etc/rrdns/zones \
     RRDNS_ADMIN=127.0.0.1:8053 \
     RRDNS_LOG_LEVEL=info \
-    RRDNS_UDP_THREADS=0
+    RRDNS_UDP_THREADS=0 \
+    RRDNS_STATE_DIR=/var/lib/rrdns
 
 WORKDIR /opt/rrdns
 # package.json says "type": "module", which makes dist/*.js ES modules.
@@ -71,6 +76,8 @@ COPY docker/entrypoint.sh ./entrypoint.sh
 # The example zone, as default content; a mounted directory replaces it.
 COPY zones /etc/rrdns/zones
 VOLUME ["/etc/rrdns/zones"]
+# Owned by rrdns (created above): a new named or anonymous volume starts with that ownership.
+VOLUME ["/var/lib/rrdns"]
 
 USER rrdns
 EXPOSE 53/udp 53/tcp

@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   });
   fs.writeFileSync(path.join(dir, 'failover.test.yaml'), zone.yaml);
   const dnsPort = await freePort();
-  const child = spawn(process.execPath, [path.join(ROOT, 'src/main.ts'), 'serve', '--zones', dir, '--listen', `127.0.0.1:${dnsPort}`, '--log-level', 'warn', '--admin', 'off'], { stdio: 'inherit' });
+  const child = spawn(process.execPath, [path.join(ROOT, 'src/main.ts'), 'serve', '--zones', dir, '--listen', `127.0.0.1:${dnsPort}`, '--log-level', 'warn', '--admin', 'off', '--state-dir', 'off'], { stdio: 'inherit' });
   try {
     let answer = await dig(dnsPort, ['www.failover.test', 'A']).catch(() => undefined);
     for (let i = 0; i < 50 && !answer; i++) {

@@ -10,6 +10,10 @@ export const ErrorCode = {
   LISTEN_FAILED: 'RRDNS_LISTEN_FAILED',
   WIRE_MALFORMED: 'RRDNS_WIRE_MALFORMED',
   SERVER_STATE: 'RRDNS_SERVER_STATE',
+  /** The state directory or its file cannot be read, parsed or created (at start). */
+  STATE_INVALID: 'RRDNS_STATE_INVALID',
+  /** A change could not be written to the state directory (it was not applied). */
+  STATE_WRITE_FAILED: 'RRDNS_STATE_WRITE_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -24,6 +24,7 @@
  * logged through a rate limiter: a client retrying in a loop gets a few lines.
  */
 import { isLoopbackHost } from '../config/schema.ts';
+import { ErrorCode, RrdnsError } from '../errors.ts';
 import http from 'node:http';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -39,7 +40,10 @@ export interface AdminSource {
   /** Zones loaded and the first check round done. */
   ready(): boolean;
   pools(): PoolSnapshot[];
-  /** Sets (null: clears) the API override of a member; false when there is no such member. */
+  /**
+   * Sets (null: clears) the API override of a member; false when there is no such member.
+   * Throws RrdnsError STATE_WRITE_FAILED when it could not be kept (then it is not applied).
+   */
   setOverride(name: string, address: string, override: OverrideValue | null): boolean;
   metrics(): Promise<{ contentType: string; body: string }>;
   info(): { version: string; zones: string[]; startedAt: string };
@@ -321,7 +325,15 @@ export class AdminServer {
       res.setHeader('connection', 'close');
     }
 
-    if (!this.source.setOverride(name, addr, value)) {
+    let found: boolean;
+    try {
+      found = this.source.setOverride(name, addr, value);
+    } catch (e) {
+      // Not kept across a restart, so not applied: the operator is told, and can retry.
+      if (e instanceof RrdnsError && e.code === ErrorCode.STATE_WRITE_FAILED) throw new HttpError(503, 'state_write_failed', `override not applied: ${e.message}`);
+      throw e;
+    }
+    if (!found) {
       throw new HttpError(404, 'no_such_member', `no pool ${ownerKey(name)} has address ${addr}`);
     }
     this.logger?.info({ name: ownerKey(name), address: addr, override: value, remote: req.socket.remoteAddress }, value === null ? 'admin override cleared' : 'admin override set');

@@ -455,6 +455,25 @@ export class Metrics {
   }
   private answerCacheSource: () => { bytes: number; entries: number } = () => ({ bytes: 0, entries: 0 });
 
+  /** The state directory's write outcomes (src/state/store.ts); registers its counter on first call. */
+  setStateWrites(source: () => { failures: number }): void {
+    if (this.stateWritesSource === undefined) {
+      const self = this;
+      new Counter({
+        name: 'rrdns_state_write_failures_total',
+        help: 'Writes to the state directory that failed: the override asked for was refused, or the reload (or start) that raised a served serial failed.',
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          const n = self.stateWritesSource!().failures;
+          if (n > 0) this.inc(n);
+        },
+      });
+    }
+    this.stateWritesSource = source;
+  }
+  private stateWritesSource: (() => { failures: number }) | undefined;
+
   setPools(source: PoolSnapshot[] | (() => PoolSnapshot[])): void {
     this.poolSource = typeof source === 'function' ? source : () => source;
   }

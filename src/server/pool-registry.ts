@@ -39,7 +39,9 @@ const ownerText = (name: string) => {
 
 /**
  * Overrides set through the API, keyed by owner and address as the snapshot
- * names a member. They win over the zone file's and survive reloads.
+ * names a member. They win over the zone file's and survive reloads; one for
+ * a member no zone has now is kept and applies when the member comes back
+ * (the state directory keeps them across restarts too, src/state/).
  */
 export class ApiOverrides {
   private readonly byKey = new Map<string, AdminOverride>();
@@ -48,6 +50,9 @@ export class ApiOverrides {
   }
   get(owner: string, address: string): AdminOverride | undefined {
     return this.byKey.get(ApiOverrides.key(owner, address));
+  }
+  has(owner: string, address: string): boolean {
+    return this.byKey.has(ApiOverrides.key(owner, address));
   }
   set(owner: string, address: string, value: AdminOverride | null): void {
     if (value === null) this.byKey.delete(ApiOverrides.key(owner, address));
@@ -98,19 +103,36 @@ export class PoolRegistry {
     return this.entries.size;
   }
 
-  /** Sets (or with null clears) the API override of `address` in the pool of `name`; false when no such member. */
-  setOverride(name: string, address: string, override: AdminOverride | null): boolean {
+  /**
+   * The member an override request names, as the snapshot and the state file
+   * name it (owner lower case with a trailing dot, canonical address); undefined
+   * when no pool has that member. Clearing also finds an override kept for a
+   * member that no zone has now.
+   */
+  overrideTarget(name: string, address: string, clearing = false): { owner: string; address: string } | undefined {
     const owner = ownerText(name);
     let addr: string;
     try {
       addr = canonicalAddress(address).address;
     } catch {
-      return false;
+      return undefined;
     }
     const exists = [...this.entries.values()].some((e) => ownerText(e.rrset.owner) === owner && e.members.some((m) => m.address === addr));
-    if (!exists) return false;
-    this.apiOverrides.set(owner, addr, override);
+    if (exists || (clearing && this.apiOverrides.has(owner, addr))) return { owner, address: addr };
+    return undefined;
+  }
+
+  /** Sets (or with null clears) the API override of `address` in the pool of `name`; false when no such member. */
+  setOverride(name: string, address: string, override: AdminOverride | null): boolean {
+    const target = this.overrideTarget(name, address, override === null);
+    if (!target) return false;
+    this.apiOverrides.set(target.owner, target.address, override);
     return true;
+  }
+
+  /** Overrides kept from before a restart (members not served now included). */
+  restoreOverrides(kept: Iterable<{ owner: string; address: string; override: AdminOverride }>): void {
+    for (const k of kept) this.apiOverrides.set(k.owner, k.address, k.override);
   }
 
   private override(entry: PoolEntry, m: Member): { value: AdminOverride | null; source: 'api' | 'zone' | null } {

@@ -34,6 +34,8 @@ import { servedVersions, TransferService, type TransferLimits } from './transfer
 import { Notifier, type NotifyOptions } from './notify.ts';
 import { LogLimiter, type LimiterOptions } from '../observability/log-limiter.ts';
 import { ReloadCoordinator, type ReloadResult, type ReloadStatus } from './reload.ts';
+import { StateStore, type StateIo, type StoredSerial } from '../state/store.ts';
+import { servedVersion } from '../zone/serial.ts';
 
 export type { ReloadResult, ReloadStatus } from './reload.ts';
 
@@ -51,6 +53,8 @@ export interface ServerDeps {
   logLimit?: Partial<LimiterOptions>;
   /** How often the response-rate-limiting summary line may be written (default 10 s; rate-limit.ts). */
   rrlSummaryMs?: number;
+  /** How the state file is read and written (default: atomic files; tests inject failures). */
+  stateIo?: StateIo;
 }
 
 export interface BoundAddress {
@@ -97,9 +101,13 @@ export class RrdnsServer {
   readonly notifier: Notifier;
   /** Response rate limiting of UDP answers: the shared buckets, the main thread's limiter, totals and summary. */
   readonly rateLimiting: RateLimiting;
+  /** Overrides and served serials kept across restarts (config.stateDir); opened by start(). */
+  private stateStore: StateStore | undefined;
+  private readonly stateIo: StateIo | undefined;
 
   constructor(config: ServerConfig, deps: ServerDeps = {}) {
     this.config = config;
+    this.stateIo = deps.stateIo;
     this.answers = new AnswerCache(config.answerCacheBytes);
     this.log = deps.logger ?? createLogger(config.logLevel);
     this.checker = deps.checker ?? createChecker();
@@ -130,6 +138,7 @@ export class RrdnsServer {
     metrics.setPools(() => this.pools.snapshot());
     metrics.setAnswerCache(() => this.answers);
     metrics.setRateLimit(() => this.rateLimiting.totalsNow());
+    metrics.setStateWrites(() => ({ failures: this.stateStore?.writeFailures ?? 0 }));
     const observe = countingObserver((zone, qtype, rcode, transport) => metrics.countQuery(zone, qtype, rcode, transport), this.log);
     this.logLimiter = new LogLimiter(this.log, deps.logLimit);
     this.transfers = new TransferService(this.log, { maxConcurrent: config.transfer.maxConcurrent, ...deps.transfer }, this.logLimiter);
@@ -228,13 +237,17 @@ export class RrdnsServer {
    */
   private async install(loaded: Zone[]): Promise<void> {
     // Serials grow with every content change; zones whose served serial changed get a NOTIFY once swapped in.
-    const { zones, changed } = servedVersions(loaded, (key) => this.store.get(key)?.zone, this.log);
+    // After a restart the state directory's serials count as the versions served before (never backwards).
+    const { zones, changed } = servedVersions(loaded, (key) => this.store.get(key)?.zone, this.log, (origin) => this.stateStore?.serial(origin));
     let entries;
     try {
       entries = PoolRegistry.plan(zones);
     } catch (e) {
       throw new ZoneValidationError([{ file: this.config.zonesDir, message: (e as Error).message }]);
     }
+    // Recorded before any of them is served: a serial handed out is a serial remembered. A failed
+    // write fails this install (start or reload), and the previous zones keep serving.
+    this.stateStore?.saveSerials(this.servedSerials(zones));
     const next = PoolRegistry.targets(entries);
     // Until the swap the old zones still serve: their checks keep running beside the new ones'.
     this.monitor.setTargets([...this.monitor.targets(), ...next]);
@@ -247,6 +260,11 @@ export class RrdnsServer {
     this.monitor.setTargets(next);
     this.metrics.retainZones([...this.store.all()].map((z) => z.label));
     if (this.state === 'running') void this.notifier.notify(changed);
+  }
+
+  private servedSerials(zones: readonly Zone[]): Map<string, StoredSerial> {
+    const savedAt = new Date().toISOString();
+    return new Map(zones.map((z) => [nameToText(z.origin).toLowerCase(), { ...servedVersion(z), savedAt }]));
   }
 
   /** Health changed: compiled answers that used the old view are dropped. */
@@ -271,20 +289,34 @@ export class RrdnsServer {
     return this.pools.snapshot();
   }
 
-  /** Admin override for one pool member; false when the pool has no such member. */
+  /**
+   * Admin override for one pool member; false when the pool has no such member.
+   * Written to the state directory before it applies: when that write fails it
+   * throws RrdnsError STATE_WRITE_FAILED and nothing changed (the API answers
+   * 503), so an acknowledged drain is one a restart keeps.
+   */
   setOverride(name: string, address: string, override: AdminOverride | null): boolean {
-    const ok = this.pools.setOverride(name, address, override);
-    if (ok) {
-      this.log.warn({ owner: name, address, override }, override ? 'admin override set' : 'admin override cleared');
-      this.invalidateAnswers();
+    const target = this.pools.overrideTarget(name, address, override === null);
+    if (!target) return false;
+    try {
+      this.stateStore?.setOverride(target.owner, target.address, override);
+    } catch (e) {
+      this.log.error({ owner: target.owner, address: target.address, override, err: e }, 'admin override refused: the state directory could not be written');
+      throw e;
     }
-    return ok;
+    this.pools.setOverride(target.owner, target.address, override);
+    this.log.warn({ owner: target.owner, address: target.address, override }, override ? 'admin override set' : 'admin override cleared');
+    this.invalidateAnswers();
+    return true;
   }
 
   async start(): Promise<void> {
     if (this.state !== 'new') throw new RrdnsError(ErrorCode.SERVER_STATE, `start() called on a ${this.state} server`);
     this.state = 'starting';
     try {
+      // Before anything answers: a corrupt or unusable state directory stops the start (the error names the path).
+      this.stateStore = StateStore.open(this.config.stateDir, this.stateIo);
+      this.pools.restoreOverrides(this.stateStore.overrides());
       await this.startAdmin();
       // Fingerprinted before the first read, so an edit racing the start-up is not missed.
       const watcher = this.config.watch.enabled

@@ -26,7 +26,7 @@ import { writeEmpty } from '../wire/response.ts';
 import type { ResponseStream } from '../wire/transport.ts';
 import { RRType } from '../zone/records.ts';
 import { nameToText } from '../zone/name.ts';
-import { assignSerial, serialGt, serialOf } from '../zone/serial.ts';
+import { assignSerial, serialGt, serialOf, type ServedVersion } from '../zone/serial.ts';
 import type { Zone } from '../zone/zone.ts';
 import { monotonicMs } from '../zone/clock.ts';
 import type { ServedZone } from './served-zone.ts';
@@ -160,16 +160,20 @@ function xfrQuery(msg: Uint8Array, view: QueryView): XfrQuery {
 
 /**
  * The zone versions to serve after a (re)load: each zone's serial chosen
- * against the version served before (src/zone/serial.ts), the file-serial
+ * against the version served before (src/zone/serial.ts): the one in memory,
+ * or after a restart the one the state directory kept, the file-serial
  * warnings logged, and the zones whose served serial changed (new zones
  * included), which are the ones to NOTIFY.
  */
-export function servedVersions(zones: readonly Zone[], previous: (originKey: string) => Zone | undefined, log: Logger): { zones: Zone[]; changed: Zone[] } {
+export function servedVersions(zones: readonly Zone[], previous: (originKey: string) => Zone | undefined, log: Logger, stored: (origin: string) => ServedVersion | undefined = () => undefined): { zones: Zone[]; changed: Zone[] } {
   const out: Zone[] = [];
   const changed: Zone[] = [];
   for (const next of zones) {
-    const decision = assignSerial(previous(next.originKey), next);
-    if (decision.warning) log.warn({ zone: nameToText(next.origin), file: next.source, serial: decision.serial }, decision.warning);
+    const origin = nameToText(next.origin).toLowerCase();
+    const inMemory = previous(next.originKey);
+    const kept = inMemory ? undefined : stored(origin);
+    const decision = assignSerial(inMemory ?? kept, next);
+    if (decision.warning) log.warn({ zone: origin, file: next.source, serial: decision.serial, ...(kept ? { previous: 'state directory' } : {}) }, decision.warning);
     if (decision.changed) changed.push(decision.zone);
     out.push(decision.zone);
   }

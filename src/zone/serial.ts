@@ -86,6 +86,29 @@ export interface SerialDecision {
 }
 
 /**
+ * A version served before, as far as choosing the next serial needs it: a
+ * served Zone in memory, or what the state directory kept of the version
+ * served before a restart (src/state/), so a serial never goes backwards
+ * across restarts either.
+ */
+export interface ServedVersion {
+  serial: number;
+  /** contentDigest() of that version. */
+  digest: string;
+  /** The serial its file declared (0 for auto). */
+  declared: number;
+  auto: boolean;
+}
+
+/** What the state directory keeps of a served zone. */
+export function servedVersion(zone: Zone): ServedVersion {
+  const serial = serialOf(zone);
+  return { serial, digest: contentDigest(zone), declared: declaredSerials.get(zone) ?? serial, auto: zone.serialAuto };
+}
+
+const isZone = (v: Zone | ServedVersion): v is Zone => 'nodes' in v;
+
+/**
  * Chooses the serial to serve for `next`, given the version served before
  * (undefined on first load or for a new zone). `nowSeconds` is the clock for
  * `serial: auto` zones, so their first serial also grows across restarts.
@@ -94,26 +117,32 @@ export interface SerialDecision {
  * - changed content: the file's serial if it is greater than the previous one,
  *   else previous + 1 (with a warning for a file that states its serial);
  * - auto: the current unix time when that is greater, else previous + 1.
+ *
+ * A previous version from the state directory counts like one in memory: a
+ * file restored from a backup with an older serial is served at stored + 1
+ * (Knot does the same from its journal with `zonefile-load:
+ * difference-no-serial`; with a plain reload it keeps the journal's zone and
+ * warns that the zone file's serial went backwards).
  */
-export function assignSerial(previous: Zone | undefined, next: Zone, nowSeconds = Math.floor(Date.now() / 1000)): SerialDecision {
+export function assignSerial(previous: Zone | ServedVersion | undefined, next: Zone, nowSeconds = Math.floor(Date.now() / 1000)): SerialDecision {
   const declared = serialOf(next);
   const now = nowSeconds % SPACE;
   let serial: number;
   let warning: string | undefined;
-  if (!previous) {
+  const prev = previous === undefined ? undefined : isZone(previous) ? servedVersion(previous) : previous;
+  if (!prev) {
     serial = next.serialAuto ? now : declared;
   } else {
-    const before = serialOf(previous);
-    const same = contentDigest(previous) === contentDigest(next);
+    const before = prev.serial;
+    const same = prev.digest === contentDigest(next);
     if (next.serialAuto) {
       serial = same ? before : serialGt(now, before) ? now : serialAdd(before, 1);
     } else if (serialGt(declared, before)) {
       serial = declared;
     } else if (same) {
       serial = before;
-      const declaredBefore = declaredSerials.get(previous) ?? before;
-      if (declared !== declaredBefore && !previous.serialAuto) {
-        warning = `the file's SOA serial went from ${declaredBefore} to ${declared} with no content change; serving ${before} so secondaries do not go backwards`;
+      if (declared !== prev.declared && !prev.auto) {
+        warning = `the file's SOA serial went from ${prev.declared} to ${declared} with no content change; serving ${before} so secondaries do not go backwards`;
       }
     } else {
       serial = serialAdd(before, 1);
@@ -122,7 +151,7 @@ export function assignSerial(previous: Zone | undefined, next: Zone, nowSeconds 
   }
   const zone = withSerial(next, serial);
   declaredSerials.set(zone, declared);
-  return { zone, serial, changed: previous === undefined || serial !== serialOf(previous), warning };
+  return { zone, serial, changed: prev === undefined || serial !== prev.serial, warning };
 }
 
 /** The serial each served zone's file declared (0 for auto), so an unchanged file is not mistaken for a lowered one. */

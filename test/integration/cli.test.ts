@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import os from 'node:os';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { udpQuery } from '../support/dnsclient.ts';
 import { writeZones } from '../support/server.ts';
 
@@ -9,6 +10,19 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 const MAIN = path.join(ROOT, 'src/main.ts');
 const GOOD = `soa: { mname: ns1, rname: hostmaster, serial: 1 }\nrecords:\n  "@": { NS: ns1 }\n  ns1: { A: 192.0.2.53 }\n  www: { A: [192.0.2.1, 192.0.2.2] }\n`;
 const BAD = `soa: { mname: ns1, rname: hostmaster, serial: 1 }\nrecords:\n  "@": { NS: ns1 }\n  www:\n    A: [192.0.2.1, 300.1.1.1]\n  mx: { MX: "ten mail" }\n`;
+
+// The default state directory is ./state in the working directory (the repo root here): every
+// serve below gets a directory of its own instead, except the test about that default.
+const stateDirs: string[] = [];
+afterAll(() => {
+  for (const d of stateDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+function tempDir(prefix: string): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), `rrdns-cli-${prefix}-`));
+  stateDirs.push(d);
+  return d;
+}
+const serveEnv = (env: Record<string, string> = {}): NodeJS.ProcessEnv => ({ ...process.env, RRDNS_STATE_DIR: tempDir('state'), ...env });
 
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -23,8 +37,8 @@ interface Started {
 }
 
 /** Starts a command and resolves at its "rrdns listening" log line; bounded wait. */
-function startCli(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Started> {
-  const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function startCli(cmd: string, args: string[], env: Record<string, string> = {}, cwd = ROOT, spawnEnv: NodeJS.ProcessEnv = serveEnv(env)): Promise<Started> {
+  const child = spawn(cmd, args, { cwd, env: spawnEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   const lines: Record<string, unknown>[] = [];
   let buffered = '';
@@ -121,13 +135,13 @@ describe('rrdns help', () => {
   });
 
   it('a bad flag or variable value is named in a clear error (exit 2)', () => {
-    const bad = spawnSync(process.execPath, [MAIN, 'serve', '--zones', 'zones', '--tcp-idle-timeout-ms', 'soon'], { cwd: ROOT, encoding: 'utf8' });
+    const bad = spawnSync(process.execPath, [MAIN, 'serve', '--zones', 'zones', '--tcp-idle-timeout-ms', 'soon'], { cwd: ROOT, encoding: 'utf8', env: serveEnv() });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--tcp-idle-timeout-ms="soon" is not a whole number');
-    const env = spawnSync(process.execPath, [MAIN, 'serve', '--zones', 'zones'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, RRDNS_WATCH: 'maybe' } });
+    const env = spawnSync(process.execPath, [MAIN, 'serve', '--zones', 'zones'], { cwd: ROOT, encoding: 'utf8', env: serveEnv({ RRDNS_WATCH: 'maybe' }) });
     expect(env.status).toBe(2);
     expect(env.stderr).toContain('RRDNS_WATCH="maybe"');
-    const range = spawnSync(process.execPath, [MAIN, 'serve', '--zones', 'zones'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, RRDNS_WATCH_POLL_MS: '5' } });
+    const range = spawnSync(process.execPath, [MAIN, 'serve', '--zones', 'zones'], { cwd: ROOT, encoding: 'utf8', env: serveEnv({ RRDNS_WATCH_POLL_MS: '5' }) });
     expect(range.status).toBe(2);
     expect(range.stderr).toContain('--watch-poll-ms / RRDNS_WATCH_POLL_MS');
   });
@@ -136,7 +150,7 @@ describe('rrdns help', () => {
 describe('rrdns serve', () => {
   it('refuses to start on an invalid zone, exits non-zero and lists every error', () => {
     const dir = writeZones({ 'bad.test.yaml': BAD });
-    const r = spawnSync(process.execPath, [MAIN, 'serve', '--zones', dir, '--listen', '127.0.0.1:0', '--admin', 'off'], { encoding: 'utf8', timeout: 20_000 });
+    const r = spawnSync(process.execPath, [MAIN, 'serve', '--zones', dir, '--listen', '127.0.0.1:0', '--admin', 'off'], { encoding: 'utf8', timeout: 20_000, env: serveEnv() });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/2 zone errors/);
     expect(r.stderr).toContain('300.1.1.1');
@@ -196,11 +210,26 @@ describe('rrdns serve', () => {
   });
 });
 
+describe('state directory', () => {
+  it('defaults to ./state in the working directory: created at start, the served serial written there', async () => {
+    const cwd = tempDir('cwd');
+    const dir = writeZones({ 'cli.test.yaml': GOOD });
+    const env = { ...process.env };
+    delete env.RRDNS_STATE_DIR;
+    const s = await startCli(process.execPath, [MAIN, 'serve', '--zones', dir, '--listen', '127.0.0.1:0', '--admin', 'off'], {}, cwd, env);
+    const state = JSON.parse(fs.readFileSync(path.join(cwd, 'state', 'state.json'), 'utf8')) as { version: number; serials: Record<string, { serial: number }> };
+    expect(state.version).toBe(1);
+    expect(state.serials['cli.test.']?.serial).toBe(1);
+    s.child.kill('SIGTERM');
+    await exited(s.child);
+  });
+});
+
 describe('admin listener', () => {
   it('refuses a non-loopback admin address without a token, --admin-allow-remote or not', () => {
     const dir = writeZones({ 'cli.test.yaml': GOOD });
     for (const extra of [[], ['--admin-allow-remote']]) {
-      const r = spawnSync(process.execPath, [MAIN, 'serve', '--zones', dir, '--listen', '127.0.0.1:0', '--admin', '0.0.0.0:0', ...extra], { encoding: 'utf8', timeout: 20_000 });
+      const r = spawnSync(process.execPath, [MAIN, 'serve', '--zones', dir, '--listen', '127.0.0.1:0', '--admin', '0.0.0.0:0', ...extra], { encoding: 'utf8', timeout: 20_000, env: serveEnv() });
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(/--admin-token-file FILE \(RRDNS_ADMIN_TOKEN_FILE=FILE\)/);
     }

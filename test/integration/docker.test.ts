@@ -221,9 +221,9 @@ describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with b
     const config = (JSON.parse(r.stdout) as { OCIv1: { config: Record<string, unknown> } }).OCIv1.config;
     expect(config.User).toBe('rrdns');
     expect(Object.keys(config.ExposedPorts as object).sort()).toEqual(['53/tcp', '53/udp']);
-    expect(Object.keys(config.Volumes as object)).toEqual(['/etc/rrdns/zones']);
+    expect(Object.keys(config.Volumes as object).sort()).toEqual(['/etc/rrdns/zones', '/var/lib/rrdns']);
     expect(config.Env).toEqual(
-      expect.arrayContaining(['NODE_ENV=production', 'RRDNS_LISTEN=0.0.0.0:53', 'RRDNS_ZONES=/etc/rrdns/zones', 'RRDNS_ADMIN=127.0.0.1:8053', 'RRDNS_LOG_LEVEL=info', 'RRDNS_UDP_THREADS=0']),
+      expect.arrayContaining(['NODE_ENV=production', 'RRDNS_LISTEN=0.0.0.0:53', 'RRDNS_ZONES=/etc/rrdns/zones', 'RRDNS_ADMIN=127.0.0.1:8053', 'RRDNS_LOG_LEVEL=info', 'RRDNS_UDP_THREADS=0', 'RRDNS_STATE_DIR=/var/lib/rrdns']),
     );
     // Exec form (no /bin/sh -c wrapper), so the entrypoint script can exec node as PID 1.
     expect(config.Entrypoint).toEqual(['/opt/rrdns/entrypoint.sh']);
@@ -249,6 +249,7 @@ describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with b
         devInstalled: Object.keys(pkg.devDependencies).filter((d) => has('/opt/rrdns/node_modules/' + d)),
         prodMissing: Object.keys(pkg.dependencies).filter((d) => !has('/opt/rrdns/node_modules/' + d)),
         zones: fs.readdirSync('/etc/rrdns/zones'),
+        stateDir: (() => { const s = fs.statSync('/var/lib/rrdns'); return { dir: s.isDirectory(), uid: s.uid }; })(),
       }));`;
     const r = await runImage({ cmd: ['node', '-e', probe] });
     expect(r.code, describeRun(r)).toBe(0);
@@ -256,6 +257,8 @@ describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with b
     expect(seen).toMatchObject({ user: 'rrdns', main: true, src: false, tsInDist: [], devInstalled: [], prodMissing: [] });
     expect(seen.uid).not.toBe(0);
     expect(seen.zones).toContain('example.test.yaml');
+    // RRDNS_STATE_DIR: the process can write its state there (a fresh volume copies this ownership).
+    expect(seen.stateDir).toEqual({ dir: true, uid: seen.uid });
   }, 120_000);
 
   it('passes CMD on to rrdns: `check` validates the zones baked into the image', async () => {
@@ -379,6 +382,36 @@ describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with b
       expect(msgs.at(-1)).toBe('rrdns stopped');
     }, 60_000);
   });
+
+  // Its own run: the buildah stand-in honours only one -v per run (a second one gets the image's
+  // anonymous volume instead), so the zones baked into the image are served here.
+  it('keeps its state in the /var/lib/rrdns volume: the served serials are written there before it answers', async () => {
+    // A bind mount owned by the image's rrdns user (uid 10053), as a fresh volume is.
+    const stateDir = tempDir('docker-state');
+    fs.chownSync(stateDir, 10053, 10053);
+    const file = path.join(stateDir, 'state.json');
+    const port = await freePort();
+    const proc = startProcess('run.sh rrdns (state volume)', script('run.sh'), runArgs({
+      env: { RRDNS_LISTEN: `127.0.0.1:${port}`, RRDNS_ADMIN: 'off' },
+      volumes: [`${stateDir}:/var/lib/rrdns`],
+    }), { cwd: REPO_ROOT });
+    try {
+      await waitUntil(async () => (await dig(port, ['example.test', 'SOA', '+time=1'])).answer.length === 1, { what: `answers on 127.0.0.1:${port}`, proc, attempts: 200, intervalMs: 100 });
+      const served = Number((await dig(port, ['example.test', 'SOA'])).answer[0]!.data.split(' ')[2]);
+      const state = JSON.parse(fs.readFileSync(file, 'utf8')) as { version: number; serials: Record<string, { serial: number }> };
+      expect(state.version).toBe(1);
+      expect(state.serials['example.test.']?.serial).toBe(served);
+      expect(fs.statSync(file).uid).toBe(10053);
+    } finally {
+      if (proc.running()) {
+        const node = findRrdnsNode(proc.pid);
+        if (node !== undefined) process.kill(node, 'SIGTERM');
+        await Promise.race([proc.exited, new Promise((r) => setTimeout(r, 10_000))]);
+        await proc.stop();
+      }
+      removeDir(stateDir);
+    }
+  }, 120_000);
 
   it('without the capability (no-new-privileges), says so and still serves a port >= 1024', async () => {
     const zones = readableZoneDir({ 'docker.test.yaml': RR_ZONE });

@@ -22,7 +22,7 @@ afterEach(async () => {
 
 async function serve(level = 'info') {
   const { logger, lines } = captureLogger(level);
-  const config = parseConfig({ zonesDir: writeZones({ 'lim.test.yaml': ZONE }), listen: ['127.0.0.1:0'], admin: { listen: 'off' }, watch: { enabled: false } });
+  const config = parseConfig({ zonesDir: writeZones({ 'lim.test.yaml': ZONE }), listen: ['127.0.0.1:0'], admin: { listen: 'off' }, watch: { enabled: false }, stateDir: 'off' });
   const server = new RrdnsServer(config, { logger, logLimit: { reportEveryMs: 200 } });
   await server.start();
   servers.push(server);

@@ -676,7 +676,7 @@ describe('binding', () => {
     const port = (blocker.address() as net.AddressInfo).port;
     const dir = writeZones({ 'example.test.yaml': ZONE });
     const lines: string[] = [];
-    const server = new RrdnsServer(parseConfig({ zonesDir: dir, listen: [`127.0.0.1:${port}`], logLevel: 'silent', admin: { listen: 'off' }, tcp: BASE_TCP }), {
+    const server = new RrdnsServer(parseConfig({ zonesDir: dir, listen: [`127.0.0.1:${port}`], logLevel: 'silent', admin: { listen: 'off' }, tcp: BASE_TCP, stateDir: 'off' }), {
       logger: createLogger('error', { write: (line: string) => void lines.push(line) }),
     });
     try {

@@ -372,7 +372,7 @@ ${extra}`;
   beforeAll(async () => {
     secondary = await FakeSecondary.open();
     dir = writeZones({ 'n.test.yaml': zone(secondary.port) });
-    const config = parseConfig({ zonesDir: dir, listen: ['127.0.0.1:0'], logLevel: 'info', admin: { listen: 'off' } });
+    const config = parseConfig({ zonesDir: dir, listen: ['127.0.0.1:0'], logLevel: 'info', admin: { listen: 'off' }, stateDir: 'off' });
     server = new RrdnsServer(config, { logger, notify: { attempts: 3, firstTimeoutMs: 150, maxTimeoutMs: 300 } });
     await server.start();
   });

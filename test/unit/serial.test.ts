@@ -154,3 +154,29 @@ describe('assignSerial', () => {
     expect(assignSerial(undefined, z, 1234).serial).toBe(1234);
   });
 });
+
+describe('a version kept by the state directory counts as the previous one (restart)', () => {
+  const kept = (z: Zone, serial: number, declared = serial) => ({ serial, digest: contentDigest(z), declared, auto: z.serialAuto });
+  it.each([
+    { name: 'unchanged content keeps the stored serial', stored: () => kept(zone(10), 10), next: () => zone(10), now: 0, want: 10, changed: false },
+    { name: 'unchanged content, file lowered: stored serial stays (warned)', stored: () => kept(zone(10), 10), next: () => zone(5), now: 0, want: 10, changed: false, warns: true },
+    { name: 'changed content, file lowered: stored + 1', stored: () => kept(zone(10), 10), next: () => zone(5, 'x IN A 192.0.2.1'), now: 0, want: 11, changed: true, warns: true },
+    { name: 'changed content, file raised: the file wins', stored: () => kept(zone(10), 10), next: () => zone(20, 'x IN A 192.0.2.1'), now: 0, want: 20, changed: true },
+    { name: 'changed content across the wrap: stored 2^32-1 + 1 = 0', stored: () => kept(zone(0xfffffff0), 0xffffffff, 0xfffffff0), next: () => zone(0xfffffff0, 'x IN A 192.0.2.1'), now: 0, want: 0, changed: true, warns: true },
+    { name: 'auto, changed in the same second as stored: stored + 1', stored: () => kept(nativeZone(autoYaml()), 1_700_000_000, 0), next: () => nativeZone(autoYaml('  x: { A: 192.0.2.1 }')), now: 1_700_000_000, want: 1_700_000_001, changed: true },
+    { name: 'auto, changed later: now', stored: () => kept(nativeZone(autoYaml()), 1_700_000_000, 0), next: () => nativeZone(autoYaml('  x: { A: 192.0.2.1 }')), now: 1_700_000_500, want: 1_700_000_500, changed: true },
+    { name: 'auto, unchanged: the stored serial even with a clock behind it', stored: () => kept(nativeZone(autoYaml()), 1_700_000_000, 0), next: () => nativeZone(autoYaml()), now: 1_600_000_000, want: 1_700_000_000, changed: false },
+  ])('$name', ({ stored, next, now, want, changed, warns }) => {
+    const d = assignSerial(stored(), next(), now);
+    expect(d.serial).toBe(want);
+    expect(serialOf(d.zone)).toBe(want);
+    expect(d.changed).toBe(changed);
+    expect(d.warning !== undefined).toBe(warns === true);
+  });
+});
+
+it('after the wrap, a file serial of 1 follows a stored 2^32-1 and is served as it is', () => {
+  const d = assignSerial({ serial: 0xffffffff, digest: contentDigest(zone(0xffffffff)), declared: 0xffffffff, auto: false }, zone(1, 'x IN A 192.0.2.1'), 0);
+  expect(d.serial).toBe(1);
+  expect(d.warning).toBeUndefined();
+});

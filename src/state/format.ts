@@ -1,0 +1,105 @@
+/**
+ * What the state file holds, how it is validated (zod, once per read) and the
+ * pure patches writers apply to it. Several rrdns processes may share one
+ * state directory, so a write never replaces the file with one process's view:
+ * it re-reads the file under the directory lock and applies only its change
+ * (store.ts). Serials merge by the greater one in RFC 1982 arithmetic, so a
+ * serial any instance served is never lowered by another; overrides merge by
+ * key (the last writer of that member wins, other members are untouched).
+ */
+import { z } from 'zod';
+import { serialGt } from '../zone/serial.ts';
+
+export const STATE_FORMAT = 'rrdns-state';
+export const STATE_VERSION = 1;
+export const STATE_FILE = 'state.json';
+
+const serialNumber = z.number().int().min(0).max(0xffffffff);
+
+const overrideEntry = z.object({
+  /** Owner as the API names it: lower case, trailing dot. */
+  owner: z.string().min(1),
+  /** Canonical address text (as the snapshot shows it). */
+  address: z.string().min(1),
+  override: z.enum(['drain', 'force-up', 'force-down']),
+  setAt: z.string(),
+});
+
+const serialEntry = z.object({
+  /** The SOA serial served for this origin. */
+  serial: serialNumber,
+  /** contentDigest() of the version served with it (src/zone/serial.ts). */
+  digest: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The serial the zone's file declared (0 for `serial: auto`). */
+  declared: serialNumber,
+  auto: z.boolean(),
+  savedAt: z.string(),
+});
+
+export const stateSchema = z.strictObject({
+  format: z.literal(STATE_FORMAT),
+  version: z.literal(STATE_VERSION),
+  /** Keyed `owner|address`. */
+  overrides: z.record(z.string(), overrideEntry),
+  /** Keyed by zone origin text (lower case, trailing dot). */
+  serials: z.record(z.string(), serialEntry),
+});
+
+export type StateData = z.infer<typeof stateSchema>;
+export type StoredOverride = z.infer<typeof overrideEntry>;
+export type StoredSerial = z.infer<typeof serialEntry>;
+
+export function emptyState(): StateData {
+  return { format: STATE_FORMAT, version: STATE_VERSION, overrides: {}, serials: {} };
+}
+
+export function overrideKey(owner: string, address: string): string {
+  return `${owner}|${address}`;
+}
+
+/** Why `text` is not a state file this version reads, or the state it holds. */
+export function parseState(text: string): { ok: true; state: StateData } | { ok: false; problem: string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    return { ok: false, problem: `is not valid JSON (${(e as Error).message})` };
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, problem: 'does not hold a JSON object' };
+  const { format, version } = raw as { format?: unknown; version?: unknown };
+  if (format !== STATE_FORMAT) return { ok: false, problem: `is not an rrdns state file (format is ${JSON.stringify(format)}, expected "${STATE_FORMAT}")` };
+  if (version !== STATE_VERSION) return { ok: false, problem: `has format version ${JSON.stringify(version)}; this rrdns reads version ${STATE_VERSION}` };
+  const parsed = stateSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`);
+    return { ok: false, problem: `does not match the state format: ${issues.join('; ')}` };
+  }
+  return { ok: true, state: parsed.data };
+}
+
+/** Sets (null: removes) one override; every other entry is kept. */
+export function patchOverride(state: StateData, owner: string, address: string, override: StoredOverride['override'] | null, at: string): StateData {
+  const overrides = { ...state.overrides };
+  const key = overrideKey(owner, address);
+  if (override === null) delete overrides[key];
+  else overrides[key] = { owner, address, override, setAt: at };
+  return { ...state, overrides };
+}
+
+/**
+ * Records served serials: an origin's entry is replaced unless the file
+ * already holds a greater serial (RFC 1982), which another instance served.
+ */
+export function patchSerials(state: StateData, served: ReadonlyMap<string, StoredSerial>): StateData {
+  const serials = { ...state.serials };
+  for (const [origin, entry] of served) {
+    const stored = serials[origin];
+    if (stored && serialGt(stored.serial, entry.serial)) continue;
+    serials[origin] = entry;
+  }
+  return { ...state, serials };
+}
+
+export function stateText(state: StateData): string {
+  return JSON.stringify(state, null, 2) + '\n';
+}

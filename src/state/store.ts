@@ -1,0 +1,182 @@
+/**
+ * The state directory: what an operator set (API overrides) and what rrdns
+ * promised secondaries (served SOA serials) survive a restart. One JSON file,
+ * `state.json`, with a format version; written atomically (a temporary file in
+ * the same directory, fsync, rename over the old one, fsync the directory: a
+ * crash leaves the old file or the new one, never half of one) and validated
+ * when read. A file that cannot be read, parsed or validated is an error that
+ * names it, never silently replaced by an empty state: forgetting a drain or
+ * lowering a serial is what this exists to prevent. A missing file is a first
+ * run.
+ *
+ * Several processes may share a directory (the default `state` is relative to
+ * the working directory): every write takes the directory lock (lock.ts),
+ * re-reads the file and applies only its own change (format.ts patches).
+ *
+ * With `off` nothing is read or written; the same interface keeps the state in
+ * memory only.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ErrorCode, RrdnsError } from '../errors.ts';
+import { emptyState, overrideKey, parseState, patchOverride, patchSerials, STATE_FILE, stateText, type StateData, type StoredOverride, type StoredSerial } from './format.ts';
+import { LockTimeout, withLock } from './lock.ts';
+
+export type { StoredOverride, StoredSerial } from './format.ts';
+
+/** How the state file is read and written; tests inject a failing one. */
+export interface StateIo {
+  /** The file's text; undefined when it does not exist. Throws when it cannot be read. */
+  read(file: string): string | undefined;
+  /** Replaces the file with `text` atomically and durably. */
+  write(file: string, text: string): void;
+}
+
+export const atomicIo: StateIo = {
+  read(file) {
+    try {
+      return fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  },
+  write(file, text) {
+    const dir = path.dirname(file);
+    const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+    const fd = fs.openSync(tmp, 'wx', 0o644);
+    try {
+      try {
+        fs.writeFileSync(fd, text);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(tmp, file);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw e;
+    }
+    // The rename is durable once the directory entry is.
+    const dfd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(dfd);
+    } finally {
+      fs.closeSync(dfd);
+    }
+  },
+};
+
+const errText = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+
+const RECOVER = 'move it aside to start with an empty state (API overrides and served serials are then forgotten)';
+
+export class StateStore {
+  /** The state file, undefined when the state is kept in memory only. */
+  readonly file: string | undefined;
+  private readonly lockFile: string | undefined;
+  private readonly io: StateIo;
+  private data: StateData;
+  /** Writes that failed (the change was refused), for /metrics. */
+  writeFailures = 0;
+
+  private constructor(file: string | undefined, io: StateIo, data: StateData) {
+    this.file = file;
+    this.lockFile = file === undefined ? undefined : `${file}.lock`;
+    this.io = io;
+    this.data = data;
+  }
+
+  /**
+   * Opens `stateDir` ('off': memory only), creating it when missing, and
+   * reads the state. Throws RrdnsError STATE_INVALID naming the path when the
+   * directory cannot be created or locked, or the file is unreadable or
+   * invalid.
+   */
+  static open(stateDir: string, io: StateIo = atomicIo): StateStore {
+    if (stateDir === 'off') return new StateStore(undefined, io, emptyState());
+    const dir = path.resolve(stateDir);
+    const file = path.join(dir, STATE_FILE);
+    try {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    } catch (e) {
+      throw new RrdnsError(ErrorCode.STATE_INVALID, `cannot create the state directory ${dir}: ${errText(e)} (set --state-dir / RRDNS_STATE_DIR to a writable directory, or off)`, { cause: e });
+    }
+    const store = new StateStore(file, io, emptyState());
+    try {
+      // Taking the lock proves the directory is writable before anything is served.
+      store.data = withLock(store.lockFile!, () => store.readFile(ErrorCode.STATE_INVALID));
+    } catch (e) {
+      if (e instanceof RrdnsError) throw e;
+      const why = e instanceof LockTimeout ? `${e.lockPath} stays held by ${e.holder}` : `cannot lock ${store.lockFile}: ${errText(e)}`;
+      throw new RrdnsError(ErrorCode.STATE_INVALID, `state directory ${dir} is not usable: ${why}`, { cause: e });
+    }
+    return store;
+  }
+
+  /** The overrides as read at start. */
+  overrides(): StoredOverride[] {
+    return Object.values(this.data.overrides);
+  }
+
+  /** The serial last stored for a zone origin (lower case, trailing dot). */
+  serial(origin: string): StoredSerial | undefined {
+    return Object.hasOwn(this.data.serials, origin) ? this.data.serials[origin] : undefined;
+  }
+
+  /** Stores (null: removes) an override; throws RrdnsError STATE_WRITE_FAILED, and then nothing changed. */
+  setOverride(owner: string, address: string, override: StoredOverride['override'] | null): void {
+    const at = new Date().toISOString();
+    this.update((s) => patchOverride(s, owner, address, override, at));
+  }
+
+  /** Stores the serials served now; an origin whose stored entry is already the same is not rewritten. */
+  saveSerials(served: ReadonlyMap<string, StoredSerial>): void {
+    const changed = new Map([...served].filter(([origin, e]) => !sameSerial(this.serial(origin), e)));
+    if (changed.size === 0) return;
+    this.update((s) => patchSerials(s, changed));
+  }
+
+  /** Whether an override is stored for this member (read at start or written since). */
+  hasOverride(owner: string, address: string): boolean {
+    return Object.hasOwn(this.data.overrides, overrideKey(owner, address));
+  }
+
+  private update(patch: (s: StateData) => StateData): void {
+    if (this.file === undefined) {
+      this.data = patch(this.data);
+      return;
+    }
+    const file = this.file;
+    try {
+      this.data = withLock(this.lockFile!, () => {
+        const next = patch(this.readFile(ErrorCode.STATE_WRITE_FAILED));
+        this.io.write(file, stateText(next));
+        return next;
+      });
+    } catch (e) {
+      this.writeFailures++;
+      if (e instanceof RrdnsError) throw e;
+      const why = e instanceof LockTimeout ? `${e.lockPath} stays held by ${e.holder}` : errText(e);
+      throw new RrdnsError(ErrorCode.STATE_WRITE_FAILED, `cannot write the state file ${file}: ${why}`, { cause: e });
+    }
+  }
+
+  private readFile(code: ErrorCode): StateData {
+    const file = this.file!;
+    let text: string | undefined;
+    try {
+      text = this.io.read(file);
+    } catch (e) {
+      throw new RrdnsError(code, `cannot read the state file ${file}: ${errText(e)}; fix its permissions or ${RECOVER}`, { cause: e });
+    }
+    if (text === undefined) return emptyState();
+    const parsed = parseState(text);
+    if (!parsed.ok) throw new RrdnsError(code, `state file ${file} ${parsed.problem}; ${RECOVER}`);
+    return parsed.state;
+  }
+}
+
+function sameSerial(a: StoredSerial | undefined, b: StoredSerial): boolean {
+  return a !== undefined && a.serial === b.serial && a.digest === b.digest && a.declared === b.declared && a.auto === b.auto;
+}
