@@ -14,6 +14,8 @@ import type { ServedZone } from './served-zone.ts';
 import type { Logger } from '../observability/log.ts';
 import type { ResponseStream } from '../wire/transport.ts';
 import type { TransferService } from './transfer.ts';
+import { CookieVerdict, RESPONSE_COOKIE_SIZE, type ServerCookies } from '../cookies/server-cookies.ts';
+import { CookieCell, type CookieCounts } from '../observability/metrics.ts';
 
 export type Transport = 'udp' | 'tcp';
 
@@ -39,6 +41,15 @@ export interface PipelineOptions {
   observe?: QueryObserver | undefined;
   /** Answers AXFR/IXFR; without it every transfer is REFUSED. */
   transfer?: TransferService | undefined;
+  /** DNS cookies (RFC 7873 / RFC 9018); without it the COOKIE option is ignored, as by a server that does not implement it. */
+  cookies?: CookieOptions | undefined;
+}
+
+export interface CookieOptions {
+  server: ServerCookies;
+  /** require-cookies: UDP queries without a valid server cookie get BADCOOKIE (with a client cookie) or an empty TC answer (without). */
+  require: boolean;
+  counts: CookieCounts;
 }
 
 /** RFC 1996 NOTIFY opcode. */
@@ -53,9 +64,11 @@ export class QueryPipeline {
   private readonly chaos: AnswerPlan | undefined;
   private readonly observe: QueryObserver | undefined;
   private readonly transfer: TransferService | undefined;
+  private readonly cookies: CookieOptions | undefined;
 
   constructor(store: ZoneStore<ServedZone>, options: PipelineOptions = {}) {
     this.store = store;
+    this.cookies = options.cookies;
     this.transfer = options.transfer;
     this.chaos = options.chaosIdentity ? chaosTxtPlan(options.chaosIdentity) : undefined;
     this.observe = options.observe;
@@ -76,6 +89,11 @@ export class QueryPipeline {
         // We are a primary only: a NOTIFY sent to us is answered NOTAUTH, as Knot answers one it does not accept.
         if (view.opcode === OPCODE_NOTIFY && view.questionEnd > 12) return this.done(view, writeEmpty(msg, view, RCODE_NOTAUTH, true), RCODE_NOTAUTH, undefined, transport);
         return this.done(view, writeEmpty(msg, view, Rcode.NOTIMP, view.questionEnd > 12), Rcode.NOTIMP, undefined, transport);
+    }
+    // Before anything else answers, so that BADVERS and REFUSED carry the cookie too (BIND does the same).
+    if (this.cookies) {
+      const refused = this.cookieStep(msg, view, transport, remote, this.cookies);
+      if (refused) return refused;
     }
     // RFC 6891 §6.1.3: we implement EDNS version 0 only.
     if (view.hasEdns && view.ednsVersion > 0) return this.done(view, writeEmpty(msg, view, Rcode.BADVERS, true), Rcode.BADVERS, undefined, transport);
@@ -101,6 +119,41 @@ export class QueryPipeline {
     const plan = served.plan(view.qname, view.qnameKey, view.qnameWireLength, qtype);
     const out = writeAnswer(msg, view, plan, served.nextVariant(plan), responseLimit(view, transport));
     return this.done(view, out, plan.rcode, served, transport);
+  }
+
+  /**
+   * RFC 7873 §5.2 for one query: a malformed COOKIE option is FORMERR (with
+   * OPT, no cookie echoed; §5.2.2); a client cookie gets a server cookie back
+   * in whatever the response is (the view's responseCookie), and a valid
+   * server cookie marks the source proven (RRL exempts it). Only with
+   * require-cookies, and only over UDP (TCP proves the address by itself),
+   * does a query without a valid server cookie go unanswered: BADCOOKIE with
+   * the fresh cookie when it sent a client cookie (§5.2.3, §5.2.4), an empty
+   * TC answer when it sent none, so that it retries over TCP. Returns the
+   * response when the step answers, else undefined (the query goes on).
+   */
+  private cookieStep(msg: Uint8Array, view: QueryView, transport: Transport, remote: string, cookies: CookieOptions): Buffer | undefined {
+    if (view.cookieMalformed) {
+      cookies.counts.count(CookieCell.MALFORMED);
+      return this.done(view, writeEmpty(msg, view, Rcode.FORMERR, true), Rcode.FORMERR, undefined, transport);
+    }
+    if (view.cookieLength === 0) {
+      if (!cookies.require || transport !== 'udp') return undefined;
+      cookies.counts.count(CookieCell.TRUNCATED);
+      return this.done(view, writeEmpty(msg, view, Rcode.NOERROR, true, false, true), Rcode.NOERROR, undefined, transport);
+    }
+    const verdict = cookies.server.judge(msg, view.cookieAt, view.cookieLength, remote, view.responseCookie);
+    if (verdict === CookieVerdict.NONE) return undefined;
+    view.responseCookieLength = RESPONSE_COOKIE_SIZE;
+    if (verdict === CookieVerdict.VALID) {
+      view.sourceProven = true;
+      cookies.counts.count(CookieCell.VALID);
+      return undefined;
+    }
+    cookies.counts.count(verdict === CookieVerdict.CLIENT_ONLY ? CookieCell.CLIENT_ONLY : CookieCell.INVALID);
+    if (!cookies.require || transport !== 'udp') return undefined;
+    cookies.counts.count(CookieCell.BADCOOKIE);
+    return this.done(view, writeEmpty(msg, view, Rcode.BADCOOKIE, true), Rcode.BADCOOKIE, undefined, transport);
   }
 
   /**

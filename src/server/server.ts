@@ -24,9 +24,11 @@ import type { PoolSnapshot } from '../observability/snapshot.ts';
 import type { AdminOverride } from '../zone/zone.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { AdminServer } from '../observability/admin.ts';
-import { countingObserver } from './pipeline.ts';
+import { countingObserver, type CookieOptions } from './pipeline.ts';
+import { CookieSecrets, randomMasterKey, readMasterKey } from '../cookies/secrets.ts';
+import { ServerCookies } from '../cookies/server-cookies.ts';
 import { ZoneWatcher } from './zone-watcher.ts';
-import { liveKey, UdpThreads, type SupervisorOptions, type WorkerFault } from './udp-threads.ts';
+import { liveKey, UdpThreads, type SupervisorOptions, type WorkerFault, type WorkerSetup } from './udp-threads.ts';
 import { LIVE_PLAN_MS } from './served-zone.ts';
 import { servedVersions, TransferService, type TransferLimits } from './transfer.ts';
 import { Notifier, type NotifyOptions } from './notify.ts';
@@ -91,6 +93,8 @@ export class RrdnsServer {
   /** Repetitive lines (transport errors, refused transfers, per-source events) go through this. */
   readonly logLimiter: LogLimiter;
   readonly notifier: Notifier;
+  /** The cookie secret schedule (src/cookies/secrets.ts); its master key comes from cookies.secretFile at start, else is random. */
+  readonly cookieSecrets: CookieSecrets;
 
   constructor(config: ServerConfig, deps: ServerDeps = {}) {
     this.config = config;
@@ -114,6 +118,7 @@ export class RrdnsServer {
           this.metrics.addQueryCounts(counts);
           if (faults) this.metrics.faults.add(faults);
         },
+        onCookieCounts: (counts) => this.metrics.cookies.add(counts),
         onRestart: (reason) => this.metrics.udpWorkerRestart(reason),
       },
       deps.udpSupervisor,
@@ -125,7 +130,9 @@ export class RrdnsServer {
     this.logLimiter = new LogLimiter(this.log, deps.logLimit);
     this.transfers = new TransferService(this.log, { maxConcurrent: config.transfer.maxConcurrent, ...deps.transfer }, this.logLimiter);
     this.notifier = new Notifier(this.log, deps.notify);
-    this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe, transfer: this.transfers });
+    this.cookieSecrets = new CookieSecrets(randomMasterKey(), config.cookies.secretLifetime);
+    const cookies: CookieOptions | undefined = config.cookies.enabled ? { server: new ServerCookies(this.cookieSecrets), require: config.cookies.require, counts: metrics.cookies } : undefined;
+    this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe, transfer: this.transfers, cookies });
     this.reloads = new ReloadCoordinator({
       log: this.log,
       zonesDir: config.zonesDir,
@@ -258,6 +265,21 @@ export class RrdnsServer {
   }
 
   /** Admin override for one pool member; false when the pool has no such member. */
+  /**
+   * Uses `master` as the cookie master key instead of the file's or the random
+   * one (e.g. a key kept in the state directory). Call before start(): UDP
+   * worker threads take the key when they start.
+   */
+  setCookieMasterKey(master: Uint8Array): void {
+    this.cookieSecrets.setMasterKey(master);
+  }
+
+  /** What a UDP worker needs to run the same cookie schedule: the master key and the period length (it derives the rest). */
+  private cookiesForWorkers(): WorkerSetup['cookies'] {
+    const c = this.config.cookies;
+    return c.enabled ? { masterKey: this.cookieSecrets.masterKey(), lifetime: this.cookieSecrets.lifetime, require: c.require } : undefined;
+  }
+
   setOverride(name: string, address: string, override: AdminOverride | null): boolean {
     const ok = this.pools.setOverride(name, address, override);
     if (ok) {
@@ -283,12 +305,14 @@ export class RrdnsServer {
             onError: (err) => this.log.warn({ err }, 'zones directory watcher error; polling continues'),
           })
         : undefined;
+      // Before the first answer: a secret file that cannot be read or is malformed stops the start, naming the file.
+      if (this.config.cookies.secretFile) this.cookieSecrets.setMasterKey(readMasterKey(this.config.cookies.secretFile));
       await this.install(this.loadZones());
       this.watcher = watcher;
       for (const { host, port } of this.config.listen) this.bound.push(await this.bindBoth(host, port));
       for (const { host, port } of this.bound) {
         for (let i = 1; i < this.config.udpThreads; i++) {
-          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel, logBufferBytes: this.config.logBufferBytes, answerCacheBytes: this.config.answerCacheBytes }, this.servedForWorkers(), this.liveTable());
+          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel, logBufferBytes: this.config.logBufferBytes, answerCacheBytes: this.config.answerCacheBytes, cookies: this.cookiesForWorkers() }, this.servedForWorkers(), this.liveTable());
         }
       }
       if (this.udpThreads.size > 0) {

@@ -62,7 +62,7 @@ export type WorkerMessage =
   | { kind: 'installed' }
   | { kind: 'error'; message: string }
   /** Query counts since the last report; `faults`: failed sends and throwing handlers; `log`: log lines dropped and suppressed in the worker since then. */
-  | { kind: 'counts'; counts: Map<string, Float64Array>; log?: LogFaults; faults?: TransportFaultCounts }
+  | { kind: 'counts'; counts: Map<string, Float64Array>; log?: LogFaults; faults?: TransportFaultCounts; cookies?: number[] }
   | { kind: 'closed' };
 
 export interface WorkerSetup {
@@ -76,6 +76,8 @@ export interface WorkerSetup {
   answerCacheBytes?: number;
   /** One Int32 the worker bumps from its event loop every HEARTBEAT_EVERY_MS. */
   heartbeat?: SharedArrayBuffer;
+  /** DNS cookies, when on: the master key and period length, from which the worker derives the same secrets as every thread (src/cookies/secrets.ts). */
+  cookies?: { masterKey: Uint8Array; lifetime: number; require: boolean } | undefined;
 }
 
 /** How often a worker bumps its heartbeat. */
@@ -137,6 +139,8 @@ interface Slot {
 
 export interface UdpThreadsEvents {
   onCounts: (counts: Map<string, Float64Array>, faults?: TransportFaultCounts) => void;
+  /** COOKIE option counts a worker took (CookieCounts cells). */
+  onCookieCounts?: (counts: number[]) => void;
   onRestart?: (reason: RestartReason) => void;
 }
 
@@ -230,6 +234,7 @@ export class UdpThreads {
           case 'counts':
             for (const cells of m.counts.values()) for (const n of cells) this.answeredByWorkers += n;
             this.events.onCounts(m.counts, m.faults);
+            if (m.cookies) this.events.onCookieCounts?.(m.cookies);
             if (m.log) addLogFaults(m.log);
             break;
         }

@@ -6,7 +6,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type dgram from 'node:dgram';
 import { createLogger, logStats, setStdoutBufferBytes, type LogFaults } from '../observability/log.ts';
-import { QueryCounts, TransportFaults } from '../observability/metrics.ts';
+import { CookieCounts, QueryCounts, TransportFaults } from '../observability/metrics.ts';
+import { CookieSecrets } from '../cookies/secrets.ts';
+import { ServerCookies } from '../cookies/server-cookies.ts';
 import type { LiveSet } from '../resolver/resolve.ts';
 import type { RData } from '../zone/records.ts';
 import { ZoneStore } from '../zone/store.ts';
@@ -39,7 +41,10 @@ const faults = new TransportFaults();
 const observe = countingObserver((zone, qtype, rcode, transport) => counts.count(zone, qtype, rcode, transport), log);
 // UDP only here: AXFR is REFUSED and IXFR gets the SOA alone, as on the main thread's socket.
 const limiter = new LogLimiter(log);
-const pipeline = new QueryPipeline(store, { chaosIdentity: setup.identity, observe, transfer: new TransferService(log, {}, limiter) });
+const cookieCounts = new CookieCounts();
+// The same schedule as every other thread: each derives the period secrets from the master key itself.
+const cookies = setup.cookies ? { server: new ServerCookies(new CookieSecrets(setup.cookies.masterKey, setup.cookies.lifetime)), require: setup.cookies.require, counts: cookieCounts } : undefined;
+const pipeline = new QueryPipeline(store, { chaosIdentity: setup.identity, observe, transfer: new TransferService(log, {}, limiter), cookies });
 
 /**
  * Structured clone turns Buffers into plain Uint8Arrays; the rdata encoder
@@ -82,7 +87,8 @@ const flushCounts = () => {
   const logChanged = log.dropped > 0 || Object.keys(log.suppressed).length > 0;
   if (logChanged) sentLog = { dropped: now.dropped, suppressed: { ...now.suppressed } };
   const failed = faults.take();
-  if (taken || logChanged || failed) send({ kind: 'counts', counts: taken ?? new Map(), ...(logChanged ? { log } : {}), ...(failed ? { faults: failed } : {}) });
+  const cookiesTaken = cookieCounts.take();
+  if (taken || logChanged || failed || cookiesTaken) send({ kind: 'counts', counts: taken ?? new Map(), ...(logChanged ? { log } : {}), ...(failed ? { faults: failed } : {}), ...(cookiesTaken ? { cookies: cookiesTaken } : {}) });
 };
 const timer = setInterval(flushCounts, COUNTS_EVERY_MS);
 // Bumped from this thread's event loop: a loop that is stuck stops bumping it, and the main thread replaces us.
