@@ -293,6 +293,8 @@ export class RrdnsServer {
     if (this.state !== 'new') throw new RrdnsError(ErrorCode.SERVER_STATE, `start() called on a ${this.state} server`);
     this.state = 'starting';
     try {
+      // First, before any listener: a secret file that cannot be read or is malformed stops the start, naming the file.
+      if (this.config.cookies.enabled && this.config.cookies.secretFile) this.cookieSecrets.setMasterKey(readMasterKey(this.config.cookies.secretFile));
       await this.startAdmin();
       // Fingerprinted before the first read, so an edit racing the start-up is not missed.
       const watcher = this.config.watch.enabled
@@ -305,8 +307,6 @@ export class RrdnsServer {
             onError: (err) => this.log.warn({ err }, 'zones directory watcher error; polling continues'),
           })
         : undefined;
-      // Before the first answer: a secret file that cannot be read or is malformed stops the start, naming the file.
-      if (this.config.cookies.secretFile) this.cookieSecrets.setMasterKey(readMasterKey(this.config.cookies.secretFile));
       await this.install(this.loadZones());
       this.watcher = watcher;
       for (const { host, port } of this.config.listen) this.bound.push(await this.bindBoth(host, port));
