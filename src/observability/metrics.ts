@@ -405,7 +405,9 @@ export class Metrics {
       registers,
       collect() {
         this.reset();
-        COOKIE_RESULTS.forEach((result, i) => this.inc({ result }, self.cookies.cells[i]!));
+        COOKIE_RESULTS.forEach((result, i) => {
+          if (self.cookies.cells[i]! > 0) this.inc({ result }, self.cookies.cells[i]!);
+        });
       },
     });
     const cache = () => this.answerCacheSource();
