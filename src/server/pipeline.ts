@@ -1,8 +1,9 @@
 /**
- * The query pipeline: packet in, packet out (or nothing). Decode → policy
- * checks (opcode, EDNS version, class, qtype) → zone by longest suffix →
- * compiled answer → response bytes. Synchronous and exception-safe: whatever a
- * packet contains, `handle` returns.
+ * The query pipeline: packet in, packet out (or nothing). Decode → cookie
+ * step (RFC 7873: may answer FORMERR or, with require-cookies, BADCOOKIE/TC;
+ * prepares the response cookie) → policy checks (opcode, EDNS version, class,
+ * qtype) → zone by longest suffix → compiled answer → response bytes.
+ * Synchronous and exception-safe: whatever a packet contains, `handle` returns.
  */
 import { nameToText, parentOf } from '../zone/name.ts';
 import { RRClass, RRType, typeToText } from '../zone/records.ts';

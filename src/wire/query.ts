@@ -11,6 +11,7 @@ import { HEADER_SIZE, skipName } from './message.ts';
 export { HEADER_SIZE };
 
 export const Opcode = { QUERY: 0 } as const;
+/** BADVERS (RFC 6891) and BADCOOKIE (RFC 7873 §8) are extended: their upper bits go in OPT. */
 export const Rcode = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16, BADCOOKIE: 23 } as const;
 
 /** What the decoder concluded about a packet. */
