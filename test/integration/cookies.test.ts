@@ -15,6 +15,8 @@ import { metricSum } from '../support/metrics-text.ts';
 import { sleep } from '../support/rawdns.ts';
 import { startTestServer, writeZones, type TestServer } from '../support/server.ts';
 import { startRrdns, tempDir, type RrdnsProcess } from '../support/spawn.ts';
+import { execFile } from 'node:child_process';
+import { ensureTool, toolPath } from '../support/tools.ts';
 
 const ZONE = `soa: { mname: ns1, rname: hostmaster, serial: 1 }
 records:
@@ -102,6 +104,35 @@ describe('cookies on (the default)', () => {
     expect(cookieOf(r)).toBeUndefined();
     expect(r.answer).toHaveLength(0);
     expect(await cookieCount(t, 'malformed')).toBe(before + 1);
+  });
+});
+
+/** Knot's kdig, a second client implementation: the COOKIE line of its reply (upper-case hex), bounded in time. */
+function kdigCookie(port: number, cookie: string): Promise<{ status: string; cookie: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    execFile(toolPath('kdig')!, [`@127.0.0.1`, '-p', String(port), 'www.ck.test', '+norec', '+retry=1', '+timeout=3', `+cookie=${cookie}`], { timeout: 20_000 }, (err, stdout) => {
+      const status = /status: (\w+)/.exec(stdout)?.[1];
+      if (!status) return reject(new Error(`kdig got no answer: ${err?.message ?? ''}\n${stdout}`));
+      resolve({ status, cookie: /;; COOKIE: ([0-9A-Fa-f]+)/.exec(stdout)?.[1]?.toLowerCase() });
+    });
+  });
+}
+
+describe.skipIf(!ensureTool('kdig', 'knot-dnsutils'))('interoperability with kdig (Knot)', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({ 'ck.test.yaml': ZONE });
+  });
+  afterAll(() => t.close());
+
+  it('kdig gets a server cookie, and the one it returns is valid', async () => {
+    const first = await kdigCookie(t.port, CLIENT);
+    expect(first.status).toBe('NOERROR');
+    expect(first.cookie).toMatch(new RegExp(`^${CLIENT}01000000[0-9a-f]{24}$`));
+    const valid = await cookieCount(t, 'valid');
+    const again = await kdigCookie(t.port, first.cookie!);
+    expect([again.status, again.cookie]).toEqual(['NOERROR', first.cookie]);
+    expect(await cookieCount(t, 'valid')).toBe(valid + 1);
   });
 });
 
