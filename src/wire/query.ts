@@ -203,8 +203,10 @@ export function decodeQuery(msg: Uint8Array, length: number, view: QueryView): Q
           return QueryStatus.FORMERR;
         }
         if (optCode === COOKIE_OPTION && !view.cookieMalformed) {
-          // RFC 7873 does not say what two COOKIE options mean (BIND reads the first and skips the rest);
-          // a client never sends two, so both are refused as malformed rather than one picked.
+          // RFC 7873 does not say what two COOKIE options mean, and servers disagree: BIND reads the
+          // first and skips the rest (lib/ns/client.c process_cookie), Knot 3 answers with the last
+          // (tried: knotd + mod-cookies echoes the second client cookie). A client never sends two,
+          // so rather than pick one, the query is refused as malformed.
           if (view.cookieLength > 0) {
             view.cookieMalformed = true;
             view.problem = 'second COOKIE option';
