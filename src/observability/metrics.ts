@@ -236,8 +236,43 @@ function registerTransportFaults(registers: Registry[], faults: TransportFaults)
   });
 }
 
+/** What the cookie step concluded about a query's COOKIE option (RFC 7873 §5.2), in label order. */
+export const COOKIE_RESULTS = ['client-only', 'valid', 'invalid', 'malformed', 'badcookie', 'truncated'] as const;
+export type CookieResult = (typeof COOKIE_RESULTS)[number];
+/** Index of each result in CookieCounts.cells. */
+export const CookieCell = { CLIENT_ONLY: 0, VALID: 1, INVALID: 2, MALFORMED: 3, BADCOOKIE: 4, TRUNCATED: 5 } as const;
+
+/**
+ * Queries by what their COOKIE option was (client cookie only, a valid or an
+ * invalid server cookie, malformed) and, with require-cookies on, BADCOOKIE
+ * answers and the empty TC answers sent to UDP queries with no cookie at all. Plain numbers bumped on the hot path; a UDP worker thread keeps its own
+ * and hands them over with take(), like QueryCounts.
+ */
+export class CookieCounts {
+  readonly cells = new Float64Array(COOKIE_RESULTS.length);
+
+  count(cell: number): void {
+    this.cells[cell]!++;
+  }
+
+  /** The counts so far, restarting from zero; undefined when nothing was counted. */
+  take(): number[] | undefined {
+    if (this.cells.every((n) => n === 0)) return undefined;
+    const out = Array.from(this.cells);
+    this.cells.fill(0);
+    return out;
+  }
+
+  /** Adds counts another thread took. */
+  add(taken: readonly number[]): void {
+    for (let i = 0; i < this.cells.length; i++) this.cells[i]! += taken[i] ?? 0;
+  }
+}
+
 export class Metrics {
   readonly registry: Registry;
+  /** COOKIE options seen by this thread's pipeline, plus what workers reported. */
+  readonly cookies = new CookieCounts();
 
   private readonly queries = new QueryCounts();
   /** Failed sends and throwing handlers, counted by the transports (see TransportFaults). */
@@ -383,6 +418,18 @@ export class Metrics {
     });
 
     registerTransportFaults(registers, this.faults);
+    new Counter({
+      name: 'rrdns_cookies_total',
+      help: 'Queries with a DNS COOKIE option by what it held (client-only, valid or invalid server cookie, malformed: FORMERR), and with require-cookies: BADCOOKIE answers and TC answers to UDP queries without a cookie (truncated).',
+      labelNames: ['result'] as const,
+      registers,
+      collect() {
+        this.reset();
+        COOKIE_RESULTS.forEach((result, i) => {
+          if (self.cookies.cells[i]! > 0) this.inc({ result }, self.cookies.cells[i]!);
+        });
+      },
+    });
     const cache = () => this.answerCacheSource();
     new Gauge({
       name: 'rrdns_answer_cache_bytes',

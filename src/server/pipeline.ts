@@ -1,8 +1,9 @@
 /**
- * The query pipeline: packet in, packet out (or nothing). Decode → policy
- * checks (opcode, EDNS version, class, qtype) → zone by longest suffix →
- * compiled answer → response bytes. Synchronous and exception-safe: whatever a
- * packet contains, `handle` returns.
+ * The query pipeline: packet in, packet out (or nothing). Decode → cookie
+ * step (RFC 7873: may answer FORMERR or, with require-cookies, BADCOOKIE/TC;
+ * prepares the response cookie) → policy checks (opcode, EDNS version, class,
+ * qtype) → zone by longest suffix → compiled answer → response bytes.
+ * Synchronous and exception-safe: whatever a packet contains, `handle` returns.
  */
 import { nameToText, parentOf } from '../zone/name.ts';
 import { RRClass, RRType, typeToText } from '../zone/records.ts';
@@ -16,6 +17,8 @@ import type { ResponseStream } from '../wire/transport.ts';
 import type { TransferService } from './transfer.ts';
 import { Decision, type ResponseLimiter } from '../rrl/limiter.ts';
 import { ResponseClass } from '../rrl/classify.ts';
+import { CookieVerdict, RESPONSE_COOKIE_SIZE, type ServerCookies } from '../cookies/server-cookies.ts';
+import { CookieCell, type CookieCounts } from '../observability/metrics.ts';
 
 export type Transport = 'udp' | 'tcp';
 
@@ -43,6 +46,15 @@ export interface PipelineOptions {
   transfer?: TransferService | undefined;
   /** Response rate limiting of UDP answers (src/rrl/); none when RRL is off. */
   rrl?: ResponseLimiter | undefined;
+  /** DNS cookies (RFC 7873 / RFC 9018); without it the COOKIE option is ignored, as by a server that does not implement it. */
+  cookies?: CookieOptions | undefined;
+}
+
+export interface CookieOptions {
+  server: ServerCookies;
+  /** require-cookies: UDP queries without a valid server cookie get BADCOOKIE (with a client cookie) or an empty TC answer (without). */
+  require: boolean;
+  counts: CookieCounts;
 }
 
 /** RFC 1996 NOTIFY opcode. */
@@ -58,9 +70,11 @@ export class QueryPipeline {
   private readonly observe: QueryObserver | undefined;
   private readonly transfer: TransferService | undefined;
   private readonly rrl: ResponseLimiter | undefined;
+  private readonly cookies: CookieOptions | undefined;
 
   constructor(store: ZoneStore<ServedZone>, options: PipelineOptions = {}) {
     this.store = store;
+    this.cookies = options.cookies;
     this.transfer = options.transfer;
     this.chaos = options.chaosIdentity ? chaosTxtPlan(options.chaosIdentity) : undefined;
     this.observe = options.observe;
@@ -82,6 +96,11 @@ export class QueryPipeline {
         // We are a primary only: a NOTIFY sent to us is answered NOTAUTH, as Knot answers one it does not accept.
         if (view.opcode === OPCODE_NOTIFY && view.questionEnd > 12) return this.error(msg, view, RCODE_NOTAUTH, true, transport, remote);
         return this.error(msg, view, Rcode.NOTIMP, view.questionEnd > 12, transport, remote);
+    }
+    // Before anything else answers, so that BADVERS and REFUSED carry the cookie too (BIND does the same).
+    if (this.cookies) {
+      const refused = this.cookieStep(msg, view, transport, remote, this.cookies);
+      if (refused !== undefined) return refused;
     }
     // RFC 6891 §6.1.3: we implement EDNS version 0 only.
     if (view.hasEdns && view.ednsVersion > 0) return this.error(msg, view, Rcode.BADVERS, true, transport, remote);
@@ -133,6 +152,43 @@ export class QueryPipeline {
     const decision = this.limit(view, ResponseClass.ERROR, 0, transport, remote);
     if (decision === Decision.DROP) return null;
     return this.done(view, writeEmpty(msg, view, rcode, withQuestion, false, decision === Decision.SLIP), rcode, undefined, transport);
+  }
+
+  /**
+   * RFC 7873 §5.2 for one query: a malformed COOKIE option is FORMERR (with
+   * OPT, no cookie echoed; §5.2.2); a client cookie gets a server cookie back
+   * in whatever the response is (the view's responseCookie), and a valid
+   * server cookie marks the source proven (RRL exempts it). Only with
+   * require-cookies, and only over UDP (TCP proves the address by itself),
+   * does a query without a valid server cookie go unanswered: BADCOOKIE with
+   * the fresh cookie when it sent a client cookie (§5.2.3, §5.2.4), an empty
+   * TC answer when it sent none, so that it retries over TCP. Returns the
+   * response when the step answers (null: rate limiting dropped it), else
+   * undefined (the query goes on). FORMERR and BADCOOKIE are errors to rate
+   * limiting like any other: a spoofed flood of them must not be answered in full.
+   */
+  private cookieStep(msg: Uint8Array, view: QueryView, transport: Transport, remote: string, cookies: CookieOptions): Buffer | null | undefined {
+    if (view.cookieMalformed) {
+      cookies.counts.count(CookieCell.MALFORMED);
+      return this.error(msg, view, Rcode.FORMERR, true, transport, remote);
+    }
+    if (view.cookieLength === 0) {
+      if (!cookies.require || transport !== 'udp') return undefined;
+      cookies.counts.count(CookieCell.TRUNCATED);
+      return this.done(view, writeEmpty(msg, view, Rcode.NOERROR, true, false, true), Rcode.NOERROR, undefined, transport);
+    }
+    const verdict = cookies.server.judge(msg, view.cookieAt, view.cookieLength, remote, view.responseCookie);
+    if (verdict === CookieVerdict.NONE) return undefined;
+    view.responseCookieLength = RESPONSE_COOKIE_SIZE;
+    if (verdict === CookieVerdict.VALID) {
+      view.sourceProven = true;
+      cookies.counts.count(CookieCell.VALID);
+      return undefined;
+    }
+    cookies.counts.count(verdict === CookieVerdict.CLIENT_ONLY ? CookieCell.CLIENT_ONLY : CookieCell.INVALID);
+    if (!cookies.require || transport !== 'udp') return undefined;
+    cookies.counts.count(CookieCell.BADCOOKIE);
+    return this.error(msg, view, Rcode.BADCOOKIE, true, transport, remote);
   }
 
   /**

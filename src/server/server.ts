@@ -25,10 +25,12 @@ import type { AdminOverride } from '../zone/zone.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { AdminServer } from '../observability/admin.ts';
 import { readTokenFile } from '../observability/admin-access.ts';
-import { countingObserver } from './pipeline.ts';
+import { countingObserver, type CookieOptions } from './pipeline.ts';
+import { CookieSecrets, randomMasterKey, readMasterKey } from '../cookies/secrets.ts';
+import { ServerCookies } from '../cookies/server-cookies.ts';
 import { ZoneWatcher } from './zone-watcher.ts';
 import { RateLimiting } from './rate-limit.ts';
-import { liveKey, UdpThreads, type SupervisorOptions, type WorkerFault } from './udp-threads.ts';
+import { liveKey, UdpThreads, type SupervisorOptions, type WorkerFault, type WorkerSetup } from './udp-threads.ts';
 import { LIVE_PLAN_MS } from './served-zone.ts';
 import { servedVersions, TransferService, type TransferLimits } from './transfer.ts';
 import { Notifier, type NotifyOptions } from './notify.ts';
@@ -104,6 +106,8 @@ export class RrdnsServer {
   /** Overrides and served serials kept across restarts (config.stateDir); opened by start(). */
   private stateStore: StateStore | undefined;
   private readonly stateIo: StateIo | undefined;
+  /** The cookie secret schedule (src/cookies/secrets.ts); its master key comes from cookies.secretFile at start, else is random. */
+  readonly cookieSecrets: CookieSecrets;
 
   constructor(config: ServerConfig, deps: ServerDeps = {}) {
     this.config = config;
@@ -130,6 +134,7 @@ export class RrdnsServer {
           if (faults) this.metrics.faults.add(faults);
           this.rateLimiting.add(rrl);
         },
+        onCookieCounts: (counts) => this.metrics.cookies.add(counts),
         onRestart: (reason) => this.metrics.udpWorkerRestart(reason),
       },
       deps.udpSupervisor,
@@ -143,7 +148,9 @@ export class RrdnsServer {
     this.logLimiter = new LogLimiter(this.log, deps.logLimit);
     this.transfers = new TransferService(this.log, { maxConcurrent: config.transfer.maxConcurrent, ...deps.transfer }, this.logLimiter);
     this.notifier = new Notifier(this.log, deps.notify);
-    this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe, transfer: this.transfers, rrl: this.rateLimiting.limiter });
+    this.cookieSecrets = new CookieSecrets(randomMasterKey(), config.cookies.secretLifetime);
+    const cookies: CookieOptions | undefined = config.cookies.enabled ? { server: new ServerCookies(this.cookieSecrets), require: config.cookies.require, counts: metrics.cookies } : undefined;
+    this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe, transfer: this.transfers, rrl: this.rateLimiting.limiter, cookies });
     this.reloads = new ReloadCoordinator({
       log: this.log,
       zonesDir: config.zonesDir,
@@ -290,6 +297,21 @@ export class RrdnsServer {
   }
 
   /**
+   * Uses `master` as the cookie master key instead of the file's or the random
+   * one (e.g. a key kept in the state directory). Call before start(): UDP
+   * worker threads take the key when they start.
+   */
+  setCookieMasterKey(master: Uint8Array): void {
+    this.cookieSecrets.setMasterKey(master);
+  }
+
+  /** What a UDP worker needs to run the same cookie schedule: the master key and the period length (it derives the rest). */
+  private cookiesForWorkers(): WorkerSetup['cookies'] {
+    const c = this.config.cookies;
+    return c.enabled ? { masterKey: this.cookieSecrets.masterKey(), lifetime: this.cookieSecrets.lifetime, require: c.require } : undefined;
+  }
+
+  /**
    * Admin override for one pool member; false when the pool has no such member.
    * Written to the state directory before it applies: when that write fails it
    * throws RrdnsError STATE_WRITE_FAILED and nothing changed (the API answers
@@ -314,6 +336,8 @@ export class RrdnsServer {
     if (this.state !== 'new') throw new RrdnsError(ErrorCode.SERVER_STATE, `start() called on a ${this.state} server`);
     this.state = 'starting';
     try {
+      // First, before any listener: a secret file that cannot be read or is malformed stops the start, naming the file.
+      if (this.config.cookies.enabled && this.config.cookies.secretFile) this.cookieSecrets.setMasterKey(readMasterKey(this.config.cookies.secretFile));
       // Before anything answers: a corrupt or unusable state directory stops the start (the error names the path).
       this.stateStore = StateStore.open(this.config.stateDir, this.stateIo);
       this.pools.restoreOverrides(this.stateStore.overrides());
@@ -334,7 +358,7 @@ export class RrdnsServer {
       for (const { host, port } of this.config.listen) this.bound.push(await this.bindBoth(host, port));
       for (const { host, port } of this.bound) {
         for (let i = 1; i < this.config.udpThreads; i++) {
-          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel, logBufferBytes: this.config.logBufferBytes, answerCacheBytes: this.config.answerCacheBytes, rrl: this.rateLimiting.shared }, this.servedForWorkers(), this.liveTable());
+          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel, logBufferBytes: this.config.logBufferBytes, answerCacheBytes: this.config.answerCacheBytes, rrl: this.rateLimiting.shared, cookies: this.cookiesForWorkers() }, this.servedForWorkers(), this.liveTable());
         }
       }
       if (this.udpThreads.size > 0) {

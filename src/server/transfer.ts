@@ -155,6 +155,7 @@ function xfrQuery(msg: Uint8Array, view: QueryView): XfrQuery {
     qnameKey: view.qnameKey,
     edns: view.hasEdns,
     ednsDo: view.ednsDo,
+    cookie: view.responseCookieLength > 0 ? Buffer.from(view.responseCookie.subarray(0, view.responseCookieLength)) : undefined,
   };
 }
 

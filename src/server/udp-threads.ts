@@ -64,7 +64,7 @@ export type WorkerMessage =
   | { kind: 'installed' }
   | { kind: 'error'; message: string }
   /** Query counts since the last report; `faults`: failed sends and throwing handlers; `log`: log lines dropped and suppressed in the worker since then. */
-  | { kind: 'counts'; counts: Map<string, Float64Array>; log?: LogFaults; faults?: TransportFaultCounts; rrl?: RrlReport }
+  | { kind: 'counts'; counts: Map<string, Float64Array>; log?: LogFaults; faults?: TransportFaultCounts; rrl?: RrlReport; cookies?: number[] }
   | { kind: 'closed' };
 
 export interface WorkerSetup {
@@ -80,6 +80,8 @@ export interface WorkerSetup {
   heartbeat?: SharedArrayBuffer;
   /** Rate limiting over the main thread's bucket table (shared memory); absent when RRL is off. */
   rrl?: RrlShared | undefined;
+  /** DNS cookies, when on: the master key and period length, from which the worker derives the same secrets as every thread (src/cookies/secrets.ts). */
+  cookies?: { masterKey: Uint8Array; lifetime: number; require: boolean } | undefined;
 }
 
 /** How often a worker bumps its heartbeat. */
@@ -141,6 +143,8 @@ interface Slot {
 
 export interface UdpThreadsEvents {
   onCounts: (counts: Map<string, Float64Array>, faults?: TransportFaultCounts, rrl?: RrlReport) => void;
+  /** COOKIE option counts a worker took (CookieCounts cells). */
+  onCookieCounts?: (counts: number[]) => void;
   onRestart?: (reason: RestartReason) => void;
 }
 
@@ -234,6 +238,7 @@ export class UdpThreads {
           case 'counts':
             for (const cells of m.counts.values()) for (const n of cells) this.answeredByWorkers += n;
             this.events.onCounts(m.counts, m.faults, m.rrl);
+            if (m.cookies) this.events.onCookieCounts?.(m.cookies);
             if (m.log) addLogFaults(m.log);
             break;
         }

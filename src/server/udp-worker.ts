@@ -6,7 +6,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type dgram from 'node:dgram';
 import { createLogger, logStats, setStdoutBufferBytes, type LogFaults } from '../observability/log.ts';
-import { QueryCounts, TransportFaults } from '../observability/metrics.ts';
+import { CookieCounts, QueryCounts, TransportFaults } from '../observability/metrics.ts';
+import { CookieSecrets } from '../cookies/secrets.ts';
+import { ServerCookies } from '../cookies/server-cookies.ts';
 import type { LiveSet } from '../resolver/resolve.ts';
 import type { RData } from '../zone/records.ts';
 import { ZoneStore } from '../zone/store.ts';
@@ -42,7 +44,10 @@ const observe = countingObserver((zone, qtype, rcode, transport) => counts.count
 const limiter = new LogLimiter(log);
 // The same buckets as every other UDP thread (shared memory); its counts go to the main thread with the query counts.
 const rrl = limiterFor(setup.rrl);
-const pipeline = new QueryPipeline(store, { chaosIdentity: setup.identity, observe, transfer: new TransferService(log, {}, limiter), rrl });
+const cookieCounts = new CookieCounts();
+// The same schedule as every other thread: each derives the period secrets from the master key itself.
+const cookies = setup.cookies ? { server: new ServerCookies(new CookieSecrets(setup.cookies.masterKey, setup.cookies.lifetime)), require: setup.cookies.require, counts: cookieCounts } : undefined;
+const pipeline = new QueryPipeline(store, { chaosIdentity: setup.identity, observe, transfer: new TransferService(log, {}, limiter), rrl, cookies });
 
 /**
  * Structured clone turns Buffers into plain Uint8Arrays; the rdata encoder
@@ -86,7 +91,8 @@ const flushCounts = () => {
   if (logChanged) sentLog = { dropped: now.dropped, suppressed: { ...now.suppressed } };
   const failed = faults.take();
   const limited = rrl?.take();
-  if (taken || logChanged || failed || limited) send({ kind: 'counts', counts: taken ?? new Map(), ...(logChanged ? { log } : {}), ...(failed ? { faults: failed } : {}), ...(limited ? { rrl: limited } : {}) });
+  const cookiesTaken = cookieCounts.take();
+  if (taken || logChanged || failed || limited || cookiesTaken) send({ kind: 'counts', counts: taken ?? new Map(), ...(logChanged ? { log } : {}), ...(failed ? { faults: failed } : {}), ...(limited ? { rrl: limited } : {}), ...(cookiesTaken ? { cookies: cookiesTaken } : {}) });
 };
 const timer = setInterval(flushCounts, COUNTS_EVERY_MS);
 // Bumped from this thread's event loop: a loop that is stuck stops bumping it, and the main thread replaces us.

@@ -12,7 +12,7 @@
 import { nameKey, wireLength } from '../zone/name.ts';
 import { RRType } from '../zone/records.ts';
 import type { RRset, Zone } from '../zone/zone.ts';
-import { HEADER_SIZE, MAX_MESSAGE, MessageWriter, OPT_SIZE, RR_FIXED, rdataOf, skipName, writeHeader, writeOpt } from './message.ts';
+import { cookieOptionSize, HEADER_SIZE, MAX_MESSAGE, MessageWriter, OPT_SIZE, RR_FIXED, rdataOf, skipName, writeHeader, writeOpt } from './message.ts';
 
 /** Messages are kept around this size: small enough to interleave with other work, big enough to be few. */
 export const DEFAULT_AXFR_MESSAGE_BYTES = 16 * 1024;
@@ -29,6 +29,13 @@ export interface XfrQuery {
   /** The query had an OPT record: each message carries ours (RFC 6891 §7). */
   edns: boolean;
   ednsDo: boolean;
+  /** The COOKIE option data every message's OPT carries (RFC 7873 §5.2), when the query had a client cookie. */
+  cookie?: Uint8Array | undefined;
+}
+
+/** Octets of the OPT record each message of the answer to `q` carries. */
+function optSize(q: XfrQuery): number {
+  return q.edns ? OPT_SIZE + cookieOptionSize(q.cookie?.length ?? 0) : 0;
 }
 
 const writer = new MessageWriter();
@@ -73,7 +80,7 @@ export interface XfrProgress {
  * compressed within each message. `progress` is updated as messages are made.
  */
 export function* axfrMessages(zone: Zone, q: XfrQuery, progress?: XfrProgress, maxMessageBytes = DEFAULT_AXFR_MESSAGE_BYTES): Generator<Buffer, void, void> {
-  const opt = q.edns ? OPT_SIZE : 0;
+  const opt = optSize(q);
   const it = records(zone);
   let next = it.next();
   let first = true;
@@ -95,7 +102,7 @@ export function* axfrMessages(zone: Zone, q: XfrQuery, progress?: XfrProgress, m
     header(out, q, first ? 1 : 0, an, opt ? 1 : 0);
     if (first) out.set(q.question, HEADER_SIZE);
     writer.buf.copy(out, prefix, 0, writer.len);
-    if (opt) writeOpt(out, prefix + writer.len, 0, q.ednsDo);
+    if (opt) writeOpt(out, prefix + writer.len, 0, q.ednsDo, q.cookie, q.cookie?.length ?? 0);
     if (progress) {
       progress.messages++;
       progress.records += an;
@@ -111,7 +118,7 @@ export function* axfrMessages(zone: Zone, q: XfrQuery, progress?: XfrProgress, m
  * the client is up to date, or over UDP (RFC 1995 §2, §4).
  */
 export function soaOnlyMessage(zone: Zone, q: XfrQuery): Buffer {
-  const opt = q.edns ? OPT_SIZE : 0;
+  const opt = optSize(q);
   const prefix = HEADER_SIZE + q.question.length;
   writer.reset(prefix);
   writer.point(q.qnameKey, HEADER_SIZE);
@@ -120,7 +127,7 @@ export function soaOnlyMessage(zone: Zone, q: XfrQuery): Buffer {
   header(out, q, 1, 1, opt ? 1 : 0);
   out.set(q.question, HEADER_SIZE);
   writer.buf.copy(out, prefix, 0, writer.len);
-  if (opt) writeOpt(out, prefix + writer.len, 0, q.ednsDo);
+  if (opt) writeOpt(out, prefix + writer.len, 0, q.ednsDo, q.cookie, q.cookie?.length ?? 0);
   return out;
 }
 

@@ -70,12 +70,20 @@ export function writeRequestHeader(out: Uint8Array, id: number, opcode: number, 
   out[2] = out[2]! & 0x7f;
 }
 
+/** Octets a COOKIE option of `length` data octets adds to our OPT record (0: none). */
+export function cookieOptionSize(length: number): number {
+  return length > 0 ? 4 + length : 0;
+}
+
 /**
  * Writes our OPT record at `at` (RFC 6891 §6.1.2): owner root, our UDP
  * size, the upper eight bits of the RCODE, version 0, DO copied from the
- * query (RFC 3225 §3), no options. Returns the offset after it.
+ * query (RFC 3225 §3), and a COOKIE option (RFC 7873 §4, code 10) with
+ * `cookie[0..cookieLength)` when cookieLength > 0, else no options. The
+ * record takes OPT_SIZE + cookieOptionSize(cookieLength) octets. Returns the
+ * offset after it.
  */
-export function writeOpt(out: Uint8Array, at: number, rcode: number, dnssecOk: boolean): number {
+export function writeOpt(out: Uint8Array, at: number, rcode: number, dnssecOk: boolean, cookie?: Uint8Array, cookieLength = 0): number {
   out[at] = 0;
   out[at + 1] = 0;
   out[at + 2] = RRType.OPT;
@@ -85,9 +93,17 @@ export function writeOpt(out: Uint8Array, at: number, rcode: number, dnssecOk: b
   out[at + 6] = 0;
   out[at + 7] = dnssecOk ? 0x80 : 0;
   out[at + 8] = 0;
-  out[at + 9] = 0;
-  out[at + 10] = 0;
-  return at + OPT_SIZE;
+  const options = cookie ? cookieOptionSize(cookieLength) : 0;
+  out[at + 9] = options >> 8;
+  out[at + 10] = options & 0xff;
+  if (options === 0) return at + OPT_SIZE;
+  const o = at + OPT_SIZE;
+  out[o] = 0;
+  out[o + 1] = 10;
+  out[o + 2] = cookieLength >> 8;
+  out[o + 3] = cookieLength & 0xff;
+  for (let i = 0; i < cookieLength; i++) out[o + 4 + i] = cookie![i]!;
+  return o + options;
 }
 
 /**

@@ -11,7 +11,8 @@ import { HEADER_SIZE, skipName } from './message.ts';
 export { HEADER_SIZE };
 
 export const Opcode = { QUERY: 0 } as const;
-export const Rcode = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16 } as const;
+/** BADVERS (RFC 6891) and BADCOOKIE (RFC 7873 §8) are extended: their upper bits go in OPT. */
+export const Rcode = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16, BADCOOKIE: 23 } as const;
 
 /** What the decoder concluded about a packet. */
 export const QueryStatus = {
@@ -49,8 +50,31 @@ export class QueryView {
   ednsDo = false;
   /** Set when the header claims more than we parsed correctly; for logs. */
   problem = '';
-  /** The query carried a valid server cookie (RFC 7873): its source address is proven, so it is exempt from rate limiting. */
+  /** Offset of the COOKIE option's data (RFC 7873 §4) in the query; meaningful when cookieLength > 0. */
+  cookieAt = 0;
+  /** Octets of COOKIE option data in the query; 0 when it has none. */
+  cookieLength = 0;
+  /**
+   * The COOKIE option is malformed: a length RFC 7873 §5.2.2 answers with
+   * FORMERR, or a second COOKIE option. Left to the cookie step to act on: a
+   * server with cookies off ignores the option altogether (RFC 7873 §5.2).
+   */
+  cookieMalformed = false;
+  /** The COOKIE option data for the response (client cookie + server cookie), written into its OPT when responseCookieLength > 0. */
+  readonly responseCookie = new Uint8Array(RESPONSE_COOKIE_CAPACITY);
+  responseCookieLength = 0;
+  /** The query carries a valid server cookie: its source address is not spoofed (RFC 7873 §5.2.5); exempt from RRL. */
   sourceProven = false;
+}
+
+/** EDNS option code of COOKIE (RFC 7873 §4). */
+export const COOKIE_OPTION = 10;
+/** Client cookie (8) + server cookie (at most 32): the largest COOKIE option data RFC 7873 §4 allows. */
+const RESPONSE_COOKIE_CAPACITY = 40;
+
+/** RFC 7873 §5.2.2: a client cookie alone (8 octets) or with a server cookie of 8 to 32; any other length is FORMERR. */
+function cookieLengthValid(length: number): boolean {
+  return length === 8 || (length >= 16 && length <= 40);
 }
 
 /**
@@ -99,6 +123,10 @@ function readQname(msg: Uint8Array, length: number, offset: number, view: QueryV
 export function decodeQuery(msg: Uint8Array, length: number, view: QueryView): QueryStatus {
   view.problem = '';
   view.sourceProven = false;
+  view.cookieAt = 0;
+  view.cookieLength = 0;
+  view.cookieMalformed = false;
+  view.responseCookieLength = 0;
   view.hasEdns = false;
   view.ednsVersion = 0;
   view.ednsUdpSize = 0;
@@ -160,7 +188,7 @@ export function decodeQuery(msg: Uint8Array, length: number, view: QueryView): Q
       view.ednsUdpSize = (msg[pos + 2]! << 8) | msg[pos + 3]!;
       view.ednsVersion = msg[pos + 5]!;
       view.ednsDo = (msg[pos + 6]! & 0x80) !== 0;
-      // Options are not interpreted (unknown ones are ignored, RFC 6891 §6.1.2), but they must be well-formed.
+      // Options other than COOKIE are not interpreted (unknown ones are ignored, RFC 6891 §6.1.2), but they must be well-formed.
       let opt = pos + 10;
       const end = opt + rdlength;
       while (opt < end) {
@@ -168,12 +196,29 @@ export function decodeQuery(msg: Uint8Array, length: number, view: QueryView): Q
           view.problem = 'truncated EDNS option';
           return QueryStatus.FORMERR;
         }
+        const optCode = (msg[opt]! << 8) | msg[opt + 1]!;
         const optLen = (msg[opt + 2]! << 8) | msg[opt + 3]!;
-        opt += 4 + optLen;
-        if (opt > end) {
+        if (opt + 4 + optLen > end) {
           view.problem = 'EDNS option overruns OPT';
           return QueryStatus.FORMERR;
         }
+        if (optCode === COOKIE_OPTION && !view.cookieMalformed) {
+          // RFC 7873 does not say what two COOKIE options mean, and servers disagree: BIND reads the
+          // first and skips the rest (lib/ns/client.c process_cookie), Knot 3 answers with the last
+          // (tried: knotd + mod-cookies echoes the second client cookie). A client never sends two,
+          // so rather than pick one, the query is refused as malformed.
+          if (view.cookieLength > 0) {
+            view.cookieMalformed = true;
+            view.problem = 'second COOKIE option';
+          } else if (!cookieLengthValid(optLen)) {
+            view.cookieMalformed = true;
+            view.problem = `COOKIE option of ${optLen} octets (RFC 7873 §5.2.2: 8, or 16 to 40)`;
+          } else {
+            view.cookieAt = opt + 4;
+            view.cookieLength = optLen;
+          }
+        }
+        opt += 4 + optLen;
       }
     }
     pos += 10 + rdlength;

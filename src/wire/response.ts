@@ -6,7 +6,7 @@
  * writers live in message.ts.
  */
 import type { AnswerPlan, Rotation } from './answer.ts';
-import { CLASSIC_UDP_SIZE, EDNS_UDP_SIZE, HEADER_SIZE, MAX_MESSAGE, OPT_SIZE, writeHeader, writeOpt } from './message.ts';
+import { CLASSIC_UDP_SIZE, cookieOptionSize, EDNS_UDP_SIZE, HEADER_SIZE, MAX_MESSAGE, OPT_SIZE, writeHeader, writeOpt } from './message.ts';
 import { decodeQuery, QueryStatus, QueryView, Rcode } from './query.ts';
 
 /** Largest response the client accepts over UDP (RFC 6891 §6.2.5: below 512 counts as 512). */
@@ -18,6 +18,21 @@ export function udpLimit(q: QueryView): number {
 /** Largest response over `transport` for this query. */
 export function responseLimit(q: QueryView, transport: 'udp' | 'tcp'): number {
   return transport === 'udp' ? udpLimit(q) : MAX_MESSAGE;
+}
+
+/**
+ * Octets our OPT record takes in the response to `q`: none without EDNS,
+ * else the record plus the COOKIE option the cookie step prepared (RFC 7873
+ * §5.2: every response to a query with a client cookie carries one). Writers
+ * subtract it from the room they have, so truncation leaves space for it.
+ */
+export function optSize(q: QueryView): number {
+  return q.hasEdns ? OPT_SIZE + cookieOptionSize(q.responseCookieLength) : 0;
+}
+
+/** Writes the OPT record for `q` at `at` (the query's DO bit, its response cookie). */
+function writeOptFor(out: Uint8Array, at: number, q: QueryView, rcode: number): void {
+  writeOpt(out, at, rcode, q.ednsDo, q.responseCookie, q.responseCookieLength);
 }
 
 /**
@@ -45,7 +60,7 @@ function rotate(out: Buffer, at: number, bodyLen: number, r: Rotation, k: number
 export function writeAnswer(msg: Uint8Array, q: QueryView, plan: AnswerPlan, k: number, limit: number): Buffer {
   const body = plan.body;
   const qlen = q.questionEnd;
-  const opt = q.hasEdns ? OPT_SIZE : 0;
+  const opt = optSize(q);
   let bodyLen = body.length;
   let an = plan.an;
   let ns = plan.ns;
@@ -71,24 +86,26 @@ export function writeAnswer(msg: Uint8Array, q: QueryView, plan: AnswerPlan, k: 
   writeHeader(out, { id: q.id, opcode: q.opcode, queryFlags: q.flags, rcode: plan.rcode, aa: plan.authoritative, tc }, 1, an, ns, ar + (opt ? 1 : 0));
   body.copy(out, qlen, 0, bodyLen);
   if (plan.rotation && k !== 0) rotate(out, qlen, bodyLen, plan.rotation, k);
-  if (opt) writeOpt(out, qlen + bodyLen, plan.rcode, q.ednsDo);
+  if (opt) writeOptFor(out, qlen + bodyLen, q, plan.rcode);
   return out;
 }
 
 /**
  * A response with no records: errors (FORMERR, NOTIMP, REFUSED, SERVFAIL,
- * BADVERS), and with `tc` the truncated answer rate limiting slips (BIND
- * `slip`: TC=1, no records, the rcode kept, so the client retries over TCP).
+ * BADVERS, BADCOOKIE), or with `tc` an empty truncated answer: the one
+ * rate limiting slips (BIND `slip`: TC=1, no records, the rcode kept, so the
+ * client retries over TCP) and require-cookies sends a query without a cookie.
  * The question is echoed when it was parsed; the OPT record when the query
- * had one (and always for BADVERS, which only OPT can carry).
+ * had one (and always for BADVERS, which only OPT can carry), with the
+ * response cookie when one was prepared.
  */
 export function writeEmpty(msg: Uint8Array, q: QueryView, rcode: number, withQuestion: boolean, aa = false, tc = false): Buffer {
   const qlen = withQuestion ? q.questionEnd : HEADER_SIZE;
-  const opt = q.hasEdns || rcode === Rcode.BADVERS ? OPT_SIZE : 0;
+  const opt = q.hasEdns ? optSize(q) : rcode === Rcode.BADVERS ? OPT_SIZE : 0;
   const out = Buffer.allocUnsafe(qlen + opt);
   if (qlen > HEADER_SIZE) out.set(msg.subarray(HEADER_SIZE, qlen), HEADER_SIZE);
   writeHeader(out, { id: q.id, opcode: q.opcode, queryFlags: q.flags, rcode, aa, tc }, withQuestion ? 1 : 0, 0, 0, opt ? 1 : 0);
-  if (opt) writeOpt(out, qlen, rcode, q.ednsDo);
+  if (opt) writeOptFor(out, qlen, q, rcode);
   return out;
 }
 

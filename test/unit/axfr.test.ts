@@ -81,6 +81,23 @@ describe('AXFR message encoding', () => {
     expect(new Set(all.filter((a) => a.type === 16).map((a) => a.name)).size).toBe(300);
   });
 
+  it('with a response cookie, every message carries it in its OPT and still keeps to the size asked for (RFC 7873 §5.2)', () => {
+    const z = zone(Array.from({ length: 100 }, (_, i) => `n${i} IN TXT "${'x'.repeat(40)}"`).join('\n'));
+    const msg = query('u.test', AXFR);
+    const view = decoded(msg);
+    const cookie = Buffer.from('0102030405060708' + '01000000' + '65536000' + 'aabbccddeeff0011', 'hex');
+    const messages = [...axfrMessages(z, { ...xq(view, msg), edns: true, cookie }, undefined, 1024)];
+    expect(messages.length).toBeGreaterThan(2);
+    for (const m of messages) {
+      expect(m.length).toBeLessThanOrEqual(1024);
+      // OPT is the last record: root owner, type 41, ..., RDLENGTH 28, then option 10 of 24 octets.
+      const opt = m.subarray(m.length - 11 - 28);
+      expect([opt[0], opt.readUInt16BE(1), opt.readUInt16BE(9), opt.readUInt16BE(11), opt.readUInt16BE(13)]).toEqual([0, 41, 28, 10, 24]);
+      expect(opt.subarray(15)).toEqual(cookie);
+      expect(m.readUInt16BE(10)).toBe(1);
+    }
+  });
+
   it('a record larger than the message budget goes alone, whole', () => {
     const long = Array.from({ length: 8 }, () => `"${'y'.repeat(250)}"`).join(' ');
     const z = zone(`big IN TXT ${long}`);

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Counter, Gauge } from 'prom-client';
-import { Metrics } from '../../src/observability/metrics.ts';
+import { CookieCell, CookieCounts, Metrics } from '../../src/observability/metrics.ts';
 import { samplePools } from '../support/admin-fake.ts';
 
 interface Sample {
@@ -147,6 +147,24 @@ describe('rrdns_queries_total', () => {
     a.countQuery('a.test.', 1, 0, 'udp');
     expect(pick(await scrape(b), 'rrdns_queries_total')).toEqual([]);
     expect(pick(await scrape(a), 'rrdns_queries_total')).toHaveLength(1);
+  });
+});
+
+describe('rrdns_cookies_total', () => {
+  it('counts by result, adds what worker threads took, and a take() starts again from zero', async () => {
+    const m = new Metrics({ defaultMetrics: false });
+    m.cookies.count(CookieCell.VALID);
+    m.cookies.count(CookieCell.VALID);
+    m.cookies.count(CookieCell.MALFORMED);
+    const worker = new CookieCounts();
+    expect(worker.take()).toBeUndefined();
+    worker.count(CookieCell.VALID);
+    worker.count(CookieCell.CLIENT_ONLY);
+    m.cookies.add(worker.take()!);
+    expect(worker.take()).toBeUndefined();
+    const s = parse(await m.registry.metrics());
+    const by = (result: string) => pick(s, 'rrdns_cookies_total', { result }).reduce((a, x) => a + x.value, 0);
+    expect([by('client-only'), by('valid'), by('invalid'), by('malformed'), by('badcookie'), by('truncated')]).toEqual([1, 3, 0, 1, 0, 0]);
   });
 });
 

@@ -83,3 +83,52 @@ describe('decodeQuery fields', () => {
     );
   });
 });
+
+describe('decodeQuery COOKIE option (RFC 7873 §4, §5.2.2)', () => {
+  const withOptions = (...options: Buffer[]) => rawQuery('www.example.test', { opt: { rdata: Buffer.concat(options) } });
+  const cookie = (n: number) => ednsOption(10, Buffer.alloc(n, 0xab));
+  it.each([
+    { name: 'a client cookie alone (8 octets)', length: 8, ok: true },
+    { name: 'client + an 8-octet server cookie (16)', length: 16, ok: true },
+    { name: 'client + our 16-octet server cookie (24)', length: 24, ok: true },
+    { name: 'client + a 32-octet server cookie (40)', length: 40, ok: true },
+    { name: 'empty', length: 0, ok: false },
+    { name: 'shorter than a client cookie (7)', length: 7, ok: false },
+    { name: 'a client cookie and a server cookie too short (9)', length: 9, ok: false },
+    { name: 'a server cookie of 7 octets (15)', length: 15, ok: false },
+    { name: 'a server cookie over 32 octets (41)', length: 41, ok: false },
+  ])('$name: recorded when valid, else marked malformed', ({ length, ok }) => {
+    const msg = withOptions(ednsOption(65001, Buffer.from('x')), cookie(length));
+    const { status, view } = decode(msg);
+    // The decoder never answers FORMERR itself for a cookie: with cookies off the option is ignored (RFC 7873 §5.2).
+    expect(status).toBe(QueryStatus.OK);
+    expect(view.cookieMalformed).toBe(!ok);
+    expect(view.cookieLength).toBe(ok ? length : 0);
+    if (ok) {
+      expect(view.cookieAt).toBe(msg.length - length);
+      expect(msg.subarray(view.cookieAt, view.cookieAt + length)).toEqual(Buffer.alloc(length, 0xab));
+    } else expect(view.problem).toMatch(/COOKIE option of \d+ octets/);
+  });
+
+  it('two COOKIE options are malformed', () => {
+    const { status, view } = decode(withOptions(cookie(8), cookie(8)));
+    expect(status).toBe(QueryStatus.OK);
+    expect(view.cookieMalformed).toBe(true);
+    expect(view.problem).toBe('second COOKIE option');
+  });
+
+  it('a query without one has none, and a reused view forgets the last one', () => {
+    const view = new QueryView();
+    const first = withOptions(cookie(24));
+    decodeQuery(first, first.length, view);
+    view.sourceProven = true;
+    view.responseCookieLength = 24;
+    const second = rawQuery('www.example.test', { opt: {} });
+    expect(decodeQuery(second, second.length, view)).toBe(QueryStatus.OK);
+    expect([view.cookieLength, view.cookieMalformed, view.sourceProven, view.responseCookieLength]).toEqual([0, false, false, 0]);
+    const bad = withOptions(cookie(3));
+    decodeQuery(bad, bad.length, view);
+    decodeQuery(second, second.length, view);
+    expect(view.cookieMalformed).toBe(false);
+  });
+});
