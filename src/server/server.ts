@@ -341,6 +341,9 @@ export class RrdnsServer {
       // Before anything answers: a corrupt or unusable state directory stops the start (the error names the path).
       this.stateStore = StateStore.open(this.config.stateDir, this.stateIo);
       this.pools.restoreOverrides(this.stateStore.overrides());
+      // Without a secret file the cookie master key is kept in the state directory, so the server
+      // cookies resolvers hold stay valid across a restart (a changed secret costs each of them a round trip to learn the new cookie).
+      if (this.config.cookies.enabled && !this.config.cookies.secretFile && this.config.stateDir !== 'off') this.cookieSecrets.setMasterKey(this.stateStore.cookieMasterKey(randomMasterKey));
       await this.startAdmin();
       // Fingerprinted before the first read, so an edit racing the start-up is not missed.
       const watcher = this.config.watch.enabled

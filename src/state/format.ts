@@ -43,6 +43,12 @@ export const stateSchema = z.strictObject({
   overrides: z.record(z.string(), overrideEntry),
   /** Keyed by zone origin text (lower case, trailing dot). */
   serials: z.record(z.string(), serialEntry),
+  /**
+   * The DNS cookie master key (hex) when no --cookie-secret-file is given, so
+   * the server cookies resolvers hold stay valid across a restart (and at every
+   * instance sharing this directory). Optional: files written before it read as they are.
+   */
+  cookieMasterKey: z.string().regex(/^([0-9a-f]{2}){16,256}$/).optional(),
 });
 
 export type StateData = z.infer<typeof stateSchema>;
@@ -98,6 +104,11 @@ export function patchSerials(state: StateData, served: ReadonlyMap<string, Store
     serials[origin] = entry;
   }
   return { ...state, serials };
+}
+
+/** Keeps the cookie master key already stored (another instance chose it first), else stores `hex`. */
+export function patchCookieMasterKey(state: StateData, hex: string): StateData {
+  return state.cookieMasterKey !== undefined ? state : { ...state, cookieMasterKey: hex };
 }
 
 export function stateText(state: StateData): string {

@@ -19,7 +19,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, RrdnsError } from '../errors.ts';
-import { emptyState, overrideKey, parseState, patchOverride, patchSerials, STATE_FILE, stateText, type StateData, type StoredOverride, type StoredSerial } from './format.ts';
+import { emptyState, overrideKey, parseState, patchCookieMasterKey, patchOverride, patchSerials, STATE_FILE, stateText, type StateData, type StoredOverride, type StoredSerial } from './format.ts';
 import { LockTimeout, withLock } from './lock.ts';
 
 export type { StoredOverride, StoredSerial } from './format.ts';
@@ -44,7 +44,8 @@ export const atomicIo: StateIo = {
   write(file, text) {
     const dir = path.dirname(file);
     const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-    const fd = fs.openSync(tmp, 'wx', 0o644);
+    // Owner only: the file may hold the cookie master key.
+    const fd = fs.openSync(tmp, 'wx', 0o600);
     try {
       try {
         fs.writeFileSync(fd, text);
@@ -135,6 +136,19 @@ export class StateStore {
     const changed = new Map([...served].filter(([origin, e]) => !sameSerial(this.serial(origin), e)));
     if (changed.size === 0) return;
     this.update((s) => patchSerials(s, changed));
+  }
+
+  /**
+   * The cookie master key kept here; on first use `generate()`'s key is stored
+   * (or, if another instance sharing the directory stored one meanwhile, that
+   * one is used). Throws RrdnsError STATE_WRITE_FAILED when it cannot be stored.
+   */
+  cookieMasterKey(generate: () => Buffer): Buffer {
+    if (this.data.cookieMasterKey === undefined) {
+      const hex = generate().toString('hex');
+      this.update((s) => patchCookieMasterKey(s, hex));
+    }
+    return Buffer.from(this.data.cookieMasterKey!, 'hex');
   }
 
   /** Whether an override is stored for this member (read at start or written since). */

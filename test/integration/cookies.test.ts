@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { dig, type DigResult } from '../support/dig.ts';
+import { dig, digAll, type DigResult } from '../support/dig.ts';
 import { metricSum } from '../support/metrics-text.ts';
 import { sleep } from '../support/rawdns.ts';
 import { startTestServer, writeZones, type TestServer } from '../support/server.ts';
@@ -264,5 +264,62 @@ describe('instances sharing a secret file (real processes)', () => {
       expect(err.message).toContain(`cookie secret file ${file}`);
       expect(err.message).toContain(message);
     }
+  });
+});
+
+describe('cookies and rate limiting', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    // Two answers per second per name and prefix, every limited one slipped (TC): easy to see which were limited.
+    t = await startTestServer({ 'ck.test.yaml': ZONE }, { rrl: { mode: 'on', responsesPerSecond: 2, window: 60, slip: 1 } });
+  });
+  afterAll(() => t.close());
+
+  it('a query with a valid server cookie is never limited; the same client without one is (RFC 7873 §5.2.5)', async () => {
+    // digAll: many queries in one dig run, +ignore so a TC answer is shown as it came (no retry over TCP).
+    const cookie = cookieOf(await dig(t.port, ['www.ck.test', 'A', `+cookie=${CLIENT}`, '+ignore']))!.hex;
+    const slippedBefore = await metricSum(await t.server.metrics.text(), 'rrdns_rrl_slipped_total', {});
+    const proven = await digAll(t.port, ['+ignore', '+tries=1', ...Array.from({ length: 20 }, () => ['www.ck.test', 'A', `+cookie=${cookie}`]).flat()]);
+    expect(proven).toHaveLength(20);
+    for (const r of proven) {
+      expect(r.flags).not.toContain('tc');
+      expect(r.answer).toHaveLength(2);
+    }
+    expect(await metricSum(await t.server.metrics.text(), 'rrdns_rrl_slipped_total', {})).toBe(slippedBefore);
+    expect(await cookieCount(t, 'valid')).toBeGreaterThanOrEqual(20);
+    // The same source and name with a client cookie only (or a forged server cookie): limited.
+    const forged = `${cookie.slice(0, 16)}01000000${cookie.slice(24, 32)}${'00'.repeat(8)}`;
+    const unproven = await digAll(t.port, ['+ignore', '+tries=1', ...Array.from({ length: 10 }, (_, i) => ['www.ck.test', 'A', `+cookie=${i % 2 ? CLIENT : forged}`]).flat()]);
+    const truncated = unproven.filter((r) => r.flags.includes('tc'));
+    expect(truncated.length).toBeGreaterThanOrEqual(6);
+    for (const r of truncated) expect(r.answer).toHaveLength(0);
+    expect(await metricSum(await t.server.metrics.text(), 'rrdns_rrl_slipped_total', {})).toBe(slippedBefore + truncated.length);
+  });
+});
+
+describe('the cookie secret across a restart (real processes)', () => {
+  const procs: RrdnsProcess[] = [];
+  afterEach(async () => {
+    for (const p of procs.splice(0)) await p.close();
+  });
+
+  it('without a secret file the master key is kept in the state directory: a cookie made before a restart is valid after it', async () => {
+    const zonesDir = writeZones({ 'ck.test.yaml': ZONE });
+    const stateDir = tempDir('cookie-state');
+    const first = await startRrdns({ zonesDir, args: ['--admin', 'off', '--state-dir', stateDir] });
+    procs.push(first);
+    const cookie = cookieOf(await dig(first.port, ['www.ck.test', `+cookie=${CLIENT}`]))!.hex;
+    await first.close();
+    procs.length = 0;
+    const state = JSON.parse(fs.readFileSync(path.join(stateDir, 'state.json'), 'utf8')) as { cookieMasterKey?: string };
+    expect(state.cookieMasterKey).toMatch(/^[0-9a-f]{64}$/);
+    expect(fs.statSync(path.join(stateDir, 'state.json')).mode & 0o077).toBe(0);
+    // require-cookies makes validity visible: a cookie it does not accept gets BADCOOKIE.
+    const again = await startRrdns({ zonesDir, args: ['--admin', 'off', '--state-dir', stateDir, '--require-cookies'] });
+    const elsewhere = await startRrdns({ zonesDir, args: ['--admin', 'off', '--state-dir', tempDir('cookie-state'), '--require-cookies'] });
+    procs.push(again, elsewhere);
+    const after = await dig(again.port, ['www.ck.test', `+cookie=${cookie}`, '+nobadcookie']);
+    expect([after.rcode, after.answer.length]).toEqual(['NOERROR', 2]);
+    expect((await dig(elsewhere.port, ['www.ck.test', `+cookie=${cookie}`, '+nobadcookie'])).rcode).toBe('BADCOOKIE');
   });
 });

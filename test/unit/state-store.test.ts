@@ -139,6 +139,19 @@ describe('StateStore', () => {
     expect(StateStore.open(dir).overrides().map((o) => o.address)).toEqual(['192.0.2.1']);
   });
 
+  it('the cookie master key is generated once and kept: a second store on the directory gets the first one\'s key', () => {
+    const dir = tmp();
+    const a = StateStore.open(dir);
+    const b = StateStore.open(dir);
+    const key = a.cookieMasterKey(() => Buffer.alloc(32, 1));
+    expect(key.equals(Buffer.alloc(32, 1))).toBe(true);
+    // b read the file before a stored its key; its write keeps a's (another instance chose first).
+    expect(b.cookieMasterKey(() => Buffer.alloc(32, 2)).equals(key)).toBe(true);
+    expect(StateStore.open(dir).cookieMasterKey(() => Buffer.alloc(32, 3)).equals(key)).toBe(true);
+    expect(fs.statSync(path.join(dir, STATE_FILE)).mode & 0o077).toBe(0);
+    expect(parseState(JSON.stringify({ ...emptyState(), cookieMasterKey: 'xyz' })).ok).toBe(false);
+  });
+
   it("'off' keeps the state in memory and touches no file", () => {
     const store = StateStore.open('off');
     store.setOverride('www.a.test.', '192.0.2.1', 'drain');
