@@ -6,6 +6,7 @@
 import dgram from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseHeader, rawQuery, sleep } from '../test/support/rawdns.ts';
+import { bindUdpClient } from '../test/support/flood.ts';
 
 const ORIGIN = 'flood.test';
 const { port, qps, seconds } = workerData as { port: number; qps: number; seconds: number };
@@ -26,23 +27,8 @@ function floodQuery(i: number): Buffer {
   }
 }
 
-function bind(host: string): Promise<dgram.Socket> {
-  const s = dgram.createSocket('udp4');
-  s.on('error', () => {});
-  return new Promise((resolve, reject) => {
-    s.once('error', reject);
-    s.bind(0, host, () => {
-      try {
-        s.setRecvBufferSize(8 * 1024 * 1024);
-      } catch {
-        // capped by the kernel
-      }
-      resolve(s);
-    });
-  });
-}
 
-const sockets = await Promise.all([0, 1, 2, 3].map(() => bind('127.0.0.2')));
+const sockets = await Promise.all([0, 1, 2, 3].map(() => bindUdpClient('127.0.0.2')));
 const r = { sent: 0, sentBytes: 0, responses: 0, responseBytes: 0, truncated: 0 };
 for (const s of sockets)
   s.on('message', (m) => {

@@ -26,25 +26,11 @@ import path from 'node:path';
 import { freePort, removeDir, startRrdns, stopAll, tempDir, type RrdnsProcess } from '../test/support/spawn.ts';
 import { rawQuery, sleep } from '../test/support/rawdns.ts';
 import { metricSum } from '../test/support/metrics-text.ts';
+import { bindUdpClient, FLOOD_ZONE, LEGIT_NAMES } from '../test/support/flood.ts';
 
 const SECONDS = Math.min(Math.max(Number(process.env.BENCH_SECONDS ?? 3) || 3, 1), 30);
 const FLOOD_QPS = Math.min(Math.max(Number(process.env.FLOOD_QPS ?? 10_000) || 10_000, 100), 200_000);
 export const ORIGIN = 'flood.test';
-const POOL = Array.from({ length: 60 }, (_, i) => `192.0.2.${i + 1}`);
-const TXT = Array.from({ length: 4 }, (_, i) => `"${String.fromCharCode(97 + i).repeat(200)}"`);
-const NAMES = Array.from({ length: 10 }, (_, i) => `host${i}`);
-const ZONE = [
-  'soa: { mname: ns1, rname: hostmaster, serial: 1 }',
-  'records:',
-  `  "@": { NS: [ns1, ns2], MX: "10 mail", TXT: [${TXT.join(', ')}] }`,
-  '  ns1: { A: 192.0.2.53 }',
-  '  ns2: { A: 192.0.2.54 }',
-  '  mail: { A: 192.0.2.25 }',
-  `  pool: { A: [${POOL.join(', ')}] }`,
-  `  txt: { TXT: [${TXT.join(', ')}] }`,
-  ...NAMES.map((n, i) => `  ${n}: { A: 198.51.100.${i + 1} }`),
-  '',
-].join('\n');
 
 function cpuSeconds(pid: number): number {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -52,21 +38,6 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-function bind(host: string): Promise<dgram.Socket> {
-  const s = dgram.createSocket('udp4');
-  s.on('error', () => {});
-  return new Promise((resolve, reject) => {
-    s.once('error', reject);
-    s.bind(0, host, () => {
-      try {
-        s.setRecvBufferSize(8 * 1024 * 1024);
-      } catch {
-        // capped by the kernel
-      }
-      resolve(s);
-    });
-  });
-}
 
 export interface FloodResult {
   sent: number;
@@ -107,11 +78,11 @@ interface LegitResult {
 
 /** One client in `host`'s /24: sequential queries, paced to 200/s, 1 s timeout (no retry: a timeout counts as unanswered), bounded by time. */
 async function legit(port: number, host: string, seconds: number): Promise<LegitResult> {
-  const s = await bind(host);
+  const s = await bindUdpClient(host);
   const r: LegitResult = { sent: 0, answered: 0, wrong: 0 };
   const end = performance.now() + seconds * 1000;
   for (let i = 0; performance.now() < end; i++) {
-    const k = i % NAMES.length;
+    const k = i % LEGIT_NAMES.length;
     const id = i & 0xffff;
     const got = new Promise<Buffer | undefined>((resolve) => {
       const timer = setTimeout(() => {
@@ -127,7 +98,7 @@ async function legit(port: number, host: string, seconds: number): Promise<Legit
       s.on('message', on);
     });
     r.sent++;
-    s.send(rawQuery(`${NAMES[k]}.${ORIGIN}`, { id, qtype: 1 }), port, '127.0.0.1');
+    s.send(rawQuery(`${LEGIT_NAMES[k]}.${ORIGIN}`, { id, qtype: 1 }), port, '127.0.0.1');
     const m = await got;
     if (m) {
       // The one A record, 198.51.100.k+1, ends the answer.
@@ -195,7 +166,7 @@ export async function floodBench(): Promise<number> {
   try {
     const zonesDir = path.join(dir, 'zones');
     fs.mkdirSync(zonesDir);
-    fs.writeFileSync(path.join(zonesDir, `${ORIGIN}.yaml`), ZONE);
+    fs.writeFileSync(path.join(zonesDir, `${ORIGIN}.yaml`), FLOOD_ZONE);
     console.log(`bench --flood: ${SECONDS} s per phase, flood ${FLOOD_QPS}/s from 127.0.0.2 (4 sockets), 4 legitimate clients at 200/s from 127.0.1-4.2; rrdns --udp-threads 1`);
     const on = await phase('1. --rrl on (defaults: 100/s, window 15, slip 2)', zonesDir, ['--rrl', 'on']);
     report(on);

@@ -14,23 +14,10 @@ import { parseHeader, rawQuery, sleep, TcpPeer, UdpPeer, waitUntil } from '../su
 import { addresses } from '../support/dnsclient.ts';
 import { metricSum } from '../support/metrics-text.ts';
 import { dig } from '../support/dig.ts';
+import { FLOOD_POOL, FLOOD_ZONE, LEGIT_NAMES } from '../support/flood.ts';
 
-const POOL = Array.from({ length: 60 }, (_, i) => `192.0.2.${i + 1}`);
-const TXT = Array.from({ length: 4 }, (_, i) => `"${String.fromCharCode(97 + i).repeat(200)}"`);
-const LEGIT_NAMES = Array.from({ length: 10 }, (_, i) => `host${i}`);
-const ZONE = [
-  'soa: { mname: ns1, rname: hostmaster, serial: 1 }',
-  'records:',
-  `  "@": { NS: [ns1, ns2], MX: "10 mail", TXT: [${TXT.join(', ')}] }`,
-  '  ns1: { A: 192.0.2.53 }',
-  '  ns2: { A: 192.0.2.54 }',
-  '  mail: { A: 192.0.2.25 }',
-  `  pool: { A: [${POOL.join(', ')}] }`,
-  `  txt: { TXT: [${TXT.join(', ')}] }`,
-  ...LEGIT_NAMES.map((n, i) => `  ${n}: { A: 198.51.100.${i + 1} }`),
-  '',
-].join('\n');
-const FILES = { 'amp.test.yaml': ZONE };
+const POOL = FLOOD_POOL;
+const FILES = { 'amp.test.yaml': FLOOD_ZONE };
 
 const TYPE = { A: 1, TXT: 16, ANY: 255 } as const;
 const RATE = 20;
