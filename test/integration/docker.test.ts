@@ -205,6 +205,15 @@ async function startBackend(address: string, port: number, name: string): Promis
   return proc;
 }
 
+/** Stops a container run by run.sh that is still up: SIGTERM to its rrdns node (graceful), then the run.sh process by PID. */
+async function stopContainer(proc: ReturnType<typeof startProcess>): Promise<void> {
+  if (!proc.running()) return;
+  const node = findRrdnsNode(proc.pid);
+  if (node !== undefined) process.kill(node, 'SIGTERM');
+  await Promise.race([proc.exited, new Promise((r) => setTimeout(r, 10_000))]);
+  await proc.stop();
+}
+
 describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with buildah via ../shared/container)', () => {
   beforeAll(async () => {
     const base = await run(script('base-image.sh'), [], BUILD_TIMEOUT_MS);
@@ -403,12 +412,7 @@ describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with b
       expect(state.serials['example.test.']?.serial).toBe(served);
       expect(fs.statSync(file).uid).toBe(10053);
     } finally {
-      if (proc.running()) {
-        const node = findRrdnsNode(proc.pid);
-        if (node !== undefined) process.kill(node, 'SIGTERM');
-        await Promise.race([proc.exited, new Promise((r) => setTimeout(r, 10_000))]);
-        await proc.stop();
-      }
+      await stopContainer(proc);
       removeDir(stateDir);
     }
   }, 120_000);
@@ -432,12 +436,7 @@ describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with b
       process.kill(node!, 'SIGTERM');
       expect(await proc.exited).toEqual({ code: 0, signal: null });
     } finally {
-      if (proc.running()) {
-        const node = findRrdnsNode(proc.pid);
-        if (node !== undefined) process.kill(node, 'SIGTERM');
-        await Promise.race([proc.exited, new Promise((r) => setTimeout(r, 10_000))]);
-        await proc.stop();
-      }
+      await stopContainer(proc);
       removeDir(zones);
     }
   }, 120_000);

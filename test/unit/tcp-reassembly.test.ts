@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { TcpReassembly } from '../../src/wire/tcp-reassembly.ts';
+import { prng } from '../support/rawdns.ts';
 
 /** A framed message of `size` octets whose body encodes `seed` (so mix-ups show). */
 function framed(size: number, seed: number): Buffer {
@@ -17,17 +18,6 @@ function framed(size: number, seed: number): Buffer {
   return b;
 }
 
-/** A deterministic PRNG (mulberry32) for the random segmentations. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Feeds `stream` in the given segment sizes, taking every complete message after each; returns them. */
 function feed(r: TcpReassembly, stream: Buffer, sizes: Iterable<number>): Buffer[] {
@@ -108,7 +98,7 @@ describe('TcpReassembly', () => {
 
   it('random segmentations of random message sizes', () => {
     for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
-      const next = rng(seed);
+      const next = prng(seed);
       const msgs = Array.from({ length: 400 }, (_, i) => framed(next() < 0.1 ? Math.floor(next() * 65_535) : Math.floor(next() * 300), i));
       const stream = Buffer.concat(msgs);
       const r = new TcpReassembly();
