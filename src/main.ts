@@ -74,6 +74,19 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
   { flag: 'require-cookies', env: 'RRDNS_REQUIRE_COOKIES', kind: 'boolean', help: 'UDP queries without a valid server cookie get BADCOOKIE (or TC without any cookie)', default: 'off', path: 'cookies.require' },
 ];
 
+/**
+ * A schema error names the flag and variable it is about, not only its place
+ * in the configuration; an entry of a list flag is named with its position
+ * (`rrl.exempt.1:` → `--rrl-exempt / RRDNS_RRL_EXEMPT (entry 2):`).
+ */
+function nameFlags(message: string): string {
+  return message.replace(/^  ([\w.]+?)(?:\.(\d+))?:/gm, (whole, where: string, index: string | undefined) => {
+    const o = SERVE_OPTIONS.find((x) => x.path === where);
+    if (!o) return whole;
+    return `  --${o.flag} / ${o.env}${index === undefined ? '' : ` (entry ${Number(index) + 1})`}:`;
+  });
+}
+
 function usage(): string {
   const rows = SERVE_OPTIONS.map((o) => {
     const left = `  --${o.flag}${o.arg ? ' ' + o.arg : ''}`;
@@ -206,7 +219,7 @@ async function serve(values: ServeValues): Promise<void> {
   } catch (e) {
     // Name the flag and variable a schema error is about, not only its place in the config.
     let message = (e as Error).message;
-    for (const o of SERVE_OPTIONS) message = message.replaceAll(`  ${o.path}:`, `  --${o.flag} / ${o.env}:`);
+    message = nameFlags(message);
     fail(`rrdns: ${message}`, 2);
   }
   setStdoutBufferBytes(config.logBufferBytes);
@@ -289,7 +302,7 @@ async function main(argv: string[]): Promise<void> {
       );
     } catch (e) {
       let message = (e as Error).message;
-      for (const o of SERVE_OPTIONS) message = message.replaceAll(`  ${o.path}:`, `  --${o.flag} / ${o.env}:`);
+      message = nameFlags(message);
       fail(`rrdns check: ${message}`, 2);
     }
     check(dir, limits);

@@ -234,6 +234,25 @@ describe('what is not limited', () => {
     expect(answers.filter((a) => parseHeader(a).ancount === POOL.length)).toHaveLength(200);
   }, 30_000);
 
+  it('IPv6: a client on ::1 is limited like any other (slips counted), and an exempt ::1/128 is not', async () => {
+    const v6 = await serve({ slip: 1, responsesPerSecond: 5 }, { listen: ['[::1]:0'] });
+    const peer = await UdpPeer.open('::1');
+    others.push(peer);
+    for (let i = 0; i < 100; i++) await peer.send(rawQuery('pool.amp.test', { id: i, qtype: TYPE.A, opt: { udpSize: 1232 } }), v6.port, '::1');
+    await drained([peer]);
+    const full = peer.received.filter((r) => parseHeader(r).ancount > 0).length;
+    const slipped = peer.received.filter((r) => parseHeader(r).tc && parseHeader(r).ancount === 0).length;
+    expect(full).toBeLessThan(100);
+    expect(full + slipped).toBe(100);
+    expect(metricSum(await v6.server.metrics.text(), 'rrdns_rrl_slipped_total', { class: 'answer' })).toBe(slipped);
+    const exempt = await serve({ slip: 1, responsesPerSecond: 5, exempt: ['::1/128'] }, { listen: ['[::1]:0'] });
+    const free = await UdpPeer.open('::1');
+    others.push(free);
+    for (let i = 0; i < 100; i++) await free.send(rawQuery('pool.amp.test', { id: i, qtype: TYPE.A, opt: { udpSize: 1232 } }), exempt.port, '::1');
+    await drained([free]);
+    expect(free.received.filter((r) => parseHeader(r).ancount > 0)).toHaveLength(100);
+  }, 30_000);
+
   it('mode off: nothing is limited', async () => {
     const t = await serve({ mode: 'off' });
     expect(await answeredOf(t.port, '127.0.0.2', 300)).toBe(300);

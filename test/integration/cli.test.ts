@@ -144,6 +144,14 @@ describe('rrdns help', () => {
     const range = spawnSync(process.execPath, [MAIN, 'serve', '--zones', 'zones'], { cwd: ROOT, encoding: 'utf8', env: serveEnv({ RRDNS_WATCH_POLL_MS: '5' }) });
     expect(range.status).toBe(2);
     expect(range.stderr).toContain('--watch-poll-ms / RRDNS_WATCH_POLL_MS');
+    // An entry of a list is named with the flag and its position, from a flag or from the variable.
+    const cidr = spawnSync(process.execPath, [MAIN, 'serve', '--zones', 'zones', '--rrl-exempt', '127.0.0.0/8', '--rrl-exempt', '10.0.0.0/33'], { cwd: ROOT, encoding: 'utf8', env: serveEnv() });
+    expect(cidr.status).toBe(2);
+    expect(cidr.stderr).toContain('--rrl-exempt / RRDNS_RRL_EXEMPT (entry 2): prefix length in "10.0.0.0/33" must be 0-32');
+    const mode = spawnSync(process.execPath, [MAIN, 'serve', '--zones', 'zones'], { cwd: ROOT, encoding: 'utf8', env: serveEnv({ RRDNS_RRL: 'maybe', RRDNS_RRL_EXEMPT: 'not-an-address' }) });
+    expect(mode.status).toBe(2);
+    expect(mode.stderr).toContain('--rrl / RRDNS_RRL:');
+    expect(mode.stderr).toContain('--rrl-exempt / RRDNS_RRL_EXEMPT (entry 1): "not-an-address" is not an address');
   });
 });
 
