@@ -16,8 +16,6 @@
  */
 import siphash24 from 'siphash24';
 
-/** EDNS option code of COOKIE (RFC 7873 §4). */
-export const COOKIE_OPTION = 10;
 export const CLIENT_COOKIE_SIZE = 8;
 /** Our server cookies are always 16 octets (RFC 9018 §4). */
 export const SERVER_COOKIE_SIZE = 16;

@@ -21,6 +21,8 @@ import { encodeRdata } from './rdata.ts';
 
 /** RFC 1035 §4.1.1. */
 export const HEADER_SIZE = 12;
+/** EDNS option code of COOKIE (RFC 7873 §4). */
+export const COOKIE_OPTION = 10;
 /** Largest message there is: the TCP length prefix has 16 bits (RFC 1035 §4.2.2). */
 export const MAX_MESSAGE = 65535;
 /** Our OPT record: root owner (1), TYPE, CLASS, TTL, RDLENGTH (10), no options. */
@@ -98,8 +100,8 @@ export function writeOpt(out: Uint8Array, at: number, rcode: number, dnssecOk: b
   out[at + 10] = options & 0xff;
   if (options === 0) return at + OPT_SIZE;
   const o = at + OPT_SIZE;
-  out[o] = 0;
-  out[o + 1] = 10;
+  out[o] = COOKIE_OPTION >> 8;
+  out[o + 1] = COOKIE_OPTION & 0xff;
   out[o + 2] = cookieLength >> 8;
   out[o + 3] = cookieLength & 0xff;
   for (let i = 0; i < cookieLength; i++) out[o + 4 + i] = cookie![i]!;

@@ -6,7 +6,7 @@
  * does far more work than a query deserves.
  */
 
-import { HEADER_SIZE, skipName } from './message.ts';
+import { COOKIE_OPTION, HEADER_SIZE, skipName } from './message.ts';
 
 export { HEADER_SIZE };
 
@@ -67,8 +67,6 @@ export class QueryView {
   sourceProven = false;
 }
 
-/** EDNS option code of COOKIE (RFC 7873 §4). */
-export const COOKIE_OPTION = 10;
 /** Client cookie (8) + server cookie (at most 32): the largest COOKIE option data RFC 7873 §4 allows. */
 const RESPONSE_COOKIE_CAPACITY = 40;
 
