@@ -14,7 +14,8 @@
  */
 import type { ServerConfig } from '../config/schema.ts';
 import { RESPONSE_CLASSES } from './classify.ts';
-import { Address, CidrSet, maskAddress, parseAddress, prefixText } from './prefix.ts';
+import { Address, maskAddress, parseAddress, prefixText } from '../zone/address.ts';
+import { CidrSet } from './prefix.ts';
 import { BucketTable, processMs } from './table.ts';
 
 export type RrlSettings = ServerConfig['rrl'];

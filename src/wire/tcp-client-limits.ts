@@ -11,7 +11,7 @@
  * IPv4 address. Memory is bounded by the open connections: an entry goes as
  * soon as its count drops to zero.
  */
-import net from 'node:net';
+import { Address, addressText, parseAddress } from '../zone/address.ts';
 
 export type TcpRefusal = 'per-client' | 'per-prefix' | 'total';
 
@@ -22,47 +22,20 @@ export interface ClientKeys {
   prefix: string | undefined;
 }
 
-/** Eight 16-bit groups of an IPv6 address (zone index dropped), or undefined when it is not one. */
-export function ipv6Groups(text: string): number[] | undefined {
-  const percent = text.indexOf('%');
-  const addr = percent === -1 ? text : text.slice(0, percent);
-  if (!net.isIPv6(addr)) return undefined;
-  let head = addr;
-  let tail: number[] = [];
-  // An embedded IPv4 tail (::ffff:192.0.2.1, 64:ff9b::192.0.2.1) is two groups.
-  const lastColon = addr.lastIndexOf(':');
-  const last = addr.slice(lastColon + 1);
-  if (last.includes('.')) {
-    const o = last.split('.').map(Number);
-    tail = [(o[0]! << 8) | o[1]!, (o[2]! << 8) | o[3]!];
-    head = addr.slice(0, lastColon + 1);
-    // Keep a `::` right before the IPv4 part; drop a lone separating colon.
-    if (!head.endsWith('::')) head = head.slice(0, -1);
-  }
-  const parse = (part: string) => (part === '' ? [] : part.split(':').map((h) => parseInt(h, 16)));
-  const gap = head.indexOf('::');
-  let groups: number[];
-  if (gap === -1) {
-    groups = [...parse(head), ...tail];
-  } else {
-    const left = parse(head.slice(0, gap));
-    const right = [...parse(head.slice(gap + 2)), ...tail];
-    groups = [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right];
-  }
-  return groups.length === 8 ? groups : undefined;
-}
+const peer = new Address();
 
-const hex = (groups: number[]) => groups.map((g) => g.toString(16)).join(':');
+/** An IPv6 address's groups from `from` to `to` (exclusive), in hex without padding, joined by ':'. */
+function hextets(w: Uint32Array, from: number, to: number): string {
+  const out: string[] = [];
+  for (let g = from; g < to; g++) out.push(((w[g >> 1]! >>> (g & 1 ? 0 : 16)) & 0xffff).toString(16));
+  return out.join(':');
+}
 
 /** The keys a connection from `remote` is counted under (a peer address as node:net reports it). */
 export function clientKeys(remote: string): ClientKeys {
-  if (net.isIPv4(remote)) return { address: remote, prefix: undefined };
-  const g = ipv6Groups(remote);
-  if (g === undefined) return { address: remote, prefix: undefined };
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
-    return { address: `${g[6]! >> 8}.${g[6]! & 0xff}.${g[7]! >> 8}.${g[7]! & 0xff}`, prefix: undefined };
-  }
-  return { address: hex(g), prefix: `${hex(g.slice(0, 4))}::/64` };
+  if (!parseAddress(remote, peer)) return { address: remote, prefix: undefined };
+  if (peer.family === 4) return { address: addressText(4, peer.w), prefix: undefined };
+  return { address: hextets(peer.w, 0, 8), prefix: `${hextets(peer.w, 0, 4)}::/64` };
 }
 
 export interface PerClientLimits {

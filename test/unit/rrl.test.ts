@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Address, CidrSet, maskAddress, parseAddress, prefixText } from '../../src/rrl/prefix.ts';
+import { Address, maskAddress, parseAddress, prefixText } from '../../src/zone/address.ts';
+import { CidrSet } from '../../src/rrl/prefix.ts';
 import { classify, nameHash, ResponseClass } from '../../src/rrl/classify.ts';
 import { BucketTable, tableSizeFor, WAYS } from '../../src/rrl/table.ts';
 import { Decision, ResponseLimiter, type RrlSettings } from '../../src/rrl/limiter.ts';
