@@ -18,6 +18,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import { ErrorCode, RrdnsError } from '../errors.ts';
+import { Address, addressText, parseAddress } from '../zone/address.ts';
 
 /** Shortest token accepted: 16 characters (128 bits as hex would be 32; `openssl rand -hex 32` gives 64). */
 export const MIN_TOKEN_CHARS = 16;
@@ -70,19 +71,12 @@ export class TokenCheck {
   }
 }
 
-/** An IP address in one form: IPv6 compressed lower case, IPv4-mapped IPv6 as IPv4; undefined if not an IP. */
+const scratch = new Address();
+
+/** An IP address in one form: IPv6 compressed lower case (RFC 5952), IPv4-mapped IPv6 as IPv4; undefined if not an IP. */
 export function canonicalIp(text: string): string | undefined {
-  if (net.isIPv4(text)) return text;
-  if (!net.isIPv6(text)) return undefined;
-  const c = new URL(`http://[${text}]/`).hostname.slice(1, -1);
-  // The URL parser writes ::ffff:192.0.2.1 as ::ffff:c000:201.
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(c);
-  if (mapped) {
-    const hi = parseInt(mapped[1]!, 16);
-    const lo = parseInt(mapped[2]!, 16);
-    return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
-  }
-  return c;
+  if (net.isIP(text) === 0 || !parseAddress(text, scratch)) return undefined;
+  return addressText(scratch.family as 4 | 6, scratch.w);
 }
 
 /**
