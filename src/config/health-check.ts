@@ -165,6 +165,17 @@ export const CheckObjectSchema = z
     timeout: Duration.optional(),
     fall: z.number().int().min(1).max(100).optional(),
     rise: z.number().int().min(1).max(100).optional(),
+    /**
+     * Where a passing check reads the backend's load (for balance.feedback):
+     * a response header holding a number (`X-Load: 0.73`) or a dotted path to
+     * a number in a JSON body (`load.cpu`).
+     */
+    load: z
+      .union([
+        z.object({ header: z.string().regex(HEADER_NAME, 'not a valid header name') }).strict(),
+        z.object({ json: z.string().regex(/^[A-Za-z0-9_$-]+(?:\.[A-Za-z0-9_$-]+)*$/, 'a dotted path of keys, e.g. load or metrics.cpu') }).strict(),
+      ])
+      .optional(),
   })
   .strict();
 
@@ -188,9 +199,11 @@ export interface CheckConfigShape {
   timeout: number;
   fall: number;
   rise: number;
+  /** Where the load is read from a passing check's response (http/https only). */
+  load?: { header: string } | { json: string };
 }
 
-const HTTP_ONLY = ['path', 'method', 'host', 'tls', 'expectStatus', 'body', 'headers', 'userAgent', 'followRedirects'] as const;
+const HTTP_ONLY = ['path', 'method', 'host', 'tls', 'expectStatus', 'body', 'headers', 'userAgent', 'followRedirects', 'load'] as const;
 
 function refineCheck(c: RawCheck, ctx: z.RefinementCtx): void {
   const type = c.type ?? 'http';
@@ -205,6 +218,9 @@ function refineCheck(c: RawCheck, ctx: z.RefinementCtx): void {
   }
   if (c.body && c.method === 'HEAD') {
     ctx.addIssue({ code: 'custom', path: ['body'], message: 'a HEAD request has no body to match; use method GET' });
+  }
+  if (c.load && 'json' in c.load && c.method === 'HEAD') {
+    ctx.addIssue({ code: 'custom', path: ['load', 'json'], message: 'a HEAD request has no body to read the load from; use method GET or load.header' });
   }
   if (c.body?.regex) {
     try {
@@ -255,6 +271,7 @@ function applyDefaults(c: RawCheck): CheckConfigShape {
   if (c.host !== undefined) out.host = c.host;
   if (c.tls?.ca !== undefined) out.tls.ca = c.tls.ca;
   if (c.body) out.body = { match: c.body.match, regex: c.body.regex ?? false, maxBytes: c.body.maxBytes ?? 4096 };
+  if (c.load) out.load = c.load;
   return out;
 }
 

@@ -27,6 +27,10 @@ export interface MemberSnapshot {
   consecutiveOk: number;
   consecutiveFail: number;
   check: string;
+  /** Weight the zone configures (capacity). */
+  weight: number;
+  /** Weight the rotation uses now: the configured one moved by load feedback. */
+  effectiveWeight: number;
 }
 
 export interface PoolSnapshot {

@@ -19,6 +19,11 @@ export interface PolicyMember {
   health: 'up' | 'down';
   /** Time in ms until this member's measured health could next change (monitor.timeToPossibleChange). */
   msToPossibleChange: number;
+  /**
+   * Effective weight: the configured one, or what load feedback made of it
+   * (src/balancing). 0 serves only when the pool would otherwise fall back.
+   */
+  weight: number;
 }
 
 const takenOut = (o: AdminOverride | null) => o === 'drain' || o === 'force-down';
@@ -47,11 +52,15 @@ export function decideServing(members: readonly PolicyMember[], spec: Pick<PoolS
   const serveAll = notDrained.length > 0 ? notDrained : primaries;
   if (healthy.length > 0) {
     if (spec.minHealthy !== undefined && healthy.length / primaries.length < spec.minHealthy) return { serving: 'minHealthy', members: serveAll };
-    return { serving: 'healthy', members: healthy };
+    // Weight 0 is a reserve: it serves only when no healthy member has weight (the alternative would be falling back).
+    return { serving: 'healthy', members: withWeight(members, healthy) };
   }
   switch (spec.allDown) {
     case 'backup': {
-      const standby = members.flatMap((m, i) => (m.role === 'standby' && usable(m) ? [i] : []));
+      const standby = withWeight(
+        members,
+        members.flatMap((m, i) => (m.role === 'standby' && usable(m) ? [i] : [])),
+      );
       // No healthy standby either: fail open rather than answer with nothing.
       return standby.length > 0 ? { serving: 'allDown:backup', members: standby } : { serving: 'allDown:serveAll', members: serveAll };
     }
@@ -62,6 +71,45 @@ export function decideServing(members: readonly PolicyMember[], spec: Pick<PoolS
     default:
       return { serving: 'allDown:serveAll', members: serveAll };
   }
+}
+
+/** The members of `chosen` with a positive weight, or all of them when none has one. */
+function withWeight(members: readonly PolicyMember[], chosen: number[]): number[] {
+  const weighted = chosen.filter((i) => members[i]!.weight > 0);
+  return weighted.length > 0 ? weighted : chosen;
+}
+
+/**
+ * The weights to rotate `served` by (indices into `members`): undefined when
+ * they are all equal (plain rotation), all ones when none has weight (a
+ * reserve or fallback set serves evenly).
+ */
+export function servedWeights(members: readonly PolicyMember[], served: readonly number[]): number[] | undefined {
+  const w = served.map((i) => members[i]!.weight);
+  if (w.length < 2 || w.every((x) => x === w[0])) return undefined;
+  if (w.every((x) => x <= 0)) return undefined;
+  return w;
+}
+
+/** Everything a pooled RRset serves now: which members, by what weights, with what TTL. */
+export interface PoolDecision {
+  serving: Serving;
+  /** Indices into the members, in member order. */
+  members: number[];
+  /** Weights of `members` (same order) for weighted rotation; undefined: plain rotation. */
+  weights: number[] | undefined;
+  ttl: number;
+}
+
+/**
+ * The pool policy: a pure function of the pool's definition (spec, the
+ * RRset's TTL, the zone's TTL policy), each member's health, override and
+ * effective weight (the balancing state). Table-tested in test/unit/pool-policy.test.ts.
+ */
+export function decidePool(members: readonly PolicyMember[], spec: Pick<PoolSpec, 'minHealthy' | 'allDown'>, rrsetTtl: number, policy: TtlPolicy): PoolDecision {
+  const { serving, members: served } = decideServing(members, spec);
+  const weights = serving === 'minHealthy' || serving === 'allDown:serveAll' ? undefined : servedWeights(members, served);
+  return { serving, members: served, weights, ttl: healthAwareTtl(members, rrsetTtl, policy) };
 }
 
 /**

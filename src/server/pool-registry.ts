@@ -7,12 +7,12 @@
 import type { RData } from '../zone/records.ts';
 import { RRType } from '../zone/records.ts';
 import { nameToText } from '../zone/name.ts';
-import type { AdminOverride, PoolSpec, RRset, Zone } from '../zone/zone.ts';
+import { DEFAULT_WEIGHT, type AdminOverride, type PoolSpec, type RRset, type Zone } from '../zone/zone.ts';
 import type { LiveSet } from '../resolver/resolve.ts';
 import { canonicalAddress, makeTarget, type CheckTarget } from '../health/target.ts';
 import type { HealthMonitor, TargetState } from '../health/monitor.ts';
 import type { MemberRole, PoolSnapshot } from '../observability/snapshot.ts';
-import { decideServing, healthAwareTtl, type PolicyMember } from './pool-policy.ts';
+import { decidePool, type PolicyMember } from './pool-policy.ts';
 
 interface Member {
   address: string;
@@ -23,6 +23,8 @@ interface Member {
 
 /** One pooled RRset: the primaries of one family, and the standbys of that family. */
 export interface PoolEntry {
+  /** Names the pool across reloads and threads: `owner|A` (owner as the snapshot writes it). */
+  key: string;
   zone: Zone;
   rrset: RRset;
   spec: PoolSpec;
@@ -60,13 +62,35 @@ export class ApiOverrides {
   }
 }
 
+/**
+ * The balancing state the policy reads: each member's effective weight.
+ * Load feedback (src/balancing/) provides one; without it a member weighs
+ * what the zone says.
+ */
+export interface WeightSource {
+  /** Effective weight of `address` in pool `poolKey`, whose configured weight is `configured`. */
+  weight(poolKey: string, address: string, configured: number): number;
+}
+
+export const configuredWeights: WeightSource = { weight: (_pool, _address, configured) => configured };
+
+/** A member's weight as the zone file configures it. */
+export const configuredWeight = (spec: PoolSpec, address: string): number => spec.weights.get(address) ?? DEFAULT_WEIGHT;
+
 export class PoolRegistry {
   private entries = new Map<RRset, PoolEntry>();
   private readonly apiOverrides = new ApiOverrides();
   private readonly monitor: HealthMonitor;
+  private readonly weights: WeightSource;
 
-  constructor(monitor: HealthMonitor) {
+  constructor(monitor: HealthMonitor, weights: WeightSource = configuredWeights) {
     this.monitor = monitor;
+    this.weights = weights;
+  }
+
+  /** The pools served now (for the balancer, which steps each one's effective weights). */
+  pools(): Iterable<PoolEntry> {
+    return this.entries.values();
   }
 
   /** Every pool the given zones have, with their check targets (not yet watched). Throws on an unreadable CA file. */
@@ -84,7 +108,7 @@ export class PoolRegistry {
         };
         for (const data of rrset.records) add(data, 'primary');
         for (const address of spec.standby) add({ kind: family === 4 ? 'A' : 'AAAA', address } as RData, 'standby');
-        entries.set(rrset, { zone, rrset, spec, members });
+        entries.set(rrset, { key: `${ownerText(rrset.owner)}|${family === 4 ? 'A' : 'AAAA'}`, zone, rrset, spec, members });
       }
     }
     return entries;
@@ -150,23 +174,24 @@ export class PoolRegistry {
       // Before a target's first result (e.g. just added by a reload) it counts as up: fail open.
       health: this.monitor.state(m.target.key)?.health ?? 'up',
       msToPossibleChange: this.monitor.timeToPossibleChange(m.target.key),
+      weight: this.weights.weight(entry.key, m.address, configuredWeight(entry.spec, m.address)),
     }));
   }
 
   private decide(entry: PoolEntry) {
     const members = this.policyMembers(entry);
-    const { serving, members: served } = decideServing(members, entry.spec);
-    return { serving, served: served.map((i) => entry.members[i]!), ttl: healthAwareTtl(members, entry.rrset.ttl, entry.zone.ttlPolicy) };
+    const decision = decidePool(members, entry.spec, entry.rrset.ttl, entry.zone.ttlPolicy);
+    return { ...decision, served: decision.members.map((i) => entry.members[i]!), policyMembers: members };
   }
 
   /** What `rrset` serves now; undefined for RRsets without a pool. */
   liveSet(rrset: RRset): LiveSet | undefined {
     const entry = this.entries.get(rrset);
     if (!entry) return undefined;
-    const { serving, served, ttl } = this.decide(entry);
+    const { serving, served, ttl, weights } = this.decide(entry);
     if (serving === 'allDown:nodata') return { kind: 'nodata' };
     if (serving === 'allDown:servfail') return { kind: 'servfail' };
-    return { kind: 'records', records: served.map((m) => m.data), ttl };
+    return { kind: 'records', records: served.map((m) => m.data), ttl, weights };
   }
 
   /** What every health-checked RRset serves now, keyed the same in every thread (for UDP worker threads). */
@@ -182,7 +207,7 @@ export class PoolRegistry {
   snapshot(): PoolSnapshot[] {
     const out: PoolSnapshot[] = [];
     for (const entry of this.entries.values()) {
-      const { serving, served, ttl } = this.decide(entry);
+      const { serving, served, ttl, policyMembers } = this.decide(entry);
       out.push({
         zone: nameToText(entry.zone.origin),
         name: ownerText(entry.rrset.owner),
@@ -191,7 +216,7 @@ export class PoolRegistry {
         minHealthy: entry.spec.minHealthy ?? null,
         serving,
         ttl,
-        members: entry.members.map((m) => {
+        members: entry.members.map((m, i) => {
           const s: TargetState | undefined = this.monitor.state(m.target.key);
           const o = this.override(entry, m);
           return {
@@ -209,6 +234,8 @@ export class PoolRegistry {
             consecutiveOk: s?.consecutiveOk ?? 0,
             consecutiveFail: s?.consecutiveFail ?? 0,
             check: m.target.key,
+            weight: configuredWeight(entry.spec, m.address),
+            effectiveWeight: policyMembers[i]!.weight,
           };
         }),
       });

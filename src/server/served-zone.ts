@@ -103,6 +103,6 @@ export class ServedZone {
 
   /** This query's rotation offset for the plan's rotating RRset (advancing it), or 0. */
   nextVariant(plan: AnswerPlan): number {
-    return plan.rotation ? this.rotation.next(plan.rotation.slot, plan.rotation.count) : 0;
+    return plan.rotation ? this.rotation.next(plan.rotation.slot, plan.rotation.period) : 0;
   }
 }

@@ -24,6 +24,7 @@ import { isAtOrBelow } from '../zone/name.ts';
 import { RRClass, RRType, type RData } from '../zone/records.ts';
 import type { SectionEntry } from '../zone/zone.ts';
 import { HEADER_SIZE, MessageWriter, rdataOf } from './message.ts';
+import { quantizeWeights, weightedCycle } from '../rotation/weighted.ts';
 
 export type { SectionEntry };
 
@@ -53,8 +54,18 @@ export interface Cut {
 export interface Rotation {
   /** Counter slot of the RRset (rotation/RotationCounters). */
   readonly slot: number;
-  /** Records in the set; the rotation offset runs 0..count-1. */
+  /** Records in the set. */
   readonly count: number;
+  /** Steps of the rotation cycle: the offset runs 0..period-1 (count for plain rotation, sum of weights for weighted). */
+  readonly period: number;
+  /**
+   * Weighted rotation (rotation/weighted.ts): at step k the records served are
+   * order[k*stride ..] (stride = written records), or with stride 1 only the
+   * first, the rest following it cyclically. Undefined: plain cyclic rotation,
+   * step k starts at record k.
+   */
+  readonly order: Uint16Array | undefined;
+  readonly stride: number;
   /** Octets of each record's rdata (A: 4, AAAA: 16). */
   readonly rdlength: number;
   /** Body offset of the rdata of each written record, in written order (maxAnswers may write fewer than count). */
@@ -160,7 +171,17 @@ export function compileAnswer(res: AnswerSections, ctx: CompileContext, expiresA
     }
     if (rotating) {
       const rdlength = e.rrset.type === RRType.A ? 4 : 16;
-      rotation = { slot: e.rrset.rotationSlot, count: e.records.length, rdlength, at, rdata: Buffer.concat(e.records.map((r: RData) => rdataOf(e.rrset.type, r))) };
+      const cycle = e.weights ? weightedCycle(quantizeWeights(e.weights), count) : undefined;
+      rotation = {
+        slot: e.rrset.rotationSlot,
+        count: e.records.length,
+        period: cycle?.period ?? e.records.length,
+        order: cycle?.order,
+        stride: cycle?.stride ?? 0,
+        rdlength,
+        at,
+        rdata: Buffer.concat(e.records.map((r: RData) => rdataOf(e.rrset.type, r))),
+      };
     }
     if (section === 0) an += count;
     else if (section === 1) ns += count;
@@ -191,7 +212,7 @@ export function compileAnswer(res: AnswerSections, ctx: CompileContext, expiresA
     cuts,
     mustFit: lostRequired ? Infinity : mustFit,
     expiresAt,
-    size: body.length + (rotation ? rotation.rdata.length + rotation.at.length * 8 : 0) + cuts.length * 40 + PLAN_OVERHEAD,
+    size: body.length + (rotation ? rotation.rdata.length + rotation.at.length * 8 + (rotation.order?.byteLength ?? 0) : 0) + cuts.length * 40 + PLAN_OVERHEAD,
     limitClass: ctx.limit?.limitClass ?? 0,
     limitName: ctx.limit?.limitName ?? 0,
   };

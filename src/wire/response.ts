@@ -36,17 +36,20 @@ function writeOptFor(out: Uint8Array, at: number, q: QueryView, rcode: number): 
 }
 
 /**
- * Copies into `out` the rdata of the records served at rotation `k`: the
- * written slot i gets record (k + i) mod count, the same cyclic window as
- * rotation.ts's rotatedWindow. Only slots inside the first `bodyLen` octets
- * (the part of the body that fits) are written.
+ * Copies into `out` the rdata of the records served at rotation step `k`.
+ * Plain rotation: the written slot i gets record (k + i) mod count, the same
+ * cyclic window as rotation.ts's rotatedWindow. Weighted: the step's order
+ * from the plan's table (rotation/weighted.ts). Only slots inside the first
+ * `bodyLen` octets (the part of the body that fits) are written.
  */
 function rotate(out: Buffer, at: number, bodyLen: number, r: Rotation, k: number): void {
-  const { rdlength, count, rdata } = r;
+  const { rdlength, count, rdata, order, stride } = r;
+  const first = order === undefined ? k : order[k * stride]!;
   for (let i = 0; i < r.at.length; i++) {
     const slot = r.at[i]!;
     if (slot + rdlength > bodyLen) return;
-    const from = ((k + i) % count) * rdlength;
+    const record = order !== undefined && i < stride ? order[k * stride + i]! : (first + i) % count;
+    const from = record * rdlength;
     rdata.copy(out, at + slot, from, from + rdlength);
   }
 }
@@ -85,7 +88,7 @@ export function writeAnswer(msg: Uint8Array, q: QueryView, plan: AnswerPlan, k: 
   out.set(msg.subarray(HEADER_SIZE, qlen), HEADER_SIZE);
   writeHeader(out, { id: q.id, opcode: q.opcode, queryFlags: q.flags, rcode: plan.rcode, aa: plan.authoritative, tc }, 1, an, ns, ar + (opt ? 1 : 0));
   body.copy(out, qlen, 0, bodyLen);
-  if (plan.rotation && k !== 0) rotate(out, qlen, bodyLen, plan.rotation, k);
+  if (plan.rotation && (k !== 0 || plan.rotation.order !== undefined)) rotate(out, qlen, bodyLen, plan.rotation, k);
   if (opt) writeOptFor(out, qlen + bodyLen, q, plan.rcode);
   return out;
 }

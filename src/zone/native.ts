@@ -13,8 +13,8 @@ import { capIssues, type ZoneIssue } from '../errors.ts';
 import { parseMasterFile, parseRdataValue, parseTimeValue } from './masterfile.ts';
 import { nameKey, nameToText, parseName } from './name.ts';
 import { RRType, typeFromText, type ZoneRecord } from './records.ts';
-import type { AdminOverride, NameOptions, PoolSpec, TtlPolicy, ZoneInput } from './zone.ts';
-import { canonicalAddress, CheckObjectSchema, CheckSchema, type CheckConfig } from '../config/health-check.ts';
+import type { AdminOverride, BalanceSpec, NameOptions, PoolSpec, TtlPolicy, ZoneInput } from './zone.ts';
+import { canonicalAddress, CheckObjectSchema, CheckSchema, parseDuration, type CheckConfig } from '../config/health-check.ts';
 import { parseAllowEntry, parseNotifyTarget, transferSettings } from './transfer.ts';
 
 const MAX_TTL = 0x7fffffff;
@@ -34,6 +34,48 @@ const RecordValues = z.union([RecordValue, z.array(RecordValue).min(1)]);
 const NAME_SETTINGS = new Set(['ttl', 'maxAnswers', 'pool']);
 
 const OverrideValue = z.enum(['drain', 'force-up', 'force-down']);
+const Fraction = z.number().min(0).max(1);
+const DurationMs = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === undefined || ms < 100 || ms > 3_600_000) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a duration between 100ms and 1h (seconds as a number, or e.g. 500ms, 5s, 1m)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+/** Balancing mechanisms of a pool (README "Balancing"); each one is off unless its key is present. */
+const Balance = z
+  .object({
+    feedback: z
+      .object({
+        signal: z.enum(['load', 'latency']).default('load'),
+        gain: z.number().gt(0).max(1).default(0.5),
+        maxStep: z.number().gt(0).max(4).default(0.25),
+        floor: Fraction.default(0.1),
+        interval: DurationMs.default(1000),
+        stale: DurationMs.optional(),
+      })
+      .strict()
+      .optional(),
+    resolvers: z
+      .object({
+        heavyShare: Fraction.default(0.02),
+        ttl: Ttl.default(5),
+        steer: z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
+    ecs: z
+      .object({
+        ipv4: z.number().int().min(0).max(32).default(24),
+        ipv6: z.number().int().min(0).max(128).default(56),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 /** Check fields are validated per member after merging (see parsePool), so the raw object schema here. */
 const Pool = z
   .object({
@@ -42,8 +84,19 @@ const Pool = z
     standby: z.array(z.string()).default([]),
     minHealthy: z.number().min(0).max(1).optional(),
     members: z
-      .record(z.string(), z.object({ check: CheckObjectSchema.optional(), admin: OverrideValue.optional() }).strict())
+      .record(
+        z.string(),
+        z
+          .object({
+            check: CheckObjectSchema.optional(),
+            admin: OverrideValue.optional(),
+            // Capacity, relative to the other members: comes first `weight` times per sum(weights) answers. 0: only when the pool would otherwise fall back.
+            weight: z.number().int('weight must be a whole number').min(0).max(1000).optional(),
+          })
+          .strict(),
+      )
       .default({}),
+    balance: Balance.default({}),
   })
   .strict();
 
@@ -247,6 +300,7 @@ function parsePool(raw: z.infer<typeof Pool>, owner: string, addresses: readonly
   const known = new Set([...addresses, ...standby]);
   const memberChecks = new Map<string, CheckConfig>();
   const overrides = new Map<string, AdminOverride>();
+  const weights = new Map<string, number>();
   for (const [address, member] of Object.entries(raw.members)) {
     const path = [...base, 'members', address];
     const a = canon(address, path);
@@ -261,13 +315,35 @@ function parsePool(raw: z.infer<typeof Pool>, owner: string, addresses: readonly
       if (merged) memberChecks.set(a, merged);
     }
     if (member.admin) overrides.set(a, member.admin);
+    if (member.weight !== undefined) weights.set(a, member.weight);
   }
+  const feedback = raw.balance.feedback;
+  if (feedback?.signal === 'load') {
+    const checks = [poolCheck, ...memberChecks.values()];
+    if (checks.some((c) => c !== undefined && c.load === undefined)) {
+      ok = false;
+      issue([...base, 'balance', 'feedback', 'signal'], 'signal: load needs check.load (a header or a JSON path the health check reads the load from); use signal: latency for checks without one');
+    }
+  }
+  const balance: BalanceSpec = {
+    feedback: feedback && {
+      signal: feedback.signal,
+      gain: feedback.gain,
+      maxStep: feedback.maxStep,
+      floor: feedback.floor,
+      intervalMs: feedback.interval,
+      // By default a signal counts for three check intervals.
+      staleMs: feedback.stale ?? 3 * Math.max(poolCheck?.interval ?? 0, feedback.interval),
+    },
+    resolvers: raw.balance.resolvers,
+    ecs: raw.balance.ecs,
+  };
   if (raw.allDown === 'backup' && standby.length === 0) {
     ok = false;
     issue([...base, 'allDown'], 'allDown: backup needs standby addresses');
   }
   if (!ok || !poolCheck) return undefined;
-  return { check: poolCheck, memberChecks, standby, allDown: raw.allDown, minHealthy: raw.minHealthy, overrides };
+  return { check: poolCheck, memberChecks, standby, allDown: raw.allDown, minHealthy: raw.minHealthy, overrides, weights, balance };
 }
 
 /** Parses a native zone document into the input for `buildZone`, or issues. */

@@ -37,6 +37,58 @@ export interface PoolSpec {
   readonly minHealthy: number | undefined;
   /** Canonical address → override set in the zone file. */
   readonly overrides: ReadonlyMap<string, AdminOverride>;
+  /** Canonical address → configured weight (capacity), where a member states one; others weigh DEFAULT_WEIGHT. */
+  readonly weights: ReadonlyMap<string, number>;
+  /** Balancing mechanisms this pool enables (none by default: plain or weighted rotation). */
+  readonly balance: BalanceSpec;
+}
+
+/** A member's weight when the zone states none. */
+export const DEFAULT_WEIGHT = 1;
+
+/**
+ * Load feedback (closed loop, src/balancing/feedback.ts): effective weights
+ * move so that the members' reported loads converge.
+ */
+export interface FeedbackSpec {
+  /** 'load': the number the check extracts (check.load: a header or a JSON path); 'latency': the check's latency. */
+  readonly signal: 'load' | 'latency';
+  /** How far one step moves towards the weights that would even the loads out (0..1]. */
+  readonly gain: number;
+  /** Largest relative change of an effective weight per step (0.25: at most ×1.25 or ÷1.25). */
+  readonly maxStep: number;
+  /** No healthy member's effective weight goes below this fraction of its configured weight. */
+  readonly floor: number;
+  /** A step every this many ms. */
+  readonly intervalMs: number;
+  /** Signals older than this (ms) no longer count; without signals effective weights decay back to the configured ones. */
+  readonly staleMs: number;
+}
+
+/**
+ * Resolver-aware TTLs (src/balancing/resolvers.ts): the heaviest resolvers
+ * (by estimated client demand) get shorter TTLs, never below the zone minimum,
+ * and optionally the member with the most headroom first.
+ */
+export interface ResolverTtlSpec {
+  /** A resolver whose estimated demand is at least this share of the pool's is heavy (0..1). */
+  readonly heavyShare: number;
+  /** TTL for heavy resolvers (seconds; clamped to the zone's minimum and the answer's own TTL). */
+  readonly ttl: number;
+  /** Heavy resolvers get the member with the most headroom first. */
+  readonly steer: boolean;
+}
+
+/** EDNS Client Subnet (RFC 7871): the scope prefix answered for each family. */
+export interface EcsSpec {
+  readonly ipv4: number;
+  readonly ipv6: number;
+}
+
+export interface BalanceSpec {
+  readonly feedback?: FeedbackSpec | undefined;
+  readonly resolvers?: ResolverTtlSpec | undefined;
+  readonly ecs?: EcsSpec | undefined;
 }
 
 /** Per-name serving options that a native zone file can add on top of the records. */
@@ -86,6 +138,8 @@ export interface SectionEntry {
   readonly owner: string;
   readonly ownerKey: string;
   readonly ttl: number;
+  /** Weights of `records` for weighted rotation (same order); undefined: plain rotation. */
+  readonly weights?: readonly number[] | undefined;
 }
 
 export interface ZoneNode {

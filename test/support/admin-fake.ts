@@ -26,6 +26,8 @@ function member(m: Partial<MemberSnapshot> & Pick<MemberSnapshot, 'address'>): M
     consecutiveOk: 5,
     consecutiveFail: 0,
     check: `http ${m.address}:80 GET /health`,
+    weight: 1,
+    effectiveWeight: 1,
     ...m,
   };
 }

@@ -3,18 +3,20 @@
  * health-aware TTL, from members' roles, overrides and measured health.
  */
 import { describe, expect, it } from 'vitest';
-import { decideServing, healthAwareTtl, type PolicyMember } from '../../src/server/pool-policy.ts';
+import { decidePool, decideServing, healthAwareTtl, type PolicyMember } from '../../src/server/pool-policy.ts';
 import type { Serving } from '../../src/observability/snapshot.ts';
 
-/** `p+` primary up, `p-` primary down, `s+`/`s-` standby; `:drain` `:force-up` `:force-down` override. */
+/** `p+` primary up, `p-` primary down, `s+`/`s-` standby; `*N` weight N (default 1); `:drain` `:force-up` `:force-down` override. */
 function members(spec: string): PolicyMember[] {
   return spec.split(' ').filter(Boolean).map((m) => {
-    const [who, override] = m.split(':');
+    const [head, override] = m.split(':');
+    const [who, weight] = head!.split('*');
     return {
       role: who![0] === 'p' ? 'primary' : 'standby',
       health: who![1] === '+' ? 'up' : 'down',
       override: (override ?? null) as PolicyMember['override'],
       msToPossibleChange: 60_000,
+      weight: weight === undefined ? 1 : Number(weight),
     };
   });
 }
@@ -36,6 +38,12 @@ describe('decideServing', () => {
     { name: 'below minHealthy: every not-drained primary', members: 'p+ p- p- p-:drain', minHealthy: 0.5, serving: 'minHealthy', served: [0, 1, 2] },
     { name: 'at minHealthy: the healthy ones', members: 'p+ p+ p- p-', minHealthy: 0.5, serving: 'healthy', served: [0, 1] },
     { name: 'standbys never serve while a primary is up', members: 'p+ s+', allDown: 'backup', serving: 'healthy', served: [0] },
+    { name: 'weight 0 stays out while a weighted member is up', members: 'p+*0 p+*2 p+', serving: 'healthy', served: [1, 2] },
+    { name: 'weight 0 serves when every weighted member is down', members: 'p+*0 p-*2 p-', serving: 'healthy', served: [0] },
+    { name: 'weight 0 serves before falling back to standby', members: 'p+*0 p- s+', allDown: 'backup', serving: 'healthy', served: [0] },
+    { name: 'a weight-0 standby serves only when no weighted standby is up', members: 'p- s+*0 s+', allDown: 'backup', serving: 'allDown:backup', served: [2] },
+    { name: 'weight 0 still counts as healthy for minHealthy', members: 'p+*0 p+ p- p-', minHealthy: 0.5, serving: 'healthy', served: [1] },
+    { name: 'fail open serves weight-0 members too', members: 'p-*0 p-', serving: 'allDown:serveAll', served: [0, 1] },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -46,7 +54,7 @@ describe('decideServing', () => {
 
 describe('healthAwareTtl', () => {
   const policy = { defaultTtl: 300, minTtl: 5, maxTtl: 86400 };
-  const m = (ms: number, override: PolicyMember['override'] = null): PolicyMember => ({ role: 'primary', health: 'up', override, msToPossibleChange: ms });
+  const m = (ms: number, override: PolicyMember['override'] = null): PolicyMember => ({ role: 'primary', health: 'up', override, msToPossibleChange: ms, weight: 1 });
   const cases: { name: string; members: PolicyMember[]; ttl: number; want: number }[] = [
     { name: 'capped by the soonest possible change', members: [m(30_000), m(12_500)], ttl: 300, want: 12 },
     { name: 'the record TTL when shorter', members: [m(600_000)], ttl: 60, want: 60 },
@@ -55,4 +63,24 @@ describe('healthAwareTtl', () => {
     { name: 'clamped up to minTtl', members: [m(0)], ttl: 300, want: 5 },
   ];
   for (const c of cases) it(c.name, () => expect(healthAwareTtl(c.members, c.ttl, policy)).toBe(c.want));
+});
+
+describe('decidePool: members, weights and TTL together', () => {
+  const policy = { defaultTtl: 300, minTtl: 5, maxTtl: 86400 };
+  const cases: { name: string; members: string; allDown?: 'serveAll' | 'backup'; minHealthy?: number; served: number[]; weights: number[] | undefined }[] = [
+    { name: 'equal weights: plain rotation', members: 'p+*2 p+*2 p+*2', served: [0, 1, 2], weights: undefined },
+    { name: 'unequal weights of the served members', members: 'p+*3 p+ p+*2', served: [0, 1, 2], weights: [3, 1, 2] },
+    { name: 'a down member takes its weight with it', members: 'p+*3 p-*5 p+', served: [0, 2], weights: [3, 1] },
+    { name: 'weight-0 reserve alone serves evenly', members: 'p+*0 p+*0 p-*4', served: [0, 1], weights: undefined },
+    { name: 'standby weights count under backup', members: 'p- s+*1 s+*4', allDown: 'backup', served: [1, 2], weights: [1, 4] },
+    { name: 'below minHealthy every primary serves evenly (sparing the survivors)', members: 'p+*4 p- p-', minHealthy: 0.5, served: [0, 1, 2], weights: undefined },
+    { name: 'fail open serves evenly', members: 'p-*4 p-', served: [0, 1], weights: undefined },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const d = decidePool(members(c.members), { allDown: c.allDown ?? 'serveAll', minHealthy: c.minHealthy }, 60, policy);
+      expect({ served: d.members, weights: d.weights }).toEqual({ served: c.served, weights: c.weights });
+      expect(d.ttl).toBe(60);
+    });
+  }
 });
