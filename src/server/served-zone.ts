@@ -33,13 +33,16 @@ export class ServedZone {
 
   /** What health-checked RRsets serve now; undefined for a zone without pools. */
   private readonly live: LiveView | undefined;
+  /** Monotonic ms; the simulator (bench/simulate) runs on its own clock. */
+  private readonly clock: () => number;
 
   /**
    * `counters`: the rotation counters of the same zone version in another
    * thread, to share them. `cache`: the thread's answer cache (one per zone when not given).
    */
-  constructor(zone: Zone, live?: LiveView, counters?: SharedArrayBuffer, cache?: AnswerCache) {
+  constructor(zone: Zone, live?: LiveView, counters?: SharedArrayBuffer, cache?: AnswerCache, clock: () => number = monotonicMs) {
     this.zone = zone;
+    this.clock = clock;
     this.label = nameToText(zone.origin);
     this.live = zone.pooled.length > 0 ? live : undefined;
     this.rotation = new RotationCounters(zone.rotationSlots, counters);
@@ -51,7 +54,7 @@ export class ServedZone {
   plan(qname: string, qnameKey: string, qnameWireLength: number, qtype: number): AnswerPlan {
     const exactKey = `${this.prefix}${qtype}\u0000${qnameKey}`;
     const cached = this.cache.get(exactKey);
-    const now = monotonicMs();
+    const now = this.clock();
     if (cached && cached.expiresAt > now) return cached;
     // A qtype the name has never been asked for: if the name's qtype-free NODATA is compiled and its
     // node lacks this type too, that is the answer, without resolving again (random qtypes stay cheap).
