@@ -31,6 +31,10 @@ export interface MemberSnapshot {
   weight: number;
   /** Weight the rotation uses now: the configured one moved by load feedback. */
   effectiveWeight: number;
+  /** Load the backend last reported through its check (check.load), or null. */
+  load: number | null;
+  /** Share of the pool's answers that put this member first, over the last sampling interval; null before one. */
+  firstShare: number | null;
 }
 
 export interface PoolSnapshot {

@@ -236,6 +236,8 @@ export class PoolRegistry {
             check: m.target.key,
             weight: configuredWeight(entry.spec, m.address),
             effectiveWeight: policyMembers[i]!.weight,
+            load: null,
+            firstShare: null,
           };
         }),
       });

@@ -28,6 +28,8 @@ function member(m: Partial<MemberSnapshot> & Pick<MemberSnapshot, 'address'>): M
     check: `http ${m.address}:80 GET /health`,
     weight: 1,
     effectiveWeight: 1,
+    load: null,
+    firstShare: null,
     ...m,
   };
 }
