@@ -30,6 +30,7 @@ function member(m: Partial<MemberSnapshot> & Pick<MemberSnapshot, 'address'>): M
     effectiveWeight: 1,
     load: null,
     firstShare: null,
+    firstServed: null,
     ...m,
   };
 }
