@@ -169,7 +169,7 @@ header h1{font-size:20px;margin:0 0 2px}
 .balance{display:flex;flex-wrap:wrap;gap:4px 12px;margin-top:4px;font-size:12px;color:var(--muted)}
 .spark{display:inline-flex;align-items:center;gap:4px}
 .spark svg{width:96px;height:20px;color:var(--up);background:var(--card);border-radius:2px}
-.spark b{color:var(--fg);font-weight:600;font-variant-numeric:tabular-nums}
+.spark .now{color:var(--fg);font-weight:600;font-variant-numeric:tabular-nums}
 `;
 
 // ---------------------------------------------------------------------------------------------
@@ -227,7 +227,7 @@ export function renderBalance(m: MemberSnapshot, series: MemberSeries | undefine
   const shareNow = m.firstShare ?? lastValue(share);
   const loadNow = m.load ?? lastValue(load);
   const chart = (kind: 'first' | 'weight' | 'load', title: string, values: readonly (number | null)[], max: number, text: string) =>
-    `<span class="spark spark-${kind}" title="${escapeHtml(title)}">${kind} ${sparkline(values, max, title)} <b>${escapeHtml(text)}</b></span>`;
+    `<span class="spark spark-${kind}" title="${escapeHtml(title)}">${kind} ${sparkline(values, max, title)} <span class="now">${escapeHtml(text)}</span></span>`;
   return `<div class="balance">${[
     chart('first', 'share of first positions over the last minutes', share, 1, shareNow === null ? '–' : `${Math.round(shareNow * 100)}%`),
     chart('weight', `effective weight over the last minutes (configured ${m.weight})`, weight, Math.max(maxOf(weight), m.effectiveWeight, m.weight), num(m.effectiveWeight)),

@@ -130,8 +130,8 @@ describe('sparklines', () => {
     const m = pool([{ address: 'a', first: 3, weight: 3, load: 0.5 }]).members[0]!;
     const html = renderBalance({ ...m, firstShare: 0.75 }, { address: 'a', firstShare: [null, 0.75], effectiveWeight: [3, 3], load: [0.4, 0.5] });
     expect(html.match(/<svg /g)?.length).toBe(3);
-    expect(html).toContain('<b>75%</b>');
-    expect(html).toContain('<b>3</b>');
-    expect(html).toContain('<b>0.50</b>');
+    expect(html).toContain('<span class="now">75%</span>');
+    expect(html).toContain('<span class="now">3</span>');
+    expect(html).toContain('<span class="now">0.50</span>');
   });
 });
