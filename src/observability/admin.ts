@@ -5,6 +5,7 @@
  *   GET    /healthz                                          200 {"status":"ok"}
  *   GET    /readyz                                           200 {"status":"ready"[, "zoneErrors":[…]]} | 503 {"status":"not_ready",…}
  *   GET    /api/v1/health                                    200 {"pools":[…], …}
+ *   GET    /api/v1/pools/history                             200 {"intervalMs", "windowMs", "at":[…], "pools":[…]} (balance-history.ts)
  *   PUT    /api/v1/pools/{name}/members/{address}/override   body {"override":"drain"|"force-up"|"force-down"|null}
  *   DELETE /api/v1/pools/{name}/members/{address}/override   clears the API override
  *   GET    /metrics                                          Prometheus text
@@ -33,6 +34,7 @@ import { LogLimiter } from './log-limiter.ts';
 import type { PoolSnapshot } from './snapshot.ts';
 import type { Logger } from './log.ts';
 import { renderStatusPage } from './status-page.ts';
+import type { BalanceHistoryView } from './balance-history.ts';
 
 export type OverrideValue = 'drain' | 'force-up' | 'force-down';
 
@@ -49,6 +51,8 @@ export interface AdminSource {
   info(): { version: string; zones: string[]; startedAt: string };
   /** The last zone reload: its errors stay visible until a clean one. */
   reload?(): { at?: string; trigger?: string; ok: boolean; errors: string[]; keptPrevious: string[] };
+  /** Each pool member's first-position share, effective weight and load over the last minutes. */
+  history?(): BalanceHistoryView;
 }
 
 export interface AdminOptions {
@@ -121,6 +125,7 @@ const STATIC_ROUTES: Record<string, Route> = {
   '/healthz': { methods: ['GET', 'HEAD'] },
   '/readyz': { methods: ['GET', 'HEAD'] },
   '/api/v1/health': { methods: ['GET', 'HEAD'] },
+  '/api/v1/pools/history': { methods: ['GET', 'HEAD'] },
   '/metrics': { methods: ['GET', 'HEAD'] },
 };
 const OVERRIDE_METHODS = ['PUT', 'DELETE'] as const;
@@ -286,6 +291,8 @@ export class AdminServer {
           pools: this.source.pools(),
         });
       }
+      case '/api/v1/pools/history':
+        return this.sendJson(res, 200, this.source.history?.() ?? { intervalMs: 0, windowMs: 0, at: [], pools: [] });
       case '/metrics': {
         const m = await this.source.metrics();
         return this.send(res, 200, m.contentType, m.body);
@@ -360,6 +367,7 @@ export class AdminServer {
       now: new Date(),
       refreshMs: this.refreshMs,
       nonce,
+      history: this.source.history?.(),
     });
     res.setHeader(
       'content-security-policy',

@@ -35,6 +35,8 @@ export interface MemberSnapshot {
   load: number | null;
   /** Share of the pool's answers that put this member first, over the last sampling interval; null before one. */
   firstShare: number | null;
+  /** Answers that put this member first since the process started (every thread); null when not counted. */
+  firstServed: number | null;
 }
 
 export interface PoolSnapshot {

@@ -144,6 +144,7 @@ export class QueryPipeline {
     if (decision === Decision.DROP) return null;
     if (decision === Decision.SLIP) return this.done(view, writeEmpty(msg, view, plan.rcode, true, plan.authoritative, true), plan.rcode, served, transport);
     const k = served ? served.nextVariant(plan) : 0;
+    served?.countFirst(plan, k);
     return this.done(view, writeAnswer(msg, view, plan, k, responseLimit(view, transport)), plan.rcode, served, transport);
   }
 

@@ -39,6 +39,8 @@ import { LogLimiter, type LimiterOptions } from '../observability/log-limiter.ts
 import { ReloadCoordinator, type ReloadResult, type ReloadStatus } from './reload.ts';
 import { StateStore, type StateIo, type StoredSerial } from '../state/store.ts';
 import { servedVersion } from '../zone/serial.ts';
+import { FirstServedCounters } from '../balancing/first-served.ts';
+import { BalanceHistory } from '../observability/balance-history.ts';
 
 export type { ReloadResult, ReloadStatus } from './reload.ts';
 
@@ -113,6 +115,11 @@ export class RrdnsServer {
   private readonly stateIo: StateIo | undefined;
   /** The cookie secret schedule (src/cookies/secrets.ts); its master key comes from cookies.secretFile at start, else is random. */
   readonly cookieSecrets: CookieSecrets;
+  /** How many answers put each pool member first, counted by every thread (shared memory). */
+  readonly firstServed = new FirstServedCounters();
+  /** Per member: first-position share, effective weight and load over the last minutes (status page, admin API). */
+  readonly balanceHistory = new BalanceHistory();
+  private balanceTimer: Timer | undefined;
 
   constructor(config: ServerConfig, deps: ServerDeps = {}) {
     this.config = config;
@@ -132,6 +139,7 @@ export class RrdnsServer {
     this.scheduler = deps.scheduler ?? realScheduler;
     this.feedback = new LoadFeedback({ state: (key) => this.monitor.state(key) });
     this.pools = new PoolRegistry(this.monitor, this.feedback);
+    this.observeBalance();
     this.rateLimiting = new RateLimiting(config.rrl, this.log, deps.rrlSummaryMs);
     this.udpThreads = new UdpThreads(
       this.log,
@@ -189,6 +197,7 @@ export class RrdnsServer {
         metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.text() }),
         info: () => ({ version: VERSION, zones: [...this.store.all()].map((z) => z.label), startedAt: this.startedAt.toISOString() }),
         reload: () => this.reloads.status,
+        history: () => this.balanceHistory.view(),
       },
       { host: listen.host, port: listen.port, logger: this.log, logLimiter: this.logLimiter, closeGraceMs: 1000, ...(token === undefined ? {} : { token }) },
     );
@@ -268,7 +277,7 @@ export class RrdnsServer {
     await this.monitor.firstRound();
     this.pools.use(entries);
     const live = (rrset: Parameters<PoolRegistry['liveSet']>[0]) => this.pools.liveSet(rrset);
-    this.store.replace(new Map(zones.map((z) => [z.originKey, new ServedZone(z, live, undefined, this.answers)])));
+    this.store.replace(new Map(zones.map((z) => [z.originKey, new ServedZone(z, live, undefined, this.answers, undefined, this.firstServed)])));
     this.udpThreads.publishZones(this.servedForWorkers(), this.liveTable());
     // Checks that no served pool uses any more stop; unchanged ones keep their state.
     this.monitor.setTargets(next);
@@ -319,6 +328,27 @@ export class RrdnsServer {
 
   get ready(): boolean {
     return this.readyFlag;
+  }
+
+  /** First-position counting and its history: the registry names each record's slot and reads the shares back; /metrics reads the table's fill. */
+  private observeBalance(): void {
+    this.pools.observeBalance(this.firstServed, (zone, name, type, address) => this.balanceHistory.share(zone, name, type, address));
+    this.metrics.setFirstServed(() => this.firstServed);
+  }
+
+  /** Takes one balance sample now (the timer does every SAMPLE_EVERY_MS; tests call it to see a share at once). */
+  sampleBalance(): void {
+    this.balanceHistory.sample(this.scheduler.now(), this.pools.snapshot());
+  }
+
+  /** Samples now and then every interval, on the server's scheduler (unref'd timers; stopped by close()). */
+  private sampleBalanceEvery(): void {
+    const tick = () => {
+      if (this.state === 'closing' || this.state === 'closed') return;
+      this.sampleBalance();
+      this.balanceTimer = this.scheduler.setTimeout(tick, this.balanceHistory.intervalMs);
+    };
+    tick();
   }
 
   healthSnapshot(): PoolSnapshot[] {
@@ -390,7 +420,7 @@ export class RrdnsServer {
       for (const { host, port } of this.config.listen) this.bound.push(await this.bindBoth(host, port));
       for (const { host, port } of this.bound) {
         for (let i = 1; i < this.config.udpThreads; i++) {
-          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel, logBufferBytes: this.config.logBufferBytes, answerCacheBytes: this.config.answerCacheBytes, rrl: this.rateLimiting.shared, cookies: this.cookiesForWorkers() }, this.servedForWorkers(), this.liveTable());
+          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel, logBufferBytes: this.config.logBufferBytes, answerCacheBytes: this.config.answerCacheBytes, rrl: this.rateLimiting.shared, cookies: this.cookiesForWorkers(), firstServed: this.firstServed.buffer }, this.servedForWorkers(), this.liveTable());
         }
       }
       if (this.udpThreads.size > 0) {
@@ -401,6 +431,7 @@ export class RrdnsServer {
         }, LIVE_PLAN_MS);
         this.liveTimer.unref();
       }
+      this.sampleBalanceEvery();
       // Ready once every socket answers: zones loaded, first check round done, listeners bound.
       this.readyFlag = true;
     } catch (e) {
@@ -493,6 +524,8 @@ export class RrdnsServer {
     this.watcher?.close();
     clearInterval(this.liveTimer);
     this.feedbackTimer?.cancel();
+    this.balanceTimer?.cancel();
+    this.balanceTimer = undefined;
     const udp = this.udpSockets.splice(0);
     const tcp = this.tcpListeners.splice(0);
     await Promise.all([

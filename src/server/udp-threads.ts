@@ -82,6 +82,8 @@ export interface WorkerSetup {
   rrl?: RrlShared | undefined;
   /** DNS cookies, when on: the master key and period length, from which the worker derives the same secrets as every thread (src/cookies/secrets.ts). */
   cookies?: { masterKey: Uint8Array; lifetime: number; require: boolean } | undefined;
+  /** The first-position counters (src/balancing/first-served.ts) every thread counts into; absent: not counted. */
+  firstServed?: SharedArrayBuffer | undefined;
 }
 
 /** How often a worker bumps its heartbeat. */

@@ -21,6 +21,7 @@ import { AnswerCache } from './answer-cache.ts';
 import { TransferService } from './transfer.ts';
 import { LogLimiter } from '../observability/log-limiter.ts';
 import { limiterFor } from './rate-limit.ts';
+import { FirstServedCounters } from '../balancing/first-served.ts';
 import { HEARTBEAT_EVERY_MS, liveKey, type MainMessage, type WorkerFault, type WorkerMessage, type WorkerSetup, type ZoneForWorker } from './udp-threads.ts';
 
 /** How often query counts go to the main thread for /metrics. */
@@ -36,6 +37,8 @@ const store = new ZoneStore<ServedZone>();
 /** This thread's compiled answers, shared by its zones and bounded in bytes. */
 const answers = new AnswerCache(setup.answerCacheBytes);
 let live = new Map<string, LiveSet>();
+// The main thread's cells: the live table names the slots, this thread only adds to them.
+const firstServed = setup.firstServed ? new FirstServedCounters(0, setup.firstServed) : undefined;
 
 const counts = new QueryCounts();
 const faults = new TransportFaults();
@@ -74,7 +77,7 @@ function install(zones: ZoneForWorker[]): void {
     reviveZone(plain);
     const zone: Zone = { ...plain, transfer: plain.transfer ? transferSettings(plain.transfer.allow, []) : undefined };
     const view = (rrset: Parameters<typeof liveKey>[1]) => live.get(liveKey(zone, rrset));
-    next.set(zone.originKey, new ServedZone(zone, view, counters, answers));
+    next.set(zone.originKey, new ServedZone(zone, view, counters, answers, undefined, firstServed));
   }
   store.replace(next);
 }

@@ -101,6 +101,14 @@ export interface AnswerPlan {
    */
   readonly limitClass: number;
   readonly limitName: number;
+  /**
+   * First-position counter slots (src/balancing/first-served.ts) of the
+   * counted RRset's records, in set order: the rotating one, or a pool's
+   * single served record. At step k the record written first is k (plain
+   * rotation), rotation.order[k*stride] (weighted) or 0 (no rotation).
+   * Undefined: nothing in the answer is counted.
+   */
+  readonly firstSlots: Uint32Array | undefined;
 }
 
 export interface CompileContext {
@@ -143,6 +151,10 @@ export function compileAnswer(res: AnswerSections, ctx: CompileContext, expiresA
   seed(ctx);
   const shared = ctx.sharedSuffix !== undefined;
   const rotateEntry = res.answer.find((e) => e.rrset.rotates && e.records.length > 1 && (e.rrset.type === RRType.A || e.rrset.type === RRType.AAAA));
+  // What first-position counting follows: the rotating set, else a pool's set of one (a CNAME chain ends in one address set).
+  const countedEntry = rotateEntry ?? res.answer.find((e) => e.firstSlots !== undefined && e.records.length > 0 && (e.rrset.type === RRType.A || e.rrset.type === RRType.AAAA));
+  const slots = countedEntry?.firstSlots;
+  const firstSlots = slots !== undefined && slots.length === countedEntry!.records.length ? Uint32Array.from(slots) : undefined;
   let rotation: Rotation | undefined;
   const cuts: Cut[] = [];
   let an = 0;
@@ -212,9 +224,10 @@ export function compileAnswer(res: AnswerSections, ctx: CompileContext, expiresA
     cuts,
     mustFit: lostRequired ? Infinity : mustFit,
     expiresAt,
-    size: body.length + (rotation ? rotation.rdata.length + rotation.at.length * 8 + (rotation.order?.byteLength ?? 0) : 0) + cuts.length * 40 + PLAN_OVERHEAD,
+    size: body.length + (rotation ? rotation.rdata.length + rotation.at.length * 8 + (rotation.order?.byteLength ?? 0) : 0) + (firstSlots?.byteLength ?? 0) + cuts.length * 40 + PLAN_OVERHEAD,
     limitClass: ctx.limit?.limitClass ?? 0,
     limitName: ctx.limit?.limitName ?? 0,
+    firstSlots,
   };
 }
 
@@ -234,5 +247,5 @@ export function chaosTxtPlan(identity: string): AnswerPlan {
   w.u8(text.length);
   w.bytes(text);
   const body = w.take();
-  return { rcode: 0, authoritative: true, an: 1, ns: 0, ar: 0, body, rotation: undefined, cuts: [{ end: body.length, an: 1, ns: 0, ar: 0 }], mustFit: body.length, expiresAt: Infinity, size: body.length + PLAN_OVERHEAD, limitClass: 0, limitName: 0 };
+  return { rcode: 0, authoritative: true, an: 1, ns: 0, ar: 0, body, rotation: undefined, cuts: [{ end: body.length, an: 1, ns: 0, ar: 0 }], mustFit: body.length, expiresAt: Infinity, size: body.length + PLAN_OVERHEAD, limitClass: 0, limitName: 0, firstSlots: undefined };
 }

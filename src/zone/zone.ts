@@ -140,6 +140,8 @@ export interface SectionEntry {
   readonly ttl: number;
   /** Weights of `records` for weighted rotation (same order); undefined: plain rotation. */
   readonly weights?: readonly number[] | undefined;
+  /** First-position counter slot of each of `records` (pools only); undefined: not counted. */
+  readonly firstSlots?: readonly number[] | undefined;
 }
 
 export interface ZoneNode {
