@@ -74,7 +74,7 @@ export class QueryView {
   ecsAt = 0;
   /** Octets of ECS option data in the query (4 + the address octets); 0 when it has none or it is malformed. */
   ecsLength = 0;
-  /** FAMILY of the ECS option: 1 IPv4, 2 IPv6, 0 only with SOURCE PREFIX-LENGTH 0 (dig +subnet=0). */
+  /** FAMILY of the ECS option: 1 IPv4, 2 IPv6, 0 only with SOURCE PREFIX-LENGTH 0 (no address at all). */
   ecsFamily = 0;
   /** SOURCE PREFIX-LENGTH of the ECS option. */
   ecsSource = 0;
@@ -104,7 +104,9 @@ function ecsProblem(msg: Uint8Array, at: number, length: number): string {
   const family = (msg[at]! << 8) | msg[at + 1]!;
   const source = msg[at + 2]!;
   const scope = msg[at + 3]!;
-  // FAMILY 0 has no address to prefix: only SOURCE PREFIX-LENGTH 0 makes sense with it. dig +subnet=0 sends exactly that.
+  // FAMILY 0 is no address family, but with SOURCE PREFIX-LENGTH 0 there is no address to be of one: it means what a
+  // /0 of either family means (no client information; dig +subnet=0 sends FAMILY 1 /0). BIND's OPT parser accepts
+  // it, so it is answered rather than refused; FAMILY 0 with a prefix is malformed.
   const maxSource = family === 1 ? 32 : family === 2 ? 128 : family === 0 ? 0 : -1;
   if (maxSource < 0) return `ECS FAMILY ${family} (RFC 7871 §6: 1 IPv4 or 2 IPv6)`;
   if (source > maxSource) return `ECS SOURCE PREFIX-LENGTH ${source} for FAMILY ${family}`;

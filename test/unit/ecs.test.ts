@@ -37,8 +37,8 @@ describe('decodeQuery ECS option (RFC 7871 §6, §7.2.1)', () => {
   it.each([
     { name: 'IPv4 /24', data: ecsData(1, 24, 0, V4_24), family: 1, source: 24 },
     { name: 'IPv6 /56', data: ecsData(2, 56, 0, V6_56), family: 2, source: 56 },
-    { name: '/0 with FAMILY 0 and no address (dig +subnet=0)', data: ecsData(0, 0, 0, []), family: 0, source: 0 },
-    { name: 'IPv4 /0 and no address', data: ecsData(1, 0, 0, []), family: 1, source: 0 },
+    { name: '/0 with FAMILY 0 and no address', data: ecsData(0, 0, 0, []), family: 0, source: 0 },
+    { name: 'IPv4 /0 and no address (what dig +subnet=0 sends)', data: ecsData(1, 0, 0, []), family: 1, source: 0 },
     { name: 'IPv4 /32 exact, every bit used', data: ecsData(1, 32, 0, [192, 0, 2, 255]), family: 1, source: 32 },
     { name: 'IPv6 /128 exact', data: ecsData(2, 128, 0, Array(16).fill(0xff) as number[]), family: 2, source: 128 },
     { name: 'IPv4 /23 with its last bit clear', data: ecsData(1, 23, 0, [192, 0, 2]), family: 1, source: 23 },
