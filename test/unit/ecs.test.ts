@@ -250,4 +250,11 @@ describe('the pipeline with ECS', () => {
     expect(m.rcode | (optOf(m).rcodeHigh << 4)).toBe(Rcode.BADVERS);
     expect(ecsOptions(m)).toEqual([ecsData(1, 24, 0, [192, 0, 2])]);
   });
+
+  it('EDNS version 1 with a malformed ECS option: BADVERS, not FORMERR (another version\'s options are not judged)', () => {
+    const msg = rawQuery('www.ecs.test', { opt: { version: 1, rdata: ecs(3, 24, 0, [192, 0, 2]) } });
+    const m = ask(new QueryPipeline(store), msg);
+    expect(m.rcode | (optOf(m).rcodeHigh << 4)).toBe(Rcode.BADVERS);
+    expect(optOf(m).options).toEqual([]);
+  });
 });
