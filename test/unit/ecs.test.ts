@@ -6,6 +6,7 @@
  * malformed one (with OPT and cookie, without ECS).
  */
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { QueryPipeline } from '../../src/server/pipeline.ts';
 import { ServedZone } from '../../src/server/served-zone.ts';
 import { decodeQuery, QueryStatus, QueryView, Rcode } from '../../src/wire/query.ts';
@@ -182,6 +183,42 @@ describe('the echoed ECS option (RFC 7871 §7.2.1), byte for byte', () => {
     const m = decodeMessage(writeEmpty(msg, view, Rcode.REFUSED, true));
     expect(m.rcode).toBe(Rcode.REFUSED);
     expect(ecsOptions(m)).toEqual([ecsData(1, 24, 0, [192, 0, 2])]);
+  });
+
+  it('any option data: either malformed (FORMERR later) or echoed byte for byte but for the scope, in a well-formed response', () => {
+    // Near-valid options mostly: the address sized for the prefix give or take an octet, its spare bits often cleared.
+    const option = fc
+      .record({
+        family: fc.integer({ min: 0, max: 3 }),
+        source: fc.integer({ min: 0, max: 130 }),
+        scope: fc.constantFrom(0, 0, 0, 1, 24),
+        delta: fc.constantFrom(-1, 0, 0, 0, 1),
+        clear: fc.boolean(),
+        bytes: fc.uint8Array({ minLength: 18, maxLength: 18 }),
+      })
+      .map(({ family, source, scope, delta, clear, bytes }) => {
+        const octets = Math.max(0, ((source + 7) >> 3) + delta);
+        const address = [...bytes.subarray(0, octets)];
+        const spare = (((source + 7) >> 3) << 3) - source;
+        if (clear && delta === 0 && octets > 0) address[octets - 1]! &= 0xff << spare;
+        return { family, source, sent: ecsData(family, source, scope, address) };
+      });
+    let echoedCount = 0;
+    fc.assert(
+      fc.property(option, ({ family, source, sent }) => {
+        const msg = query([ednsOption(8, sent)]);
+        const view = new QueryView();
+        expect(decodeQuery(msg, msg.length, view)).toBe(QueryStatus.OK);
+        if (view.ecsMalformed) return;
+        const plan = served.plan(view.qname, view.qnameKey, view.qnameWireLength, view.qtype);
+        const [echoed] = ecsOptions(decodeMessage(writeAnswer(msg, view, plan, 0, 512)));
+        expect(Buffer.concat([echoed!.subarray(0, 3), echoed!.subarray(4)])).toEqual(Buffer.concat([sent.subarray(0, 3), sent.subarray(4)]));
+        expect(echoed![3]).toBe(source === 0 ? 0 : family === 1 ? 24 : 48);
+        echoedCount++;
+      }),
+      { seed: 7871, numRuns: 3000 },
+    );
+    expect(echoedCount).toBeGreaterThan(100);
   });
 
   it.each([
