@@ -1,8 +1,9 @@
 /**
  * The query pipeline: packet in, packet out (or nothing). Decode → cookie
  * step (RFC 7873: may answer FORMERR or, with require-cookies, BADCOOKIE/TC;
- * prepares the response cookie) → policy checks (opcode, EDNS version, class,
- * qtype) → zone by longest suffix → compiled answer → response bytes.
+ * prepares the response cookie) → policy checks (opcode, EDNS version, a
+ * malformed ECS option (RFC 7871), class, qtype) → zone by longest suffix →
+ * compiled answer → response bytes.
  * Synchronous and exception-safe: whatever a packet contains, `handle` returns.
  */
 import { nameToText, parentOf } from '../zone/name.ts';
@@ -104,6 +105,10 @@ export class QueryPipeline {
     }
     // RFC 6891 §6.1.3: we implement EDNS version 0 only.
     if (view.hasEdns && view.ednsVersion > 0) return this.error(msg, view, Rcode.BADVERS, true, transport, remote);
+    // RFC 7871 §7.2.1: a wrongly formatted ECS option is FORMERR (with OPT and any cookie, without ECS). After the
+    // cookie step so that the FORMERR carries the cookie, after BADVERS because options of another EDNS version are
+    // not ours to judge; an error like any other to rate limiting.
+    if (view.ecsMalformed) return this.error(msg, view, Rcode.FORMERR, true, transport, remote);
 
     if (view.qclass !== RRClass.IN) {
       if (view.qclass === RRClass.CH && this.chaos && view.qtype === RRType.TXT && CHAOS_IDENTITY_NAMES.has(view.qnameKey)) {

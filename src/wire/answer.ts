@@ -109,6 +109,15 @@ export interface AnswerPlan {
    * Undefined: nothing in the answer is counted.
    */
   readonly firstSlots: Uint32Array | undefined;
+  /**
+   * EDNS Client Subnet (RFC 7871 §7.2.1): the SCOPE PREFIX-LENGTH answered to
+   * an IPv4 / IPv6 client subnet: the longest scope any pool in the answer
+   * section configures (balance.ecs), 0 (valid for every client) when none
+   * does. Only the answer section counts: §7.4 scopes negative answers,
+   * delegations and additional addresses at /0.
+   */
+  readonly ecsScope4: number;
+  readonly ecsScope6: number;
 }
 
 export interface CompileContext {
@@ -212,6 +221,15 @@ export function compileAnswer(res: AnswerSections, ctx: CompileContext, expiresA
     if (!put(e, 2) && i < required) lostRequired = true;
   });
   if (mustFit < 0) mustFit = writer.len;
+  // §7.2.1: "the longest relevant PREFIX-LENGTH of any RRset in the answer" (a CNAME to a pool takes the pool's).
+  let ecsScope4 = 0;
+  let ecsScope6 = 0;
+  for (const e of res.answer) {
+    const ecs = e.rrset.pool?.balance.ecs;
+    if (ecs === undefined) continue;
+    ecsScope4 = Math.max(ecsScope4, ecs.ipv4);
+    ecsScope6 = Math.max(ecsScope6, ecs.ipv6);
+  }
   const body = writer.take();
   return {
     rcode: res.rcode,
@@ -228,6 +246,8 @@ export function compileAnswer(res: AnswerSections, ctx: CompileContext, expiresA
     limitClass: ctx.limit?.limitClass ?? 0,
     limitName: ctx.limit?.limitName ?? 0,
     firstSlots,
+    ecsScope4,
+    ecsScope6,
   };
 }
 
@@ -247,5 +267,5 @@ export function chaosTxtPlan(identity: string): AnswerPlan {
   w.u8(text.length);
   w.bytes(text);
   const body = w.take();
-  return { rcode: 0, authoritative: true, an: 1, ns: 0, ar: 0, body, rotation: undefined, cuts: [{ end: body.length, an: 1, ns: 0, ar: 0 }], mustFit: body.length, expiresAt: Infinity, size: body.length + PLAN_OVERHEAD, limitClass: 0, limitName: 0, firstSlots: undefined };
+  return { rcode: 0, authoritative: true, an: 1, ns: 0, ar: 0, body, rotation: undefined, cuts: [{ end: body.length, an: 1, ns: 0, ar: 0 }], mustFit: body.length, expiresAt: Infinity, size: body.length + PLAN_OVERHEAD, limitClass: 0, limitName: 0, firstSlots: undefined, ecsScope4: 0, ecsScope6: 0 };
 }
