@@ -268,10 +268,12 @@ export class DemandTable {
     const cells = this.cells;
     if (cells[at + SAMPLES] === 0 || cells[at + TAG] === 0) return 0;
     let gap = cells[at + GAP]!;
-    // The re-ask still awaited: counted from the expiry, or (already measured) from the last answer.
+    // The re-ask still awaited, counted from the expiry (none awaited between a sample and its answer).
     const ttl = cells[at + TTL]!;
-    const since = now - cells[at + GIVEN_AT]! - (ttl >= 0 ? ttl * 1000 : 0);
-    if (since > gap) gap = since;
+    if (ttl >= 0) {
+      const since = now - cells[at + GIVEN_AT]! - ttl * 1000;
+      if (since > gap) gap = since;
+    }
     return 1000 / gap;
   }
 
