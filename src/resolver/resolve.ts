@@ -16,7 +16,14 @@ export type Outcome = 'HIT' | 'NODATA' | 'NXDOMAIN' | 'DELEGATION' | 'SERVFAIL';
  * (src/server/pool-registry.ts) and passed in, so resolution stays a pure function.
  */
 export type LiveSet =
-  | { readonly kind: 'records'; readonly records: readonly RData[]; readonly ttl: number; readonly weights?: readonly number[] | undefined }
+  | {
+      readonly kind: 'records';
+      readonly records: readonly RData[];
+      readonly ttl: number;
+      readonly weights?: readonly number[] | undefined;
+      /** Index into records of the member with the most headroom, where the pool steers heavy resolvers (balance.resolvers.steer). */
+      readonly preferred?: number | undefined;
+    }
   | { readonly kind: 'nodata' }
   | { readonly kind: 'servfail' };
 export type LiveView = (rrset: RRset) => LiveSet | undefined;
@@ -62,13 +69,14 @@ export const isPlainType = (qtype: number) => qtype !== RRType.CNAME && qtype !=
 /** RFC 1034 §4.3.2 step 3.a: CNAME chains are followed, but never forever. */
 export const MAX_CNAME_CHAIN = 12;
 
-const entry = (rrset: RRset, owner?: string, ownerKey?: string, ttl?: number, records?: readonly RData[], weights?: readonly number[]): SectionEntry => ({
+const entry = (rrset: RRset, owner?: string, ownerKey?: string, ttl?: number, records?: readonly RData[], weights?: readonly number[], preferred?: number): SectionEntry => ({
   rrset,
   records: records ?? rrset.records,
   owner: owner ?? rrset.owner,
   ownerKey: ownerKey ?? rrset.ownerKey,
   ttl: ttl ?? rrset.ttl,
   weights,
+  preferred,
 });
 
 /** Result of walking from the apex towards a name. */
@@ -286,7 +294,7 @@ export function resolve(zone: Zone, qname: string, qnameKey: string, qtype: numb
     if (view?.kind === 'servfail') {
       return done({ outcome: 'SERVFAIL', rcode: 2, authoritative: false, answer: [], authority: [], additional: [] });
     }
-    answer.push(view ? entry(set, owner, ownerKey, view.ttl, view.records, view.weights) : entry(set, owner, ownerKey));
+    answer.push(view ? entry(set, owner, ownerKey, view.ttl, view.records, view.weights, view.preferred) : entry(set, owner, ownerKey));
     return done({ outcome: 'HIT', rcode: 0, authoritative: true, answer, authority: [], additional: addressesFor(zone, [set], answer, live) });
   }
   // Unreachable: the loop returns on its last hop.

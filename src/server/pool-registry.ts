@@ -70,6 +70,29 @@ export class ApiOverrides {
 export interface WeightSource {
   /** Effective weight of `address` in pool `poolKey`, whose configured weight is `configured`. */
   weight(poolKey: string, address: string, configured: number): number;
+  /** The member's last reported load (fresh signals only), if known: resolver steering prefers the least loaded. */
+  load?(poolKey: string, address: string): number | undefined;
+}
+
+/**
+ * The served member with the most headroom, for steering heavy resolvers
+ * (balance.resolvers.steer): the lowest reported load when every served
+ * member reports one (ties: the higher weight), else the highest effective
+ * weight; undefined when nothing tells the members apart (equal weights, no
+ * loads), because always steering to the first would pile every heavy
+ * resolver onto one member. Indices into `weights`/`loads` (served order).
+ */
+export function preferredMember(weights: readonly number[], loads: readonly (number | undefined)[]): number | undefined {
+  if (weights.length < 2) return undefined;
+  if (loads.length === weights.length && loads.every((l) => l !== undefined)) {
+    let best = 0;
+    for (let i = 1; i < loads.length; i++) if (loads[i]! < loads[best]! || (loads[i] === loads[best] && weights[i]! > weights[best]!)) best = i;
+    if (loads.some((l) => l !== loads[best]) || weights.some((w) => w !== weights[best])) return best;
+    return undefined;
+  }
+  let best = 0;
+  for (let i = 1; i < weights.length; i++) if (weights[i]! > weights[best]!) best = i;
+  return weights.some((w) => w !== weights[best]) ? best : undefined;
 }
 
 export const configuredWeights: WeightSource = { weight: (_pool, _address, configured) => configured };
@@ -188,10 +211,16 @@ export class PoolRegistry {
   liveSet(rrset: RRset): LiveSet | undefined {
     const entry = this.entries.get(rrset);
     if (!entry) return undefined;
-    const { serving, served, ttl, weights } = this.decide(entry);
+    const { serving, served, ttl, weights, members, policyMembers } = this.decide(entry);
     if (serving === 'allDown:nodata') return { kind: 'nodata' };
     if (serving === 'allDown:servfail') return { kind: 'servfail' };
-    return { kind: 'records', records: served.map((m) => m.data), ttl, weights };
+    const records = served.map((m) => m.data);
+    if (!entry.spec.balance.resolvers?.steer) return { kind: 'records', records, ttl, weights };
+    const preferred = preferredMember(
+      members.map((i) => policyMembers[i]!.weight),
+      served.map((m) => this.weights.load?.(entry.key, m.address)),
+    );
+    return { kind: 'records', records, ttl, weights, preferred };
   }
 
   /** What every health-checked RRset serves now, keyed the same in every thread (for UDP worker threads). */

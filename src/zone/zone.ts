@@ -66,7 +66,7 @@ export interface FeedbackSpec {
 }
 
 /**
- * Resolver-aware TTLs (src/balancing/resolvers.ts): the heaviest resolvers
+ * Resolver-aware TTLs (src/balancing/demand.ts, server/resolver-ttl.ts): the heaviest resolvers
  * (by estimated client demand) get shorter TTLs, never below the zone minimum,
  * and optionally the member with the most headroom first.
  */
@@ -140,6 +140,8 @@ export interface SectionEntry {
   readonly ttl: number;
   /** Weights of `records` for weighted rotation (same order); undefined: plain rotation. */
   readonly weights?: readonly number[] | undefined;
+  /** Index into `records` of the member with the most headroom (balance.resolvers steer); undefined: none known. */
+  readonly preferred?: number | undefined;
 }
 
 export interface ZoneNode {
