@@ -71,7 +71,7 @@ export interface FeedbackSpec {
  * and optionally the member with the most headroom first.
  */
 export interface ResolverTtlSpec {
-  /** A resolver whose estimated demand is at least this share of the pool's is heavy (0..1). */
+  /** A resolver whose estimated demand is at least this share of all the demand the server's resolver table holds is heavy (0..1). */
   readonly heavyShare: number;
   /** TTL for heavy resolvers (seconds; clamped to the zone's minimum and the answer's own TTL). */
   readonly ttl: number;
