@@ -5,7 +5,7 @@
  * the page every few seconds and swaps the live part in, so everything taken
  * from zone data or check results is HTML-escaped in one place, here.
  */
-import type { MemberSnapshot, PoolSnapshot, Serving } from './snapshot.ts';
+import type { MemberSnapshot, PoolSnapshot, ResolversSnapshot, Serving } from './snapshot.ts';
 import { memberKey, type BalanceHistoryView, type MemberSeries } from './balance-history.ts';
 
 export interface StatusPageData {
@@ -14,6 +14,8 @@ export interface StatusPageData {
   startedAt: string;
   ready: boolean;
   pools: PoolSnapshot[];
+  /** The resolver demand table's top resolvers; no section without it. */
+  resolvers?: ResolversSnapshot | undefined;
   now: Date;
   /** How often the page refreshes itself, ms. */
   refreshMs: number;
@@ -105,6 +107,42 @@ ${p.members.map((m) => renderMember(m, now, history?.get(memberKey(p.zone, p.nam
 </section>`;
 }
 
+/** A rate as people read it: 1234 → "1234", 3.21 → "3.21", 0.0123 → "0.0123". */
+function formatRate(perSecond: number): string {
+  if (perSecond >= 100) return String(Math.round(perSecond));
+  return perSecond.toPrecision(3).replace(/\.?0+$/, '');
+}
+
+/**
+ * "Top resolvers": the resolver demand table (balance.resolvers), heaviest
+ * first, so an operator sees which resolvers get the shorter TTLs. Shown only
+ * when some served pool enables resolver-aware TTLs or the table holds entries.
+ */
+function renderResolvers(r: ResolversSnapshot | undefined): string {
+  if (!r || (r.heavyShare === null && r.resolvers.length === 0)) return '';
+  const heavy = r.heavyShare === null ? 'no pool enables resolver-aware TTLs' : `heavy from ${escapeHtml(Math.round(r.heavyShare * 1000) / 10)}% of demand`;
+  const meta = `grouped by /${escapeHtml(r.grouping.ipv4)} and /${escapeHtml(r.grouping.ipv6)} · ${heavy} · total ${escapeHtml(formatRate(r.totalDemand))} requests/s · ${escapeHtml(r.occupied)} of ${escapeHtml(r.capacity)} entries`;
+  const rows =
+    r.resolvers.length === 0
+      ? '<tr><td colspan="5" class="muted">no queries for such pools yet</td></tr>'
+      : r.resolvers
+          .map(
+            (x) =>
+              `<tr class="${x.heavy ? 'heavy' : 'light'}"><td class="addr">${escapeHtml(x.prefix)}</td><td>${escapeHtml(x.queries)}</td><td>${x.samples > 0 ? escapeHtml(formatRate(x.demand)) : '<span class="muted">not measured</span>'}</td><td>${escapeHtml((x.share * 100).toFixed(1))}%</td><td>${x.heavy ? '<span class="tag heavy">heavy</span>' : ''}</td></tr>`,
+          )
+          .join('\n');
+  return `<section id="resolvers" class="resolvers">
+<h2>Top resolvers</h2>
+<p class="muted">${meta}</p>
+<table>
+<thead><tr><th>prefix</th><th>queries</th><th>demand (req/s)</th><th>share</th><th></th></tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table>
+</section>`;
+}
+
 /** The part of the page that the script swaps in on every refresh. */
 function renderLive(d: StatusPageData): string {
   const counts = { up: 0, down: 0, unknown: 0 };
@@ -128,6 +166,7 @@ function renderLive(d: StatusPageData): string {
 <main id="pools">
 ${pools}
 </main>
+${renderResolvers(d.resolvers)}
 </div>`;
 }
 
@@ -170,6 +209,12 @@ header h1{font-size:20px;margin:0 0 2px}
 .spark{display:inline-flex;align-items:center;gap:4px}
 .spark svg{width:96px;height:20px;color:var(--up);background:var(--card);border-radius:2px}
 .spark .now{color:var(--fg);font-weight:600;font-variant-numeric:tabular-nums}
+.resolvers{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px 12px;margin-top:12px;overflow-x:auto}
+.resolvers h2{font-size:17px;margin:0}
+.resolvers table{border-collapse:collapse;width:100%;font-size:14px;margin-top:6px}
+.resolvers th,.resolvers td{text-align:left;padding:3px 8px;border-bottom:1px solid var(--line)}
+.resolvers .addr{font-size:14px}
+.tag.heavy{background:var(--warn);color:#fff}
 `;
 
 // ---------------------------------------------------------------------------------------------

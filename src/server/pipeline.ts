@@ -20,6 +20,7 @@ import { Decision, type ResponseLimiter } from '../rrl/limiter.ts';
 import { ResponseClass } from '../rrl/classify.ts';
 import { CookieVerdict, RESPONSE_COOKIE_SIZE, type ServerCookies } from '../cookies/server-cookies.ts';
 import { CookieCell, type CookieCounts } from '../observability/metrics.ts';
+import { ResolverTtl, type DemandOptions } from './resolver-ttl.ts';
 
 export type Transport = 'udp' | 'tcp';
 
@@ -49,6 +50,8 @@ export interface PipelineOptions {
   rrl?: ResponseLimiter | undefined;
   /** DNS cookies (RFC 7873 / RFC 9018); without it the COOKIE option is ignored, as by a server that does not implement it. */
   cookies?: CookieOptions | undefined;
+  /** Resolver-aware TTLs (server/resolver-ttl.ts): the shared demand table and its clock; without it pools' balance.resolvers does nothing. */
+  demand?: DemandOptions | undefined;
 }
 
 export interface CookieOptions {
@@ -72,6 +75,7 @@ export class QueryPipeline {
   private readonly transfer: TransferService | undefined;
   private readonly rrl: ResponseLimiter | undefined;
   private readonly cookies: CookieOptions | undefined;
+  private readonly resolverTtl: ResolverTtl | undefined;
 
   constructor(store: ZoneStore<ServedZone>, options: PipelineOptions = {}) {
     this.store = store;
@@ -80,6 +84,7 @@ export class QueryPipeline {
     this.chaos = options.chaosIdentity ? chaosTxtPlan(options.chaosIdentity) : undefined;
     this.observe = options.observe;
     this.rrl = options.rrl;
+    this.resolverTtl = options.demand ? new ResolverTtl(options.demand) : undefined;
   }
 
   /**
@@ -148,9 +153,13 @@ export class QueryPipeline {
     const decision = this.limit(view, plan.limitClass, plan.limitName, transport, remote);
     if (decision === Decision.DROP) return null;
     if (decision === Decision.SLIP) return this.done(view, writeEmpty(msg, view, plan.rcode, true, plan.authoritative, true), plan.rcode, served, transport);
-    const k = served ? served.nextVariant(plan) : 0;
+    let k = served ? served.nextVariant(plan) : 0;
+    const resolvers = served && this.resolverTtl && ResolverTtl.applies(plan) ? this.resolverTtl : undefined;
+    if (resolvers) k = resolvers.step(plan, served!.zone.ttlPolicy.minTtl, remote, k);
     served?.countFirst(plan, k);
-    return this.done(view, writeAnswer(msg, view, plan, k, responseLimit(view, transport)), plan.rcode, served, transport);
+    const out = writeAnswer(msg, view, plan, k, responseLimit(view, transport));
+    resolvers?.finish(out, view, plan);
+    return this.done(view, out, plan.rcode, served, transport);
   }
 
   /** An error response (no records), through the rate limit as class error. */

@@ -41,6 +41,9 @@ import { StateStore, type StateIo, type StoredSerial } from '../state/store.ts';
 import { servedVersion } from '../zone/serial.ts';
 import { FirstServedCounters } from '../balancing/first-served.ts';
 import { BalanceHistory } from '../observability/balance-history.ts';
+import { DemandTable, type PrefixBits } from '../balancing/demand.ts';
+import type { ResolversSnapshot } from '../observability/snapshot.ts';
+import { processMs } from '../rrl/table.ts';
 
 export type { ReloadResult, ReloadStatus } from './reload.ts';
 
@@ -60,7 +63,16 @@ export interface ServerDeps {
   rrlSummaryMs?: number;
   /** How the state file is read and written (default: atomic files; tests inject failures). */
   stateIo?: StateIo;
+  /**
+   * Monotonic ms the resolver demand table runs on in this thread (default:
+   * the process-wide clock, which UDP worker threads always use). Tests
+   * advance their own to measure re-asks after a TTL without waiting for it.
+   */
+  demandClock?: () => number;
 }
+
+/** Resolvers the status API and page list. */
+export const TOP_RESOLVERS = 20;
 
 export interface BoundAddress {
   host: string;
@@ -120,6 +132,10 @@ export class RrdnsServer {
   /** Per member: first-position share, effective weight and load over the last minutes (status page, admin API). */
   readonly balanceHistory = new BalanceHistory();
   private balanceTimer: Timer | undefined;
+  /** Resolver demand (balance.resolvers): one table for the server, shared with the UDP worker threads. */
+  readonly demand: DemandTable;
+  private readonly demandBits: PrefixBits;
+  private readonly demandClock: () => number;
 
   constructor(config: ServerConfig, deps: ServerDeps = {}) {
     this.config = config;
@@ -165,7 +181,11 @@ export class RrdnsServer {
     this.notifier = new Notifier(this.log, deps.notify);
     this.cookieSecrets = new CookieSecrets(randomMasterKey(), config.cookies.secretLifetime);
     const cookies: CookieOptions | undefined = config.cookies.enabled ? { server: new ServerCookies(this.cookieSecrets), require: config.cookies.require, counts: metrics.cookies } : undefined;
-    this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe, transfer: this.transfers, rrl: this.rateLimiting.limiter, cookies });
+    this.demand = new DemandTable(config.resolverDemand.tableSize);
+    this.demandBits = { ipv4: config.resolverDemand.ipv4Prefix, ipv6: config.resolverDemand.ipv6Prefix };
+    this.demandClock = deps.demandClock ?? processMs;
+    const demand = { table: this.demand, now: this.demandClock, bits: this.demandBits };
+    this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe, transfer: this.transfers, rrl: this.rateLimiting.limiter, cookies, demand });
     this.reloads = new ReloadCoordinator({
       log: this.log,
       zonesDir: config.zonesDir,
@@ -198,6 +218,7 @@ export class RrdnsServer {
         info: () => ({ version: VERSION, zones: [...this.store.all()].map((z) => z.label), startedAt: this.startedAt.toISOString() }),
         reload: () => this.reloads.status,
         history: () => this.balanceHistory.view(),
+        resolvers: () => this.resolvers(),
       },
       { host: listen.host, port: listen.port, logger: this.log, logLimiter: this.logLimiter, closeGraceMs: 1000, ...(token === undefined ? {} : { token }) },
     );
@@ -351,6 +372,27 @@ export class RrdnsServer {
     tick();
   }
 
+  /** The top resolvers by estimated demand (admin API /api/v1/resolvers and the status page). */
+  resolvers(top = TOP_RESOLVERS): ResolversSnapshot {
+    let heavyShare: number | null = null;
+    for (const served of this.store.all()) {
+      for (const rrset of served.zone.pooled) {
+        const share = rrset.pool?.balance.resolvers?.heavyShare;
+        if (share !== undefined && (heavyShare === null || share < heavyShare)) heavyShare = share;
+      }
+    }
+    const now = this.demandClock();
+    const rows = this.demand.top(top, now, this.demandBits);
+    return {
+      grouping: { ...this.demandBits },
+      heavyShare,
+      totalDemand: this.demand.total(now),
+      capacity: this.demand.capacity,
+      occupied: this.demand.occupied(),
+      resolvers: rows.map((r) => ({ ...r, heavy: heavyShare !== null && r.share > 0 && r.share >= heavyShare })),
+    };
+  }
+
   healthSnapshot(): PoolSnapshot[] {
     return this.pools.snapshot();
   }
@@ -420,7 +462,7 @@ export class RrdnsServer {
       for (const { host, port } of this.config.listen) this.bound.push(await this.bindBoth(host, port));
       for (const { host, port } of this.bound) {
         for (let i = 1; i < this.config.udpThreads; i++) {
-          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel, logBufferBytes: this.config.logBufferBytes, answerCacheBytes: this.config.answerCacheBytes, rrl: this.rateLimiting.shared, cookies: this.cookiesForWorkers(), firstServed: this.firstServed.buffer }, this.servedForWorkers(), this.liveTable());
+          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel, logBufferBytes: this.config.logBufferBytes, answerCacheBytes: this.config.answerCacheBytes, rrl: this.rateLimiting.shared, cookies: this.cookiesForWorkers(), firstServed: this.firstServed.buffer, demand: { table: this.demand.buffer, bits: this.demandBits } }, this.servedForWorkers(), this.liveTable());
         }
       }
       if (this.udpThreads.size > 0) {

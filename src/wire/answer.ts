@@ -22,7 +22,7 @@
  */
 import { isAtOrBelow } from '../zone/name.ts';
 import { RRClass, RRType, type RData } from '../zone/records.ts';
-import type { SectionEntry } from '../zone/zone.ts';
+import type { ResolverTtlSpec, SectionEntry } from '../zone/zone.ts';
 import { HEADER_SIZE, MessageWriter, rdataOf } from './message.ts';
 import { quantizeWeights, weightedCycle } from '../rotation/weighted.ts';
 
@@ -72,6 +72,27 @@ export interface Rotation {
   readonly at: readonly number[];
   /** The rdata of all `count` records, in set order. */
   readonly rdata: Buffer;
+  /** TTL written for the records (a heavy resolver's shorter TTL replaces it: server/resolver-ttl.ts). */
+  readonly ttl: number;
+  /** Resolver-aware TTLs of the RRset's pool (balance.resolvers); undefined: off. */
+  readonly resolvers: ResolverTtlSpec | undefined;
+  /** With resolvers.steer: per record, the first step at which it comes first (-1: never); undefined otherwise. */
+  readonly firstStep: Int32Array | undefined;
+  /** The record with the most headroom (LiveSet preferred), to steer heavy resolvers to; -1: none known. */
+  readonly preferred: number;
+}
+
+/**
+ * Per record index, the first rotation step at which that record is served
+ * first (-1 when it never is: weight 0), so steering to a member is one lookup.
+ */
+export function firstSteps(count: number, period: number, order: Uint16Array | undefined, stride: number): Int32Array {
+  const steps = new Int32Array(count).fill(-1);
+  for (let k = period - 1; k >= 0; k--) {
+    const first = order === undefined ? k % count : order[k * stride]!;
+    if (first < count) steps[first] = k;
+  }
+  return steps;
 }
 
 export interface AnswerPlan {
@@ -193,15 +214,22 @@ export function compileAnswer(res: AnswerSections, ctx: CompileContext, expiresA
     if (rotating) {
       const rdlength = e.rrset.type === RRType.A ? 4 : 16;
       const cycle = e.weights ? weightedCycle(quantizeWeights(e.weights), count) : undefined;
+      const resolvers = e.rrset.pool?.balance.resolvers;
+      const period = cycle?.period ?? e.records.length;
+      const firstStep = resolvers?.steer ? firstSteps(e.records.length, period, cycle?.order, cycle?.stride ?? 0) : undefined;
       rotation = {
         slot: e.rrset.rotationSlot,
         count: e.records.length,
-        period: cycle?.period ?? e.records.length,
+        period,
         order: cycle?.order,
         stride: cycle?.stride ?? 0,
         rdlength,
         at,
         rdata: Buffer.concat(e.records.map((r: RData) => rdataOf(e.rrset.type, r))),
+        ttl: e.ttl,
+        resolvers,
+        firstStep,
+        preferred: e.preferred !== undefined && e.preferred < e.records.length ? e.preferred : -1,
       };
     }
     if (section === 0) an += count;

@@ -108,6 +108,24 @@ export function writeAnswer(msg: Uint8Array, q: QueryView, plan: AnswerPlan, k: 
 }
 
 /**
+ * Sets the TTL of the rotating RRset's records in a response writeAnswer
+ * made for `q` from `plan` (resolver-aware TTLs give heavy resolvers a
+ * shorter one). A record's TTL field sits 6 octets before its rdata (TTL,
+ * then RDLENGTH, RFC 1035 §4.1.3); records cut off by truncation are skipped.
+ */
+export function setRotationTtl(out: Buffer, q: QueryView, plan: AnswerPlan, ttl: number): void {
+  const r = plan.rotation;
+  if (r === undefined) return;
+  const qlen = q.questionEnd;
+  const bodyLen = out.length - qlen - optSize(q);
+  for (let i = 0; i < r.at.length; i++) {
+    const slot = r.at[i]!;
+    if (slot + r.rdlength > bodyLen) return;
+    out.writeUInt32BE(ttl, qlen + slot - 6);
+  }
+}
+
+/**
  * A response with no records: errors (FORMERR, NOTIMP, REFUSED, SERVFAIL,
  * BADVERS, BADCOOKIE), or with `tc` an empty truncated answer: the one
  * rate limiting slips (BIND `slip`: TC=1, no records, the rcode kept, so the
