@@ -78,7 +78,7 @@ parentPort.postMessage('done');`;
 describe('countFirst counts the record written first', () => {
   const addresses = ['127.0.0.1', '127.0.0.2', '127.0.0.3'];
   const records = addresses.map((address) => ({ kind: 'A', address }) as const);
-  const rrset = { owner: 'www.example.test.', ownerKey: 'www.example.test', type: 1, ttl: 30, records, rotates: true, maxAnswers: undefined, rotationSlot: 0, pool: {} } as unknown as RRset;
+  const rrset = { owner: 'www.example.test.', ownerKey: 'www.example.test', type: 1, ttl: 30, records, rotates: true, maxAnswers: undefined, rotationSlot: 0, pool: { balance: {} } } as unknown as RRset;
   // Only what ServedZone's constructor reads: countFirst itself needs the plan and the counters.
   const zone = { origin: 'example.test.', originKey: 'example.test', pooled: [], rotationSlots: 1 } as unknown as Zone;
 
