@@ -12,7 +12,7 @@
  * and overshoot. So a pool moves at most once per check interval.
  */
 import { DEFAULT_WEIGHT, type PoolSpec } from '../zone/zone.ts';
-import { stepWeights, type FeedbackMember } from './feedback.ts';
+import { feedbackStep, type FeedbackMember } from './feedback.ts';
 
 /**
  * What a pool is to the balancer: the registry's PoolEntry (src/server/pool-registry.ts)
@@ -48,7 +48,9 @@ const DUE_SLACK = 0.05;
 
 interface MemberState {
   configured: number;
-  /** The controller's weight. */
+  /** The controller's integral weight (kept between steps). */
+  integral: number;
+  /** The controller's weight: the integral one with the proportional correction (feedback.ts). */
   effective: number;
   /** The weight answers use (effective, as of the last change worth recompiling for). */
   published: number;
@@ -85,9 +87,11 @@ export class LoadFeedback {
   /**
    * Steps every balanced pool that is due at `now` (epoch ms on the health
    * monitor's scheduler). `usable(entry, i)`: member i serves and is healthy.
+   * `ttlMs(entry)`: the TTL its answers carry now (ms), which says how slowly
+   * the load follows a weight change; without it, as if at once.
    * True when a weight the answers use changed (compiled answers are stale).
    */
-  step<P extends BalancedPool>(pools: Iterable<P>, now: number, usable: (entry: P, memberIndex: number) => boolean): boolean {
+  step<P extends BalancedPool>(pools: Iterable<P>, now: number, usable: (entry: P, memberIndex: number) => boolean, ttlMs?: (entry: P) => number): boolean {
     let changed = false;
     const seenMembers = new Set<string>();
     const seenPools = new Set<string>();
@@ -102,7 +106,7 @@ export class LoadFeedback {
         let s = this.#members.get(key);
         // New, or the zone changed its weight: start from what the zone says.
         if (s === undefined || s.configured !== configured) {
-          s = { configured, effective: configured, published: configured, usedSampleAt: undefined, load: undefined };
+          s = { configured, integral: configured, effective: configured, published: configured, usedSampleAt: undefined, load: undefined };
           this.#members.set(key, s);
         }
         return s;
@@ -131,15 +135,18 @@ export class LoadFeedback {
           if (t!.lastCheckAt !== s.usedSampleAt) unused++;
         }
         sampledAt.push(signal === undefined ? undefined : t!.lastCheckAt);
-        inputs.push({ configured: s.configured, effective: s.effective, signal, usable: isUsable });
+        inputs.push({ configured: s.configured, effective: s.integral, signal, usable: isUsable });
       });
       // Wait until every balanced member has a reading this pool has not acted on yet.
       if (fresh > 0 && unused < fresh) continue;
 
-      const next = stepWeights(inputs, spec);
+      // How many steps a weight change takes to show in the load: caches re-pin about interval/TTL of it per step.
+      const responseSteps = ttlMs ? ttlMs(entry) / spec.intervalMs : 1;
+      const { integral, effective: next } = feedbackStep(inputs, spec, responseSteps);
       this.#lastStep.set(entry.key, now);
       let publish = false;
       states.forEach((s, i) => {
+        s.integral = integral[i]!;
         s.effective = next[i]!;
         if (inputs[i]!.usable && sampledAt[i] !== undefined) s.usedSampleAt = sampledAt[i];
         if (Math.abs(s.effective - s.published) > PUBLISH_EPSILON * Math.max(s.published, s.effective)) publish = true;

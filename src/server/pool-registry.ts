@@ -226,6 +226,11 @@ export class PoolRegistry {
    * Whether member `index` of `entry` serves now and is healthy (or forced up):
    * the members load feedback balances. Linear in the pool's size.
    */
+  /** The TTL the pool's answers carry now (ms): how long caches keep a weight's effect (load feedback). */
+  servedTtlMs(entry: PoolEntry): number {
+    return this.decide(entry).ttl * 1000;
+  }
+
   memberUsable(entry: PoolEntry, index: number): boolean {
     const members = this.policyMembers(entry);
     return usable(members[index]!) && decideServing(members, entry.spec).members.includes(index);

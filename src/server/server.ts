@@ -334,7 +334,7 @@ export class RrdnsServer {
     this.feedbackTimer = this.scheduler.setTimeout(() => {
       this.feedbackTimer = undefined;
       if (this.state === 'closing' || this.state === 'closed') return;
-      if (this.feedback.step(this.pools.pools(), this.scheduler.now(), (entry, i) => this.pools.memberUsable(entry, i))) this.invalidateAnswers();
+      if (this.feedback.step(this.pools.pools(), this.scheduler.now(), (entry, i) => this.pools.memberUsable(entry, i), (entry) => this.pools.servedTtlMs(entry))) this.invalidateAnswers();
       this.scheduleFeedback();
     }, every);
   }

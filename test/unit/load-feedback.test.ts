@@ -4,7 +4,7 @@
  * readings count, what it publishes) with hand-made check states.
  */
 import { describe, expect, it } from 'vitest';
-import { stepWeights, type FeedbackMember, type FeedbackParams } from '../../src/balancing/feedback.ts';
+import { feedbackStep, PROPORTIONAL_RANGE, stepWeights, type FeedbackMember, type FeedbackParams } from '../../src/balancing/feedback.ts';
 import { LoadFeedback, type BalancedPool, type SignalState } from '../../src/balancing/load-feedback.ts';
 import type { FeedbackSpec, PoolSpec } from '../../src/zone/zone.ts';
 
@@ -180,6 +180,89 @@ describe('stepWeights converges on a plant (load = demand × share / capacity)',
       w = stepWeights(w.map((e, i) => ({ configured: configured[i]!, effective: e, signal: undefined, usable: true })), SPEC);
     }
     expect(w).toEqual(configured);
+  });
+});
+
+describe('feedbackStep: the proportional part for loads that follow slowly', () => {
+  const cases: { name: string; members: string; responseSteps: number; check: (r: { integral: number[]; effective: number[] }, integralOnly: number[]) => void }[] = [
+    {
+      name: 'a load that follows at once (responseSteps 1) is the integral law alone',
+      members: '1@0.9 1@0.3 1@0.3',
+      responseSteps: 1,
+      check: (r, integralOnly) => {
+        expect(r.effective).toEqual(integralOnly);
+        expect(r.integral).toEqual(integralOnly);
+      },
+    },
+    {
+      name: 'a slow load corrects at once beyond the integral step, without remembering it',
+      members: '1@0.9 1@0.3 1@0.3',
+      responseSteps: 5,
+      check: (r) => {
+        // The integral moves by gain/5 only; the effective weight of the hot member is far lower.
+        expect(r.integral[0]).toBeLessThan(1);
+        expect(r.effective[0]).toBeLessThan(r.integral[0]!);
+        expect(r.effective[1]).toBeGreaterThan(r.integral[1]!);
+      },
+    },
+    {
+      name: 'equal loads: no correction',
+      members: '2@0.5 1@0.5',
+      responseSteps: 5,
+      check: (r) => expect(r.effective).toEqual([2, 1]),
+    },
+    {
+      name: 'the floor holds and the total stays the integral total',
+      members: '1@5 1@0.1 1@0.1',
+      responseSteps: 10,
+      check: (r) => {
+        expect(r.effective[0]).toBeGreaterThanOrEqual(0.1);
+        expect(sum(r.effective)).toBeCloseTo(sum(r.integral), 6);
+      },
+    },
+    {
+      name: 'the correction is bounded either way',
+      members: '1@0.001 1@1',
+      responseSteps: 20,
+      check: (r) => {
+        expect(r.effective[0]! / r.integral[0]!).toBeLessThanOrEqual(PROPORTIONAL_RANGE);
+        expect(r.effective[1]! / r.integral[1]!).toBeGreaterThanOrEqual(1 / PROPORTIONAL_RANGE);
+      },
+    },
+    {
+      name: 'members without a signal or not usable are left to the integral law',
+      members: '1@0.9 1 !1@0.1 1@0.3',
+      responseSteps: 5,
+      check: (r) => {
+        expect(r.effective[1]).toBe(r.integral[1]);
+        expect(r.effective[2]).toBe(r.integral[2]);
+        expect(r.effective[0]).toBeLessThan(r.effective[3]!);
+      },
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const m = members(c.members);
+      c.check(feedbackStep(m, SPEC, c.responseSteps), stepWeights(m, SPEC));
+    });
+  }
+
+  it('on a plant that follows over 5 steps (caches re-pin a fifth of the load per step) it settles within 2%', () => {
+    const capacity = [1, 2, 3];
+    const configured = [1, 1, 1];
+    // Load share moves a fifth of the way to the weight share each step, as caches with a TTL of 5 steps re-ask.
+    let share = [1 / 3, 1 / 3, 1 / 3];
+    let integral = [...configured];
+    let utilisation: number[] = [];
+    for (let step = 0; step < 80; step++) {
+      utilisation = share.map((s, i) => s / capacity[i]!);
+      const r = feedbackStep(configured.map((c, i) => ({ configured: c, effective: integral[i]!, signal: utilisation[i], usable: true })), SPEC, 5);
+      integral = r.integral;
+      const total = sum(r.effective);
+      share = share.map((s, i) => s + (r.effective[i]! / total - s) / 5);
+    }
+    const mean = sum(utilisation) / 3;
+    for (const u of utilisation) expect(Math.abs(u / mean - 1)).toBeLessThanOrEqual(0.02);
   });
 });
 
