@@ -43,10 +43,15 @@ export interface FarmBackendSpec {
   weight?: number;
 }
 
+/**
+ * Equal backends with room for the whole population if it were spread evenly
+ * (16 client loops at ~10 requests/s each ≈ 160/s against 3 × 75), but not for
+ * the 12 loops behind the biggest resolver on one of them (≈ 120/s: load 1.6).
+ */
 export const DEFAULT_BACKENDS: readonly FarmBackendSpec[] = [
-  { address: '127.0.0.21', capacity: 50 },
-  { address: '127.0.0.22', capacity: 50 },
-  { address: '127.0.0.23', capacity: 50 },
+  { address: '127.0.0.21', capacity: 75 },
+  { address: '127.0.0.22', capacity: 75 },
+  { address: '127.0.0.23', capacity: 75 },
 ];
 /** Client loops behind each resolver: very unequal, like a big ISP resolver, a small one and a single user. */
 export const DEFAULT_POPULATIONS: readonly number[] = [12, 3, 1];
