@@ -19,6 +19,12 @@ export interface CheckOutcome {
   /** HTTP status of the (last) response, when one arrived. */
   status?: number;
   latencyMs: number;
+  /**
+   * The load the backend reported (check.load: a header or a number at a JSON
+   * path), on passing http/https checks that could read one; a missing or
+   * unreadable value leaves it out and says why in `detail`, it never fails the check.
+   */
+  load?: number;
 }
 
 /** Runs one probe. Never rejects; honours `signal` (abort → failed outcome 'aborted'). */
@@ -33,6 +39,8 @@ const TIMEOUT = Symbol('health-check-timeout');
 const BACKSTOP_MS = 1000;
 const UNDICI_TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 const CLOSED = Symbol('health-checker-closed');
+/** Bytes of body read for `load.json` when the check sets no `body.maxBytes`. */
+export const LOAD_BODY_BYTES = 64 * 1024;
 
 type ProbeResult = Omit<CheckOutcome, 'latencyMs'>;
 
@@ -183,20 +191,78 @@ async function httpProbe(target: CheckTarget, signal: AbortSignal): Promise<Prob
         res.body.destroy();
         return { ok: false, status, detail: `HTTP ${status} not in ${formatExpect(c.expectStatus)}${after}` };
       }
-      if (!c.body) {
+      const jsonLoad = c.load !== undefined && 'json' in c.load ? c.load.json : undefined;
+      if (!c.body && jsonLoad === undefined) {
         res.body.destroy();
-        return { ok: true, status, detail: `HTTP ${status}${after}` };
+        return withLoad({ ok: true, status, detail: `HTTP ${status}${after}` }, c.load, res.headers, '', 0);
       }
-      const text = (await readAtMost(res.body, c.body.maxBytes)).toString('utf8');
-      const matched = c.body.regex ? new RegExp(c.body.match).test(text) : text.includes(c.body.match);
+      // One read serves both the body match and the JSON load, bounded by the check's body limit.
+      const limit = c.body?.maxBytes ?? LOAD_BODY_BYTES;
+      const raw = await readAtMost(res.body, limit);
+      const text = raw.toString('utf8');
+      const matched = !c.body || (c.body.regex ? new RegExp(c.body.match).test(text) : text.includes(c.body.match));
       return matched
-        ? { ok: true, status, detail: `HTTP ${status}${after}` }
-        : { ok: false, status, detail: `HTTP ${status}${after}, body does not match (first ${c.body.maxBytes} bytes)` };
+        ? withLoad({ ok: true, status, detail: `HTTP ${status}${after}` }, c.load, res.headers, text, raw.length >= limit ? limit : 0)
+        : { ok: false, status, detail: `HTTP ${status}${after}, body does not match (first ${c.body!.maxBytes} bytes)` };
     }
   } finally {
     // Resolves once each client's socket is closed.
     await Promise.allSettled([...clients.values()].map((cl) => cl.destroy()));
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load signal (check.load)
+
+/** A plain non-negative decimal number as a backend writes it ('0.73', '12', '1e-3'); no hex, no empty string. */
+const LOAD_NUMBER = /^\+?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/**
+ * `passed` with the load read from the response, or with the reason there is
+ * none appended to its detail: a load that cannot be read must not take a
+ * healthy backend out, it only gives the balancer nothing to act on.
+ * `truncatedAt` > 0: the body was cut at that many bytes.
+ */
+function withLoad(
+  passed: ProbeResult,
+  spec: CheckTarget['config']['load'],
+  headers: Record<string, string | string[] | undefined>,
+  body: string,
+  truncatedAt: number,
+): ProbeResult {
+  if (!spec) return passed;
+  const r = 'header' in spec ? headerLoad(headers, spec.header) : jsonLoad(body, spec.json, truncatedAt);
+  return typeof r === 'number' ? { ...passed, load: r, detail: `${passed.detail}, load ${r}` } : { ...passed, detail: `${passed.detail}, no load: ${r}` };
+}
+
+/** The load in header `name`, or why there is none. */
+export function headerLoad(headers: Record<string, string | string[] | undefined>, name: string): number | string {
+  const value = headers[name.toLowerCase()];
+  const text = Array.isArray(value) ? value[0] : value;
+  if (text === undefined) return `header ${name} missing`;
+  const trimmed = text.trim();
+  if (!LOAD_NUMBER.test(trimmed)) return `header ${name} is not a non-negative number`;
+  const n = Number(trimmed);
+  return Number.isFinite(n) ? n : `header ${name} is not a finite number`;
+}
+
+/** The load at dotted `path` of JSON `body`, or why there is none. */
+export function jsonLoad(body: string, path: string, truncatedAt = 0): number | string {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body);
+  } catch {
+    return truncatedAt > 0 ? `body is not JSON within its first ${truncatedAt} bytes` : 'body is not JSON';
+  }
+  let at: unknown = doc;
+  for (const key of path.split('.')) {
+    // Own keys only: a path never reaches into a prototype.
+    if (at === null || typeof at !== 'object' || !Object.hasOwn(at, key)) return `no ${path} in the body`;
+    at = (at as Record<string, unknown>)[key];
+  }
+  if (typeof at !== 'number') return `${path} is not a number`;
+  if (!Number.isFinite(at) || at < 0) return `${path} is not a finite non-negative number`;
+  return at;
 }
 
 /** The next request for a redirect, or undefined when it leaves the checked host (we never resolve names). */

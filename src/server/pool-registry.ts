@@ -12,7 +12,7 @@ import type { LiveSet } from '../resolver/resolve.ts';
 import { canonicalAddress, makeTarget, type CheckTarget } from '../health/target.ts';
 import type { HealthMonitor, TargetState } from '../health/monitor.ts';
 import type { MemberRole, PoolSnapshot } from '../observability/snapshot.ts';
-import { decidePool, type PolicyMember } from './pool-policy.ts';
+import { decidePool, decideServing, usable, type PolicyMember } from './pool-policy.ts';
 
 interface Member {
   address: string;
@@ -70,6 +70,8 @@ export class ApiOverrides {
 export interface WeightSource {
   /** Effective weight of `address` in pool `poolKey`, whose configured weight is `configured`. */
   weight(poolKey: string, address: string, configured: number): number;
+  /** The load `address` last reported, where the source reads loads (load feedback). */
+  load?(poolKey: string, address: string): number | undefined;
 }
 
 export const configuredWeights: WeightSource = { weight: (_pool, _address, configured) => configured };
@@ -178,6 +180,15 @@ export class PoolRegistry {
     }));
   }
 
+  /**
+   * Whether member `index` of `entry` serves now and is healthy (or forced up):
+   * the members load feedback balances. Linear in the pool's size.
+   */
+  memberUsable(entry: PoolEntry, index: number): boolean {
+    const members = this.policyMembers(entry);
+    return usable(members[index]!) && decideServing(members, entry.spec).members.includes(index);
+  }
+
   private decide(entry: PoolEntry) {
     const members = this.policyMembers(entry);
     const decision = decidePool(members, entry.spec, entry.rrset.ttl, entry.zone.ttlPolicy);
@@ -236,7 +247,7 @@ export class PoolRegistry {
             check: m.target.key,
             weight: configuredWeight(entry.spec, m.address),
             effectiveWeight: policyMembers[i]!.weight,
-            load: null,
+            load: this.weights.load?.(entry.key, m.address) ?? null,
             firstShare: null,
           };
         }),

@@ -18,7 +18,8 @@ import { ServedZone } from './served-zone.ts';
 import { AnswerCache } from './answer-cache.ts';
 import type { Zone } from '../zone/zone.ts';
 import { createChecker, type Checker } from '../health/checkers.ts';
-import { HealthMonitor, type Scheduler } from '../health/monitor.ts';
+import { HealthMonitor, realScheduler, type Scheduler, type Timer } from '../health/monitor.ts';
+import { LoadFeedback } from '../balancing/load-feedback.ts';
 import { PoolRegistry } from './pool-registry.ts';
 import type { PoolSnapshot } from '../observability/snapshot.ts';
 import type { AdminOverride } from '../zone/zone.ts';
@@ -84,6 +85,10 @@ export class RrdnsServer {
   private readonly checker: { check: Checker; close(): Promise<void> };
   readonly monitor: HealthMonitor;
   readonly pools: PoolRegistry;
+  /** Load feedback: balanced pools' effective weights, stepped on the monitor's clock (scheduleFeedback). */
+  readonly feedback: LoadFeedback;
+  private readonly scheduler: Scheduler;
+  private feedbackTimer: Timer | undefined;
   /** Zones loaded and their first round of health checks done. */
   private readyFlag = false;
   readonly metrics = new Metrics();
@@ -124,7 +129,9 @@ export class RrdnsServer {
       },
       onResult: (state, outcome) => this.metrics.checkResult(state.key, state.address, outcome.ok, outcome.latencyMs),
     });
-    this.pools = new PoolRegistry(this.monitor);
+    this.scheduler = deps.scheduler ?? realScheduler;
+    this.feedback = new LoadFeedback({ state: (key) => this.monitor.state(key) });
+    this.pools = new PoolRegistry(this.monitor, this.feedback);
     this.rateLimiting = new RateLimiting(config.rrl, this.log, deps.rrlSummaryMs);
     this.udpThreads = new UdpThreads(
       this.log,
@@ -265,6 +272,7 @@ export class RrdnsServer {
     this.udpThreads.publishZones(this.servedForWorkers(), this.liveTable());
     // Checks that no served pool uses any more stop; unchanged ones keep their state.
     this.monitor.setTargets(next);
+    this.scheduleFeedback();
     this.metrics.retainZones([...this.store.all()].map((z) => z.label));
     if (this.state === 'running') void this.notifier.notify(changed);
   }
@@ -278,6 +286,27 @@ export class RrdnsServer {
   private invalidateAnswers(): void {
     for (const served of this.store.all()) served.invalidate();
     this.udpThreads.publishLive(this.liveTable(), true);
+  }
+
+  /**
+   * Steps load feedback as often as the most frequent balanced pool asks, on the
+   * monitor's scheduler (its clock is the one check times are on); no timer
+   * while no pool is balanced. A step that moves weights recompiles the answers
+   * as a health change does.
+   */
+  private scheduleFeedback(): void {
+    this.feedbackTimer?.cancel();
+    this.feedbackTimer = undefined;
+    if (this.state === 'closing' || this.state === 'closed') return;
+    let every = Infinity;
+    for (const p of this.pools.pools()) every = Math.min(every, p.spec.balance.feedback?.intervalMs ?? Infinity);
+    if (every === Infinity) return;
+    this.feedbackTimer = this.scheduler.setTimeout(() => {
+      this.feedbackTimer = undefined;
+      if (this.state === 'closing' || this.state === 'closed') return;
+      if (this.feedback.step(this.pools.pools(), this.scheduler.now(), (entry, i) => this.pools.memberUsable(entry, i))) this.invalidateAnswers();
+      this.scheduleFeedback();
+    }, every);
   }
 
   private liveTable() {
@@ -463,6 +492,7 @@ export class RrdnsServer {
   private async shutdownSockets(): Promise<void> {
     this.watcher?.close();
     clearInterval(this.liveTimer);
+    this.feedbackTimer?.cancel();
     const udp = this.udpSockets.splice(0);
     const tcp = this.tcpListeners.splice(0);
     await Promise.all([
