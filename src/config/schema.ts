@@ -160,6 +160,21 @@ const Rrl = z
   })
   .strict();
 
+/**
+ * Resolver demand estimation, for pools with balance.resolvers (src/balancing/demand.ts):
+ * a bounded table of source prefixes shared by every UDP thread.
+ */
+export const RESOLVER_DEMAND_DEFAULTS = Object.freeze({ tableSize: 4096, ipv4Prefix: 24, ipv6Prefix: 56 });
+const ResolverDemand = z
+  .object({
+    /** Resolver prefixes tracked at most (rounded up to a power of two); the heaviest stay, the rest replace each other. */
+    tableSize: z.number().int().min(64).max(1024 * 1024).default(RESOLVER_DEMAND_DEFAULTS.tableSize),
+    /** Sources are grouped into resolvers by these prefix lengths (a resolver farm usually sits in one /24). */
+    ipv4Prefix: z.number().int().min(8).max(32).default(RESOLVER_DEMAND_DEFAULTS.ipv4Prefix),
+    ipv6Prefix: z.number().int().min(16).max(128).default(RESOLVER_DEMAND_DEFAULTS.ipv6Prefix),
+  })
+  .strict();
+
 /** DNS cookies (RFC 7873, server cookie of RFC 9018). See src/cookies/. */
 export const COOKIE_DEFAULTS = Object.freeze({ enabled: true, secretLifetime: 26 * 3600, require: false });
 const Cookies = z
@@ -189,6 +204,7 @@ export const ServerConfigSchema = z
     stateDir: z.union([z.literal('off'), z.string().min(1)]).default('state'),
     rrl: Rrl.default({ ...RRL_DEFAULTS, exempt: [] }),
     cookies: Cookies.default({ ...COOKIE_DEFAULTS }),
+    resolverDemand: ResolverDemand.default({ ...RESOLVER_DEMAND_DEFAULTS }),
     /** Answers CHAOS TXT id.server / hostname.bind when set; otherwise CHAOS is REFUSED. */
     identity: z.string().min(1).max(255).optional(),
     /**

@@ -5,6 +5,8 @@
  *   GET    /healthz                                          200 {"status":"ok"}
  *   GET    /readyz                                           200 {"status":"ready"[, "zoneErrors":[…]]} | 503 {"status":"not_ready",…}
  *   GET    /api/v1/health                                    200 {"pools":[…], …}
+ *   GET    /api/v1/pools/history                             200 {"intervalMs", "windowMs", "at":[…], "pools":[…]} (balance-history.ts)
+ *   GET    /api/v1/resolvers                                 200 {"resolvers":[…], …} top resolvers by estimated demand
  *   PUT    /api/v1/pools/{name}/members/{address}/override   body {"override":"drain"|"force-up"|"force-down"|null}
  *   DELETE /api/v1/pools/{name}/members/{address}/override   clears the API override
  *   GET    /metrics                                          Prometheus text
@@ -30,9 +32,10 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { hostAllowed, TokenCheck, type Credential } from './admin-access.ts';
 import { LogLimiter } from './log-limiter.ts';
-import type { PoolSnapshot } from './snapshot.ts';
+import type { PoolSnapshot, ResolversSnapshot } from './snapshot.ts';
 import type { Logger } from './log.ts';
 import { renderStatusPage } from './status-page.ts';
+import type { BalanceHistoryView } from './balance-history.ts';
 
 export type OverrideValue = 'drain' | 'force-up' | 'force-down';
 
@@ -49,6 +52,10 @@ export interface AdminSource {
   info(): { version: string; zones: string[]; startedAt: string };
   /** The last zone reload: its errors stay visible until a clean one. */
   reload?(): { at?: string; trigger?: string; ok: boolean; errors: string[]; keptPrevious: string[] };
+  /** Each pool member's first-position share, effective weight and load over the last minutes. */
+  history?(): BalanceHistoryView;
+  /** The resolver demand table's top resolvers (balance.resolvers); absent: 404 and no section on the page. */
+  resolvers?(): ResolversSnapshot;
 }
 
 export interface AdminOptions {
@@ -121,6 +128,8 @@ const STATIC_ROUTES: Record<string, Route> = {
   '/healthz': { methods: ['GET', 'HEAD'] },
   '/readyz': { methods: ['GET', 'HEAD'] },
   '/api/v1/health': { methods: ['GET', 'HEAD'] },
+  '/api/v1/pools/history': { methods: ['GET', 'HEAD'] },
+  '/api/v1/resolvers': { methods: ['GET', 'HEAD'] },
   '/metrics': { methods: ['GET', 'HEAD'] },
 };
 const OVERRIDE_METHODS = ['PUT', 'DELETE'] as const;
@@ -286,6 +295,13 @@ export class AdminServer {
           pools: this.source.pools(),
         });
       }
+      case '/api/v1/pools/history':
+        return this.sendJson(res, 200, this.source.history?.() ?? { intervalMs: 0, windowMs: 0, at: [], pools: [] });
+      case '/api/v1/resolvers': {
+        const resolvers = this.source.resolvers?.();
+        if (!resolvers) throw new HttpError(404, 'not_found', `no such route: ${path}`);
+        return this.sendJson(res, 200, resolvers);
+      }
       case '/metrics': {
         const m = await this.source.metrics();
         return this.send(res, 200, m.contentType, m.body);
@@ -357,9 +373,11 @@ export class AdminServer {
       startedAt: info.startedAt,
       ready: this.source.ready(),
       pools: this.source.pools(),
+      resolvers: this.source.resolvers?.(),
       now: new Date(),
       refreshMs: this.refreshMs,
       nonce,
+      history: this.source.history?.(),
     });
     res.setHeader(
       'content-security-policy',

@@ -417,6 +417,8 @@ export class Metrics {
       },
     });
 
+    registerBalance(registers, pools, () => this.firstServedSource());
+
     registerTransportFaults(registers, this.faults);
     new Counter({
       name: 'rrdns_cookies_total',
@@ -489,6 +491,12 @@ export class Metrics {
     (ok ? this.checkOk : this.checkFail).observe(seconds);
   }
 
+  /** Where the first-position table's fill reads from (the server's FirstServedCounters). */
+  setFirstServed(source: () => { untracked: number; uncounted: number }): void {
+    this.firstServedSource = source;
+  }
+  private firstServedSource: () => { untracked: number; uncounted: number } | undefined = () => undefined;
+
   /** Where the rate-limit counters read from (the server's RateLimiting: every thread's counts so far). */
   setRateLimit(source: () => RateLimitCounts): void {
     this.rateLimitSource = source;
@@ -549,6 +557,75 @@ export class Metrics {
       return [];
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The balance per pool member (src/balancing/first-served.ts counts, the pool registry's snapshot).
+
+function registerBalance(registers: Registry[], pools: () => PoolSnapshot[], table: () => { untracked: number; uncounted: number } | undefined): void {
+  const labelNames = ['zone', 'name', 'type', 'address'] as const;
+  new Counter({
+    name: 'rrdns_pool_member_first_total',
+    help: 'Answers that put this pool member first (every thread), since the process started: the share of connections DNS sends it.',
+    labelNames,
+    registers,
+    collect() {
+      this.reset();
+      for (const p of pools()) {
+        for (const m of p.members) if (m.firstServed !== null) this.inc({ zone: p.zone, name: p.name, type: p.type, address: m.address }, m.firstServed);
+      }
+    },
+  });
+  new Gauge({
+    name: 'rrdns_pool_member_weight',
+    help: 'Effective weight of each pool member: what the rotation uses now (the configured weight, moved by load feedback).',
+    labelNames,
+    registers,
+    collect() {
+      this.reset();
+      for (const p of pools()) for (const m of p.members) this.set({ zone: p.zone, name: p.name, type: p.type, address: m.address }, m.effectiveWeight);
+    },
+  });
+  new Gauge({
+    name: 'rrdns_pool_member_configured_weight',
+    help: 'Weight of each pool member as the zone configures it (capacity; 1 when not stated).',
+    labelNames,
+    registers,
+    collect() {
+      this.reset();
+      for (const p of pools()) for (const m of p.members) this.set({ zone: p.zone, name: p.name, type: p.type, address: m.address }, m.weight);
+    },
+  });
+  new Gauge({
+    name: 'rrdns_pool_member_load',
+    help: 'Load each pool member last reported through its health check (check.load); no series while none is known.',
+    labelNames,
+    registers,
+    collect() {
+      this.reset();
+      for (const p of pools()) {
+        for (const m of p.members) if (m.load !== null) this.set({ zone: p.zone, name: p.name, type: p.type, address: m.address }, m.load);
+      }
+    },
+  });
+  new Gauge({
+    name: 'rrdns_pool_first_untracked_members',
+    help: 'Pool members whose first positions are not counted: the counter table (65,536 members over the process life) was full when they appeared.',
+    registers,
+    collect() {
+      this.set(table()?.untracked ?? 0);
+    },
+  });
+  new Counter({
+    name: 'rrdns_pool_first_uncounted_total',
+    help: 'Answers whose first member was one of the untracked ones (see rrdns_pool_first_untracked_members).',
+    registers,
+    collect() {
+      this.reset();
+      const n = table()?.uncounted ?? 0;
+      if (n > 0) this.inc(n);
+    },
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

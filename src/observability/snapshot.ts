@@ -35,6 +35,8 @@ export interface MemberSnapshot {
   load: number | null;
   /** Share of the pool's answers that put this member first, over the last sampling interval; null before one. */
   firstShare: number | null;
+  /** Answers that put this member first since the process started (every thread); null when not counted. */
+  firstServed: number | null;
 }
 
 export interface PoolSnapshot {
@@ -46,4 +48,35 @@ export interface PoolSnapshot {
   serving: Serving;
   ttl: number;
   members: MemberSnapshot[];
+}
+
+/** One resolver prefix in the resolver demand table (GET /api/v1/resolvers, the status page's "Top resolvers"). */
+export interface ResolverSnapshot {
+  /** The source prefix the resolver is grouped by: `192.0.2.0/24`, `2001:db8::/56`. */
+  prefix: string;
+  /** Queries counted for pools with balance.resolvers (may include up to `error` inherited in the bounded table). */
+  queries: number;
+  error: number;
+  /** Estimated requests per second its clients make (1 / mean gap between expiry and re-ask); 0 before one is measured. */
+  demand: number;
+  /** demand / the sum over every resolver in the table. */
+  share: number;
+  /** Its share is at least the smallest heavyShare of the pools served (it gets their shorter TTL). */
+  heavy: boolean;
+  /** Re-asks after expiry measured so far. */
+  samples: number;
+}
+
+export interface ResolversSnapshot {
+  /** Prefix lengths sources are grouped by. */
+  grouping: { ipv4: number; ipv6: number };
+  /** The smallest balance.resolvers.heavyShare of the pools served; null when no pool enables it. */
+  heavyShare: number | null;
+  /** Sum of every entry's demand (requests/s). */
+  totalDemand: number;
+  /** Entries the table holds at most (fixed), and in use now. */
+  capacity: number;
+  occupied: number;
+  /** The top resolvers by demand, highest first. */
+  resolvers: ResolverSnapshot[];
 }

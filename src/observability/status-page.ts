@@ -5,7 +5,8 @@
  * the page every few seconds and swaps the live part in, so everything taken
  * from zone data or check results is HTML-escaped in one place, here.
  */
-import type { MemberSnapshot, PoolSnapshot, Serving } from './snapshot.ts';
+import type { MemberSnapshot, PoolSnapshot, ResolversSnapshot, Serving } from './snapshot.ts';
+import { memberKey, type BalanceHistoryView, type MemberSeries } from './balance-history.ts';
 
 export interface StatusPageData {
   version: string;
@@ -13,11 +14,15 @@ export interface StatusPageData {
   startedAt: string;
   ready: boolean;
   pools: PoolSnapshot[];
+  /** The resolver demand table's top resolvers; no section without it. */
+  resolvers?: ResolversSnapshot | undefined;
   now: Date;
   /** How often the page refreshes itself, ms. */
   refreshMs: number;
   /** CSP nonce of the inline script. */
   nonce: string;
+  /** The balance over the last minutes (first-position share, effective weight, load per member); none: no charts. */
+  history?: BalanceHistoryView | undefined;
 }
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -60,7 +65,7 @@ function modeClass(mode: Serving): string {
   return 'mode-bad';
 }
 
-function renderMember(m: MemberSnapshot, now: Date): string {
+function renderMember(m: MemberSnapshot, now: Date, series?: MemberSeries): string {
   const classes = ['member', `state-${m.health}`, m.served ? 'served' : 'not-served'];
   if (m.override) classes.push(`override-${m.override}`);
   const tags: string[] = [`<span class="serve">${m.served ? 'served' : 'not served'}</span>`];
@@ -84,10 +89,11 @@ function renderMember(m: MemberSnapshot, now: Date): string {
 <div class="line"><span class="state">${escapeHtml(m.health)}</span><span class="addr">${escapeHtml(m.address)}</span>${tags.join('')}</div>
 <div class="detail">${result}${latency}</div>
 <div class="detail muted">${facts.join(' · ')} · <span class="check">${escapeHtml(m.check)}</span></div>
+${renderBalance(m, series)}
 </li>`;
 }
 
-function renderPool(p: PoolSnapshot, now: Date): string {
+function renderPool(p: PoolSnapshot, now: Date, history?: Map<string, MemberSeries>): string {
   const meta = [`zone ${escapeHtml(p.zone)}`, `TTL ${escapeHtml(p.ttl)}s`, `all down: ${escapeHtml(p.allDown)}`];
   if (p.minHealthy !== null) meta.push(`minHealthy ${escapeHtml(Math.round(p.minHealthy * 100))}%`);
   const up = p.members.filter((m) => m.served).length;
@@ -96,8 +102,44 @@ function renderPool(p: PoolSnapshot, now: Date): string {
 <p class="mode">${escapeHtml(MODE_TEXT[p.serving] ?? p.serving)} · ${up}/${p.members.length} served</p>
 <p class="muted">${meta.join(' · ')}</p>
 <ul class="members">
-${p.members.map((m) => renderMember(m, now)).join('\n')}
+${p.members.map((m) => renderMember(m, now, history?.get(memberKey(p.zone, p.name, p.type, m.address)))).join('\n')}
 </ul>
+</section>`;
+}
+
+/** A rate as people read it: 1234 → "1234", 3.21 → "3.21", 0.0123 → "0.0123". */
+function formatRate(perSecond: number): string {
+  if (perSecond >= 100) return String(Math.round(perSecond));
+  return perSecond.toPrecision(3).replace(/\.?0+$/, '');
+}
+
+/**
+ * "Top resolvers": the resolver demand table (balance.resolvers), heaviest
+ * first, so an operator sees which resolvers get the shorter TTLs. Shown only
+ * when some served pool enables resolver-aware TTLs or the table holds entries.
+ */
+function renderResolvers(r: ResolversSnapshot | undefined): string {
+  if (!r || (r.heavyShare === null && r.resolvers.length === 0)) return '';
+  const heavy = r.heavyShare === null ? 'no pool enables resolver-aware TTLs' : `heavy from ${escapeHtml(Math.round(r.heavyShare * 1000) / 10)}% of demand`;
+  const meta = `grouped by /${escapeHtml(r.grouping.ipv4)} and /${escapeHtml(r.grouping.ipv6)} · ${heavy} · total ${escapeHtml(formatRate(r.totalDemand))} requests/s · ${escapeHtml(r.occupied)} of ${escapeHtml(r.capacity)} entries`;
+  const rows =
+    r.resolvers.length === 0
+      ? '<tr><td colspan="5" class="muted">no queries for such pools yet</td></tr>'
+      : r.resolvers
+          .map(
+            (x) =>
+              `<tr class="${x.heavy ? 'heavy' : 'light'}"><td class="addr">${escapeHtml(x.prefix)}</td><td>${escapeHtml(x.queries)}</td><td>${x.samples > 0 ? escapeHtml(formatRate(x.demand)) : '<span class="muted">not measured</span>'}</td><td>${escapeHtml((x.share * 100).toFixed(1))}%</td><td>${x.heavy ? '<span class="tag heavy">heavy</span>' : ''}</td></tr>`,
+          )
+          .join('\n');
+  return `<section id="resolvers" class="resolvers">
+<h2>Top resolvers</h2>
+<p class="muted">${meta}</p>
+<table>
+<thead><tr><th>prefix</th><th>queries</th><th>demand (req/s)</th><th>share</th><th></th></tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table>
 </section>`;
 }
 
@@ -109,7 +151,7 @@ function renderLive(d: StatusPageData): string {
   const pools =
     d.pools.length === 0
       ? '<p class="empty">No health-checked pools: no zone served defines one.</p>'
-      : d.pools.map((p) => renderPool(p, d.now)).join('\n');
+      : d.pools.map((p) => renderPool(p, d.now, seriesByMember(d.history))).join('\n');
   const zones = d.zones.length === 1 ? '1 zone' : `${d.zones.length} zones`;
   return `<div id="live">
 <p class="muted">version ${escapeHtml(d.version)} · ${zones}: ${d.zones.map(escapeHtml).join(', ')} · started ${timeAgo(d.startedAt, d.now)}</p>
@@ -124,6 +166,7 @@ function renderLive(d: StatusPageData): string {
 <main id="pools">
 ${pools}
 </main>
+${renderResolvers(d.resolvers)}
 </div>`;
 }
 
@@ -162,7 +205,80 @@ header h1{font-size:20px;margin:0 0 2px}
 .detail{font-size:13px;margin-top:2px;word-break:break-word}
 .result.ok{color:var(--up)}.result.fail{color:var(--down)}
 .check{font-family:ui-monospace,monospace;font-size:12px}
+.balance{display:flex;flex-wrap:wrap;gap:4px 12px;margin-top:4px;font-size:12px;color:var(--muted)}
+.spark{display:inline-flex;align-items:center;gap:4px}
+.spark svg{width:96px;height:20px;color:var(--up);background:var(--card);border-radius:2px}
+.spark .now{color:var(--fg);font-weight:600;font-variant-numeric:tabular-nums}
+.resolvers{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px 12px;margin-top:12px;overflow-x:auto}
+.resolvers h2{font-size:17px;margin:0}
+.resolvers table{border-collapse:collapse;width:100%;font-size:14px;margin-top:6px}
+.resolvers th,.resolvers td{text-align:left;padding:3px 8px;border-bottom:1px solid var(--line)}
+.resolvers .addr{font-size:14px}
+.tag.heavy{background:var(--warn);color:#fff}
 `;
+
+// ---------------------------------------------------------------------------------------------
+// The balance charts: per member, three sparklines over the history window (first-position share,
+// effective weight, reported load), each with its current value. Inline SVG, drawn by the server:
+// no script, no external asset, nothing the page's Content-Security-Policy has to allow.
+
+const SPARK_W = 96;
+const SPARK_H = 20;
+
+function seriesByMember(history: BalanceHistoryView | undefined): Map<string, MemberSeries> | undefined {
+  if (!history) return undefined;
+  const out = new Map<string, MemberSeries>();
+  for (const p of history.pools) for (const m of p.members) out.set(memberKey(p.zone, p.name, p.type, m.address), m);
+  return out;
+}
+
+/**
+ * A sparkline of `values` (oldest first) from 0 to `max`; a null breaks the
+ * line (no value then). Coordinates only: the path data holds numbers, never text.
+ */
+export function sparkline(values: readonly (number | null)[], max: number, label: string): string {
+  const n = values.length;
+  const top = max > 0 && Number.isFinite(max) ? max : 1;
+  const x = (i: number) => (n <= 1 ? SPARK_W : (i * SPARK_W) / (n - 1)).toFixed(1);
+  const y = (v: number) => (SPARK_H - 1 - (Math.min(Math.max(v, 0), top) / top) * (SPARK_H - 2)).toFixed(1);
+  let d = '';
+  let pen = false;
+  values.forEach((v, i) => {
+    if (v === null || !Number.isFinite(v)) {
+      pen = false;
+      return;
+    }
+    d += `${pen ? 'L' : 'M'}${x(i)} ${y(v)}`;
+    pen = true;
+  });
+  // A lone point is drawn as a dot, so a fresh member shows something.
+  const single = values.filter((v) => v !== null && Number.isFinite(v)).length === 1;
+  const path = d === '' ? '' : `<path d="${d}" fill="none" stroke="currentColor" stroke-width="${single ? 3 : 1.5}" stroke-linecap="round"/>`;
+  return `<svg class="sparkline" viewBox="0 0 ${SPARK_W} ${SPARK_H}" role="img" aria-label="${escapeHtml(label)}" preserveAspectRatio="none"><line x1="0" y1="${SPARK_H - 0.5}" x2="${SPARK_W}" y2="${SPARK_H - 0.5}" stroke="currentColor" stroke-opacity="0.25"/>${path}</svg>`;
+}
+
+const lastValue = (values: readonly (number | null)[]): number | null => {
+  for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null) return values[i]!;
+  return null;
+};
+const maxOf = (values: readonly (number | null)[]): number => values.reduce<number>((a, v) => (v !== null && v > a ? v : a), 0);
+const num = (v: number): string => (Number.isInteger(v) ? String(v) : v.toFixed(2));
+
+/** One member's balance charts: first-position share, effective weight, reported load, over the history window. */
+export function renderBalance(m: MemberSnapshot, series: MemberSeries | undefined): string {
+  const share = series?.firstShare ?? [];
+  const weight = series?.effectiveWeight ?? [];
+  const load = series?.load ?? [];
+  const shareNow = m.firstShare ?? lastValue(share);
+  const loadNow = m.load ?? lastValue(load);
+  const chart = (kind: 'first' | 'weight' | 'load', title: string, values: readonly (number | null)[], max: number, text: string) =>
+    `<span class="spark spark-${kind}" title="${escapeHtml(title)}">${kind} ${sparkline(values, max, title)} <span class="now">${escapeHtml(text)}</span></span>`;
+  return `<div class="balance">${[
+    chart('first', 'share of first positions over the last minutes', share, 1, shareNow === null ? '–' : `${Math.round(shareNow * 100)}%`),
+    chart('weight', `effective weight over the last minutes (configured ${m.weight})`, weight, Math.max(maxOf(weight), m.effectiveWeight, m.weight), num(m.effectiveWeight)),
+    chart('load', 'load reported by the backend over the last minutes', load, Math.max(1, maxOf(load)), loadNow === null ? '–' : num(loadNow)),
+  ].join('')}</div>`;
+}
 
 /** Re-fetches the page and swaps the live part in; shows a banner while the server cannot be reached. */
 function script(refreshMs: number): string {

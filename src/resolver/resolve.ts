@@ -15,8 +15,26 @@ export type Outcome = 'HIT' | 'NODATA' | 'NXDOMAIN' | 'DELEGATION' | 'SERVFAIL';
  * or a policy outcome when every member is down. Decided outside the resolver
  * (src/server/pool-registry.ts) and passed in, so resolution stays a pure function.
  */
+/** What a health-checked RRset serves: its live records and how to rotate and count them. */
+export interface LiveRecords {
+  readonly ttl: number;
+  readonly records: readonly RData[];
+  readonly weights?: readonly number[] | undefined;
+  readonly firstSlots?: readonly number[] | undefined;
+  readonly preferred?: number | undefined;
+}
+
 export type LiveSet =
-  | { readonly kind: 'records'; readonly records: readonly RData[]; readonly ttl: number; readonly weights?: readonly number[] | undefined }
+  | {
+      readonly kind: 'records';
+      readonly records: readonly RData[];
+      readonly ttl: number;
+      readonly weights?: readonly number[] | undefined;
+      /** First-position counter slot of each record (src/balancing/first-served.ts), same order. */
+      readonly firstSlots?: readonly number[] | undefined;
+      /** Index into records of the member with the most headroom, where the pool steers heavy resolvers (balance.resolvers.steer). */
+      readonly preferred?: number | undefined;
+    }
   | { readonly kind: 'nodata' }
   | { readonly kind: 'servfail' };
 export type LiveView = (rrset: RRset) => LiveSet | undefined;
@@ -62,13 +80,16 @@ export const isPlainType = (qtype: number) => qtype !== RRType.CNAME && qtype !=
 /** RFC 1034 §4.3.2 step 3.a: CNAME chains are followed, but never forever. */
 export const MAX_CNAME_CHAIN = 12;
 
-const entry = (rrset: RRset, owner?: string, ownerKey?: string, ttl?: number, records?: readonly RData[], weights?: readonly number[]): SectionEntry => ({
+/** An RRset placed in a section: as the zone has it, or as its pool serves it now (`live`). */
+const entry = (rrset: RRset, owner?: string, ownerKey?: string, live?: LiveRecords): SectionEntry => ({
   rrset,
-  records: records ?? rrset.records,
+  records: live?.records ?? rrset.records,
   owner: owner ?? rrset.owner,
   ownerKey: ownerKey ?? rrset.ownerKey,
-  ttl: ttl ?? rrset.ttl,
-  weights,
+  ttl: live?.ttl ?? rrset.ttl,
+  weights: live?.weights,
+  firstSlots: live?.firstSlots,
+  preferred: live?.preferred,
 });
 
 /** Result of walking from the apex towards a name. */
@@ -121,7 +142,7 @@ function closestEncloser(zone: Zone, key: string): ZoneNode {
 }
 
 function negativeSoa(zone: Zone): SectionEntry {
-  return entry(zone.soa, undefined, undefined, zone.negativeTtl);
+  return entry(zone.soa, undefined, undefined, { ttl: zone.negativeTtl, records: zone.soa.records });
 }
 
 /** Targets whose addresses RFC 1034 §3.6 additional-section processing adds. */
@@ -177,7 +198,7 @@ function addressesFor(zone: Zone, sets: readonly RRset[], exclude: readonly Sect
         seen.add(`${type}|${key}`);
         const view = live?.(rr);
         if (!view) out.push(entry(rr));
-        else if (view.kind === 'records') out.push(entry(rr, undefined, undefined, view.ttl, view.records));
+        else if (view.kind === 'records') out.push(entry(rr, undefined, undefined, view));
       }
     }
   }
@@ -286,7 +307,7 @@ export function resolve(zone: Zone, qname: string, qnameKey: string, qtype: numb
     if (view?.kind === 'servfail') {
       return done({ outcome: 'SERVFAIL', rcode: 2, authoritative: false, answer: [], authority: [], additional: [] });
     }
-    answer.push(view ? entry(set, owner, ownerKey, view.ttl, view.records, view.weights) : entry(set, owner, ownerKey));
+    answer.push(view ? entry(set, owner, ownerKey, view) : entry(set, owner, ownerKey));
     return done({ outcome: 'HIT', rcode: 0, authoritative: true, answer, authority: [], additional: addressesFor(zone, [set], answer, live) });
   }
   // Unreachable: the loop returns on its last hop.

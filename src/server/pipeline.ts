@@ -1,8 +1,9 @@
 /**
  * The query pipeline: packet in, packet out (or nothing). Decode → cookie
  * step (RFC 7873: may answer FORMERR or, with require-cookies, BADCOOKIE/TC;
- * prepares the response cookie) → policy checks (opcode, EDNS version, class,
- * qtype) → zone by longest suffix → compiled answer → response bytes.
+ * prepares the response cookie) → policy checks (opcode, EDNS version, a
+ * malformed ECS option (RFC 7871), class, qtype) → zone by longest suffix →
+ * compiled answer → response bytes.
  * Synchronous and exception-safe: whatever a packet contains, `handle` returns.
  */
 import { nameToText, parentOf } from '../zone/name.ts';
@@ -19,6 +20,7 @@ import { Decision, type ResponseLimiter } from '../rrl/limiter.ts';
 import { ResponseClass } from '../rrl/classify.ts';
 import { CookieVerdict, RESPONSE_COOKIE_SIZE, type ServerCookies } from '../cookies/server-cookies.ts';
 import { CookieCell, type CookieCounts } from '../observability/metrics.ts';
+import { ResolverTtl, type DemandOptions } from './resolver-ttl.ts';
 
 export type Transport = 'udp' | 'tcp';
 
@@ -48,6 +50,8 @@ export interface PipelineOptions {
   rrl?: ResponseLimiter | undefined;
   /** DNS cookies (RFC 7873 / RFC 9018); without it the COOKIE option is ignored, as by a server that does not implement it. */
   cookies?: CookieOptions | undefined;
+  /** Resolver-aware TTLs (server/resolver-ttl.ts): the shared demand table and its clock; without it pools' balance.resolvers does nothing. */
+  demand?: DemandOptions | undefined;
 }
 
 export interface CookieOptions {
@@ -71,6 +75,7 @@ export class QueryPipeline {
   private readonly transfer: TransferService | undefined;
   private readonly rrl: ResponseLimiter | undefined;
   private readonly cookies: CookieOptions | undefined;
+  private readonly resolverTtl: ResolverTtl | undefined;
 
   constructor(store: ZoneStore<ServedZone>, options: PipelineOptions = {}) {
     this.store = store;
@@ -79,6 +84,7 @@ export class QueryPipeline {
     this.chaos = options.chaosIdentity ? chaosTxtPlan(options.chaosIdentity) : undefined;
     this.observe = options.observe;
     this.rrl = options.rrl;
+    this.resolverTtl = options.demand ? new ResolverTtl(options.demand) : undefined;
   }
 
   /**
@@ -104,6 +110,10 @@ export class QueryPipeline {
     }
     // RFC 6891 §6.1.3: we implement EDNS version 0 only.
     if (view.hasEdns && view.ednsVersion > 0) return this.error(msg, view, Rcode.BADVERS, true, transport, remote);
+    // RFC 7871 §7.2.1: a wrongly formatted ECS option is FORMERR (with OPT and any cookie, without ECS). After the
+    // cookie step so that the FORMERR carries the cookie, after BADVERS because options of another EDNS version are
+    // not ours to judge; an error like any other to rate limiting.
+    if (view.ecsMalformed) return this.error(msg, view, Rcode.FORMERR, true, transport, remote);
 
     if (view.qclass !== RRClass.IN) {
       if (view.qclass === RRClass.CH && this.chaos && view.qtype === RRType.TXT && CHAOS_IDENTITY_NAMES.has(view.qnameKey)) {
@@ -143,8 +153,13 @@ export class QueryPipeline {
     const decision = this.limit(view, plan.limitClass, plan.limitName, transport, remote);
     if (decision === Decision.DROP) return null;
     if (decision === Decision.SLIP) return this.done(view, writeEmpty(msg, view, plan.rcode, true, plan.authoritative, true), plan.rcode, served, transport);
-    const k = served ? served.nextVariant(plan) : 0;
-    return this.done(view, writeAnswer(msg, view, plan, k, responseLimit(view, transport)), plan.rcode, served, transport);
+    let k = served ? served.nextVariant(plan) : 0;
+    const resolvers = served && this.resolverTtl && ResolverTtl.applies(plan) ? this.resolverTtl : undefined;
+    if (resolvers) k = resolvers.step(plan, served!.zone.ttlPolicy.minTtl, remote, k);
+    served?.countFirst(plan, k);
+    const out = writeAnswer(msg, view, plan, k, responseLimit(view, transport));
+    resolvers?.finish(out, view, plan);
+    return this.done(view, out, plan.rcode, served, transport);
   }
 
   /** An error response (no records), through the rate limit as class error. */

@@ -13,6 +13,7 @@ import { canonicalAddress, makeTarget, type CheckTarget } from '../health/target
 import type { HealthMonitor, TargetState } from '../health/monitor.ts';
 import type { MemberRole, PoolSnapshot } from '../observability/snapshot.ts';
 import { decidePool, decideServing, usable, type PolicyMember } from './pool-policy.ts';
+import { OVERFLOW_SLOT, type FirstServedCounters } from '../balancing/first-served.ts';
 
 interface Member {
   address: string;
@@ -74,6 +75,27 @@ export interface WeightSource {
   load?(poolKey: string, address: string): number | undefined;
 }
 
+/**
+ * The served member with the most headroom, for steering heavy resolvers
+ * (balance.resolvers.steer): the lowest reported load when every served
+ * member reports one (ties: the higher weight), else the highest effective
+ * weight; undefined when nothing tells the members apart (equal weights, no
+ * loads), because always steering to the first would pile every heavy
+ * resolver onto one member. Indices into `weights`/`loads` (served order).
+ */
+export function preferredMember(weights: readonly number[], loads: readonly (number | undefined)[]): number | undefined {
+  if (weights.length < 2) return undefined;
+  if (loads.length === weights.length && loads.every((l) => l !== undefined)) {
+    let best = 0;
+    for (let i = 1; i < loads.length; i++) if (loads[i]! < loads[best]! || (loads[i] === loads[best] && weights[i]! > weights[best]!)) best = i;
+    if (loads.some((l) => l !== loads[best]) || weights.some((w) => w !== weights[best])) return best;
+    return undefined;
+  }
+  let best = 0;
+  for (let i = 1; i < weights.length; i++) if (weights[i]! > weights[best]!) best = i;
+  return weights.some((w) => w !== weights[best]) ? best : undefined;
+}
+
 export const configuredWeights: WeightSource = { weight: (_pool, _address, configured) => configured };
 
 /** A member's weight as the zone file configures it. */
@@ -88,6 +110,26 @@ export class PoolRegistry {
   constructor(monitor: HealthMonitor, weights: WeightSource = configuredWeights) {
     this.monitor = monitor;
     this.weights = weights;
+  }
+
+  /** First-position counting (src/balancing/first-served.ts) and the share history reads; see observeBalance. */
+  private firstServed: FirstServedCounters | undefined;
+  private firstShare: ((zone: string, name: string, type: 'A' | 'AAAA', address: string) => number | null) | undefined;
+
+  /**
+   * Live sets name each record's first-position counter slot from
+   * `firstServed`; snapshots carry each member's count and, from `firstShare`
+   * (the balance history), its share over the last sampling interval.
+   */
+  observeBalance(firstServed: FirstServedCounters, firstShare?: (zone: string, name: string, type: 'A' | 'AAAA', address: string) => number | null): void {
+    this.firstServed = firstServed;
+    this.firstShare = firstShare;
+  }
+
+  /** Answers that put `m` first so far; null when not counted (no counters, or the table was full). */
+  private firstCount(entry: PoolEntry, m: Member): number | null {
+    const slot = this.firstServed?.slot(entry.key, m.address);
+    return slot === undefined || slot === OVERFLOW_SLOT ? null : this.firstServed!.totalOf(slot);
   }
 
   /** The pools served now (for the balancer, which steps each one's effective weights). */
@@ -199,10 +241,18 @@ export class PoolRegistry {
   liveSet(rrset: RRset): LiveSet | undefined {
     const entry = this.entries.get(rrset);
     if (!entry) return undefined;
-    const { serving, served, ttl, weights } = this.decide(entry);
+    const { serving, served, ttl, weights, members, policyMembers } = this.decide(entry);
     if (serving === 'allDown:nodata') return { kind: 'nodata' };
     if (serving === 'allDown:servfail') return { kind: 'servfail' };
-    return { kind: 'records', records: served.map((m) => m.data), ttl, weights };
+    const counters = this.firstServed;
+    const firstSlots = counters ? served.map((m) => counters.slot(entry.key, m.address)) : undefined;
+    const records = served.map((m) => m.data);
+    if (!entry.spec.balance.resolvers?.steer) return { kind: 'records', records, ttl, weights, firstSlots };
+    const preferred = preferredMember(
+      members.map((i) => policyMembers[i]!.weight),
+      served.map((m) => this.weights.load?.(entry.key, m.address)),
+    );
+    return { kind: 'records', records, ttl, weights, firstSlots, preferred };
   }
 
   /** What every health-checked RRset serves now, keyed the same in every thread (for UDP worker threads). */
@@ -219,10 +269,13 @@ export class PoolRegistry {
     const out: PoolSnapshot[] = [];
     for (const entry of this.entries.values()) {
       const { serving, served, ttl, policyMembers } = this.decide(entry);
+      const zone = nameToText(entry.zone.origin);
+      const name = ownerText(entry.rrset.owner);
+      const type = entry.rrset.type === RRType.A ? 'A' : 'AAAA';
       out.push({
-        zone: nameToText(entry.zone.origin),
-        name: ownerText(entry.rrset.owner),
-        type: entry.rrset.type === RRType.A ? 'A' : 'AAAA',
+        zone,
+        name,
+        type,
         allDown: entry.spec.allDown,
         minHealthy: entry.spec.minHealthy ?? null,
         serving,
@@ -248,7 +301,8 @@ export class PoolRegistry {
             weight: configuredWeight(entry.spec, m.address),
             effectiveWeight: policyMembers[i]!.weight,
             load: this.weights.load?.(entry.key, m.address) ?? null,
-            firstShare: null,
+            firstShare: this.firstShare?.(zone, name, type, m.address) ?? null,
+            firstServed: this.firstCount(entry, m),
           };
         }),
       });

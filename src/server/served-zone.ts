@@ -11,6 +11,7 @@ import type { Zone, ZoneNode } from '../zone/zone.ts';
 import { nameToText } from '../zone/name.ts';
 import { AnswerCache } from './answer-cache.ts';
 import { classify } from '../rrl/classify.ts';
+import type { FirstServedCounters } from '../balancing/first-served.ts';
 
 /** Answers with health-checked RRsets are recompiled this often, so their TTLs keep counting down. */
 export const LIVE_PLAN_MS = 1000;
@@ -35,14 +36,18 @@ export class ServedZone {
   private readonly live: LiveView | undefined;
   /** Monotonic ms; the simulator (bench/simulate) runs on its own clock. */
   private readonly clock: () => number;
+  /** The thread's view of the first-position counters (shared memory); undefined: not counted. */
+  private readonly firstCounts: Uint32Array | undefined;
 
   /**
    * `counters`: the rotation counters of the same zone version in another
    * thread, to share them. `cache`: the thread's answer cache (one per zone when not given).
+   * `firstServed`: where answers count which pool member they put first.
    */
-  constructor(zone: Zone, live?: LiveView, counters?: SharedArrayBuffer, cache?: AnswerCache, clock: () => number = monotonicMs) {
+  constructor(zone: Zone, live?: LiveView, counters?: SharedArrayBuffer, cache?: AnswerCache, clock: () => number = monotonicMs, firstServed?: FirstServedCounters) {
     this.zone = zone;
     this.clock = clock;
+    this.firstCounts = firstServed?.counts;
     this.label = nameToText(zone.origin);
     this.live = zone.pooled.length > 0 ? live : undefined;
     this.rotation = new RotationCounters(zone.rotationSlots, counters);
@@ -107,5 +112,19 @@ export class ServedZone {
   /** This query's rotation offset for the plan's rotating RRset (advancing it), or 0. */
   nextVariant(plan: AnswerPlan): number {
     return plan.rotation ? this.rotation.next(plan.rotation.slot, plan.rotation.period) : 0;
+  }
+
+  /**
+   * Counts the pool member the answer at rotation step `k` puts first (the
+   * record rotate() in wire/response.ts writes first). Hot path: one
+   * Atomics.add, nothing allocated.
+   */
+  countFirst(plan: AnswerPlan, k: number): void {
+    const slots = plan.firstSlots;
+    const counts = this.firstCounts;
+    if (slots === undefined || counts === undefined) return;
+    const r = plan.rotation;
+    const first = r === undefined ? 0 : r.order === undefined ? k % r.count : r.order[k * r.stride]!;
+    Atomics.add(counts, slots[first]!, 1);
   }
 }

@@ -39,6 +39,11 @@ import { LogLimiter, type LimiterOptions } from '../observability/log-limiter.ts
 import { ReloadCoordinator, type ReloadResult, type ReloadStatus } from './reload.ts';
 import { StateStore, type StateIo, type StoredSerial } from '../state/store.ts';
 import { servedVersion } from '../zone/serial.ts';
+import { FirstServedCounters } from '../balancing/first-served.ts';
+import { BalanceHistory } from '../observability/balance-history.ts';
+import { DemandTable, type PrefixBits } from '../balancing/demand.ts';
+import type { ResolversSnapshot } from '../observability/snapshot.ts';
+import { processMs } from '../rrl/table.ts';
 
 export type { ReloadResult, ReloadStatus } from './reload.ts';
 
@@ -58,7 +63,16 @@ export interface ServerDeps {
   rrlSummaryMs?: number;
   /** How the state file is read and written (default: atomic files; tests inject failures). */
   stateIo?: StateIo;
+  /**
+   * Monotonic ms the resolver demand table runs on in this thread (default:
+   * the process-wide clock, which UDP worker threads always use). Tests
+   * advance their own to measure re-asks after a TTL without waiting for it.
+   */
+  demandClock?: () => number;
 }
+
+/** Resolvers the status API and page list. */
+export const TOP_RESOLVERS = 20;
 
 export interface BoundAddress {
   host: string;
@@ -113,6 +127,15 @@ export class RrdnsServer {
   private readonly stateIo: StateIo | undefined;
   /** The cookie secret schedule (src/cookies/secrets.ts); its master key comes from cookies.secretFile at start, else is random. */
   readonly cookieSecrets: CookieSecrets;
+  /** How many answers put each pool member first, counted by every thread (shared memory). */
+  readonly firstServed = new FirstServedCounters();
+  /** Per member: first-position share, effective weight and load over the last minutes (status page, admin API). */
+  readonly balanceHistory = new BalanceHistory();
+  private balanceTimer: Timer | undefined;
+  /** Resolver demand (balance.resolvers): one table for the server, shared with the UDP worker threads. */
+  readonly demand: DemandTable;
+  private readonly demandBits: PrefixBits;
+  private readonly demandClock: () => number;
 
   constructor(config: ServerConfig, deps: ServerDeps = {}) {
     this.config = config;
@@ -132,6 +155,7 @@ export class RrdnsServer {
     this.scheduler = deps.scheduler ?? realScheduler;
     this.feedback = new LoadFeedback({ state: (key) => this.monitor.state(key) });
     this.pools = new PoolRegistry(this.monitor, this.feedback);
+    this.observeBalance();
     this.rateLimiting = new RateLimiting(config.rrl, this.log, deps.rrlSummaryMs);
     this.udpThreads = new UdpThreads(
       this.log,
@@ -157,7 +181,11 @@ export class RrdnsServer {
     this.notifier = new Notifier(this.log, deps.notify);
     this.cookieSecrets = new CookieSecrets(randomMasterKey(), config.cookies.secretLifetime);
     const cookies: CookieOptions | undefined = config.cookies.enabled ? { server: new ServerCookies(this.cookieSecrets), require: config.cookies.require, counts: metrics.cookies } : undefined;
-    this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe, transfer: this.transfers, rrl: this.rateLimiting.limiter, cookies });
+    this.demand = new DemandTable(config.resolverDemand.tableSize);
+    this.demandBits = { ipv4: config.resolverDemand.ipv4Prefix, ipv6: config.resolverDemand.ipv6Prefix };
+    this.demandClock = deps.demandClock ?? processMs;
+    const demand = { table: this.demand, now: this.demandClock, bits: this.demandBits };
+    this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe, transfer: this.transfers, rrl: this.rateLimiting.limiter, cookies, demand });
     this.reloads = new ReloadCoordinator({
       log: this.log,
       zonesDir: config.zonesDir,
@@ -189,6 +217,8 @@ export class RrdnsServer {
         metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.text() }),
         info: () => ({ version: VERSION, zones: [...this.store.all()].map((z) => z.label), startedAt: this.startedAt.toISOString() }),
         reload: () => this.reloads.status,
+        history: () => this.balanceHistory.view(),
+        resolvers: () => this.resolvers(),
       },
       { host: listen.host, port: listen.port, logger: this.log, logLimiter: this.logLimiter, closeGraceMs: 1000, ...(token === undefined ? {} : { token }) },
     );
@@ -268,7 +298,7 @@ export class RrdnsServer {
     await this.monitor.firstRound();
     this.pools.use(entries);
     const live = (rrset: Parameters<PoolRegistry['liveSet']>[0]) => this.pools.liveSet(rrset);
-    this.store.replace(new Map(zones.map((z) => [z.originKey, new ServedZone(z, live, undefined, this.answers)])));
+    this.store.replace(new Map(zones.map((z) => [z.originKey, new ServedZone(z, live, undefined, this.answers, undefined, this.firstServed)])));
     this.udpThreads.publishZones(this.servedForWorkers(), this.liveTable());
     // Checks that no served pool uses any more stop; unchanged ones keep their state.
     this.monitor.setTargets(next);
@@ -319,6 +349,48 @@ export class RrdnsServer {
 
   get ready(): boolean {
     return this.readyFlag;
+  }
+
+  /** First-position counting and its history: the registry names each record's slot and reads the shares back; /metrics reads the table's fill. */
+  private observeBalance(): void {
+    this.pools.observeBalance(this.firstServed, (zone, name, type, address) => this.balanceHistory.share(zone, name, type, address));
+    this.metrics.setFirstServed(() => this.firstServed);
+  }
+
+  /** Takes one balance sample now (the timer does every SAMPLE_EVERY_MS; tests call it to see a share at once). */
+  sampleBalance(): void {
+    this.balanceHistory.sample(this.scheduler.now(), this.pools.snapshot());
+  }
+
+  /** Samples now and then every interval, on the server's scheduler (unref'd timers; stopped by close()). */
+  private sampleBalanceEvery(): void {
+    const tick = () => {
+      if (this.state === 'closing' || this.state === 'closed') return;
+      this.sampleBalance();
+      this.balanceTimer = this.scheduler.setTimeout(tick, this.balanceHistory.intervalMs);
+    };
+    tick();
+  }
+
+  /** The top resolvers by estimated demand (admin API /api/v1/resolvers and the status page). */
+  resolvers(top = TOP_RESOLVERS): ResolversSnapshot {
+    let heavyShare: number | null = null;
+    for (const served of this.store.all()) {
+      for (const rrset of served.zone.pooled) {
+        const share = rrset.pool?.balance.resolvers?.heavyShare;
+        if (share !== undefined && (heavyShare === null || share < heavyShare)) heavyShare = share;
+      }
+    }
+    const now = this.demandClock();
+    const rows = this.demand.top(top, now, this.demandBits);
+    return {
+      grouping: { ...this.demandBits },
+      heavyShare,
+      totalDemand: this.demand.total(now),
+      capacity: this.demand.capacity,
+      occupied: this.demand.occupied(),
+      resolvers: rows.map((r) => ({ ...r, heavy: heavyShare !== null && r.share > 0 && r.share >= heavyShare })),
+    };
   }
 
   healthSnapshot(): PoolSnapshot[] {
@@ -390,7 +462,7 @@ export class RrdnsServer {
       for (const { host, port } of this.config.listen) this.bound.push(await this.bindBoth(host, port));
       for (const { host, port } of this.bound) {
         for (let i = 1; i < this.config.udpThreads; i++) {
-          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel, logBufferBytes: this.config.logBufferBytes, answerCacheBytes: this.config.answerCacheBytes, rrl: this.rateLimiting.shared, cookies: this.cookiesForWorkers() }, this.servedForWorkers(), this.liveTable());
+          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel, logBufferBytes: this.config.logBufferBytes, answerCacheBytes: this.config.answerCacheBytes, rrl: this.rateLimiting.shared, cookies: this.cookiesForWorkers(), firstServed: this.firstServed.buffer, demand: { table: this.demand.buffer, bits: this.demandBits } }, this.servedForWorkers(), this.liveTable());
         }
       }
       if (this.udpThreads.size > 0) {
@@ -401,6 +473,7 @@ export class RrdnsServer {
         }, LIVE_PLAN_MS);
         this.liveTimer.unref();
       }
+      this.sampleBalanceEvery();
       // Ready once every socket answers: zones loaded, first check round done, listeners bound.
       this.readyFlag = true;
     } catch (e) {
@@ -493,6 +566,8 @@ export class RrdnsServer {
     this.watcher?.close();
     clearInterval(this.liveTimer);
     this.feedbackTimer?.cancel();
+    this.balanceTimer?.cancel();
+    this.balanceTimer = undefined;
     const udp = this.udpSockets.splice(0);
     const tcp = this.tcpListeners.splice(0);
     await Promise.all([

@@ -36,6 +36,7 @@ import type { TransportFaultCounts } from '../observability/metrics.ts';
 import { monotonicMs } from '../zone/clock.ts';
 import type { RrlReport } from '../rrl/limiter.ts';
 import type { RrlShared } from './rate-limit.ts';
+import type { PrefixBits } from '../balancing/demand.ts';
 
 /** The key of a health-checked RRset, the same in every thread. */
 export function liveKey(zone: Zone, rrset: RRset): string {
@@ -82,6 +83,10 @@ export interface WorkerSetup {
   rrl?: RrlShared | undefined;
   /** DNS cookies, when on: the master key and period length, from which the worker derives the same secrets as every thread (src/cookies/secrets.ts). */
   cookies?: { masterKey: Uint8Array; lifetime: number; require: boolean } | undefined;
+  /** The first-position counters (src/balancing/first-served.ts) every thread counts into; absent: not counted. */
+  firstServed?: SharedArrayBuffer | undefined;
+  /** Resolver demand (balance.resolvers): the main thread's table (shared memory) and how sources group into resolvers. */
+  demand?: { table: SharedArrayBuffer; bits: PrefixBits } | undefined;
 }
 
 /** How often a worker bumps its heartbeat. */

@@ -21,6 +21,8 @@ import { AnswerCache } from './answer-cache.ts';
 import { TransferService } from './transfer.ts';
 import { LogLimiter } from '../observability/log-limiter.ts';
 import { limiterFor } from './rate-limit.ts';
+import { FirstServedCounters } from '../balancing/first-served.ts';
+import { DemandTable } from '../balancing/demand.ts';
 import { HEARTBEAT_EVERY_MS, liveKey, type MainMessage, type WorkerFault, type WorkerMessage, type WorkerSetup, type ZoneForWorker } from './udp-threads.ts';
 
 /** How often query counts go to the main thread for /metrics. */
@@ -36,6 +38,8 @@ const store = new ZoneStore<ServedZone>();
 /** This thread's compiled answers, shared by its zones and bounded in bytes. */
 const answers = new AnswerCache(setup.answerCacheBytes);
 let live = new Map<string, LiveSet>();
+// The main thread's cells: the live table names the slots, this thread only adds to them.
+const firstServed = setup.firstServed ? new FirstServedCounters(0, setup.firstServed) : undefined;
 
 const counts = new QueryCounts();
 const faults = new TransportFaults();
@@ -47,7 +51,9 @@ const rrl = limiterFor(setup.rrl);
 const cookieCounts = new CookieCounts();
 // The same schedule as every other thread: each derives the period secrets from the master key itself.
 const cookies = setup.cookies ? { server: new ServerCookies(new CookieSecrets(setup.cookies.masterKey, setup.cookies.lifetime)), require: setup.cookies.require, counts: cookieCounts } : undefined;
-const pipeline = new QueryPipeline(store, { chaosIdentity: setup.identity, observe, transfer: new TransferService(log, {}, limiter), rrl, cookies });
+// The same resolver demand entries as every other thread; the process-wide clock (the default) is the one they all read.
+const demand = setup.demand ? { table: new DemandTable(setup.demand.table), bits: setup.demand.bits } : undefined;
+const pipeline = new QueryPipeline(store, { chaosIdentity: setup.identity, observe, transfer: new TransferService(log, {}, limiter), rrl, cookies, demand });
 
 /**
  * Structured clone turns Buffers into plain Uint8Arrays; the rdata encoder
@@ -74,7 +80,7 @@ function install(zones: ZoneForWorker[]): void {
     reviveZone(plain);
     const zone: Zone = { ...plain, transfer: plain.transfer ? transferSettings(plain.transfer.allow, []) : undefined };
     const view = (rrset: Parameters<typeof liveKey>[1]) => live.get(liveKey(zone, rrset));
-    next.set(zone.originKey, new ServedZone(zone, view, counters, answers));
+    next.set(zone.originKey, new ServedZone(zone, view, counters, answers, undefined, firstServed));
   }
   store.replace(next);
 }

@@ -22,7 +22,7 @@
  */
 import { isAtOrBelow } from '../zone/name.ts';
 import { RRClass, RRType, type RData } from '../zone/records.ts';
-import type { SectionEntry } from '../zone/zone.ts';
+import type { ResolverTtlSpec, SectionEntry } from '../zone/zone.ts';
 import { HEADER_SIZE, MessageWriter, rdataOf } from './message.ts';
 import { quantizeWeights, weightedCycle } from '../rotation/weighted.ts';
 
@@ -72,6 +72,27 @@ export interface Rotation {
   readonly at: readonly number[];
   /** The rdata of all `count` records, in set order. */
   readonly rdata: Buffer;
+  /** TTL written for the records (a heavy resolver's shorter TTL replaces it: server/resolver-ttl.ts). */
+  readonly ttl: number;
+  /** Resolver-aware TTLs of the RRset's pool (balance.resolvers); undefined: off. */
+  readonly resolvers: ResolverTtlSpec | undefined;
+  /** With resolvers.steer: per record, the first step at which it comes first (-1: never); undefined otherwise. */
+  readonly firstStep: Int32Array | undefined;
+  /** The record with the most headroom (LiveSet preferred), to steer heavy resolvers to; -1: none known. */
+  readonly preferred: number;
+}
+
+/**
+ * Per record index, the first rotation step at which that record is served
+ * first (-1 when it never is: weight 0), so steering to a member is one lookup.
+ */
+export function firstSteps(count: number, period: number, order: Uint16Array | undefined, stride: number): Int32Array {
+  const steps = new Int32Array(count).fill(-1);
+  for (let k = period - 1; k >= 0; k--) {
+    const first = order === undefined ? k % count : order[k * stride]!;
+    if (first < count) steps[first] = k;
+  }
+  return steps;
 }
 
 export interface AnswerPlan {
@@ -101,6 +122,23 @@ export interface AnswerPlan {
    */
   readonly limitClass: number;
   readonly limitName: number;
+  /**
+   * First-position counter slots (src/balancing/first-served.ts) of the
+   * counted RRset's records, in set order: the rotating one, or a pool's
+   * single served record. At step k the record written first is k (plain
+   * rotation), rotation.order[k*stride] (weighted) or 0 (no rotation).
+   * Undefined: nothing in the answer is counted.
+   */
+  readonly firstSlots: Uint32Array | undefined;
+  /**
+   * EDNS Client Subnet (RFC 7871 §7.2.1): the SCOPE PREFIX-LENGTH answered to
+   * an IPv4 / IPv6 client subnet: the longest scope any pool in the answer
+   * section configures (balance.ecs), 0 (valid for every client) when none
+   * does. Only the answer section counts: §7.4 scopes negative answers,
+   * delegations and additional addresses at /0.
+   */
+  readonly ecsScope4: number;
+  readonly ecsScope6: number;
 }
 
 export interface CompileContext {
@@ -143,6 +181,10 @@ export function compileAnswer(res: AnswerSections, ctx: CompileContext, expiresA
   seed(ctx);
   const shared = ctx.sharedSuffix !== undefined;
   const rotateEntry = res.answer.find((e) => e.rrset.rotates && e.records.length > 1 && (e.rrset.type === RRType.A || e.rrset.type === RRType.AAAA));
+  // What first-position counting follows: the rotating set, else a pool's set of one (a CNAME chain ends in one address set).
+  const countedEntry = rotateEntry ?? res.answer.find((e) => e.firstSlots !== undefined && e.records.length > 0 && (e.rrset.type === RRType.A || e.rrset.type === RRType.AAAA));
+  const slots = countedEntry?.firstSlots;
+  const firstSlots = slots !== undefined && slots.length === countedEntry!.records.length ? Uint32Array.from(slots) : undefined;
   let rotation: Rotation | undefined;
   const cuts: Cut[] = [];
   let an = 0;
@@ -172,15 +214,22 @@ export function compileAnswer(res: AnswerSections, ctx: CompileContext, expiresA
     if (rotating) {
       const rdlength = e.rrset.type === RRType.A ? 4 : 16;
       const cycle = e.weights ? weightedCycle(quantizeWeights(e.weights), count) : undefined;
+      const resolvers = e.rrset.pool?.balance.resolvers;
+      const period = cycle?.period ?? e.records.length;
+      const firstStep = resolvers?.steer ? firstSteps(e.records.length, period, cycle?.order, cycle?.stride ?? 0) : undefined;
       rotation = {
         slot: e.rrset.rotationSlot,
         count: e.records.length,
-        period: cycle?.period ?? e.records.length,
+        period,
         order: cycle?.order,
         stride: cycle?.stride ?? 0,
         rdlength,
         at,
         rdata: Buffer.concat(e.records.map((r: RData) => rdataOf(e.rrset.type, r))),
+        ttl: e.ttl,
+        resolvers,
+        firstStep,
+        preferred: e.preferred !== undefined && e.preferred < e.records.length ? e.preferred : -1,
       };
     }
     if (section === 0) an += count;
@@ -200,6 +249,15 @@ export function compileAnswer(res: AnswerSections, ctx: CompileContext, expiresA
     if (!put(e, 2) && i < required) lostRequired = true;
   });
   if (mustFit < 0) mustFit = writer.len;
+  // §7.2.1: "the longest relevant PREFIX-LENGTH of any RRset in the answer" (a CNAME to a pool takes the pool's).
+  let ecsScope4 = 0;
+  let ecsScope6 = 0;
+  for (const e of res.answer) {
+    const ecs = e.rrset.pool?.balance.ecs;
+    if (ecs === undefined) continue;
+    ecsScope4 = Math.max(ecsScope4, ecs.ipv4);
+    ecsScope6 = Math.max(ecsScope6, ecs.ipv6);
+  }
   const body = writer.take();
   return {
     rcode: res.rcode,
@@ -212,9 +270,12 @@ export function compileAnswer(res: AnswerSections, ctx: CompileContext, expiresA
     cuts,
     mustFit: lostRequired ? Infinity : mustFit,
     expiresAt,
-    size: body.length + (rotation ? rotation.rdata.length + rotation.at.length * 8 + (rotation.order?.byteLength ?? 0) : 0) + cuts.length * 40 + PLAN_OVERHEAD,
+    size: body.length + (rotation ? rotation.rdata.length + rotation.at.length * 8 + (rotation.order?.byteLength ?? 0) : 0) + (firstSlots?.byteLength ?? 0) + cuts.length * 40 + PLAN_OVERHEAD,
     limitClass: ctx.limit?.limitClass ?? 0,
     limitName: ctx.limit?.limitName ?? 0,
+    firstSlots,
+    ecsScope4,
+    ecsScope6,
   };
 }
 
@@ -234,5 +295,5 @@ export function chaosTxtPlan(identity: string): AnswerPlan {
   w.u8(text.length);
   w.bytes(text);
   const body = w.take();
-  return { rcode: 0, authoritative: true, an: 1, ns: 0, ar: 0, body, rotation: undefined, cuts: [{ end: body.length, an: 1, ns: 0, ar: 0 }], mustFit: body.length, expiresAt: Infinity, size: body.length + PLAN_OVERHEAD, limitClass: 0, limitName: 0 };
+  return { rcode: 0, authoritative: true, an: 1, ns: 0, ar: 0, body, rotation: undefined, cuts: [{ end: body.length, an: 1, ns: 0, ar: 0 }], mustFit: body.length, expiresAt: Infinity, size: body.length + PLAN_OVERHEAD, limitClass: 0, limitName: 0, firstSlots: undefined, ecsScope4: 0, ecsScope6: 0 };
 }

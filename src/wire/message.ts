@@ -23,6 +23,8 @@ import { encodeRdata } from './rdata.ts';
 export const HEADER_SIZE = 12;
 /** EDNS option code of COOKIE (RFC 7873 §4). */
 export const COOKIE_OPTION = 10;
+/** EDNS option code of EDNS Client Subnet (RFC 7871 §6). */
+export const ECS_OPTION = 8;
 /** Largest message there is: the TCP length prefix has 16 bits (RFC 1035 §4.2.2). */
 export const MAX_MESSAGE = 65535;
 /** Our OPT record: root owner (1), TYPE, CLASS, TTL, RDLENGTH (10), no options. */
@@ -77,15 +79,35 @@ export function cookieOptionSize(length: number): number {
   return length > 0 ? 4 + length : 0;
 }
 
+/** Octets an ECS option of `length` data octets (RFC 7871 §6: 4 + address octets) adds to our OPT record (0: none). */
+export function ecsOptionSize(length: number): number {
+  return length > 0 ? 4 + length : 0;
+}
+
 /**
  * Writes our OPT record at `at` (RFC 6891 §6.1.2): owner root, our UDP
  * size, the upper eight bits of the RCODE, version 0, DO copied from the
- * query (RFC 3225 §3), and a COOKIE option (RFC 7873 §4, code 10) with
- * `cookie[0..cookieLength)` when cookieLength > 0, else no options. The
- * record takes OPT_SIZE + cookieOptionSize(cookieLength) octets. Returns the
- * offset after it.
+ * query (RFC 3225 §3), a COOKIE option (RFC 7873 §4, code 10) with
+ * `cookie[0..cookieLength)` when cookieLength > 0, and an ECS option (RFC
+ * 7871 §6, code 8) when ecsLength > 0: the query's option data at
+ * `ecsFrom[ecsAt..ecsAt+ecsLength)` echoed with its SCOPE PREFIX-LENGTH set
+ * to `ecsScope` (§7.2.1: FAMILY, SOURCE PREFIX-LENGTH and ADDRESS "MUST
+ * match those in the query"). The record takes OPT_SIZE +
+ * cookieOptionSize(cookieLength) + ecsOptionSize(ecsLength) octets. Returns
+ * the offset after it.
  */
-export function writeOpt(out: Uint8Array, at: number, rcode: number, dnssecOk: boolean, cookie?: Uint8Array, cookieLength = 0): number {
+export function writeOpt(
+  out: Uint8Array,
+  at: number,
+  rcode: number,
+  dnssecOk: boolean,
+  cookie?: Uint8Array,
+  cookieLength = 0,
+  ecsFrom?: Uint8Array,
+  ecsAt = 0,
+  ecsLength = 0,
+  ecsScope = 0,
+): number {
   out[at] = 0;
   out[at + 1] = 0;
   out[at + 2] = RRType.OPT;
@@ -95,17 +117,33 @@ export function writeOpt(out: Uint8Array, at: number, rcode: number, dnssecOk: b
   out[at + 6] = 0;
   out[at + 7] = dnssecOk ? 0x80 : 0;
   out[at + 8] = 0;
-  const options = cookie ? cookieOptionSize(cookieLength) : 0;
+  const cookieSize = cookie ? cookieOptionSize(cookieLength) : 0;
+  const ecsSize = ecsFrom ? ecsOptionSize(ecsLength) : 0;
+  const options = cookieSize + ecsSize;
   out[at + 9] = options >> 8;
   out[at + 10] = options & 0xff;
-  if (options === 0) return at + OPT_SIZE;
-  const o = at + OPT_SIZE;
-  out[o] = COOKIE_OPTION >> 8;
-  out[o + 1] = COOKIE_OPTION & 0xff;
-  out[o + 2] = cookieLength >> 8;
-  out[o + 3] = cookieLength & 0xff;
-  for (let i = 0; i < cookieLength; i++) out[o + 4 + i] = cookie![i]!;
-  return o + options;
+  let o = at + OPT_SIZE;
+  if (cookieSize > 0) {
+    out[o] = COOKIE_OPTION >> 8;
+    out[o + 1] = COOKIE_OPTION & 0xff;
+    out[o + 2] = cookieLength >> 8;
+    out[o + 3] = cookieLength & 0xff;
+    for (let i = 0; i < cookieLength; i++) out[o + 4 + i] = cookie![i]!;
+    o += cookieSize;
+  }
+  if (ecsSize > 0) {
+    out[o] = ECS_OPTION >> 8;
+    out[o + 1] = ECS_OPTION & 0xff;
+    out[o + 2] = ecsLength >> 8;
+    out[o + 3] = ecsLength & 0xff;
+    out[o + 4] = ecsFrom![ecsAt]!;
+    out[o + 5] = ecsFrom![ecsAt + 1]!;
+    out[o + 6] = ecsFrom![ecsAt + 2]!;
+    out[o + 7] = ecsScope;
+    for (let i = 4; i < ecsLength; i++) out[o + 4 + i] = ecsFrom![ecsAt + i]!;
+    o += ecsSize;
+  }
+  return o;
 }
 
 /**

@@ -6,7 +6,7 @@
  * does far more work than a query deserves.
  */
 
-import { COOKIE_OPTION, HEADER_SIZE, skipName } from './message.ts';
+import { COOKIE_OPTION, ECS_OPTION, HEADER_SIZE, skipName } from './message.ts';
 
 export { HEADER_SIZE };
 
@@ -65,6 +65,21 @@ export class QueryView {
   responseCookieLength = 0;
   /** The query carries a valid server cookie: its source address is not spoofed (RFC 7873 §5.2.5); exempt from RRL. */
   sourceProven = false;
+  /**
+   * Offset of the EDNS Client Subnet option's data (RFC 7871 §6: FAMILY,
+   * SOURCE PREFIX-LENGTH, SCOPE PREFIX-LENGTH, ADDRESS) in the query;
+   * meaningful when ecsLength > 0. The response echoes it from the query's
+   * bytes (RFC 7871 §7.2.1), so nothing of it is copied here.
+   */
+  ecsAt = 0;
+  /** Octets of ECS option data in the query (4 + the address octets); 0 when it has none or it is malformed. */
+  ecsLength = 0;
+  /** FAMILY of the ECS option: 1 IPv4, 2 IPv6, 0 only with SOURCE PREFIX-LENGTH 0 (no address at all). */
+  ecsFamily = 0;
+  /** SOURCE PREFIX-LENGTH of the ECS option. */
+  ecsSource = 0;
+  /** The ECS option is malformed (see ecsProblem) or repeated: the query is answered FORMERR (RFC 7871 §7.2.1). */
+  ecsMalformed = false;
 }
 
 /** Client cookie (8) + server cookie (at most 32): the largest COOKIE option data RFC 7873 §4 allows. */
@@ -73,6 +88,36 @@ const RESPONSE_COOKIE_CAPACITY = 40;
 /** RFC 7873 §5.2.2: a client cookie alone (8 octets) or with a server cookie of 8 to 32; any other length is FORMERR. */
 function cookieLengthValid(length: number): boolean {
   return length === 8 || (length >= 16 && length <= 40);
+}
+
+/**
+ * Checks the ECS option data `msg[at..at+length)` (RFC 7871 §6); returns
+ * what is wrong with it, or '' when it is well-formed. Every rule here is one
+ * RFC 7871 §7.2.1 answers with FORMERR ("A query with a wrongly formatted
+ * option (e.g., an unknown FAMILY) MUST be rejected and a FORMERR response
+ * MUST be returned"); §6 itself names the address ones ("SHOULD return FORMERR").
+ * Only called for a query that has the option, so the strings cost nothing on
+ * the common path.
+ */
+function ecsProblem(msg: Uint8Array, at: number, length: number): string {
+  if (length < 4) return `ECS option of ${length} octets (RFC 7871 §6: at least 4)`;
+  const family = (msg[at]! << 8) | msg[at + 1]!;
+  const source = msg[at + 2]!;
+  const scope = msg[at + 3]!;
+  // FAMILY 0 is no address family, but with SOURCE PREFIX-LENGTH 0 there is no address to be of one: it means what a
+  // /0 of either family means (no client information; dig +subnet=0 sends FAMILY 1 /0). BIND's OPT parser accepts
+  // it, so it is answered rather than refused; FAMILY 0 with a prefix is malformed.
+  const maxSource = family === 1 ? 32 : family === 2 ? 128 : family === 0 ? 0 : -1;
+  if (maxSource < 0) return `ECS FAMILY ${family} (RFC 7871 §6: 1 IPv4 or 2 IPv6)`;
+  if (source > maxSource) return `ECS SOURCE PREFIX-LENGTH ${source} for FAMILY ${family}`;
+  // §6: "In queries, it MUST be set to 0." A query with a scope is a client confusing query and response.
+  if (scope !== 0) return `ECS SCOPE PREFIX-LENGTH ${scope} in a query (RFC 7871 §6: MUST be 0)`;
+  // §6: ADDRESS is truncated to SOURCE PREFIX-LENGTH bits, padded with zero bits to the end of its last octet.
+  const octets = (source + 7) >> 3;
+  if (length - 4 !== octets) return `ECS ADDRESS of ${length - 4} octets for SOURCE PREFIX-LENGTH ${source} (RFC 7871 §6: ${octets})`;
+  const spare = octets * 8 - source;
+  if (spare > 0 && (msg[at + 4 + octets - 1]! & ((1 << spare) - 1)) !== 0) return `ECS ADDRESS has bits set beyond SOURCE PREFIX-LENGTH ${source} (RFC 7871 §6: MUST be zero)`;
+  return '';
 }
 
 /**
@@ -125,6 +170,11 @@ export function decodeQuery(msg: Uint8Array, length: number, view: QueryView): Q
   view.cookieLength = 0;
   view.cookieMalformed = false;
   view.responseCookieLength = 0;
+  view.ecsAt = 0;
+  view.ecsLength = 0;
+  view.ecsFamily = 0;
+  view.ecsSource = 0;
+  view.ecsMalformed = false;
   view.hasEdns = false;
   view.ednsVersion = 0;
   view.ednsUdpSize = 0;
@@ -186,7 +236,7 @@ export function decodeQuery(msg: Uint8Array, length: number, view: QueryView): Q
       view.ednsUdpSize = (msg[pos + 2]! << 8) | msg[pos + 3]!;
       view.ednsVersion = msg[pos + 5]!;
       view.ednsDo = (msg[pos + 6]! & 0x80) !== 0;
-      // Options other than COOKIE are not interpreted (unknown ones are ignored, RFC 6891 §6.1.2), but they must be well-formed.
+      // Options other than COOKIE and ECS are not interpreted (unknown ones are ignored, RFC 6891 §6.1.2), but they must be well-formed.
       let opt = pos + 10;
       const end = opt + rdlength;
       while (opt < end) {
@@ -214,6 +264,22 @@ export function decodeQuery(msg: Uint8Array, length: number, view: QueryView): Q
           } else {
             view.cookieAt = opt + 4;
             view.cookieLength = optLen;
+          }
+        } else if (optCode === ECS_OPTION && !view.ecsMalformed) {
+          // RFC 7871 does not say what two ECS options mean either (which subnet would a cache key the
+          // answer by?), so, as with COOKIE, a second one makes the query malformed.
+          const problem = view.ecsLength > 0 ? 'second ECS option' : ecsProblem(msg, opt + 4, optLen);
+          if (problem !== '') {
+            view.ecsMalformed = true;
+            view.ecsLength = 0;
+            view.ecsFamily = 0;
+            view.ecsSource = 0;
+            view.problem = problem;
+          } else {
+            view.ecsAt = opt + 4;
+            view.ecsLength = optLen;
+            view.ecsFamily = (msg[opt + 4]! << 8) | msg[opt + 5]!;
+            view.ecsSource = msg[opt + 6]!;
           }
         }
         opt += 4 + optLen;

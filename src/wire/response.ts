@@ -6,7 +6,7 @@
  * writers live in message.ts.
  */
 import type { AnswerPlan, Rotation } from './answer.ts';
-import { CLASSIC_UDP_SIZE, cookieOptionSize, EDNS_UDP_SIZE, HEADER_SIZE, MAX_MESSAGE, OPT_SIZE, writeHeader, writeOpt } from './message.ts';
+import { CLASSIC_UDP_SIZE, cookieOptionSize, ecsOptionSize, EDNS_UDP_SIZE, HEADER_SIZE, MAX_MESSAGE, OPT_SIZE, writeHeader, writeOpt } from './message.ts';
 import { decodeQuery, QueryStatus, QueryView, Rcode } from './query.ts';
 
 /** Largest response the client accepts over UDP (RFC 6891 §6.2.5: below 512 counts as 512). */
@@ -23,16 +23,30 @@ export function responseLimit(q: QueryView, transport: 'udp' | 'tcp'): number {
 /**
  * Octets our OPT record takes in the response to `q`: none without EDNS,
  * else the record plus the COOKIE option the cookie step prepared (RFC 7873
- * §5.2: every response to a query with a client cookie carries one). Writers
- * subtract it from the room they have, so truncation leaves space for it.
+ * §5.2: every response to a query with a client cookie carries one) and the
+ * echoed ECS option (RFC 7871 §7.2.1: every response to a query with one
+ * carries one; its size is the query's). Writers subtract it from the room
+ * they have, so truncation leaves space for it.
  */
 export function optSize(q: QueryView): number {
-  return q.hasEdns ? OPT_SIZE + cookieOptionSize(q.responseCookieLength) : 0;
+  return q.hasEdns ? OPT_SIZE + cookieOptionSize(q.responseCookieLength) + ecsOptionSize(q.ecsLength) : 0;
 }
 
-/** Writes the OPT record for `q` at `at` (the query's DO bit, its response cookie). */
-function writeOptFor(out: Uint8Array, at: number, q: QueryView, rcode: number): void {
-  writeOpt(out, at, rcode, q.ednsDo, q.responseCookie, q.responseCookieLength);
+/**
+ * SCOPE PREFIX-LENGTH answered to `q`'s client subnet with `plan`: the
+ * plan's scope for the option's family. A query with SOURCE PREFIX-LENGTH 0
+ * gets 0 whatever the plan says: the client asked that no address be used
+ * (RFC 7871 §7.1.2), and a resolver caches such an answer at /0 anyway
+ * (§7.3.1). A scope longer than the source is allowed (§7.2.1) and kept.
+ */
+export function ecsScope(q: QueryView, plan: AnswerPlan): number {
+  if (q.ecsSource === 0) return 0;
+  return q.ecsFamily === 1 ? plan.ecsScope4 : plan.ecsScope6;
+}
+
+/** Writes the OPT record for `q` (whose bytes are `msg`) at `at`: the query's DO bit, its response cookie, its ECS option with `scope`. */
+function writeOptFor(out: Uint8Array, at: number, msg: Uint8Array, q: QueryView, rcode: number, scope: number): void {
+  writeOpt(out, at, rcode, q.ednsDo, q.responseCookie, q.responseCookieLength, msg, q.ecsAt, q.ecsLength, scope);
 }
 
 /**
@@ -89,8 +103,26 @@ export function writeAnswer(msg: Uint8Array, q: QueryView, plan: AnswerPlan, k: 
   writeHeader(out, { id: q.id, opcode: q.opcode, queryFlags: q.flags, rcode: plan.rcode, aa: plan.authoritative, tc }, 1, an, ns, ar + (opt ? 1 : 0));
   body.copy(out, qlen, 0, bodyLen);
   if (plan.rotation && (k !== 0 || plan.rotation.order !== undefined)) rotate(out, qlen, bodyLen, plan.rotation, k);
-  if (opt) writeOptFor(out, qlen + bodyLen, q, plan.rcode);
+  if (opt) writeOptFor(out, qlen + bodyLen, msg, q, plan.rcode, q.ecsLength > 0 ? ecsScope(q, plan) : 0);
   return out;
+}
+
+/**
+ * Sets the TTL of the rotating RRset's records in a response writeAnswer
+ * made for `q` from `plan` (resolver-aware TTLs give heavy resolvers a
+ * shorter one). A record's TTL field sits 6 octets before its rdata (TTL,
+ * then RDLENGTH, RFC 1035 §4.1.3); records cut off by truncation are skipped.
+ */
+export function setRotationTtl(out: Buffer, q: QueryView, plan: AnswerPlan, ttl: number): void {
+  const r = plan.rotation;
+  if (r === undefined) return;
+  const qlen = q.questionEnd;
+  const bodyLen = out.length - qlen - optSize(q);
+  for (let i = 0; i < r.at.length; i++) {
+    const slot = r.at[i]!;
+    if (slot + r.rdlength > bodyLen) return;
+    out.writeUInt32BE(ttl, qlen + slot - 6);
+  }
 }
 
 /**
@@ -100,7 +132,8 @@ export function writeAnswer(msg: Uint8Array, q: QueryView, plan: AnswerPlan, k: 
  * client retries over TCP) and require-cookies sends a query without a cookie.
  * The question is echoed when it was parsed; the OPT record when the query
  * had one (and always for BADVERS, which only OPT can carry), with the
- * response cookie when one was prepared.
+ * response cookie when one was prepared and the query's ECS option (scope 0)
+ * when it had a well-formed one.
  */
 export function writeEmpty(msg: Uint8Array, q: QueryView, rcode: number, withQuestion: boolean, aa = false, tc = false): Buffer {
   const qlen = withQuestion ? q.questionEnd : HEADER_SIZE;
@@ -108,7 +141,8 @@ export function writeEmpty(msg: Uint8Array, q: QueryView, rcode: number, withQue
   const out = Buffer.allocUnsafe(qlen + opt);
   if (qlen > HEADER_SIZE) out.set(msg.subarray(HEADER_SIZE, qlen), HEADER_SIZE);
   writeHeader(out, { id: q.id, opcode: q.opcode, queryFlags: q.flags, rcode, aa, tc }, withQuestion ? 1 : 0, 0, 0, opt ? 1 : 0);
-  if (opt) writeOptFor(out, qlen, q, rcode);
+  // No records, so nothing the scope could be about: 0, valid for every client (RFC 7871 §7.2.1).
+  if (opt) writeOptFor(out, qlen, msg, q, rcode, 0);
   return out;
 }
 

@@ -66,12 +66,12 @@ export interface FeedbackSpec {
 }
 
 /**
- * Resolver-aware TTLs (src/balancing/resolvers.ts): the heaviest resolvers
+ * Resolver-aware TTLs (src/balancing/demand.ts, server/resolver-ttl.ts): the heaviest resolvers
  * (by estimated client demand) get shorter TTLs, never below the zone minimum,
  * and optionally the member with the most headroom first.
  */
 export interface ResolverTtlSpec {
-  /** A resolver whose estimated demand is at least this share of the pool's is heavy (0..1). */
+  /** A resolver whose estimated demand is at least this share of all the demand the server's resolver table holds is heavy (0..1). */
   readonly heavyShare: number;
   /** TTL for heavy resolvers (seconds; clamped to the zone's minimum and the answer's own TTL). */
   readonly ttl: number;
@@ -140,6 +140,10 @@ export interface SectionEntry {
   readonly ttl: number;
   /** Weights of `records` for weighted rotation (same order); undefined: plain rotation. */
   readonly weights?: readonly number[] | undefined;
+  /** First-position counter slot of each of `records` (pools only); undefined: not counted. */
+  readonly firstSlots?: readonly number[] | undefined;
+  /** Index into `records` of the member with the most headroom (balance.resolvers steer); undefined: none known. */
+  readonly preferred?: number | undefined;
 }
 
 export interface ZoneNode {

@@ -141,6 +141,33 @@ describe.skipIf(!ensureChromium())('status page in headless Chromium', () => {
     expect(errors).toEqual([]);
   });
 
+  it('draws each member\'s balance: three sparklines with a line and the current value, inside the page width', async () => {
+    await page.goto(url, { waitUntil: 'load' });
+    for (const p of src.snapshot) {
+      for (const m of p.members) {
+        const li = page.locator(`section[data-pool="${p.name} ${p.type}"] li.member[data-address="${m.address}"]`);
+        const charts = await li.evaluate((el) =>
+          [...el.querySelectorAll('.spark')].map((s) => {
+            const svg = s.querySelector('svg')!;
+            const box = svg.getBoundingClientRect();
+            return { kind: s.className, width: box.width, height: box.height, drawn: svg.querySelector('path') !== null, now: s.querySelector('.now')?.textContent ?? '' };
+          }),
+        );
+        expect(charts.map((c) => c.kind), `${p.name} ${m.address}`).toEqual(['spark spark-first', 'spark spark-weight', 'spark spark-load']);
+        for (const c of charts) expect(c.width * c.height).toBeGreaterThan(0);
+        // Weights are always known; the first share once the member had answers over an interval.
+        expect(charts[1]!.drawn).toBe(true);
+        expect(charts[1]!.now).toBe(String(m.effectiveWeight));
+        expect(charts[0]!.drawn).toBe(true);
+      }
+    }
+    const overflow = await page.evaluate(() => {
+      const w = globalThis as unknown as InPage;
+      return w.document.documentElement.scrollWidth - w.innerWidth;
+    });
+    expect(overflow).toBeLessThanOrEqual(0);
+  });
+
   it('follows the source: a flipped state shows up without a reload', async () => {
     await page.goto(url, { waitUntil: 'load' });
     expect((await shown(page, 'www.example.test. A', '192.0.2.11')).state).toBe('down');

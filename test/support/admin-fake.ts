@@ -6,6 +6,7 @@
  */
 import type { AdminSource, OverrideValue } from '../../src/observability/admin.ts';
 import type { MemberSnapshot, PoolSnapshot } from '../../src/observability/snapshot.ts';
+import { BalanceHistory, type BalanceHistoryView } from '../../src/observability/balance-history.ts';
 
 /** State changes two hours ago, last checks three seconds ago (for a realistic page; no test asserts on times). */
 const T0 = new Date(Date.now() - 2 * 3600_000).toISOString();
@@ -30,6 +31,7 @@ function member(m: Partial<MemberSnapshot> & Pick<MemberSnapshot, 'address'>): M
     effectiveWeight: 1,
     load: null,
     firstShare: null,
+    firstServed: null,
     ...m,
   };
 }
@@ -142,6 +144,13 @@ export class FakeSource implements AdminSource {
     return { contentType: 'text/plain; version=0.0.4; charset=utf-8', body: this.metricsBody };
   }
 
+  /** The balance history over the snapshot: 20 samples in which the first member of each pool gets 3 first positions for every 1 of each other. */
+  readonly balance = fakeHistory(this.snapshot);
+
+  history(): BalanceHistoryView {
+    return this.balance.view();
+  }
+
   info(): { version: string; zones: string[]; startedAt: string } {
     return { version: '0.1.0-test', zones: ['example.test.'], startedAt: '2026-01-02T03:00:00.000Z' };
   }
@@ -152,4 +161,19 @@ export class FakeSource implements AdminSource {
     if (!m) throw new Error(`no member ${name} ${type} ${address} in the fake snapshot`);
     return m;
   }
+}
+
+function fakeHistory(pools: PoolSnapshot[]): BalanceHistory {
+  const h = new BalanceHistory();
+  const shaped = structuredClone(pools);
+  for (let i = 0; i < 20; i++) {
+    for (const p of shaped) {
+      p.members.forEach((m, j) => {
+        m.firstServed = (j === 0 ? 3 : 1) * i;
+        m.load = m.health === 'up' ? 0.5 + 0.02 * i * (j === 0 ? 1 : -1) : null;
+      });
+    }
+    h.sample(i * 10_000, shaped);
+  }
+  return h;
 }

@@ -253,6 +253,31 @@ describe('pool gauges', () => {
   });
 });
 
+describe('balance series per pool member', () => {
+  it('first positions, effective and configured weights, and load only where known', async () => {
+    const pools = samplePools();
+    const www = pools[0]!;
+    Object.assign(www.members[0]!, { firstServed: 300, weight: 3, effectiveWeight: 2.5, load: 0.7 });
+    Object.assign(www.members[1]!, { firstServed: 100 });
+    const m = new Metrics({ defaultMetrics: false });
+    m.setPools(pools);
+    m.setFirstServed(() => ({ untracked: 2, uncounted: 9 }));
+    const s = await scrape(m);
+    const at = (address: string) => ({ zone: 'example.test.', name: 'www.example.test.', type: 'A', address });
+    expect(value(s, 'rrdns_pool_member_first_total', at('192.0.2.10'))).toBe(300);
+    expect(value(s, 'rrdns_pool_member_first_total', at('192.0.2.11'))).toBe(100);
+    // Not counted (firstServed null): no series rather than a false 0.
+    expect(value(s, 'rrdns_pool_member_first_total', at('192.0.2.12'))).toBeUndefined();
+    expect(value(s, 'rrdns_pool_member_weight', at('192.0.2.10'))).toBe(2.5);
+    expect(value(s, 'rrdns_pool_member_configured_weight', at('192.0.2.10'))).toBe(3);
+    expect(value(s, 'rrdns_pool_member_weight', at('192.0.2.11'))).toBe(1);
+    expect(value(s, 'rrdns_pool_member_load', at('192.0.2.10'))).toBe(0.7);
+    expect(pick(s, 'rrdns_pool_member_load')).toHaveLength(1);
+    expect(value(s, 'rrdns_pool_first_untracked_members', {})).toBe(2);
+    expect(value(s, 'rrdns_pool_first_uncounted_total', {})).toBe(9);
+  });
+});
+
 describe('exposition', () => {
   it('includes the default process metrics and the Prometheus content type', async () => {
     const m = new Metrics();
