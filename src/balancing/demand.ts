@@ -146,16 +146,20 @@ export class DemandTable {
   private readonly seedTag: number;
   private readonly alpha: number;
 
-  /** A new table of `size` entries (rounded up to a power of two), or a view of one another thread made. */
-  constructor(size: number | SharedArrayBuffer, alpha = DEFAULT_ALPHA) {
+  /**
+   * A new table of `size` entries (rounded up to a power of two), or a view of
+   * one another thread made. `seeds` fixes the hash seeds (a deterministic
+   * simulation); by default they are random, so no one can aim sources at one set.
+   */
+  constructor(size: number | SharedArrayBuffer, alpha = DEFAULT_ALPHA, seeds?: readonly [number, number]) {
     this.alpha = alpha;
     if (typeof size === 'number') {
       const capacity = demandSizeFor(size);
       this.buffer = new SharedArrayBuffer((HEADER + capacity * FIELDS) * 8);
       this.cells = new Float64Array(this.buffer);
-      const seeds = crypto.getRandomValues(new Uint32Array(2));
-      this.cells[SEED_SET] = seeds[0]!;
-      this.cells[SEED_TAG] = seeds[1]!;
+      const chosen = seeds ?? crypto.getRandomValues(new Uint32Array(2));
+      this.cells[SEED_SET] = chosen[0]! >>> 0;
+      this.cells[SEED_TAG] = chosen[1]! >>> 0;
       this.cells[TOTAL_AT] = -Infinity;
     } else {
       this.buffer = size;
