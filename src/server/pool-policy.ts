@@ -24,6 +24,8 @@ export interface PolicyMember {
    * (src/balancing). 0 serves only when the pool would otherwise fall back.
    */
   weight: number;
+  /** The load the backend last reported (load feedback), if known. */
+  load?: number | undefined;
 }
 
 const takenOut = (o: AdminOverride | null) => o === 'drain' || o === 'force-down';
@@ -99,6 +101,8 @@ export interface PoolDecision {
   /** Weights of `members` (same order) for weighted rotation; undefined: plain rotation. */
   weights: number[] | undefined;
   ttl: number;
+  /** Index into `members` of the one heavy resolvers are steered to (balance.resolvers.steer), if any. */
+  preferred: number | undefined;
 }
 
 /**
@@ -106,11 +110,39 @@ export interface PoolDecision {
  * RRset's TTL, the zone's TTL policy), each member's health, override and
  * effective weight (the balancing state). Table-tested in test/unit/pool-policy.test.ts.
  */
-export function decidePool(members: readonly PolicyMember[], spec: Pick<PoolSpec, 'minHealthy' | 'allDown'>, rrsetTtl: number, policy: TtlPolicy): PoolDecision {
+export function decidePool(members: readonly PolicyMember[], spec: Pick<PoolSpec, 'minHealthy' | 'allDown'> & { balance?: PoolSpec['balance'] }, rrsetTtl: number, policy: TtlPolicy): PoolDecision {
   const { serving, members: served } = decideServing(members, spec);
   const weights = serving === 'minHealthy' || serving === 'allDown:serveAll' ? undefined : servedWeights(members, served);
-  return { serving, members: served, weights, ttl: healthAwareTtl(members, rrsetTtl, policy) };
+  const preferred = spec.balance?.resolvers?.steer
+    ? preferredMember(
+        served.map((i) => members[i]!.weight),
+        served.map((i) => members[i]!.load),
+      )
+    : undefined;
+  return { serving, members: served, weights, ttl: healthAwareTtl(members, rrsetTtl, policy), preferred };
 }
+
+/**
+ * The served member with the most headroom, for steering heavy resolvers
+ * (balance.resolvers.steer): the lowest reported load when every served
+ * member reports one (ties: the higher weight), else the highest effective
+ * weight; undefined when nothing tells the members apart (equal weights, no
+ * loads), because always steering to the first would pile every heavy
+ * resolver onto one member. Indices into `weights`/`loads` (served order).
+ */
+export function preferredMember(weights: readonly number[], loads: readonly (number | undefined)[]): number | undefined {
+  if (weights.length < 2) return undefined;
+  if (loads.length === weights.length && loads.every((l) => l !== undefined)) {
+    let best = 0;
+    for (let i = 1; i < loads.length; i++) if (loads[i]! < loads[best]! || (loads[i] === loads[best] && weights[i]! > weights[best]!)) best = i;
+    if (loads.some((l) => l !== loads[best]) || weights.some((w) => w !== weights[best])) return best;
+    return undefined;
+  }
+  let best = 0;
+  for (let i = 1; i < weights.length; i++) if (weights[i]! > weights[best]!) best = i;
+  return weights.some((w) => w !== weights[best]) ? best : undefined;
+}
+
 
 /**
  * Health-aware TTL: never longer than the time until this answer could next

@@ -75,26 +75,6 @@ export interface WeightSource {
   load?(poolKey: string, address: string): number | undefined;
 }
 
-/**
- * The served member with the most headroom, for steering heavy resolvers
- * (balance.resolvers.steer): the lowest reported load when every served
- * member reports one (ties: the higher weight), else the highest effective
- * weight; undefined when nothing tells the members apart (equal weights, no
- * loads), because always steering to the first would pile every heavy
- * resolver onto one member. Indices into `weights`/`loads` (served order).
- */
-export function preferredMember(weights: readonly number[], loads: readonly (number | undefined)[]): number | undefined {
-  if (weights.length < 2) return undefined;
-  if (loads.length === weights.length && loads.every((l) => l !== undefined)) {
-    let best = 0;
-    for (let i = 1; i < loads.length; i++) if (loads[i]! < loads[best]! || (loads[i] === loads[best] && weights[i]! > weights[best]!)) best = i;
-    if (loads.some((l) => l !== loads[best]) || weights.some((w) => w !== weights[best])) return best;
-    return undefined;
-  }
-  let best = 0;
-  for (let i = 1; i < weights.length; i++) if (weights[i]! > weights[best]!) best = i;
-  return weights.some((w) => w !== weights[best]) ? best : undefined;
-}
 
 export const configuredWeights: WeightSource = { weight: (_pool, _address, configured) => configured };
 
@@ -219,6 +199,7 @@ export class PoolRegistry {
       health: this.monitor.state(m.target.key)?.health ?? 'up',
       msToPossibleChange: this.monitor.timeToPossibleChange(m.target.key),
       weight: this.weights.weight(entry.key, m.address, configuredWeight(entry.spec, m.address)),
+      load: this.weights.load?.(entry.key, m.address),
     }));
   }
 
@@ -246,18 +227,12 @@ export class PoolRegistry {
   liveSet(rrset: RRset): LiveSet | undefined {
     const entry = this.entries.get(rrset);
     if (!entry) return undefined;
-    const { serving, served, ttl, weights, members, policyMembers } = this.decide(entry);
+    const { serving, served, ttl, weights, preferred } = this.decide(entry);
     if (serving === 'allDown:nodata') return { kind: 'nodata' };
     if (serving === 'allDown:servfail') return { kind: 'servfail' };
     const counters = this.firstServed;
     const firstSlots = counters ? served.map((m) => counters.slot(entry.key, m.address)) : undefined;
-    const records = served.map((m) => m.data);
-    if (!entry.spec.balance.resolvers?.steer) return { kind: 'records', records, ttl, weights, firstSlots };
-    const preferred = preferredMember(
-      members.map((i) => policyMembers[i]!.weight),
-      served.map((m) => this.weights.load?.(entry.key, m.address)),
-    );
-    return { kind: 'records', records, ttl, weights, firstSlots, preferred };
+    return { kind: 'records', records: served.map((m) => m.data), ttl, weights, firstSlots, preferred };
   }
 
   /** What every health-checked RRset serves now, keyed the same in every thread (for UDP worker threads). */

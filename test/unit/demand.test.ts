@@ -17,7 +17,6 @@ import { formatIssue } from '../../src/errors.ts';
 import { parseNativeText } from '../support/zone-text.ts';
 import { decodeMessage } from '../support/wire-decode.ts';
 import { firstSteps } from '../../src/wire/answer.ts';
-import { preferredMember } from '../../src/server/pool-registry.ts';
 import type { LiveSet } from '../../src/resolver/resolve.ts';
 
 const ANSWER = 0x1234;
@@ -261,15 +260,6 @@ describe('steering', () => {
   ])('first steps: $name', ({ count, period, order, stride, want }) => {
     expect([...firstSteps(count, period, order, stride)]).toEqual(want);
   });
-
-  it.each([
-    { name: 'lowest reported load when every member reports one', weights: [1, 1, 1], loads: [0.8, 0.3, 0.5], want: 1 },
-    { name: 'equal loads: the higher weight', weights: [1, 3, 1], loads: [0.5, 0.5, 0.5], want: 1 },
-    { name: 'no loads: the highest effective weight', weights: [1, 1, 4], loads: [undefined, undefined, undefined], want: 2 },
-    { name: 'some loads missing: by weight', weights: [2, 1], loads: [0.9, undefined], want: 0 },
-    { name: 'nothing tells them apart: no steering', weights: [1, 1], loads: [undefined, undefined], want: undefined },
-    { name: 'a single member: no steering', weights: [1], loads: [0.2], want: undefined },
-  ])('preferred member: $name', ({ weights, loads, want }) => expect(preferredMember(weights, loads)).toBe(want));
 });
 
 /** A pool zone parsed as a native zone file; the pool's resolver-aware TTLs as given. */

@@ -3,7 +3,7 @@
  * health-aware TTL, from members' roles, overrides and measured health.
  */
 import { describe, expect, it } from 'vitest';
-import { decidePool, decideServing, healthAwareTtl, type PolicyMember } from '../../src/server/pool-policy.ts';
+import { decidePool, decideServing, healthAwareTtl, preferredMember, type PolicyMember } from '../../src/server/pool-policy.ts';
 import type { Serving } from '../../src/observability/snapshot.ts';
 
 /** `p+` primary up, `p-` primary down, `s+`/`s-` standby; `*N` weight N (default 1); `:drain` `:force-up` `:force-down` override. */
@@ -83,4 +83,29 @@ describe('decidePool: members, weights and TTL together', () => {
       expect(d.ttl).toBe(60);
     });
   }
+});
+
+describe('the member heavy resolvers are steered to (balance.resolvers.steer)', () => {
+  it.each([
+    { name: 'lowest reported load when every member reports one', weights: [1, 1, 1], loads: [0.8, 0.3, 0.5], want: 1 },
+    { name: 'equal loads: the higher weight', weights: [1, 3, 1], loads: [0.5, 0.5, 0.5], want: 1 },
+    { name: 'no loads: the highest effective weight', weights: [1, 1, 4], loads: [undefined, undefined, undefined], want: 2 },
+    { name: 'some loads missing: by weight', weights: [2, 1], loads: [0.9, undefined], want: 0 },
+    { name: 'nothing tells them apart: no steering', weights: [1, 1], loads: [undefined, undefined], want: undefined },
+    { name: 'a single member: no steering', weights: [1], loads: [0.2], want: undefined },
+  ])('preferred member: $name', ({ weights, loads, want }) => expect(preferredMember(weights, loads)).toBe(want));
+
+  it('decidePool names it among the served members only, and only when the pool steers', () => {
+    const policy = { defaultTtl: 300, minTtl: 5, maxTtl: 86400 };
+    const m = members('p+ p- p+ p+');
+    m[0]!.load = 0.9;
+    m[1]!.load = 0.1; // down: never preferred
+    m[2]!.load = 0.2;
+    m[3]!.load = 0.6;
+    const steer = { allDown: 'serveAll' as const, minHealthy: undefined, balance: { resolvers: { heavyShare: 0.02, ttl: 5, steer: true } } };
+    const d = decidePool(m, steer, 60, policy);
+    expect(d.members).toEqual([0, 2, 3]);
+    expect(d.preferred).toBe(1); // index into the served members: address 2
+    expect(decidePool(m, { ...steer, balance: {} }, 60, policy).preferred).toBeUndefined();
+  });
 });
