@@ -4,7 +4,8 @@
  * upstream module does it (each step every member gains its weight, the
  * member with the most is picked and loses the total): over a cycle of
  * sum(weights) steps each member comes first exactly `weight` times, and the
- * picks are interleaved (weights 5,1,1 give a a b a c a a, not a a a a a b c).
+ * picks are interleaved (weights 5,1,1 give a a b a c a a, not a a a a a b c):
+ * after any n steps each member has come first within one of n·weight/total.
  * Pure and deterministic: the same weights always give the same cycle, so the
  * UDP threads, which share one rotation counter per RRset, serve one cycle.
  */

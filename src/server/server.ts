@@ -18,8 +18,7 @@ import { ServedZone } from './served-zone.ts';
 import { AnswerCache } from './answer-cache.ts';
 import type { Zone } from '../zone/zone.ts';
 import { createChecker, type Checker } from '../health/checkers.ts';
-import { HealthMonitor, realScheduler, type Scheduler, type Timer } from '../health/monitor.ts';
-import { LoadFeedback } from '../balancing/load-feedback.ts';
+import { HealthMonitor, realScheduler, type Scheduler } from '../health/monitor.ts';
 import { PoolRegistry } from './pool-registry.ts';
 import type { PoolSnapshot } from '../observability/snapshot.ts';
 import type { AdminOverride } from '../zone/zone.ts';
@@ -39,11 +38,8 @@ import { LogLimiter, type LimiterOptions } from '../observability/log-limiter.ts
 import { ReloadCoordinator, type ReloadResult, type ReloadStatus } from './reload.ts';
 import { StateStore, type StateIo, type StoredSerial } from '../state/store.ts';
 import { servedVersion } from '../zone/serial.ts';
-import { FirstServedCounters } from '../balancing/first-served.ts';
-import { BalanceHistory } from '../observability/balance-history.ts';
-import { DemandTable, type PrefixBits } from '../balancing/demand.ts';
+import { Balancing } from './balancing.ts';
 import type { ResolversSnapshot } from '../observability/snapshot.ts';
-import { processMs } from '../rrl/table.ts';
 
 export type { ReloadResult, ReloadStatus } from './reload.ts';
 
@@ -71,8 +67,6 @@ export interface ServerDeps {
   demandClock?: () => number;
 }
 
-/** Resolvers the status API and page list. */
-export const TOP_RESOLVERS = 20;
 
 export interface BoundAddress {
   host: string;
@@ -99,10 +93,7 @@ export class RrdnsServer {
   private readonly checker: { check: Checker; close(): Promise<void> };
   readonly monitor: HealthMonitor;
   readonly pools: PoolRegistry;
-  /** Load feedback: balanced pools' effective weights, stepped on the monitor's clock (scheduleFeedback). */
-  readonly feedback: LoadFeedback;
   private readonly scheduler: Scheduler;
-  private feedbackTimer: Timer | undefined;
   /** Zones loaded and their first round of health checks done. */
   private readyFlag = false;
   readonly metrics = new Metrics();
@@ -127,15 +118,8 @@ export class RrdnsServer {
   private readonly stateIo: StateIo | undefined;
   /** The cookie secret schedule (src/cookies/secrets.ts); its master key comes from cookies.secretFile at start, else is random. */
   readonly cookieSecrets: CookieSecrets;
-  /** How many answers put each pool member first, counted by every thread (shared memory). */
-  readonly firstServed = new FirstServedCounters();
-  /** Per member: first-position share, effective weight and load over the last minutes (status page, admin API). */
-  readonly balanceHistory = new BalanceHistory();
-  private balanceTimer: Timer | undefined;
-  /** Resolver demand (balance.resolvers): one table for the server, shared with the UDP worker threads. */
-  readonly demand: DemandTable;
-  private readonly demandBits: PrefixBits;
-  private readonly demandClock: () => number;
+  /** Load feedback, first-position counters and their history, resolver demand (server/balancing.ts). */
+  readonly balancing: Balancing;
 
   constructor(config: ServerConfig, deps: ServerDeps = {}) {
     this.config = config;
@@ -153,9 +137,11 @@ export class RrdnsServer {
       onResult: (state, outcome) => this.metrics.checkResult(state.key, state.address, outcome.ok, outcome.latencyMs),
     });
     this.scheduler = deps.scheduler ?? realScheduler;
-    this.feedback = new LoadFeedback({ state: (key) => this.monitor.state(key) });
-    this.pools = new PoolRegistry(this.monitor, this.feedback);
-    this.observeBalance();
+    this.balancing = new Balancing({ scheduler: this.scheduler, state: (key) => this.monitor.state(key), demand: config.resolverDemand, demandClock: deps.demandClock });
+    this.pools = new PoolRegistry(this.monitor, this.balancing.feedback);
+    // The registry names each record's first-position slot and reads the shares back; /metrics reads the table's fill.
+    this.pools.observeBalance(this.balancing.firstServed, (zone, name, type, address) => this.balancing.history.share(zone, name, type, address));
+    this.metrics.setFirstServed(() => this.balancing.firstServed);
     this.rateLimiting = new RateLimiting(config.rrl, this.log, deps.rrlSummaryMs);
     this.udpThreads = new UdpThreads(
       this.log,
@@ -181,11 +167,7 @@ export class RrdnsServer {
     this.notifier = new Notifier(this.log, deps.notify);
     this.cookieSecrets = new CookieSecrets(randomMasterKey(), config.cookies.secretLifetime);
     const cookies: CookieOptions | undefined = config.cookies.enabled ? { server: new ServerCookies(this.cookieSecrets), require: config.cookies.require, counts: metrics.cookies } : undefined;
-    this.demand = new DemandTable(config.resolverDemand.tableSize);
-    this.demandBits = { ipv4: config.resolverDemand.ipv4Prefix, ipv6: config.resolverDemand.ipv6Prefix };
-    this.demandClock = deps.demandClock ?? processMs;
-    const demand = { table: this.demand, now: this.demandClock, bits: this.demandBits };
-    this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe, transfer: this.transfers, rrl: this.rateLimiting.limiter, cookies, demand });
+    this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe, transfer: this.transfers, rrl: this.rateLimiting.limiter, cookies, demand: this.balancing.demandOptions });
     this.reloads = new ReloadCoordinator({
       log: this.log,
       zonesDir: config.zonesDir,
@@ -217,7 +199,7 @@ export class RrdnsServer {
         metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.text() }),
         info: () => ({ version: VERSION, zones: [...this.store.all()].map((z) => z.label), startedAt: this.startedAt.toISOString() }),
         reload: () => this.reloads.status,
-        history: () => this.balanceHistory.view(),
+        history: () => this.balancing.history.view(),
         resolvers: () => this.resolvers(),
       },
       { host: listen.host, port: listen.port, logger: this.log, logLimiter: this.logLimiter, closeGraceMs: 1000, ...(token === undefined ? {} : { token }) },
@@ -298,11 +280,11 @@ export class RrdnsServer {
     await this.monitor.firstRound();
     this.pools.use(entries);
     const live = (rrset: Parameters<PoolRegistry['liveSet']>[0]) => this.pools.liveSet(rrset);
-    this.store.replace(new Map(zones.map((z) => [z.originKey, new ServedZone(z, live, undefined, this.answers, undefined, this.firstServed)])));
+    this.store.replace(new Map(zones.map((z) => [z.originKey, new ServedZone(z, live, undefined, this.answers, undefined, this.balancing.firstServed)])));
     this.udpThreads.publishZones(this.servedForWorkers(), this.liveTable());
     // Checks that no served pool uses any more stop; unchanged ones keep their state.
     this.monitor.setTargets(next);
-    this.scheduleFeedback();
+    this.balancing.scheduleFeedback(this.pools, () => this.invalidateAnswers());
     this.metrics.retainZones([...this.store.all()].map((z) => z.label));
     if (this.state === 'running') void this.notifier.notify(changed);
   }
@@ -318,27 +300,6 @@ export class RrdnsServer {
     this.udpThreads.publishLive(this.liveTable(), true);
   }
 
-  /**
-   * Steps load feedback as often as the most frequent balanced pool asks, on the
-   * monitor's scheduler (its clock is the one check times are on); no timer
-   * while no pool is balanced. A step that moves weights recompiles the answers
-   * as a health change does.
-   */
-  private scheduleFeedback(): void {
-    this.feedbackTimer?.cancel();
-    this.feedbackTimer = undefined;
-    if (this.state === 'closing' || this.state === 'closed') return;
-    let every = Infinity;
-    for (const p of this.pools.pools()) every = Math.min(every, p.spec.balance.feedback?.intervalMs ?? Infinity);
-    if (every === Infinity) return;
-    this.feedbackTimer = this.scheduler.setTimeout(() => {
-      this.feedbackTimer = undefined;
-      if (this.state === 'closing' || this.state === 'closed') return;
-      if (this.feedback.step(this.pools.pools(), this.scheduler.now(), (entry, i) => this.pools.memberUsable(entry, i), (entry) => this.pools.servedTtlMs(entry))) this.invalidateAnswers();
-      this.scheduleFeedback();
-    }, every);
-  }
-
   private liveTable() {
     return this.pools.liveTable(liveKey);
   }
@@ -351,46 +312,14 @@ export class RrdnsServer {
     return this.readyFlag;
   }
 
-  /** First-position counting and its history: the registry names each record's slot and reads the shares back; /metrics reads the table's fill. */
-  private observeBalance(): void {
-    this.pools.observeBalance(this.firstServed, (zone, name, type, address) => this.balanceHistory.share(zone, name, type, address));
-    this.metrics.setFirstServed(() => this.firstServed);
-  }
-
-  /** Takes one balance sample now (the timer does every SAMPLE_EVERY_MS; tests call it to see a share at once). */
-  sampleBalance(): void {
-    this.balanceHistory.sample(this.scheduler.now(), this.pools.snapshot());
-  }
-
-  /** Samples now and then every interval, on the server's scheduler (unref'd timers; stopped by close()). */
-  private sampleBalanceEvery(): void {
-    const tick = () => {
-      if (this.state === 'closing' || this.state === 'closed') return;
-      this.sampleBalance();
-      this.balanceTimer = this.scheduler.setTimeout(tick, this.balanceHistory.intervalMs);
-    };
-    tick();
-  }
-
   /** The top resolvers by estimated demand (admin API /api/v1/resolvers and the status page). */
-  resolvers(top = TOP_RESOLVERS): ResolversSnapshot {
-    let heavyShare: number | null = null;
-    for (const served of this.store.all()) {
-      for (const rrset of served.zone.pooled) {
-        const share = rrset.pool?.balance.resolvers?.heavyShare;
-        if (share !== undefined && (heavyShare === null || share < heavyShare)) heavyShare = share;
-      }
-    }
-    const now = this.demandClock();
-    const rows = this.demand.top(top, now, this.demandBits);
-    return {
-      grouping: { ...this.demandBits },
-      heavyShare,
-      totalDemand: this.demand.total(now),
-      capacity: this.demand.capacity,
-      occupied: this.demand.occupied(),
-      resolvers: rows.map((r) => ({ ...r, heavy: heavyShare !== null && r.share > 0 && r.share >= heavyShare })),
-    };
+  resolvers(): ResolversSnapshot {
+    return this.balancing.resolvers([...this.store.all()].map((s) => s.zone));
+  }
+
+  /** Takes one balance-history sample now (tests; the timer samples every 10 s). */
+  sampleBalance(): void {
+    this.balancing.sample(this.pools);
   }
 
   healthSnapshot(): PoolSnapshot[] {
@@ -462,7 +391,7 @@ export class RrdnsServer {
       for (const { host, port } of this.config.listen) this.bound.push(await this.bindBoth(host, port));
       for (const { host, port } of this.bound) {
         for (let i = 1; i < this.config.udpThreads; i++) {
-          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel, logBufferBytes: this.config.logBufferBytes, answerCacheBytes: this.config.answerCacheBytes, rrl: this.rateLimiting.shared, cookies: this.cookiesForWorkers(), firstServed: this.firstServed.buffer, demand: { table: this.demand.buffer, bits: this.demandBits } }, this.servedForWorkers(), this.liveTable());
+          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel, logBufferBytes: this.config.logBufferBytes, answerCacheBytes: this.config.answerCacheBytes, rrl: this.rateLimiting.shared, cookies: this.cookiesForWorkers(), ...this.balancing.forWorkers }, this.servedForWorkers(), this.liveTable());
         }
       }
       if (this.udpThreads.size > 0) {
@@ -473,7 +402,7 @@ export class RrdnsServer {
         }, LIVE_PLAN_MS);
         this.liveTimer.unref();
       }
-      this.sampleBalanceEvery();
+      this.balancing.sampleEvery(this.pools);
       // Ready once every socket answers: zones loaded, first check round done, listeners bound.
       this.readyFlag = true;
     } catch (e) {
@@ -565,9 +494,7 @@ export class RrdnsServer {
   private async shutdownSockets(): Promise<void> {
     this.watcher?.close();
     clearInterval(this.liveTimer);
-    this.feedbackTimer?.cancel();
-    this.balanceTimer?.cancel();
-    this.balanceTimer = undefined;
+    this.balancing.close();
     const udp = this.udpSockets.splice(0);
     const tcp = this.tcpListeners.splice(0);
     await Promise.all([
