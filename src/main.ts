@@ -11,7 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { formatIssue, RrdnsError, ZoneValidationError } from './errors.ts';
-import { COOKIE_DEFAULTS, parseConfig, parseZoneLimits, RRL_DEFAULTS, ZONE_LIMIT_DEFAULTS, type ZoneLimits } from './config/schema.ts';
+import { COOKIE_DEFAULTS, parseConfig, parseZoneLimits, RESOLVER_DEMAND_DEFAULTS, RRL_DEFAULTS, ZONE_LIMIT_DEFAULTS, type ZoneLimits } from './config/schema.ts';
 import { loadZoneDir } from './zone/load.ts';
 import { nameToText } from './zone/name.ts';
 import { RrdnsServer } from './server/server.ts';
@@ -68,6 +68,9 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
   { flag: 'rrl-ipv6-prefix', env: 'RRDNS_RRL_IPV6_PREFIX', kind: 'int', arg: 'LEN', help: 'IPv6 clients are accounted per /LEN', default: String(RRL_DEFAULTS.ipv6Prefix), path: 'rrl.ipv6Prefix' },
   { flag: 'rrl-exempt', env: 'RRDNS_RRL_EXEMPT', kind: 'list', arg: 'CIDR', help: 'clients never rate-limited, repeatable (env: comma-separated)', default: 'none', path: 'rrl.exempt' },
   { flag: 'rrl-table-size', env: 'RRDNS_RRL_TABLE_SIZE', kind: 'int', arg: 'N', help: 'rate-limit buckets kept (fixed memory, shared by all UDP threads)', default: String(RRL_DEFAULTS.tableSize), path: 'rrl.tableSize' },
+  { flag: 'resolver-table-size', env: 'RRDNS_RESOLVER_TABLE_SIZE', kind: 'int', arg: 'N', help: 'resolver prefixes whose demand is estimated, for balance.resolvers (fixed memory, shared by all UDP threads)', default: String(RESOLVER_DEMAND_DEFAULTS.tableSize), path: 'resolverDemand.tableSize' },
+  { flag: 'resolver-ipv4-prefix', env: 'RRDNS_RESOLVER_IPV4_PREFIX', kind: 'int', arg: 'LEN', help: 'IPv4 sources are one resolver per /LEN (balance.resolvers)', default: String(RESOLVER_DEMAND_DEFAULTS.ipv4Prefix), path: 'resolverDemand.ipv4Prefix' },
+  { flag: 'resolver-ipv6-prefix', env: 'RRDNS_RESOLVER_IPV6_PREFIX', kind: 'int', arg: 'LEN', help: 'IPv6 sources are one resolver per /LEN (balance.resolvers)', default: String(RESOLVER_DEMAND_DEFAULTS.ipv6Prefix), path: 'resolverDemand.ipv6Prefix' },
   { flag: 'cookies', env: 'RRDNS_COOKIES', kind: 'boolean', help: 'DNS cookies (RFC 7873/9018): answer client cookies with a server cookie; a valid one exempts from rate limiting', default: 'on', path: 'cookies.enabled' },
   { flag: 'cookie-secret-file', env: 'RRDNS_COOKIE_SECRET_FILE', kind: 'string', arg: 'FILE', help: 'shared cookie secret (hex, >= 16 bytes): instances with the same file accept each other\'s cookies', default: 'random per start', path: 'cookies.secretFile' },
   { flag: 'cookie-secret-lifetime', env: 'RRDNS_COOKIE_SECRET_LIFETIME', kind: 'int', arg: 'SECONDS', help: 'how long each derived cookie secret is used (the previous one stays valid)', default: String(COOKIE_DEFAULTS.secretLifetime), path: 'cookies.secretLifetime' },
@@ -199,6 +202,7 @@ async function serve(values: ServeValues): Promise<void> {
           exempt: get('rrl-exempt'),
           tableSize: get('rrl-table-size'),
         }),
+        resolverDemand: drop({ tableSize: get('resolver-table-size'), ipv4Prefix: get('resolver-ipv4-prefix'), ipv6Prefix: get('resolver-ipv6-prefix') }),
         cookies: drop({ enabled: get('cookies'), secretFile: get('cookie-secret-file'), secretLifetime: get('cookie-secret-lifetime'), require: get('require-cookies') }),
         watch: drop({ enabled: get('watch'), pollMs: get('watch-poll-ms') }),
         shutdownGraceMs: get('shutdown-grace-ms'),

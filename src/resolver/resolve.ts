@@ -21,7 +21,7 @@ export interface LiveRecords {
   readonly records: readonly RData[];
   readonly weights?: readonly number[] | undefined;
   readonly firstSlots?: readonly number[] | undefined;
-  readonly preferred?: number | undefined;
+  readonly steer?: readonly number[] | undefined;
 }
 
 export type LiveSet =
@@ -32,8 +32,8 @@ export type LiveSet =
       readonly weights?: readonly number[] | undefined;
       /** First-position counter slot of each record (src/balancing/first-served.ts), same order. */
       readonly firstSlots?: readonly number[] | undefined;
-      /** Index into records of the member with the most headroom, where the pool steers heavy resolvers (balance.resolvers.steer). */
-      readonly preferred?: number | undefined;
+      /** Headroom weights heavy resolvers are steered by (balance.resolvers.steer), same order as records. */
+      readonly steer?: readonly number[] | undefined;
     }
   | { readonly kind: 'nodata' }
   | { readonly kind: 'servfail' };
@@ -89,7 +89,7 @@ const entry = (rrset: RRset, owner?: string, ownerKey?: string, live?: LiveRecor
   ttl: live?.ttl ?? rrset.ttl,
   weights: live?.weights,
   firstSlots: live?.firstSlots,
-  preferred: live?.preferred,
+  steer: live?.steer,
 });
 
 /** Result of walking from the apex towards a name. */

@@ -101,8 +101,8 @@ export interface PoolDecision {
   /** Weights of `members` (same order) for weighted rotation; undefined: plain rotation. */
   weights: number[] | undefined;
   ttl: number;
-  /** Index into `members` of the one heavy resolvers are steered to (balance.resolvers.steer), if any. */
-  preferred: number | undefined;
+  /** Weights by headroom of `members` (same order) that heavy resolvers are steered by (balance.resolvers.steer); undefined: no steering. */
+  steer: number[] | undefined;
 }
 
 /**
@@ -113,34 +113,38 @@ export interface PoolDecision {
 export function decidePool(members: readonly PolicyMember[], spec: Pick<PoolSpec, 'minHealthy' | 'allDown'> & { balance?: PoolSpec['balance'] }, rrsetTtl: number, policy: TtlPolicy): PoolDecision {
   const { serving, members: served } = decideServing(members, spec);
   const weights = serving === 'minHealthy' || serving === 'allDown:serveAll' ? undefined : servedWeights(members, served);
-  const preferred = spec.balance?.resolvers?.steer
-    ? preferredMember(
+  const steer = spec.balance?.resolvers?.steer
+    ? steeringWeights(
         served.map((i) => members[i]!.weight),
         served.map((i) => members[i]!.load),
       )
     : undefined;
-  return { serving, members: served, weights, ttl: healthAwareTtl(members, rrsetTtl, policy), preferred };
+  return { serving, members: served, weights, ttl: healthAwareTtl(members, rrsetTtl, policy), steer };
 }
 
 /**
- * The served member with the most headroom, for steering heavy resolvers
- * (balance.resolvers.steer): the lowest reported load when every served
- * member reports one (ties: the higher weight), else the highest effective
- * weight; undefined when nothing tells the members apart (equal weights, no
- * loads), because always steering to the first would pile every heavy
- * resolver onto one member. Indices into `weights`/`loads` (served order).
+ * How heavy resolvers are steered (balance.resolvers.steer): weights over the
+ * served members (same order) by headroom, weight × (mean load / load)², so
+ * the member with the most headroom gets most heavy resolvers and a loaded one
+ * few. A distribution, not one member: loads are seconds old, and sending
+ * every heavy resolver of those seconds to the same member would pile them up
+ * there (the simulator shows such herding making balance worse). Undefined
+ * when not every served member reports a load, or all are equally loaded:
+ * then the rotation's own weights already say everything.
  */
-export function preferredMember(weights: readonly number[], loads: readonly (number | undefined)[]): number | undefined {
-  if (weights.length < 2) return undefined;
-  if (loads.length === weights.length && loads.every((l) => l !== undefined)) {
-    let best = 0;
-    for (let i = 1; i < loads.length; i++) if (loads[i]! < loads[best]! || (loads[i] === loads[best] && weights[i]! > weights[best]!)) best = i;
-    if (loads.some((l) => l !== loads[best]) || weights.some((w) => w !== weights[best])) return best;
-    return undefined;
+export function steeringWeights(weights: readonly number[], loads: readonly (number | undefined)[]): number[] | undefined {
+  if (weights.length < 2 || loads.length !== weights.length) return undefined;
+  let total = 0;
+  let weighted = 0;
+  for (let i = 0; i < weights.length; i++) {
+    const l = loads[i];
+    if (l === undefined || !Number.isFinite(l) || l < 0) return undefined;
+    total += weights[i]!;
+    weighted += weights[i]! * l;
   }
-  let best = 0;
-  for (let i = 1; i < weights.length; i++) if (weights[i]! > weights[best]!) best = i;
-  return weights.some((w) => w !== weights[best]) ? best : undefined;
+  const mean = weighted / total;
+  if (!(mean > 0) || loads.every((l) => l === loads[0])) return undefined;
+  return weights.map((w, i) => w * (mean / Math.max(loads[i]!, mean * 1e-3)) ** 2);
 }
 
 

@@ -227,12 +227,12 @@ export class PoolRegistry {
   liveSet(rrset: RRset): LiveSet | undefined {
     const entry = this.entries.get(rrset);
     if (!entry) return undefined;
-    const { serving, served, ttl, weights, preferred } = this.decide(entry);
+    const { serving, served, ttl, weights, steer } = this.decide(entry);
     if (serving === 'allDown:nodata') return { kind: 'nodata' };
     if (serving === 'allDown:servfail') return { kind: 'servfail' };
     const counters = this.firstServed;
     const firstSlots = counters ? served.map((m) => counters.slot(entry.key, m.address)) : undefined;
-    return { kind: 'records', records: served.map((m) => m.data), ttl, weights, firstSlots, preferred };
+    return { kind: 'records', records: served.map((m) => m.data), ttl, weights, firstSlots, steer };
   }
 
   /** What every health-checked RRset serves now, keyed the same in every thread (for UDP worker threads). */

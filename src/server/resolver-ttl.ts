@@ -5,7 +5,7 @@
  * (src/balancing/demand.ts), and when the asking resolver is heavy serve the
  * pooled records with the pool's shorter TTL (never below the zone minimum,
  * never above the answer's own) and, with `steer`, start the answer with the
- * member with the most headroom (the plan's preferred record, chosen by the
+ * member with the most headroom (drawn from the plan's steering cycle, weighted by the
  * registry). The TTL given is recorded: the resolver's next re-ask after it
  * expires is the next demand sample.
  *
@@ -34,6 +34,8 @@ export class ResolverTtl {
   /** Entry of the query between step() and finish(); -1: nothing to record. */
   private at = -1;
   private ttl = 0;
+  /** Heavy answers steered by this thread: the position in the plan's steering cycle. */
+  private steered = 0;
 
   constructor(opts: DemandOptions) {
     this.tracker = new DemandTracker(opts.table, opts.now ?? processMs, opts.bits);
@@ -55,9 +57,10 @@ export class ResolverTtl {
     this.at = this.tracker.observe(remote, answerId(plan));
     if (this.at < 0 || !this.tracker.heavy(this.at, spec.heavyShare)) return k;
     this.ttl = heavyTtl(spec.ttl, r.ttl, minTtl);
-    if (spec.steer && r.firstStep !== undefined && r.preferred >= 0) {
-      const steered = r.firstStep[r.preferred]!;
-      if (steered >= 0) return steered;
+    if (r.steer !== undefined && r.firstStep !== undefined) {
+      // Each heavy answer takes the cycle's next position: over a cycle, members come first in proportion to their headroom.
+      const step = r.firstStep[r.steer[this.steered++ % r.steer.length]!]!;
+      if (step >= 0) return step;
     }
     return k;
   }

@@ -24,7 +24,10 @@ import { isAtOrBelow } from '../zone/name.ts';
 import { RRClass, RRType, type RData } from '../zone/records.ts';
 import type { ResolverTtlSpec, SectionEntry } from '../zone/zone.ts';
 import { HEADER_SIZE, MessageWriter, rdataOf } from './message.ts';
-import { quantizeWeights, weightedCycle } from '../rotation/weighted.ts';
+import { quantizeWeights, smoothWeightedSequence, weightedCycle } from '../rotation/weighted.ts';
+
+/** Steps of a steering cycle: headroom shares to within a few percent are all steering needs. */
+const STEER_CYCLE = 64;
 
 export type { SectionEntry };
 
@@ -78,8 +81,13 @@ export interface Rotation {
   readonly resolvers: ResolverTtlSpec | undefined;
   /** With resolvers.steer: per record, the first step at which it comes first (-1: never); undefined otherwise. */
   readonly firstStep: Int32Array | undefined;
-  /** The record with the most headroom (LiveSet preferred), to steer heavy resolvers to; -1: none known. */
-  readonly preferred: number;
+  /**
+   * Where heavy resolvers are steered: a smooth weighted cycle of record
+   * indices by headroom (LiveSet steer, pool-policy.ts steeringWeights); a
+   * heavy query at rotation step k gets steer[k mod length] first. Undefined:
+   * no steering.
+   */
+  readonly steer: Uint16Array | undefined;
 }
 
 /**
@@ -229,7 +237,7 @@ export function compileAnswer(res: AnswerSections, ctx: CompileContext, expiresA
         ttl: e.ttl,
         resolvers,
         firstStep,
-        preferred: e.preferred !== undefined && e.preferred < e.records.length ? e.preferred : -1,
+        steer: firstStep && e.steer?.length === e.records.length ? smoothWeightedSequence(quantizeWeights(e.steer, STEER_CYCLE)) : undefined,
       };
     }
     if (section === 0) an += count;

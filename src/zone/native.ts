@@ -319,7 +319,8 @@ function parsePool(raw: z.infer<typeof Pool>, owner: string, addresses: readonly
   }
   const feedback = raw.balance.feedback;
   if (feedback?.signal === 'load') {
-    const checks = [poolCheck, ...memberChecks.values()];
+    // The check each member actually runs: its own where it has one, else the pool's.
+    const checks = [...known].map((a) => memberChecks.get(a) ?? poolCheck);
     if (checks.some((c) => c !== undefined && c.load === undefined)) {
       ok = false;
       issue([...base, 'balance', 'feedback', 'signal'], 'signal: load needs check.load (a header or a JSON path the health check reads the load from); use signal: latency for checks without one');

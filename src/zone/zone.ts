@@ -142,8 +142,8 @@ export interface SectionEntry {
   readonly weights?: readonly number[] | undefined;
   /** First-position counter slot of each of `records` (pools only); undefined: not counted. */
   readonly firstSlots?: readonly number[] | undefined;
-  /** Index into `records` of the member with the most headroom (balance.resolvers steer); undefined: none known. */
-  readonly preferred?: number | undefined;
+  /** Headroom weights of `records` that heavy resolvers are steered by (balance.resolvers.steer); undefined: none. */
+  readonly steer?: readonly number[] | undefined;
 }
 
 export interface ZoneNode {

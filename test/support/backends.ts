@@ -46,6 +46,8 @@ export interface Backend {
   /** The last 100 requests, oldest first. */
   readonly requests: readonly SeenRequest[];
   setMode(mode: BackendMode): void;
+  /** Extra headers the 'ok' answers carry from now on. */
+  setHeaders(headers: Record<string, string>): void;
   /** Closes the listener and every connection: connection refused afterwards. */
   stop(): Promise<void>;
   /** Listens again on the same address and port. */
@@ -99,6 +101,8 @@ interface Core {
   sockets: Set<net.Socket>;
   requests: SeenRequest[];
   mode: BackendMode;
+  /** Extra headers on every 200 'ok' answer (e.g. X-Load for load feedback). */
+  headers: Record<string, string>;
 }
 
 function track(core: Core, server: net.Server): void {
@@ -130,7 +134,7 @@ function handler(core: Core, secure: boolean): http.RequestListener {
     }
     switch (core.mode) {
       case 'ok':
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('OK body');
+        res.writeHead(200, { 'content-type': 'text/plain', ...core.headers }).end('OK body');
         return;
       case 'status500':
         res.writeHead(500, { 'content-type': 'text/plain' }).end('error');
@@ -205,6 +209,9 @@ function makeBackend(address: string, core: Core, create: () => net.Server): Bac
     setMode(mode) {
       core.mode = mode;
     },
+    setHeaders(headers) {
+      core.headers = { ...headers };
+    },
     stop,
     start: () => (server ? Promise.resolve() : listen()),
     close: stop,
@@ -218,10 +225,11 @@ export interface BackendOptions {
   /** Default: an ephemeral port (kept across stop/start). */
   port?: number;
   mode?: BackendMode;
+  headers?: Record<string, string>;
 }
 
 function newCore(opts: BackendOptions): Core {
-  return { port: opts.port ?? 0, hits: 0, sockets: new Set(), requests: [], mode: opts.mode ?? 'ok' };
+  return { port: opts.port ?? 0, hits: 0, sockets: new Set(), requests: [], mode: opts.mode ?? 'ok', headers: { ...opts.headers } };
 }
 
 export async function startHttpBackend(opts: BackendOptions = {}): Promise<Backend> {

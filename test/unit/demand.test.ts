@@ -282,11 +282,11 @@ records:
 }
 
 describe('resolver-aware TTLs in the real pipeline (injected clock)', () => {
-  function setup(resolvers: string, preferred?: number) {
+  function setup(resolvers: string, steer?: number[]) {
     let now = 1_000;
     const zone = poolZone(resolvers);
-    // The registry's view, as the server passes it: the records, their TTL and the member with the most headroom.
-    const live = (rrset: RRset): LiveSet => ({ kind: 'records', records: rrset.records, ttl: rrset.ttl, preferred });
+    // The registry's view, as the server passes it: the records, their TTL and the steering weights by headroom.
+    const live = (rrset: RRset): LiveSet => ({ kind: 'records', records: rrset.records, ttl: rrset.ttl, steer });
     const store = new ZoneStore<ServedZone>();
     store.replace(new Map([[zone.originKey, new ServedZone(zone, live, undefined, undefined, () => now)]]));
     const table = new DemandTable(256);
@@ -336,8 +336,8 @@ describe('resolver-aware TTLs in the real pipeline (injected clock)', () => {
     expect(rows[0]!.share).toBeGreaterThan(0.9);
   });
 
-  it('with steer, a heavy resolver gets the preferred member first; a light one the rotation', () => {
-    const { ask, advance } = setup('{ heavyShare: 0.3, ttl: 5, steer: true }', 2);
+  it('with steer, a heavy resolver gets the member with all the headroom first; a light one the rotation', () => {
+    const { ask, advance } = setup('{ heavyShare: 0.3, ttl: 5, steer: true }', [0, 0, 1]);
     ask('127.0.0.2');
     advance(30_020);
     ask('127.0.0.2'); // one sample: 20 ms after expiry, the only resolver with demand: heavy
@@ -357,6 +357,23 @@ describe('resolver-aware TTLs in the real pipeline (injected clock)', () => {
     const light = new Set<unknown>();
     for (let i = 0; i < 6; i++) light.add(ask('127.0.0.77').first);
     expect(light.size).toBe(3);
+  });
+
+  it('heavy resolvers are spread by headroom, not all sent to one member', () => {
+    const { ask, advance } = setup('{ heavyShare: 0.01, ttl: 5, steer: true }', [1, 1, 2]);
+    ask('127.0.0.2');
+    advance(30_020);
+    ask('127.0.0.2');
+    const firsts = new Map<unknown, number>();
+    for (let i = 0; i < 200; i++) {
+      advance(5_020);
+      const r = ask('127.0.0.2');
+      expect(r.ttls).toEqual([5, 5, 5]);
+      firsts.set(r.first, (firsts.get(r.first) ?? 0) + 1);
+    }
+    expect(firsts.size).toBe(3);
+    expect(firsts.get('192.0.2.3')!).toBeGreaterThan(firsts.get('192.0.2.1')!);
+    expect(firsts.get('192.0.2.3')!).toBeGreaterThan(firsts.get('192.0.2.2')!);
   });
 
   it('answers outside such pools record nothing', () => {

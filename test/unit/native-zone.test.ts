@@ -47,6 +47,12 @@ describe('native zone format', () => {
     { name: 'YAML syntax error', text: `records: [\n`, want: /^zones\/example\.test\.yaml:\d+: / },
     { name: 'missing master file', text: `masterFile: gone.zone\n${BASE}`, want: /masterFile: cannot read gone\.zone: ENOENT/ },
     { name: 'maxAnswers zero', text: `${BASE}  www: { maxAnswers: 0, A: 192.0.2.1 }\n`, want: /records\.www\.maxAnswers/ },
+    { name: 'a weight that is not whole', text: `${BASE}  www:\n    A: [127.0.0.1, 127.0.0.2]\n    pool: { members: { 127.0.0.1: { weight: 1.5 } } }\n`, want: /records\.www\.pool\.members\.127\.0\.0\.1\.weight: .*whole number/ },
+    { name: 'a weight above 1000', text: `${BASE}  www:\n    A: [127.0.0.1, 127.0.0.2]\n    pool: { members: { 127.0.0.1: { weight: 5000 } } }\n`, want: /weight/ },
+    { name: 'load feedback on load with a member whose check reads none', text: `${BASE}  www:\n    A: [127.0.0.1, 127.0.0.2]\n    pool:\n      members: { 127.0.0.1: { check: { load: { header: X-Load } } } }\n      balance: { feedback: { signal: load } }\n`, want: /balance\.feedback\.signal: signal: load needs check\.load/ },
+    { name: 'a load JSON path with HEAD', text: `${BASE}  www:\n    A: 127.0.0.1\n    pool: { check: { method: HEAD, load: { json: a.b } } }\n`, want: /load\.json: a HEAD request has no body/ },
+    { name: 'an ECS scope beyond the family', text: `${BASE}  www:\n    A: 127.0.0.1\n    pool: { balance: { ecs: { ipv4: 33 } } }\n`, want: /balance\.ecs\.ipv4/ },
+    { name: 'a feedback gain above 1', text: `${BASE}  www:\n    A: 127.0.0.1\n    pool: { balance: { feedback: { signal: latency, gain: 2 } } }\n`, want: /balance\.feedback\.gain/ },
   ])('rejects $name', ({ text, want }) => {
     const { issues } = parse(text);
     expect(issues.length).toBeGreaterThan(0);
@@ -72,6 +78,11 @@ describe('native zone format', () => {
     expect(www.maxAnswers).toBe(2);
     expect(www.rotates).toBe(true);
     expect(built.zone!.nodes.get('example.test')!.rrsets.get(2)!.ttl).toBe(600);
+  });
+
+  it('accepts signal: load when every member reads a load, its own check or the pool\'s', () => {
+    const { issues } = parse(`${BASE}  www:\n    A: [127.0.0.1, 127.0.0.2]\n    pool:\n      members: { 127.0.0.1: { check: { load: { header: X-Load } } }, 127.0.0.2: { check: { load: { json: load } } } }\n      balance: { feedback: { signal: load } }\n`);
+    expect(issues).toEqual([]);
   });
 
   it('rejects settings for a name that has no records', () => {

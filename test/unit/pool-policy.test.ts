@@ -3,7 +3,7 @@
  * health-aware TTL, from members' roles, overrides and measured health.
  */
 import { describe, expect, it } from 'vitest';
-import { decidePool, decideServing, healthAwareTtl, preferredMember, type PolicyMember } from '../../src/server/pool-policy.ts';
+import { decidePool, decideServing, healthAwareTtl, steeringWeights, type PolicyMember } from '../../src/server/pool-policy.ts';
 import type { Serving } from '../../src/observability/snapshot.ts';
 
 /** `p+` primary up, `p-` primary down, `s+`/`s-` standby; `*N` weight N (default 1); `:drain` `:force-up` `:force-down` override. */
@@ -85,27 +85,34 @@ describe('decidePool: members, weights and TTL together', () => {
   }
 });
 
-describe('the member heavy resolvers are steered to (balance.resolvers.steer)', () => {
+describe('how heavy resolvers are steered (balance.resolvers.steer): weights by headroom', () => {
   it.each([
-    { name: 'lowest reported load when every member reports one', weights: [1, 1, 1], loads: [0.8, 0.3, 0.5], want: 1 },
-    { name: 'equal loads: the higher weight', weights: [1, 3, 1], loads: [0.5, 0.5, 0.5], want: 1 },
-    { name: 'no loads: the highest effective weight', weights: [1, 1, 4], loads: [undefined, undefined, undefined], want: 2 },
-    { name: 'some loads missing: by weight', weights: [2, 1], loads: [0.9, undefined], want: 0 },
-    { name: 'nothing tells them apart: no steering', weights: [1, 1], loads: [undefined, undefined], want: undefined },
+    { name: 'the least loaded gets the most: weight × (mean / load)²', weights: [1, 1, 1], loads: [0.8, 0.4, 0.6], want: [0.5625, 2.25, 1] },
+    { name: 'capacity counts too: mean weighted by weight', weights: [2, 1], loads: [0.5, 1], want: [2 * (2 / 3 / 0.5) ** 2, (2 / 3) ** 2] },
+    { name: 'equal loads: no steering (the rotation already follows the weights)', weights: [1, 3, 1], loads: [0.5, 0.5, 0.5], want: undefined },
+    { name: 'a load missing: no steering', weights: [2, 1], loads: [0.9, undefined], want: undefined },
+    { name: 'no loads: no steering', weights: [1, 4], loads: [undefined, undefined], want: undefined },
+    { name: 'all idle: no steering', weights: [1, 1], loads: [0, 0], want: undefined },
     { name: 'a single member: no steering', weights: [1], loads: [0.2], want: undefined },
-  ])('preferred member: $name', ({ weights, loads, want }) => expect(preferredMember(weights, loads)).toBe(want));
+  ])('$name', ({ weights, loads, want }) => {
+    const got = steeringWeights(weights, loads);
+    if (want === undefined) expect(got).toBeUndefined();
+    else want.forEach((w, i) => expect(got![i]).toBeCloseTo(w, 9));
+  });
 
-  it('decidePool names it among the served members only, and only when the pool steers', () => {
+  it('decidePool steers among the served members only, and only when the pool steers', () => {
     const policy = { defaultTtl: 300, minTtl: 5, maxTtl: 86400 };
     const m = members('p+ p- p+ p+');
     m[0]!.load = 0.9;
-    m[1]!.load = 0.1; // down: never preferred
-    m[2]!.load = 0.2;
+    m[1]!.load = 0.1; // down: not served, not steered to
+    m[2]!.load = 0.3;
     m[3]!.load = 0.6;
     const steer = { allDown: 'serveAll' as const, minHealthy: undefined, balance: { resolvers: { heavyShare: 0.02, ttl: 5, steer: true } } };
     const d = decidePool(m, steer, 60, policy);
     expect(d.members).toEqual([0, 2, 3]);
-    expect(d.preferred).toBe(1); // index into the served members: address 2
-    expect(decidePool(m, { ...steer, balance: {} }, 60, policy).preferred).toBeUndefined();
+    expect(d.steer).toHaveLength(3);
+    expect(d.steer![1]).toBeGreaterThan(d.steer![2]!);
+    expect(d.steer![2]).toBeGreaterThan(d.steer![0]!);
+    expect(decidePool(m, { ...steer, balance: {} }, 60, policy).steer).toBeUndefined();
   });
 });
