@@ -8,18 +8,9 @@
  * wild. The largest resolvers may send ECS (RFC 7871) for their clients'
  * subnets, as public resolvers do.
  */
+import { prng } from '../../test/support/rawdns.ts';
 
-/** mulberry32: same seed, same population, same run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
 
 /** An exponential variate of `rate` per second, in ms (the gap to a Poisson process's next event). */
 export function exponentialMs(random: () => number, rate: number): number {

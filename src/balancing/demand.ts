@@ -56,6 +56,7 @@
  * simulation runs on its own time). Per query: no allocation.
  */
 import { Address, maskAddress, parseAddress, prefixText } from '../zone/address.ts';
+import { finish32, mix32, powerOfTwoAtLeast } from '../zone/hash.ts';
 
 /** Entries per set. */
 export const WAYS = 8;
@@ -88,29 +89,9 @@ export const MIN_GAP_MS = 1;
 /** Longest gap counted (ms): a resolver idle for a day should not need thirty samples to recover. */
 export const MAX_GAP_MS = 600_000;
 
-function mix(h: number, k: number): number {
-  k = Math.imul(k, 0xcc9e2d51);
-  k = (k << 15) | (k >>> 17);
-  k = Math.imul(k, 0x1b873593);
-  h ^= k;
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
-}
-
-function finish(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
 /** The table size actually used: `size` rounded up to a power of two, at least one set. */
 export function demandSizeFor(size: number): number {
-  let n = WAYS;
-  while (n < size) n *= 2;
-  return n;
+  return powerOfTwoAtLeast(size, WAYS);
 }
 
 /** How source addresses are grouped into resolvers: BIND's and Knot's RRL prefixes, /24 and /56. */
@@ -192,8 +173,8 @@ export class DemandTable {
    */
   record(family: number, w0: number, w1: number, w2: number, w3: number, answer: number, now: number): number {
     const cells = this.cells;
-    const set = finish(mix(mix(mix(mix(mix(this.seedSet, family), w0), w1), w2), w3)) & this.setMask;
-    const tag = finish(mix(mix(mix(mix(mix(this.seedTag, family), w0), w1), w2), w3)) || 1;
+    const set = finish32(mix32(mix32(mix32(mix32(mix32(this.seedSet, family), w0), w1), w2), w3)) & this.setMask;
+    const tag = finish32(mix32(mix32(mix32(mix32(mix32(this.seedTag, family), w0), w1), w2), w3)) || 1;
     const base = HEADER + set * WAYS * FIELDS;
     let at = -1;
     let victim = base;

@@ -33,6 +33,7 @@
  * aligned 8-octet cell).
  */
 import { performance } from 'node:perf_hooks';
+import { finish32, mix32, powerOfTwoAtLeast } from '../zone/hash.ts';
 
 /** Buckets per set. */
 export const WAYS = 8;
@@ -51,29 +52,9 @@ export function processMs(): number {
   return performance.now() + HRTIME_OFFSET_MS;
 }
 
-function mix(h: number, k: number): number {
-  k = Math.imul(k, 0xcc9e2d51);
-  k = (k << 15) | (k >>> 17);
-  k = Math.imul(k, 0x1b873593);
-  h ^= k;
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
-}
-
-function finish(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
 /** The table size actually used: `size` rounded up to a power of two, at least one set. */
 export function tableSizeFor(size: number): number {
-  let n = WAYS;
-  while (n < size) n *= 2;
-  return n;
+  return powerOfTwoAtLeast(size, WAYS);
 }
 
 export class BucketTable {
@@ -125,10 +106,10 @@ export class BucketTable {
    */
   debit(k0: number, k1: number, k2: number, k3: number, k4: number, k5: number, rate: number, window: number, now: number): number {
     const cells = this.cells;
-    let h = mix(mix(mix(mix(mix(mix(this.seedSet, k0), k1), k2), k3), k4), k5);
-    const set = finish(h) & this.setMask;
-    h = mix(mix(mix(mix(mix(mix(this.seedTag, k0), k1), k2), k3), k4), k5);
-    const tag = finish(h) || 1;
+    let h = mix32(mix32(mix32(mix32(mix32(mix32(this.seedSet, k0), k1), k2), k3), k4), k5);
+    const set = finish32(h) & this.setMask;
+    h = mix32(mix32(mix32(mix32(mix32(mix32(this.seedTag, k0), k1), k2), k3), k4), k5);
+    const tag = finish32(h) || 1;
     const base = HEADER + set * WAYS * FIELDS;
     let at = -1;
     let victim = base;
