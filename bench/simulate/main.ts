@@ -21,7 +21,7 @@ const { values: v } = parseArgs({
     seed: { type: 'string', default: '1' },
     duration: { type: 'string', default: '1200' },
     warmup: { type: 'string', default: '320' },
-    backends: { type: 'string', default: '3' },
+    backends: { type: 'string', default: '4' },
     capacities: { type: 'string' },
     utilisation: { type: 'string', default: '0.6' },
     resolvers: { type: 'string', default: '10000' },
@@ -144,5 +144,5 @@ console.log('\n| mechanism | max/mean utilisation (mean, p95, worst) | shares | 
 console.log('| --- | --- | --- | --- |');
 for (const [m, r] of results) {
   const drained = r.drain ? `${secs(r.drain.half)} / ${secs(r.drain.hundredth)} / ${secs(r.drain.zero)}` : 'n/a';
-  console.log(`| ${MECHANISMS[m]} | ${r.meanRatio.toFixed(2)}, ${r.p95Ratio.toFixed(2)}, ${r.worstRatio.toFixed(2)} | ${r.share.map(pct).join(' ')} | ${drained} |`);
+  console.log(`| ${MECHANISMS[m]} | ${r.meanRatio.toFixed(3)}, ${r.p95Ratio.toFixed(2)}, ${r.worstRatio.toFixed(2)} | ${r.share.map(pct).join(' ')} | ${drained} |`);
 }
