@@ -92,7 +92,7 @@ export class AnswerPath {
     await this.scheduler.advance(START + ms - this.scheduler.now());
     this.nowMs = ms;
     const pools = this.registry.pools();
-    if (this.feedback.step(pools, this.scheduler.now(), (entry, i) => this.registry.memberUsable(entry, i), (entry) => this.registry.servedTtlMs(entry))) this.served.invalidate();
+    if (this.feedback.step(pools, this.scheduler.now(), (entry) => this.registry.usableMembers(entry), (entry) => this.registry.servedTtlMs(entry))) this.served.invalidate();
   }
 
   /** Sets the clock for the queries that follow (between advanceTo steps). */

@@ -86,12 +86,12 @@ export class LoadFeedback {
 
   /**
    * Steps every balanced pool that is due at `now` (epoch ms on the health
-   * monitor's scheduler). `usable(entry, i)`: member i serves and is healthy.
+   * monitor's scheduler). `usable(entry)`: per member, whether it serves and is healthy.
    * `ttlMs(entry)`: the TTL its answers carry now (ms), which says how slowly
    * the load follows a weight change; without it, as if at once.
    * True when a weight the answers use changed (compiled answers are stale).
    */
-  step<P extends BalancedPool>(pools: Iterable<P>, now: number, usable: (entry: P, memberIndex: number) => boolean, ttlMs?: (entry: P) => number): boolean {
+  step<P extends BalancedPool>(pools: Iterable<P>, now: number, usable: (entry: P) => readonly boolean[], ttlMs?: (entry: P) => number): boolean {
     let changed = false;
     const seenMembers = new Set<string>();
     const seenPools = new Set<string>();
@@ -115,6 +115,7 @@ export class LoadFeedback {
       // A timer that fires a little early (clock and timer granularity) still counts as due.
       if (last !== undefined && now - last < spec.intervalMs * (1 - DUE_SLACK)) continue;
 
+      const usableNow = usable(entry);
       const inputs: FeedbackMember[] = [];
       const sampledAt: (number | undefined)[] = [];
       let fresh = 0;
@@ -124,7 +125,7 @@ export class LoadFeedback {
         const t = this.#state(m.target.key);
         const outcome = t?.lastOutcome;
         s.load = outcome?.load;
-        const isUsable = usable(entry, i);
+        const isUsable = usableNow[i] === true;
         let signal: number | undefined;
         if (outcome?.ok && t!.lastCheckAt !== undefined && now - t!.lastCheckAt <= spec.staleMs) {
           const raw = spec.signal === 'load' ? outcome.load : outcome.latencyMs;

@@ -78,7 +78,7 @@ export class Balancing {
     this.feedbackTimer = this.scheduler.setTimeout(() => {
       this.feedbackTimer = undefined;
       if (this.closed) return;
-      if (this.feedback.step(pools.pools(), this.scheduler.now(), (entry, i) => pools.memberUsable(entry, i), (entry) => pools.servedTtlMs(entry))) changed();
+      if (this.feedback.step(pools.pools(), this.scheduler.now(), (entry) => pools.usableMembers(entry), (entry) => pools.servedTtlMs(entry))) changed();
       this.scheduleFeedback(pools, changed);
     }, every);
   }

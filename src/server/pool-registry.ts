@@ -12,7 +12,7 @@ import type { LiveSet } from '../resolver/resolve.ts';
 import { canonicalAddress, makeTarget, type CheckTarget } from '../health/target.ts';
 import type { HealthMonitor, TargetState } from '../health/monitor.ts';
 import type { MemberRole, PoolSnapshot } from '../observability/snapshot.ts';
-import { decidePool, decideServing, usable, type PolicyMember } from './pool-policy.ts';
+import { decidePool, usable, type PolicyMember } from './pool-policy.ts';
 import { OVERFLOW_SLOT, type FirstServedCounters } from '../balancing/first-served.ts';
 
 interface Member {
@@ -203,18 +203,18 @@ export class PoolRegistry {
     }));
   }
 
-  /**
-   * Whether member `index` of `entry` serves now and is healthy (or forced up):
-   * the members load feedback balances. Linear in the pool's size.
-   */
   /** The TTL the pool's answers carry now (ms): how long caches keep a weight's effect (load feedback). */
   servedTtlMs(entry: PoolEntry): number {
     return this.decide(entry).ttl * 1000;
   }
 
-  memberUsable(entry: PoolEntry, index: number): boolean {
-    const members = this.policyMembers(entry);
-    return usable(members[index]!) && decideServing(members, entry.spec).members.includes(index);
+  /**
+   * Per member of `entry`, whether it serves now and is healthy (or forced
+   * up): the members load feedback balances. One policy decision per pool.
+   */
+  usableMembers(entry: PoolEntry): boolean[] {
+    const { members: served, policyMembers } = this.decide(entry);
+    return policyMembers.map((m, i) => usable(m) && served.includes(i));
   }
 
   private decide(entry: PoolEntry) {

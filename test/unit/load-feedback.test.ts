@@ -291,7 +291,7 @@ function checks() {
   };
 }
 
-const all = () => true;
+const all = (p: BalancedPool) => p.members.map(() => true);
 const weightsOf = (fb: LoadFeedback, p: BalancedPool) => p.members.map((m) => fb.weight(p.key, m.address, p.spec.weights.get(m.address) ?? 1));
 
 describe('LoadFeedback', () => {
@@ -377,7 +377,7 @@ describe('LoadFeedback', () => {
     const fb = new LoadFeedback({ state: c.state });
     const p = pool('www.|A', ['10.0.0.1', '10.0.0.2', '10.0.0.3']);
     c.report(p, [0.9, 0.3, 0.1], 0);
-    const usable = (_: BalancedPool, i: number) => i !== 2;
+    const usable = (p: BalancedPool) => p.members.map((_, i) => i !== 2);
     expect(fb.step([p], 0, usable)).toBe(true);
     const w = weightsOf(fb, p);
     expect(w[2]).toBe(1);
