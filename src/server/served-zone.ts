@@ -4,7 +4,7 @@
  * swapped in and dropped with it, so a reload starts clean.
  */
 import { monotonicMs } from '../zone/clock.ts';
-import { compileAnswer, type AnswerPlan } from '../wire/answer.ts';
+import { compileAnswer, firstRecordAt, type AnswerPlan } from '../wire/answer.ts';
 import { isPlainType, resolve, type LiveView } from '../resolver/resolve.ts';
 import { RotationCounters } from '../rotation/rotation.ts';
 import type { Zone, ZoneNode } from '../zone/zone.ts';
@@ -124,7 +124,7 @@ export class ServedZone {
     const counts = this.firstCounts;
     if (slots === undefined || counts === undefined) return;
     const r = plan.rotation;
-    const first = r === undefined ? 0 : r.order === undefined ? k % r.count : r.order[k * r.stride]!;
+    const first = r === undefined ? 0 : firstRecordAt(r.order, r.stride, r.count, k);
     Atomics.add(counts, slots[first]!, 1);
   }
 }

@@ -91,13 +91,22 @@ export interface Rotation {
 }
 
 /**
+ * The record written first at rotation step `k`: record k for plain rotation,
+ * the step's head in the weighted order table (rotation/weighted.ts). The one
+ * rule the response writer, first-position counting and steering share.
+ */
+export function firstRecordAt(order: Uint16Array | undefined, stride: number, count: number, k: number): number {
+  return order === undefined ? k % count : order[k * stride]!;
+}
+
+/**
  * Per record index, the first rotation step at which that record is served
  * first (-1 when it never is: weight 0), so steering to a member is one lookup.
  */
 export function firstSteps(count: number, period: number, order: Uint16Array | undefined, stride: number): Int32Array {
   const steps = new Int32Array(count).fill(-1);
   for (let k = period - 1; k >= 0; k--) {
-    const first = order === undefined ? k % count : order[k * stride]!;
+    const first = firstRecordAt(order, stride, count, k);
     if (first < count) steps[first] = k;
   }
   return steps;

@@ -5,7 +5,7 @@
  * rotating RRset, and the OPT record (RFC 6891 §6.1.1). The byte-level
  * writers live in message.ts.
  */
-import type { AnswerPlan, Rotation } from './answer.ts';
+import { firstRecordAt, type AnswerPlan, type Rotation } from './answer.ts';
 import { CLASSIC_UDP_SIZE, cookieOptionSize, ecsOptionSize, EDNS_UDP_SIZE, HEADER_SIZE, MAX_MESSAGE, OPT_SIZE, writeHeader, writeOpt } from './message.ts';
 import { decodeQuery, QueryStatus, QueryView, Rcode } from './query.ts';
 
@@ -58,7 +58,7 @@ function writeOptFor(out: Uint8Array, at: number, msg: Uint8Array, q: QueryView,
  */
 function rotate(out: Buffer, at: number, bodyLen: number, r: Rotation, k: number): void {
   const { rdlength, count, rdata, order, stride } = r;
-  const first = order === undefined ? k : order[k * stride]!;
+  const first = firstRecordAt(order, stride, count, k);
   for (let i = 0; i < r.at.length; i++) {
     const slot = r.at[i]!;
     if (slot + rdlength > bodyLen) return;
