@@ -11,7 +11,7 @@
  * would push a weight further for a load that has not been measured since,
  * and overshoot. So a pool moves at most once per check interval.
  */
-import { DEFAULT_WEIGHT, type PoolSpec } from '../zone/zone.ts';
+import { configuredWeight, type PoolSpec } from '../zone/zone.ts';
 import { feedbackStep, type FeedbackMember } from './feedback.ts';
 
 /**
@@ -102,7 +102,7 @@ export class LoadFeedback {
       const states = entry.members.map((m) => {
         const key = memberKey(entry.key, m.address);
         seenMembers.add(key);
-        const configured = entry.spec.weights.get(m.address) ?? DEFAULT_WEIGHT;
+        const configured = configuredWeight(entry.spec, m.address);
         let s = this.#members.get(key);
         // New, or the zone changed its weight: start from what the zone says.
         if (s === undefined || s.configured !== configured) {

@@ -7,7 +7,7 @@
 import type { RData } from '../zone/records.ts';
 import { RRType } from '../zone/records.ts';
 import { nameToText } from '../zone/name.ts';
-import { DEFAULT_WEIGHT, type AdminOverride, type PoolSpec, type RRset, type Zone } from '../zone/zone.ts';
+import { configuredWeight, type AdminOverride, type PoolSpec, type RRset, type Zone } from '../zone/zone.ts';
 import type { LiveSet } from '../resolver/resolve.ts';
 import { canonicalAddress, makeTarget, type CheckTarget } from '../health/target.ts';
 import type { HealthMonitor, TargetState } from '../health/monitor.ts';
@@ -78,8 +78,6 @@ export interface WeightSource {
 
 export const configuredWeights: WeightSource = { weight: (_pool, _address, configured) => configured };
 
-/** A member's weight as the zone file configures it. */
-export const configuredWeight = (spec: PoolSpec, address: string): number => spec.weights.get(address) ?? DEFAULT_WEIGHT;
 
 export class PoolRegistry {
   private entries = new Map<RRset, PoolEntry>();

@@ -46,6 +46,9 @@ export interface PoolSpec {
 /** A member's weight when the zone states none. */
 export const DEFAULT_WEIGHT = 1;
 
+/** A member's weight as the zone file configures it. */
+export const configuredWeight = (spec: Pick<PoolSpec, 'weights'>, address: string): number => spec.weights.get(address) ?? DEFAULT_WEIGHT;
+
 /**
  * Load feedback (closed loop, src/balancing/feedback.ts): effective weights
  * move so that the members' reported loads converge.
