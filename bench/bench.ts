@@ -26,8 +26,11 @@ import path from 'node:path';
 import { dig, type DigResult } from '../test/support/dig.ts';
 import { prng } from '../test/support/rawdns.ts';
 import { startKnot, type KnotServer } from '../test/support/knot.ts';
-import { removeDir, startProcess, startRrdns, stopAll, tempDir, type RrdnsProcess } from '../test/support/spawn.ts';
-import { ensureTool, toolPath } from '../test/support/tools.ts';
+import { removeDir, startRrdns, stopAll, tempDir, type RrdnsProcess } from '../test/support/spawn.ts';
+import { ensureTool } from '../test/support/tools.ts';
+import { CLIENTS, cpuSeconds, dnsperf as dnsperfRun, MAX_QPS, OUTSTANDING, type PerfResult } from './measure.ts';
+
+const dnsperf = (port: number, file: string, seconds = SECONDS) => dnsperfRun(port, file, seconds);
 
 const MIX = (() => {
   const i = process.argv.indexOf('--mix');
@@ -38,10 +41,6 @@ const DEFAULT_SECONDS = MIX === 'hostile' ? 2 : 10;
 /** --mix hostile: rounds of (fresh server, clean phase, hostile phase); BENCH_ROUNDS, default 5. */
 const ROUNDS = Math.min(Math.max(Math.round(Number(process.env.BENCH_ROUNDS ?? 5) || 5), 1), 20);
 const SECONDS = Math.min(Math.max(Math.round(Number(process.env.BENCH_SECONDS ?? DEFAULT_SECONDS) || DEFAULT_SECONDS), 1), 300);
-const CLIENTS = 8;
-/** Rate cap (queries/s) and outstanding-query cap: bounded load even on a fast machine. */
-const MAX_QPS = 200_000;
-const OUTSTANDING = 100;
 
 const ORIGIN = 'bench.test';
 /** Addresses are documentation ranges: the servers only hand them out. */
@@ -81,37 +80,6 @@ const QUERIES = [
   `tenant2.apps.${ORIGIN} A`,
   `nothing.${ORIGIN} A`,
 ];
-
-interface PerfResult {
-  qps: number;
-  sent: number;
-  completed: number;
-  lost: number;
-  lostText: string;
-  latency: string;
-}
-
-/** One bounded dnsperf run against 127.0.0.1:port. */
-async function dnsperf(port: number, queryFile: string, seconds = SECONDS): Promise<PerfResult> {
-  const args = ['-s', '127.0.0.1', '-p', String(port), '-d', queryFile, '-l', String(seconds), '-c', String(CLIENTS), '-Q', String(MAX_QPS), '-q', String(OUTSTANDING), '-t', '2'];
-  const proc = startProcess('dnsperf', toolPath('dnsperf')!, args);
-  // dnsperf stops itself after -l seconds plus its -t drain; this is only the backstop.
-  const overrun = setTimeout(() => void proc.stop(2000), (seconds + 20) * 1000);
-  const { code } = await proc.exited;
-  clearTimeout(overrun);
-  const out = proc.stdout();
-  const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
-  const qps = num(/Queries per second:\s+([\d.]+)/);
-  if (!Number.isFinite(qps)) throw new Error(`dnsperf (exit ${code}) gave no figures:\n${out}\n${proc.stderr()}`);
-  return {
-    qps,
-    sent: num(/Queries sent:\s+(\d+)/),
-    completed: num(/Queries completed:\s+(\d+)/),
-    lost: num(/Queries lost:\s+(\d+)/),
-    lostText: /Queries lost:\s+(.*)/.exec(out)?.[1]?.trim() ?? '?',
-    latency: /Average Latency \(s\):\s+([\d.]+)/.exec(out)?.[1] ?? '?',
-  };
-}
 
 const summary = (r: DigResult) => `${r.rcode} ${r.flags.includes('aa') ? 'aa' : '--'} ${r.answer.length}/${r.authority.length}/${r.additional.length}`;
 
@@ -154,19 +122,6 @@ export function junkQueries(count: number, seed = 0x5eed): string[] {
     () => `${label()}.apps.${ORIGIN} ${pick(['A', 'AAAA', 'TXT'])}`,
   ];
   return Array.from({ length: count }, (_, i) => kinds[i % kinds.length]!());
-}
-
-/** CPU time (user + system) the process has used, in seconds, from /proc/PID/stat; undefined off Linux. */
-function cpuSeconds(pid: number): number | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may contain spaces): utime is the 14th field, stime the 15th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return ticks / 100; // USER_HZ is 100 on Linux
-  } catch {
-    return undefined;
-  }
 }
 
 interface Phase {

@@ -21,6 +21,7 @@ import { ResponseClass } from '../rrl/classify.ts';
 import { CookieVerdict, RESPONSE_COOKIE_SIZE, type ServerCookies } from '../cookies/server-cookies.ts';
 import { CookieCell, type CookieCounts } from '../observability/metrics.ts';
 import { ResolverTtl, type DemandOptions } from './resolver-ttl.ts';
+import type { Peer } from '../zone/address.ts';
 
 export type Transport = 'udp' | 'tcp';
 
@@ -135,6 +136,20 @@ export class QueryPipeline {
     if (!served) return this.error(msg, view, Rcode.REFUSED, true, transport, remote);
     const plan = served.plan(view.qname, view.qnameKey, view.qnameWireLength, qtype);
     return this.answer(msg, view, plan, served, transport, remote);
+  }
+
+  /**
+   * Answers one UDP datagram from `peer` into `out` at `at` (room for
+   * EDNS_UDP_SIZE octets: no UDP answer is larger); returns the answer's
+   * length, 0 when it gets none. The batched UDP path (src/wire/udp-batch.ts)
+   * calls this for every datagram of a batch, the dgram path too, so both
+   * send the same bytes.
+   */
+  answerDatagram(msg: Uint8Array, length: number, view: QueryView, peer: Peer, out: Uint8Array, at: number): number {
+    const answer = this.handle(msg, length, 'udp', view, peer.text);
+    if (!(answer instanceof Uint8Array)) return 0;
+    out.set(answer, at);
+    return answer.length;
   }
 
   /**

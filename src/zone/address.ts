@@ -182,3 +182,40 @@ export function addressText(family: 4 | 6, w: ArrayLike<number>): string {
 export function prefixText(family: 4 | 6, w: ArrayLike<number>, bits: number): string {
   return `${addressText(family, w)}/${bits}`;
 }
+
+/**
+ * The sender of one datagram, filled in place by the UDP transport for every
+ * packet (no object or string per packet): its parsed address and port. The
+ * address text is made only when something asks for it (logs, the dgram
+ * path's reply address is its own).
+ */
+export class Peer {
+  readonly address = new Address();
+  port = 0;
+  private textCache: string | undefined;
+
+  /** From the words the batched path's native code read out of the kernel's sockaddr (IPv4-mapped already folded to IPv4). */
+  setWords(family: 4 | 6, w0: number, w1: number, w2: number, w3: number, port: number): void {
+    const a = this.address;
+    a.family = family;
+    a.w[0] = w0;
+    a.w[1] = w1;
+    a.w[2] = w2;
+    a.w[3] = w3;
+    this.port = port;
+    this.textCache = undefined;
+  }
+
+  /** From dgram's rinfo.address; false (family 0) when it is not an address. */
+  setText(text: string, port: number): boolean {
+    this.port = port;
+    this.textCache = text;
+    return parseAddress(text, this.address);
+  }
+
+  /** The address as text (`192.0.2.1`, `2001:db8::1`). */
+  get text(): string {
+    if (this.textCache === undefined) this.textCache = this.address.family === 0 ? '' : addressText(this.address.family, this.address.w);
+    return this.textCache;
+  }
+}
