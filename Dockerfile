@@ -18,9 +18,20 @@ COPY src ./src
 RUN npm run build
 
 FROM node:24-bookworm-slim AS deps
+# `npm ci` runs the install script, which builds the batched UDP addon
+# (native/udp_batch.c, recvmmsg/sendmmsg) with node-gyp against this Node's own
+# headers (/usr/local/include/node). The compiler stays in this stage; only the
+# built .node file reaches the image. If the build fails the install does not:
+# rrdns then serves through node:dgram and its start-up log says why.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+COPY native ./native
+RUN npm ci --omit=dev --no-audit --no-fund \
+ && mkdir -p native/build/Release \
+ && test -f native/build/Release/udp_batch.node
 
 FROM node:24-bookworm-slim
 
@@ -72,6 +83,7 @@ WORKDIR /opt/rrdns
 COPY package.json ./
 COPY --from=deps /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+COPY --from=deps /src/native/build/Release/udp_batch.node ./native/build/Release/udp_batch.node
 COPY docker/entrypoint.sh ./entrypoint.sh
 # The example zone, as default content; a mounted directory replaces it.
 COPY zones /etc/rrdns/zones
