@@ -46,6 +46,7 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
   { flag: 'watch-poll-ms', env: 'RRDNS_WATCH_POLL_MS', kind: 'int', arg: 'MS', help: 'how often the zones directory is polled for changes besides file events', default: '2000' , path: 'watch.pollMs' },
   { flag: 'shutdown-grace-ms', env: 'RRDNS_SHUTDOWN_GRACE_MS', kind: 'int', arg: 'MS', help: 'on SIGTERM/SIGINT, how long TCP clients get to read their answers', default: '3000' , path: 'shutdownGraceMs' },
   { flag: 'udp-threads', env: 'RRDNS_UDP_THREADS', kind: 'int', arg: 'N', help: 'threads answering UDP on each address (SO_REUSEPORT); 0 = one per core', default: '1', path: 'udpThreads' },
+  { flag: 'udp-io', env: 'RRDNS_UDP_IO', kind: 'string', arg: 'auto|native|dgram', help: 'how UDP is read and sent: native = batches of datagrams per system call (recvmmsg/sendmmsg, the addon npm ci builds), dgram = Node\'s per-datagram path; auto = native when the addon loads', default: 'auto', path: 'udpIo' },
   { flag: 'xfr-max-concurrent', env: 'RRDNS_XFR_MAX_CONCURRENT', kind: 'int', arg: 'N', help: 'zone transfers streaming at once (who may transfer is set per zone)', default: '8', path: 'transfer.maxConcurrent' },
   { flag: 'zone-max-records', env: 'RRDNS_ZONE_MAX_RECORDS', kind: 'int', arg: 'N', help: 'records one zone may hold; a zone with more is refused at load', default: String(ZONE_LIMIT_DEFAULTS.maxRecords), path: 'zoneLimits.maxRecords' },
   { flag: 'rrset-max-records', env: 'RRDNS_RRSET_MAX_RECORDS', kind: 'int', arg: 'N', help: 'records one RRset may hold (an RRset over 65,535 octets is refused anyway)', default: String(ZONE_LIMIT_DEFAULTS.maxRRsetRecords), path: 'zoneLimits.maxRRsetRecords' },
@@ -104,6 +105,11 @@ function usage(): string {
 
 serve options (a flag wins over its environment variable):
 ${rows.join('\n')}
+
+environment only: RRDNS_UDP_ADDON=FILE loads the UDP addon from FILE instead of
+         native/build/Release/udp_batch.node (with --udp-io auto a file that does not load
+         means node:dgram, and the start-up log says why); RRDNS_NATIVE=off makes
+         \`npm ci\` skip building the addon.
 
 signals: SIGHUP reloads the zones (it also applies a zones directory emptied on purpose, which
          the watcher refuses: a directory suddenly empty looks like a failed mount); SIGTERM and
@@ -207,6 +213,7 @@ async function serve(values: ServeValues): Promise<void> {
         watch: drop({ enabled: get('watch'), pollMs: get('watch-poll-ms') }),
         shutdownGraceMs: get('shutdown-grace-ms'),
         udpThreads: get('udp-threads'),
+        udpIo: get('udp-io'),
         transfer: drop({ maxConcurrent: get('xfr-max-concurrent') }),
         answerCacheBytes: get('answer-cache-bytes'),
         zoneLimits: drop({ maxRecords: get('zone-max-records'), maxRRsetRecords: get('rrset-max-records') }),

@@ -245,6 +245,14 @@ export const ServerConfigSchema = z
       .default(1)
       // 0: one per core, as Knot's `workers: auto`.
       .transform((n) => (n === 0 ? Math.min(64, os.availableParallelism()) : n)),
+    /**
+     * How UDP is read and sent (src/wire/udp.ts): `native`, batches through
+     * the addon `npm ci` builds (recvmmsg/sendmmsg); `dgram`, node:dgram's
+     * per-datagram path; `auto`, native when the addon loads (RRDNS_UDP_IO
+     * in the environment decides for `auto`, so a test run can switch every
+     * server it starts).
+     */
+    udpIo: z.enum(['auto', 'native', 'dgram']).default('auto'),
     /** Bound on a graceful stop: TCP connections still draining after it are cut. */
     shutdownGraceMs: z.number().int().min(0).max(60_000).default(3000),
     tcp: z

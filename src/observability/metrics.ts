@@ -166,13 +166,13 @@ export class TransportFaults {
   readonly sendErrors = new Map<string, number>();
   readonly handlerErrors = new Map<Transport, number>();
 
-  sendError(transport: Transport, code: string): void {
+  sendError(transport: Transport, code: string, n = 1): void {
     const key = `${transport} ${SEND_ERROR_LABEL.has(code) ? code : 'other'}`;
-    this.sendErrors.set(key, (this.sendErrors.get(key) ?? 0) + 1);
+    this.sendErrors.set(key, (this.sendErrors.get(key) ?? 0) + n);
   }
 
-  handlerError(transport: Transport): void {
-    this.handlerErrors.set(transport, (this.handlerErrors.get(transport) ?? 0) + 1);
+  handlerError(transport: Transport, n = 1): void {
+    this.handlerErrors.set(transport, (this.handlerErrors.get(transport) ?? 0) + n);
   }
 
   /** TCP connections closed at once, by cap (TCP runs on the main thread only: not part of take()). */

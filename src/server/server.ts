@@ -4,7 +4,6 @@
  * `close()` are explicit; `close()` is idempotent. Dependencies (logger) are
  * injected so tests can capture or silence them.
  */
-import type dgram from 'node:dgram';
 import path from 'node:path';
 import { ErrorCode, RrdnsError, ZoneValidationError } from '../errors.ts';
 import type { ServerConfig } from '../config/schema.ts';
@@ -12,7 +11,8 @@ import { createLogger, type Logger } from '../observability/log.ts';
 import { loadZoneDir, type LoadResult } from '../zone/load.ts';
 import { nameToText } from '../zone/name.ts';
 import { ZoneStore } from '../zone/store.ts';
-import { bindUdp, TcpListener } from '../wire/transport.ts';
+import { TcpListener } from '../wire/transport.ts';
+import { bindUdp, udpPath, type UdpListener } from '../wire/udp.ts';
 import { QueryPipeline } from './pipeline.ts';
 import { ServedZone } from './served-zone.ts';
 import { AnswerCache } from './answer-cache.ts';
@@ -85,7 +85,9 @@ export class RrdnsServer {
   /** The main thread's compiled answers, shared by every zone and bounded in bytes. */
   readonly answers: AnswerCache;
   private readonly pipeline: QueryPipeline;
-  private udpSockets: dgram.Socket[] = [];
+  private udpSockets: UdpListener[] = [];
+  /** Which UDP path answers (decided at start, for every thread) and why. */
+  private udpIo: { path: 'native' | 'dgram'; why: string } | undefined;
   private tcpListeners: TcpListener[] = [];
   private bound: BoundAddress[] = [];
   private state: 'new' | 'starting' | 'running' | 'closing' | 'closed' = 'new';
@@ -103,6 +105,11 @@ export class RrdnsServer {
   private watcher: ZoneWatcher | undefined;
   /** UDP worker threads beside the main thread (config.udpThreads - 1 per listen address). */
   private readonly udpThreads: UdpThreads;
+
+  /** The UDP path in use (`native` batches or `dgram`) once started. */
+  get udpIoPath(): 'native' | 'dgram' | undefined {
+    return this.udpIo?.path;
+  }
   private liveTimer: NodeJS.Timeout | undefined;
   /** Master files outside the zones directory that the served zones read. */
   private masterFiles: readonly string[] = [];
@@ -388,10 +395,15 @@ export class RrdnsServer {
         : undefined;
       await this.install(this.loadZones());
       this.watcher = watcher;
+      try {
+        this.udpIo = udpPath(this.config.udpIo);
+      } catch (e) {
+        throw new RrdnsError(ErrorCode.LISTEN_FAILED, (e as Error).message, { cause: e });
+      }
       for (const { host, port } of this.config.listen) this.bound.push(await this.bindBoth(host, port));
       for (const { host, port } of this.bound) {
         for (let i = 1; i < this.config.udpThreads; i++) {
-          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel, logBufferBytes: this.config.logBufferBytes, answerCacheBytes: this.config.answerCacheBytes, rrl: this.rateLimiting.shared, cookies: this.cookiesForWorkers(), ...this.balancing.forWorkers }, this.servedForWorkers(), this.liveTable());
+          await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel, logBufferBytes: this.config.logBufferBytes, answerCacheBytes: this.config.answerCacheBytes, udpIo: this.config.udpIo, rrl: this.rateLimiting.shared, cookies: this.cookiesForWorkers(), ...this.balancing.forWorkers }, this.servedForWorkers(), this.liveTable());
         }
       }
       if (this.udpThreads.size > 0) {
@@ -422,6 +434,7 @@ export class RrdnsServer {
         admin: this.adminBound ? `${this.adminBound.host}:${this.adminBound.port}` : 'off',
         watch: this.watcher ? { pollMs: this.config.watch.pollMs } : 'off',
         udpThreads: this.config.udpThreads,
+        udpIo: this.udpIo,
       },
       'rrdns listening',
     );
@@ -430,19 +443,20 @@ export class RrdnsServer {
 
   private async bindBoth(host: string, port: number): Promise<BoundAddress> {
     const handler = this.pipeline.handle.bind(this.pipeline);
+    const answerDatagram = this.pipeline.answerDatagram.bind(this.pipeline);
     const onError = (err: unknown, where: string, peer?: string) => this.transportError(err, where, peer);
     for (let attempt = 0; ; attempt++) {
-      let udp: dgram.Socket | undefined;
+      let udp: UdpListener | undefined;
       try {
-        udp = await bindUdp(host, port, handler, onError, this.config.udpThreads > 1, this.metrics.faults);
-        const udpPort = udp.address().port;
+        udp = await bindUdp(host, port, answerDatagram, onError, { reusePort: this.config.udpThreads > 1, hooks: this.metrics.faults, io: this.config.udpIo });
+        const udpPort = udp.port;
         const tcp = new TcpListener(handler, this.config.tcp, onError, this.metrics.faults);
         await tcp.listen(host, udpPort);
         this.udpSockets.push(udp);
         this.tcpListeners.push(tcp);
         return { host, port: udpPort };
       } catch (e) {
-        udp?.close();
+        await udp?.close();
         const code = (e as NodeJS.ErrnoException).code;
         if (port === 0 && code === 'EADDRINUSE' && attempt < EPHEMERAL_BIND_ATTEMPTS) continue;
         throw new RrdnsError(ErrorCode.LISTEN_FAILED, `cannot listen on ${host}:${port}: ${code ?? (e as Error).message}`, { cause: e });
@@ -498,7 +512,7 @@ export class RrdnsServer {
     const udp = this.udpSockets.splice(0);
     const tcp = this.tcpListeners.splice(0);
     await Promise.all([
-      ...udp.map((s) => new Promise<void>((r) => s.close(() => r()))),
+      ...udp.map((s) => s.close()),
       ...tcp.map((t) => t.close(this.config.shutdownGraceMs)),
       this.monitor.close().then(() => this.checker.close()),
       this.notifier.close(),

@@ -37,6 +37,7 @@ import { monotonicMs } from '../zone/clock.ts';
 import type { RrlReport } from '../rrl/limiter.ts';
 import type { RrlShared } from './rate-limit.ts';
 import type { PrefixBits } from '../balancing/demand.ts';
+import type { UdpIo } from '../wire/udp.ts';
 
 /** The key of a health-checked RRset, the same in every thread. */
 export function liveKey(zone: Zone, rrset: RRset): string {
@@ -77,6 +78,8 @@ export interface WorkerSetup {
   logBufferBytes?: number;
   /** The answer cache bound (config answerCacheBytes). */
   answerCacheBytes?: number;
+  /** The UDP path (config udpIo): every thread reads and sends the same way. */
+  udpIo?: UdpIo;
   /** One Int32 the worker bumps from its event loop every HEARTBEAT_EVERY_MS. */
   heartbeat?: SharedArrayBuffer;
   /** Rate limiting over the main thread's bucket table (shared memory); absent when RRL is off. */

@@ -4,7 +4,6 @@
  * decides nothing itself: no zone loading, no checks, no TCP.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type dgram from 'node:dgram';
 import { createLogger, logStats, setStdoutBufferBytes, type LogFaults } from '../observability/log.ts';
 import { CookieCounts, QueryCounts, TransportFaults } from '../observability/metrics.ts';
 import { CookieSecrets } from '../cookies/secrets.ts';
@@ -14,7 +13,7 @@ import type { RData } from '../zone/records.ts';
 import { ZoneStore } from '../zone/store.ts';
 import type { Zone } from '../zone/zone.ts';
 import { transferSettings } from '../zone/transfer.ts';
-import { bindUdp } from '../wire/transport.ts';
+import { bindUdp, type UdpListener } from '../wire/udp.ts';
 import { countingObserver, QueryPipeline } from './pipeline.ts';
 import { ServedZone } from './served-zone.ts';
 import { AnswerCache } from './answer-cache.ts';
@@ -85,7 +84,7 @@ function install(zones: ZoneForWorker[]): void {
   store.replace(next);
 }
 
-let socket: dgram.Socket | undefined;
+let socket: UdpListener | undefined;
 /** Log lines this thread dropped or suppressed, as already reported to the main thread (for /metrics there). */
 let sentLog: LogFaults = { dropped: 0, suppressed: {} };
 const flushCounts = () => {
@@ -132,7 +131,7 @@ port.on('message', (m: MainMessage) => {
       install(m.zones);
       send({ kind: 'installed' });
       if (!socket) {
-        bindUdp(setup.host, setup.port, pipeline.handle.bind(pipeline), (err, where) => limiter.write('error', 'transport', `${where}|${(err as NodeJS.ErrnoException)?.code ?? ''}`, { err, where }, 'transport error'), true, faults).then(
+        bindUdp(setup.host, setup.port, pipeline.answerDatagram.bind(pipeline), (err, where) => limiter.write('error', 'transport', `${where}|${(err as NodeJS.ErrnoException)?.code ?? ''}`, { err, where }, 'transport error'), { reusePort: true, hooks: faults, io: setup.udpIo }).then(
           (s) => {
             socket = s;
             send({ kind: 'listening' });
@@ -151,7 +150,7 @@ port.on('message', (m: MainMessage) => {
     case 'close':
       clearInterval(timer);
       clearInterval(heartbeat);
-      if (socket) socket.close(finish);
+      if (socket) void socket.close().then(finish);
       else finish();
       break;
   }

@@ -1,5 +1,7 @@
 /**
- * UDP and TCP transports (RFC 1035 §4.2, RFC 7766). They own sockets, framing
+ * The TCP transport (RFC 1035 §4.2.2, RFC 7766) and what it shares with the
+ * UDP ones (udp.ts, udp-batch.ts): hooks, error sink, the guard around them.
+ * Transports own sockets, framing
  * and resource limits, and hand each message to a synchronous handler. Nothing
  * a peer sends can throw out of here, stall other clients or grow memory
  * without bound: TCP connections are capped (in all, per client address and
@@ -15,7 +17,6 @@
  * TransportHooks and reported to the ErrorSink; neither is called in a way
  * that can throw back in here.
  */
-import dgram from 'node:dgram';
 import net from 'node:net';
 import { QueryView } from './query.ts';
 import { monotonicMs } from '../zone/clock.ts';
@@ -77,9 +78,9 @@ export type TransportName = 'udp' | 'tcp';
  */
 export interface TransportHooks {
   /** An answer could not be sent and was dropped; `code` is the error's code (e.g. EPERM), or `unknown`. */
-  sendError?(transport: TransportName, code: string): void;
+  sendError?(transport: TransportName, code: string, n?: number): void;
   /** Handling one message threw (UDP: dropped; TCP: answered SERVFAIL). */
-  handlerError?(transport: TransportName): void;
+  handlerError?(transport: TransportName, n?: number): void;
   /** A TCP connection was closed at once: over the per-address, per-/64 or global cap. */
   tcpRefused?(reason: TcpRefusal): void;
 }
@@ -91,7 +92,7 @@ function codeOf(err: unknown): string {
 }
 
 /** Hooks and sink wrapped so that neither can throw into a socket event (which would end the process). */
-function guarded(onError: ErrorSink, hooks: TransportHooks) {
+export function guarded(onError: ErrorSink, hooks: TransportHooks) {
   return {
     report(err: unknown, where: string): void {
       try {
@@ -100,16 +101,16 @@ function guarded(onError: ErrorSink, hooks: TransportHooks) {
         // A failing sink must not take the listener down with it.
       }
     },
-    sendError(transport: TransportName, err: unknown): void {
+    sendError(transport: TransportName, err: unknown, n = 1): void {
       try {
-        hooks.sendError?.(transport, codeOf(err));
+        hooks.sendError?.(transport, codeOf(err), n);
       } catch {
         // Counting is best effort.
       }
     },
-    handlerError(transport: TransportName): void {
+    handlerError(transport: TransportName, n = 1): void {
       try {
-        hooks.handlerError?.(transport);
+        hooks.handlerError?.(transport, n);
       } catch {
         // Counting is best effort.
       }
@@ -127,78 +128,6 @@ function guarded(onError: ErrorSink, hooks: TransportHooks) {
 /** RFC 1035 §4.2.2: a TCP message's length is a 2-octet field. */
 const MAX_TCP_MESSAGE = 0xffff;
 const tooBig = (out: Uint8Array) => new RangeError(`TCP message of ${out.length} octets cannot be framed (at most ${MAX_TCP_MESSAGE})`);
-
-/** What dgram's send throws for port 0 (Node validates before the system call). */
-const BAD_PORT = Object.assign(new Error('UDP reply to source port 0 dropped'), { code: 'ERR_SOCKET_BAD_PORT' });
-// Shared by every such drop: a stack would only point at this line.
-BAD_PORT.stack = `Error: ${BAD_PORT.message}`;
-
-/**
- * Binds one UDP socket; resolves once it listens. With `reusePort`, several
- * sockets (one per thread) bind the same address and port and the kernel
- * spreads datagrams over them by the sender's address and port (SO_REUSEPORT).
- */
-export function bindUdp(host: string, port: number, handler: MessageHandler, onError: ErrorSink, reusePort = false, hooks: TransportHooks = {}): Promise<dgram.Socket> {
-  const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4', ipv6Only: net.isIPv6(host), reusePort });
-  return new Promise((resolve, reject) => {
-    const onBindError = (err: Error) => reject(err);
-    socket.once('error', onBindError);
-    socket.bind(port, host, () => {
-      socket.off('error', onBindError);
-      try {
-        socket.setRecvBufferSize(4 * 1024 * 1024);
-        socket.setSendBufferSize(4 * 1024 * 1024);
-      } catch {
-        // The kernel may cap buffer sizes; defaults still work.
-      }
-      serveUdp(socket, handler, onError, hooks);
-      resolve(socket);
-    });
-  });
-}
-
-/** The send side of a UDP socket, as serveUdp uses it (a stub in unit tests). */
-export type UdpSocketLike = Pick<dgram.Socket, 'on' | 'send'>;
-
-/**
- * Answers every datagram `socket` receives with `handler`. Exported for the
- * unit test of the send guard; bindUdp is the way in.
- */
-export function serveUdp(socket: UdpSocketLike, handler: MessageHandler, onError: ErrorSink, hooks: TransportHooks = {}): void {
-  const view = new QueryView();
-  const g = guarded(onError, hooks);
-  // A failed send (the kernel refused it, the client's port is gone) concerns only that client.
-  const sendDone = (err: Error | null) => {
-    if (err) {
-      g.sendError('udp', err);
-      g.report(err, 'udp send');
-    }
-  };
-  socket.on('error', (err) => g.report(err, 'udp socket'));
-  socket.on('message', (msg, rinfo) => {
-    // A reply to port 0 cannot be sent (dgram throws): not worth handling. Spoofed, or a broken client.
-    if (rinfo.port === 0) {
-      g.sendError('udp', BAD_PORT);
-      g.report(BAD_PORT, 'udp send');
-      return;
-    }
-    let out: Buffer | ResponseStream | null;
-    try {
-      out = handler(msg, msg.length, 'udp', view, rinfo.address);
-    } catch (err) {
-      g.handlerError('udp');
-      g.report(err, 'udp handler');
-      return;
-    }
-    if (!(out instanceof Uint8Array)) return;
-    try {
-      socket.send(out, rinfo.port, rinfo.address, sendDone);
-    } catch (err) {
-      // Thrown synchronously: bad port, a closed socket, an invalid address.
-      sendDone(err as Error);
-    }
-  });
-}
 
 export class TcpListener {
   readonly server: net.Server;

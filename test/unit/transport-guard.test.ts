@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { Metrics, TransportFaults } from '../../src/observability/metrics.ts';
-import { serveUdp, type MessageHandler, type UdpSocketLike } from '../../src/wire/transport.ts';
+import { serveUdp, type DatagramHandler, type UdpSocketLike } from '../../src/wire/udp.ts';
 
 type SendBehaviour = { throws: string | null } | { callsBack: string | null } | 'ok';
 
@@ -31,10 +31,11 @@ class StubSocket extends EventEmitter {
   }
 }
 
-const answer: MessageHandler = () => Buffer.from('answer');
+/** Writes a 6-octet answer into the transport's buffer. */
+const answer: DatagramHandler = (_msg, _length, _view, _peer, out, at) => out.write('answer', at);
 const settle = () => new Promise((r) => setTimeout(r, 0));
 
-function setup(handler: MessageHandler = answer) {
+function setup(handler: DatagramHandler = answer) {
   const socket = new StubSocket();
   const faults = new TransportFaults();
   const reported: string[] = [];
