@@ -28,7 +28,9 @@ import { prng } from '../test/support/rawdns.ts';
 import { startKnot, type KnotServer } from '../test/support/knot.ts';
 import { removeDir, startRrdns, stopAll, tempDir, type RrdnsProcess } from '../test/support/spawn.ts';
 import { ensureTool } from '../test/support/tools.ts';
-import { CLIENTS, cpuSeconds, dnsperf as dnsperfRun, MAX_QPS, OUTSTANDING, type PerfResult } from './measure.ts';
+import { startHttpBackend, type Backend } from '../test/support/backends.ts';
+import YAML from 'yaml';
+import { CLIENTS, THREADS, cpuSeconds, dnsperf as dnsperfRun, MAX_QPS, OUTSTANDING, type PerfResult } from './measure.ts';
 
 const dnsperf = (port: number, file: string, seconds = SECONDS) => dnsperfRun(port, file, seconds);
 
@@ -84,9 +86,9 @@ const QUERIES = [
 const summary = (r: DigResult) => `${r.rcode} ${r.flags.includes('aa') ? 'aa' : '--'} ${r.answer.length}/${r.authority.length}/${r.additional.length}`;
 
 /** Both servers must give the same kind of answer to every query of the mix, or the comparison means nothing. */
-async function sameAnswers(rrdnsPort: number, knotPort: number): Promise<boolean> {
+async function sameAnswers(rrdnsPort: number, knotPort: number, queries: readonly string[] = QUERIES): Promise<boolean> {
   let same = true;
-  for (const q of [...new Set(QUERIES)]) {
+  for (const q of [...new Set(queries)]) {
     const [name, type] = q.split(' ') as [string, string];
     const [a, b] = await Promise.all([dig(rrdnsPort, [name, type]), dig(knotPort, [name, type])]);
     if (summary(a) !== summary(b)) {
@@ -97,9 +99,6 @@ async function sameAnswers(rrdnsPort: number, knotPort: number): Promise<boolean
   return same;
 }
 
-function report(name: string, r: PerfResult): void {
-  console.log(`${name.padEnd(6)} ${r.qps.toFixed(0).padStart(8)} QPS   sent ${r.sent}, completed ${r.completed}, lost ${r.lostText}, avg latency ${r.latency} s`);
-}
 
 // ---------------------------------------------------------------------------
 // --mix hostile
@@ -237,6 +236,160 @@ async function hostileMix(): Promise<number> {
   }
 }
 
+// ---------------------------------------------------------------------------
+// rrdns vs Knot: answers per server CPU-second
+
+/** The pool name's members: real HTTP backends on loopback that rrdns checks; Knot serves the same addresses statically. */
+const POOL_MEMBERS = ['127.0.0.41', '127.0.0.42', '127.0.0.43', '127.0.0.44'];
+
+/** The zone of the pool mix: SOA, NS and `www`, health-checked on rrdns (native format), plain on Knot (master file). */
+function poolZones(checkPort: number): { yaml: string; masterFile: string } {
+  const yaml = YAML.stringify({
+    origin: ORIGIN,
+    ttl: { default: 300, min: 0 },
+    soa: { mname: 'ns1', rname: 'hostmaster', serial: 1, minimum: 60 },
+    records: {
+      '@': { NS: ['ns1', 'ns2'] },
+      ns1: { A: '192.0.2.53' },
+      ns2: { A: '192.0.2.54' },
+      www: { ttl: 30, A: POOL_MEMBERS, pool: { check: { type: 'http', port: checkPort, path: '/', interval: '1s', timeout: '500ms', fall: 2, rise: 2 } } },
+    },
+  });
+  const masterFile = [`$ORIGIN ${ORIGIN}.`, '$TTL 300', '@ 3600 IN SOA ns1 hostmaster 1 3600 900 1209600 60', '@ IN NS ns1', '@ IN NS ns2', 'ns1 IN A 192.0.2.53', 'ns2 IN A 192.0.2.54', ...POOL_MEMBERS.map((a) => `www 30 IN A ${a}`), ''].join('\n');
+  return { yaml, masterFile };
+}
+
+interface Measured {
+  perf: PerfResult;
+  /** Server CPU seconds (user + system, all threads) during the run. */
+  cpu: number;
+}
+
+/** One bounded dnsperf run with the server's CPU time taken around it. */
+async function measured(port: number, pid: number, file: string, seconds: number): Promise<Measured> {
+  const before = cpuSeconds(pid);
+  const perf = await dnsperfRun(port, file, seconds);
+  const after = cpuSeconds(pid);
+  return { perf, cpu: before !== undefined && after !== undefined ? after - before : NaN };
+}
+
+const median = (xs: number[]) => {
+  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+};
+const perCpuSecond = (m: Measured) => m.perf.completed / m.cpu;
+
+function reportRun(name: string, m: Measured, seconds: number): void {
+  const share = (100 * m.cpu) / seconds;
+  console.log(
+    `  ${name.padEnd(6)} ${m.perf.qps.toFixed(0).padStart(7)} QPS   server CPU ${share.toFixed(0).padStart(3)}%   ${(perCpuSecond(m) / 1000).toFixed(0).padStart(4)}k answers per server CPU-second   lost ${m.perf.lostText}`,
+  );
+}
+
+/** Ours vs theirs over alternating rounds: medians of each figure, and the ratios. */
+function summarise(mix: string, ours: Measured[], theirs: Measured[], seconds: number): { qps: number; cpu: number } {
+  const row = (name: string, ms: Measured[]) => {
+    const qps = median(ms.map((m) => m.perf.qps));
+    const share = median(ms.map((m) => (100 * m.cpu) / seconds));
+    const eff = median(ms.map(perCpuSecond));
+    console.log(`| ${mix} | ${name} | ${qps.toFixed(0)} | ${share.toFixed(0)}% | ${(eff / 1000).toFixed(0)}k |`);
+    return { qps, eff };
+  };
+  const a = row('rrdns', ours);
+  const b = row('knot', theirs);
+  const ratio = { qps: a.qps / b.qps, cpu: a.eff / b.eff };
+  console.log(`ratio rrdns/knot (${mix}): QPS ${ratio.qps.toFixed(2)}, answers per server CPU-second ${ratio.cpu.toFixed(2)}`);
+  return ratio;
+}
+
+async function versusKnot(): Promise<number> {
+  for (const [bin, pkg] of [['dnsperf', 'dnsperf'], ['knotd', 'knot'], ['dig', 'bind9-dnsutils']] as const) {
+    if (!ensureTool(bin, pkg)) {
+      console.error(`bench needs ${bin} (Debian package ${pkg})`);
+      return 1;
+    }
+  }
+  const rounds = Math.min(Math.max(Math.round(Number(process.env.BENCH_ROUNDS ?? 3) || 3), 1), 20);
+  const seconds = Math.min(Math.max(Math.round(Number(process.env.BENCH_SECONDS ?? 5) || 5), 1), 300);
+  const only = process.env.BENCH_MIX; // static | pool: one mix only
+  const threadArgs = process.env.BENCH_UDP_THREADS ? ['--udp-threads', process.env.BENCH_UDP_THREADS] : [];
+  const ioArgs = process.env.BENCH_UDP_IO ? ['--udp-io', process.env.BENCH_UDP_IO] : [];
+  const dir = tempDir('bench');
+  const backends: Backend[] = [];
+  try {
+    // The pool's members: real HTTP servers that rrdns checks every second during the runs.
+    // One port for all (the pool's check names one), the first one's ephemeral port.
+    for (const address of POOL_MEMBERS) backends.push(await startHttpBackend({ address, port: backends[0]?.port ?? 0 }));
+    const checkPort = backends[0]!.port;
+    const pool = poolZones(checkPort);
+    const mixes = [
+      { name: 'static', rrdnsFile: `${ORIGIN}.zone`, rrdnsText: ZONE, knotText: ZONE, queries: QUERIES },
+      { name: 'pool', rrdnsFile: `${ORIGIN}.yaml`, rrdnsText: pool.yaml, knotText: pool.masterFile, queries: [`www.${ORIGIN} A`] },
+    ].filter((m) => !only || m.name === only);
+    console.log(
+      `bench: rrdns vs Knot, ${rounds} alternating rounds of ${seconds} s per server and mix; dnsperf -T ${THREADS} -c ${CLIENTS} -q ${OUTSTANDING} -Q ${MAX_QPS} on 127.0.0.1; ` +
+        `${os.availableParallelism()} cores shared by dnsperf and the server`,
+    );
+    console.log(`  rrdns: default settings (${threadArgs.length ? threadArgs.join(' ') : 'its default --udp-threads'}${ioArgs.length ? ' ' + ioArgs.join(' ') : ''}), rate limiting in log-only mode (its accounting runs, nothing is dropped: one dnsperf address would be limited); knot: default workers`);
+    const ratios: Record<string, { qps: number; cpu: number }> = {};
+    for (const mix of mixes) {
+      const zonesDir = path.join(dir, mix.name, 'zones');
+      fs.mkdirSync(zonesDir, { recursive: true });
+      fs.writeFileSync(path.join(zonesDir, mix.rrdnsFile), mix.rrdnsText);
+      const knotFile = path.join(dir, mix.name, 'knot.zone');
+      fs.writeFileSync(knotFile, mix.knotText);
+      const queryFile = path.join(dir, mix.name, 'queries.txt');
+      fs.writeFileSync(queryFile, mix.queries.join('\n') + '\n');
+      const rrdns = await startRrdns({ zonesDir, logLevel: 'info', args: ['--rrl', 'log-only', '--no-watch', '--admin', 'off', ...threadArgs, ...ioArgs] });
+      const knot = await startKnot({ zones: [{ name: ORIGIN, file: knotFile }] });
+      try {
+        const started = rrdns.logs.find((l) => l.msg === 'rrdns listening') as { udpThreads?: number; udpIo?: { path: string; why: string } } | undefined;
+        console.log(`\n${mix.name} mix (${mix.queries.length} distinct queries): rrdns --udp-threads ${started?.udpThreads ?? '?'}, UDP path ${started?.udpIo?.path ?? '?'} (${started?.udpIo?.why ?? ''})`);
+        if (!(await sameAnswers(rrdns.port, knot.port, mix.queries))) console.warn('  rrdns and Knot answer the mix differently (above): the figures are not like for like');
+        if (mix.name === 'pool') await waitForMembers(rrdns.port, POOL_MEMBERS.length);
+        // Warm-up of both (JIT, caches), not reported.
+        await dnsperfRun(rrdns.port, queryFile, 1);
+        await dnsperfRun(knot.port, queryFile, 1);
+        const ours: Measured[] = [];
+        const theirs: Measured[] = [];
+        for (let round = 1; round <= rounds; round++) {
+          // Alternating in time, so drift on a shared machine hits both alike.
+          const a = await measured(rrdns.port, rrdns.pid, queryFile, seconds);
+          reportRun('rrdns', a, seconds);
+          const b = await measured(knot.port, knot.pid, queryFile, seconds);
+          reportRun('knot', b, seconds);
+          ours.push(a);
+          theirs.push(b);
+        }
+        if (!rrdns.running()) throw new Error(`rrdns exited during the bench:\n${rrdns.stderr()}`);
+        console.log('\n| mix | server | QPS | server CPU | answers per server CPU-second |\n| --- | --- | --- | --- | --- |');
+        ratios[mix.name] = summarise(mix.name, ours, theirs, seconds);
+      } finally {
+        await rrdns.close();
+        await knot.close();
+      }
+    }
+    console.log('');
+    for (const [mix, r] of Object.entries(ratios)) console.log(`${mix}: answers per server CPU-second rrdns/knot ${r.cpu.toFixed(2)} (${r.cpu >= 1 ? 'at least' : 'below'} Knot's), QPS ${r.qps.toFixed(2)}`);
+    return 0;
+  } finally {
+    for (const b of backends) await b.close();
+    await stopAll();
+    removeDir(dir);
+  }
+}
+
+/** Waits (bounded) until the pool name answers with `n` members: the first check round is done. */
+async function waitForMembers(port: number, n: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const r = await dig(port, [`www.${ORIGIN}`, 'A']);
+    if (r.answer.length === n) return;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error(`the pool name never answered with ${n} members (are the backends up?)`);
+}
+
 async function main(): Promise<number> {
   if (process.argv.includes('--flood')) return (await import('./flood.ts')).floodBench();
   if (MIX === 'hostile') return hostileMix();
@@ -244,60 +397,7 @@ async function main(): Promise<number> {
     console.error(`bench: unknown --mix ${MIX} (hostile, or none for rrdns vs Knot)`);
     return 1;
   }
-  for (const [bin, pkg] of [['dnsperf', 'dnsperf'], ['knotd', 'knot'], ['dig', 'bind9-dnsutils']] as const) {
-    if (!ensureTool(bin, pkg)) {
-      console.error(`bench needs ${bin} (Debian package ${pkg})`);
-      return 1;
-    }
-  }
-  const dir = tempDir('bench');
-  let rrdns: RrdnsProcess | undefined;
-  let knot: KnotServer | undefined;
-  try {
-    const zonesDir = path.join(dir, 'zones');
-    fs.mkdirSync(zonesDir);
-    const zoneFile = path.join(zonesDir, `${ORIGIN}.zone`);
-    fs.writeFileSync(zoneFile, ZONE);
-    const queryFile = path.join(dir, 'queries.txt');
-    fs.writeFileSync(queryFile, QUERIES.join('\n') + '\n');
-
-    // Like Knot's `workers: auto`: one UDP thread per core (BENCH_UDP_THREADS overrides, e.g. 1 to see one thread).
-    const udpThreads = Number(process.env.BENCH_UDP_THREADS ?? 0) || os.availableParallelism();
-    console.log(
-      `bench: ${SECONDS} s per server, dnsperf -c ${CLIENTS} -q ${OUTSTANDING} -Q ${MAX_QPS}, ${QUERIES.length}-query mix, UDP on 127.0.0.1, ` +
-        `${os.availableParallelism()} cores shared by dnsperf and the server; rrdns --udp-threads ${udpThreads}, knot workers auto`,
-    );
-    let rrdnsError: unknown;
-    try {
-      rrdns = await startRrdns({ zonesDir, logLevel: 'warn', args: ['--udp-threads', String(udpThreads), '--no-watch'] });
-    } catch (e) {
-      rrdnsError = e;
-      console.error(`rrdns did not start; measuring Knot alone:\n${(e as Error).message}`);
-    }
-    knot = await startKnot({ zones: [{ name: ORIGIN, file: zoneFile }], workers: 'auto' });
-    if (rrdns && !(await sameAnswers(rrdns.port, knot.port))) console.warn('bench: rrdns and Knot answer the mix differently (above); the figures are not like for like');
-
-    // One at a time, so they do not compete for the cores; the other one idles meanwhile.
-    let ours: PerfResult | undefined;
-    if (rrdns) {
-      ours = await dnsperf(rrdns.port, queryFile);
-      await rrdns.close();
-      report('rrdns', ours);
-    }
-    const theirs = await dnsperf(knot.port, queryFile);
-    await knot.close();
-    report('knot', theirs);
-    if (ours) {
-      console.log(`ratio rrdns/knot: ${(ours.qps / theirs.qps).toFixed(2)}`);
-      console.log(`packet loss: rrdns ${((100 * ours.lost) / Math.max(ours.sent, 1)).toFixed(2)}%, knot ${((100 * theirs.lost) / Math.max(theirs.sent, 1)).toFixed(2)}%`);
-    }
-    return rrdnsError ? 1 : 0;
-  } finally {
-    await rrdns?.close();
-    await knot?.close();
-    await stopAll();
-    removeDir(dir);
-  }
+  return versusKnot();
 }
 
 const stopOnSignal = (sig: NodeJS.Signals) =>

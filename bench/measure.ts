@@ -7,10 +7,12 @@ import fs from 'node:fs';
 import { startProcess } from '../test/support/spawn.ts';
 import { toolPath } from '../test/support/tools.ts';
 
-export const CLIENTS = 8;
+/** dnsperf -T / -c / -q as issue 11 measured with: two sending threads, 16 sockets, 200 queries in flight. */
+export const THREADS = 2;
+export const CLIENTS = 16;
 /** Rate cap (queries/s) and outstanding-query cap: bounded load even on a fast machine. */
 export const MAX_QPS = 200_000;
-export const OUTSTANDING = 100;
+export const OUTSTANDING = 200;
 
 export interface DnsperfOptions {
   /** dnsperf -m: udp (default) or tcp. */
@@ -34,7 +36,7 @@ export interface PerfResult {
 
 /** One bounded dnsperf run against 127.0.0.1:port. */
 export async function dnsperf(port: number, queryFile: string, seconds: number, opts: DnsperfOptions = {}): Promise<PerfResult> {
-  const args = ['-s', '127.0.0.1', '-p', String(port), '-d', queryFile, '-l', String(seconds), '-c', String(opts.clients ?? CLIENTS), '-Q', String(MAX_QPS), '-q', String(opts.outstanding ?? OUTSTANDING), '-t', '2', ...(opts.mode === 'tcp' ? ['-m', 'tcp'] : []), ...(opts.extra ?? [])];
+  const args = ['-s', '127.0.0.1', '-p', String(port), '-d', queryFile, '-l', String(seconds), '-T', String(THREADS), '-c', String(opts.clients ?? CLIENTS), '-Q', String(MAX_QPS), '-q', String(opts.outstanding ?? OUTSTANDING), '-t', '2', ...(opts.mode === 'tcp' ? ['-m', 'tcp'] : []), ...(opts.extra ?? [])];
   const proc = opts.cpus ? startProcess('dnsperf', 'taskset', ['-c', opts.cpus, toolPath('dnsperf')!, ...args]) : startProcess('dnsperf', toolPath('dnsperf')!, args);
   // dnsperf stops itself after -l seconds plus its -t drain; this is only the backstop.
   const overrun = setTimeout(() => void proc.stop(2000), (seconds + 20) * 1000);
