@@ -79,6 +79,9 @@ typedef struct sock {
   uint32_t *meta;
   uint32_t batch, recv_slot, send_slot;
   uint32_t pend_from, pend_count;
+  /* Fault injection for the tests (injectSendErrors): the next inject_count sendmmsg calls fail with inject_errno. */
+  int inject_errno;
+  uint32_t inject_count;
   double stats[ST_COUNT];
   double send_errno[ERRNO_SLOTS];
   double recv_errno[ERRNO_SLOTS];
@@ -130,7 +133,14 @@ static void set_events(sock_t *s, int events);
 /* Sends the queued part of the batch. 1: all sent (or dropped); 0: the socket's buffer is full, wait for POLLOUT. */
 static int flush(sock_t *s) {
   while (s->pend_from < s->pend_count) {
-    int r = sendmmsg(s->fd, s->sm + s->pend_from, s->pend_count - s->pend_from, MSG_DONTWAIT);
+    int r;
+    if (s->inject_count > 0) {
+      s->inject_count--;
+      errno = s->inject_errno;
+      r = -1;
+    } else {
+      r = sendmmsg(s->fd, s->sm + s->pend_from, s->pend_count - s->pend_from, MSG_DONTWAIT);
+    }
     if (r > 0) {
       s->stats[ST_SENT] += r;
       s->pend_from += (uint32_t)r;
@@ -528,12 +538,27 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * injectSendErrors(handle, errno, count): the next `count` sendmmsg calls fail with `errno` as if the
+ * kernel had refused them (EAGAIN: a full send buffer; ENOBUFS; EPERM from a firewall). For the tests of
+ * the error paths above, which loopback cannot provoke on demand; nothing else calls it.
+ */
+static napi_value js_inject(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  sock_t *s = get_sock(env, info, 3, argv);
+  if (!s) return NULL;
+  s->inject_errno = (int)get_u32(env, argv[1]);
+  s->inject_count = get_u32(env, argv[2]);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},
       {"port", NULL, js_port, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"injectSendErrors", NULL, js_inject, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_value n;

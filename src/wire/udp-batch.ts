@@ -33,6 +33,8 @@ export interface BatchBinding {
   port(handle: object): number;
   close(handle: object): void;
   stats(handle: object, out: Float64Array): void;
+  /** Fault injection for the tests: the next `count` sendmmsg calls fail with `errno`. */
+  injectSendErrors(handle: object, errno: number, count: number): void;
   readonly metaStride: number;
   readonly maxBatch: number;
   readonly statCount: number;
@@ -140,6 +142,14 @@ export class BatchUdpListener implements UdpListener {
     this.readStats();
     const s = this.seen;
     return { received: s[ST_RECEIVED]!, sent: s[ST_SENT]!, batches: s[ST_BATCHES]!, sendWaits: s[ST_SEND_WAITS]!, dropped: s[ST_DROPPED]! };
+  }
+
+  /**
+   * For the tests of the error paths loopback cannot provoke on demand: the
+   * next `count` sendmmsg calls fail with `code` (EAGAIN, ENOBUFS, EPERM, ...).
+   */
+  injectSendErrors(code: keyof typeof os.constants.errno, count: number): void {
+    if (this.handle !== undefined) this.binding.injectSendErrors(this.handle, os.constants.errno[code], count);
   }
 
   /** Answers `n` datagrams of the batch (n < 0: the native side stopped, its buffers were detached). Never throws. */
