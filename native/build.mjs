@@ -16,6 +16,11 @@ function nodeGyp() {
   // npm bundles node-gyp; find it next to the npm that runs us or the node that runs us.
   const candidates = [];
   if (process.env.npm_execpath && fs.existsSync(process.env.npm_execpath)) candidates.push(path.join(path.dirname(fs.realpathSync(process.env.npm_execpath)), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+  // Run by hand (`node native/build.mjs`): the npm on PATH.
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const npm = path.join(dir, 'npm');
+    if (dir && fs.existsSync(npm)) candidates.push(path.join(path.dirname(fs.realpathSync(npm)), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+  }
   const prefix = path.dirname(path.dirname(process.execPath));
   candidates.push(path.join(prefix, 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
   return candidates.find((c) => fs.existsSync(c));

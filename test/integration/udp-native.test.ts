@@ -15,6 +15,7 @@
  *   batch; ArrayBuffers detached under the socket; a worker thread that
  *   holds a socket terminated under load.
  */
+import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -201,6 +202,22 @@ describe('which UDP path serves, and the fallback', () => {
     fs.copyFileSync(path.join(REPO_ROOT, 'zones', 'example.test.yaml'), path.join(zonesDir, 'example.test.yaml'));
     const missing = path.join(tempDir('no-addon'), 'udp_batch.node');
     await expect(startRrdns({ zonesDir, args: ['--udp-io', 'native'], env: { ...process.env, RRDNS_UDP_ADDON: missing }, startTimeoutMs: 20_000 })).rejects.toThrow(/batched UDP path was asked for but is not available[\s\S]*udp_batch\.node/);
+  });
+
+  it('the install script never fails the install: without a working compiler it says rrdns will use node:dgram', { timeout: 120_000 }, () => {
+    // A copy of native/ (the script builds next to itself), so the suite's own addon is never touched.
+    const dir = path.join(tempDir('native-build'), 'native');
+    fs.mkdirSync(dir);
+    for (const f of ['udp_batch.c', 'binding.gyp', 'build.mjs']) fs.copyFileSync(path.join(REPO_ROOT, 'native', f), path.join(dir, f));
+    const run = (env: NodeJS.ProcessEnv) => spawnSync(process.execPath, [path.join(dir, 'build.mjs')], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 100_000 });
+    const broken = run({ CC: '/bin/false', CXX: '/bin/false' });
+    expect(broken.status).toBe(0);
+    expect(broken.stderr).toContain('build failed');
+    expect(broken.stderr).toContain('rrdns will use node:dgram');
+    expect(fs.existsSync(path.join(dir, 'build', 'Release', 'udp_batch.node'))).toBe(false);
+    const off = run({ RRDNS_NATIVE: 'off' });
+    expect(off.status).toBe(0);
+    expect(off.stderr).toContain('RRDNS_NATIVE=off');
   });
 
   it('RRDNS_UDP_IO=dgram switches auto to dgram; an explicit choice wins over it', () => {
