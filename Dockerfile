@@ -12,7 +12,8 @@
 FROM node:24-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# Only TypeScript is needed here: the addon is built in the deps stage.
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
@@ -21,16 +22,25 @@ FROM node:24-bookworm-slim AS deps
 # `npm ci` runs the install script, which builds the batched UDP addon
 # (native/udp_batch.c, recvmmsg/sendmmsg) with node-gyp against this Node's own
 # headers (/usr/local/include/node). The compiler stays in this stage; only the
-# built .node file reaches the image. If the build fails the install does not:
-# rrdns then serves through node:dgram and its start-up log says why.
+# built .node file reaches the image. Outside Docker a failed addon build only
+# means node:dgram (the install goes on); here the image build fails instead
+# (the test -f below), so no image ships without the batched path by accident.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
 COPY native ./native
-RUN npm ci --omit=dev --no-audit --no-fund \
- && mkdir -p native/build/Release \
+# The official image carries the headers (/usr/local/include/node); an image
+# without them (a stand-in) gets the same version's from the npm registry's
+# node-linux-<arch> package (the official tarball, include/ and all).
+RUN headers=/usr/local \
+ && if [ ! -f "$headers/include/node/node_api.h" ]; then \
+      arch="$(node -p process.arch)" \
+      && npm install --no-save --no-audit --no-fund --prefix /tmp/node-headers "node-linux-$arch@$(node -p process.versions.node)" >/dev/null \
+      && headers="/tmp/node-headers/node_modules/node-linux-$arch"; \
+    fi \
+ && npm_config_nodedir="$headers" npm ci --omit=dev --no-audit --no-fund \
  && test -f native/build/Release/udp_batch.node
 
 FROM node:24-bookworm-slim

@@ -335,6 +335,8 @@ describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with b
       await waitUntil(async () => listeningLine() !== undefined, { what: 'the start-up line', proc: container });
       const listening = listeningLine();
       expect(listening && (JSON.parse(listening) as { udpThreads: number }).udpThreads).toBe(os.availableParallelism());
+      // The image built the batched UDP addon (Dockerfile deps stage) and serves through it.
+      expect(listening && (JSON.parse(listening) as { udpIo: { path: string } }).udpIo.path).toBe('native');
     });
 
     it('health-checks the compose example backends from inside the container: only the live ones are served', async () => {
