@@ -341,7 +341,7 @@ export class TcpListener {
       if (paused && !congested()) {
         paused = false;
         socket.resume();
-        drainInput();
+        drainCorked();
       }
       finishIfDone();
     });
@@ -427,6 +427,20 @@ export class TcpListener {
       partialSince = input.length > 0 ? (consumed || !partialSince ? monotonicMs() : partialSince) : 0;
     };
 
+    /**
+     * Answers what has arrived with the socket corked: the answers to one read's
+     * pipelined queries leave in one writev (one system call, fewer segments)
+     * instead of one write each, which is most of what a TCP answer costs.
+     */
+    const drainCorked = () => {
+      socket.cork();
+      try {
+        drainInput();
+      } finally {
+        socket.uncork();
+      }
+    };
+
     socket.on(
       'data',
       guard('tcp connection', (chunk: Buffer) => {
@@ -437,7 +451,7 @@ export class TcpListener {
           socket.destroy();
           return;
         }
-        drainInput();
+        drainCorked();
       }),
     );
   }
