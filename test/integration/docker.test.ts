@@ -233,7 +233,7 @@ describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with b
     expect(Object.keys(config.ExposedPorts as object).sort()).toEqual(['53/tcp', '53/udp']);
     expect(Object.keys(config.Volumes as object).sort()).toEqual(['/etc/rrdns/zones', '/var/lib/rrdns']);
     expect(config.Env).toEqual(
-      expect.arrayContaining(['NODE_ENV=production', 'RRDNS_LISTEN=0.0.0.0:53', 'RRDNS_ZONES=/etc/rrdns/zones', 'RRDNS_ADMIN=127.0.0.1:8053', 'RRDNS_LOG_LEVEL=info', 'RRDNS_UDP_THREADS=0', 'RRDNS_STATE_DIR=/var/lib/rrdns']),
+      expect.arrayContaining(['NODE_ENV=production', 'RRDNS_LISTEN=0.0.0.0:53', 'RRDNS_ZONES=/etc/rrdns/zones', 'RRDNS_ADMIN=127.0.0.1:8053', 'RRDNS_LOG_LEVEL=info', 'RRDNS_UDP_THREADS=auto', 'RRDNS_STATE_DIR=/var/lib/rrdns']),
     );
     // Exec form (no /bin/sh -c wrapper), so the entrypoint script can exec node as PID 1.
     expect(config.Entrypoint).toEqual(['/opt/rrdns/entrypoint.sh']);
