@@ -74,7 +74,8 @@ RUN apt-get update \
 #                             stays inside the container unless you set 0.0.0.0:8053
 #                             and RRDNS_ADMIN_TOKEN_FILE (a mounted file holding the token)
 #   RRDNS_LOG_LEVEL           fatal|error|warn|info|debug|trace|silent
-#   RRDNS_UDP_THREADS         threads answering UDP; 0 (the image's default) = one per core
+#   RRDNS_UDP_THREADS         threads answering UDP; auto (the image's default) = 1 on up to
+#                             2 cores, else one per core; 0 = one per core; N = N
 #   RRDNS_STATE_DIR           API overrides and served SOA serials, kept across restarts
 #                             (a volume: keep it, or a drain and the serials are forgotten
 #                             with the container; a bind mount must be writable by uid 10053)
@@ -85,7 +86,7 @@ ENV NODE_ENV=production \
     RRDNS_ZONES=/etc/rrdns/zones \
     RRDNS_ADMIN=127.0.0.1:8053 \
     RRDNS_LOG_LEVEL=info \
-    RRDNS_UDP_THREADS=0 \
+    RRDNS_UDP_THREADS=auto \
     RRDNS_STATE_DIR=/var/lib/rrdns
 
 WORKDIR /opt/rrdns

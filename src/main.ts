@@ -25,7 +25,7 @@ import { flushLogs, setStdoutBufferBytes } from './observability/log.ts';
 interface ServeOption {
   flag: string;
   env: string;
-  kind: 'string' | 'list' | 'boolean' | 'int';
+  kind: 'string' | 'list' | 'boolean' | 'int' | 'int-or-auto';
   arg?: string;
   help: string;
   default: string;
@@ -45,7 +45,7 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
   { flag: 'watch', env: 'RRDNS_WATCH', kind: 'boolean', help: 'reload zones when files in the zones directory change (--no-watch: only on SIGHUP)', default: 'on' , path: 'watch.enabled' },
   { flag: 'watch-poll-ms', env: 'RRDNS_WATCH_POLL_MS', kind: 'int', arg: 'MS', help: 'how often the zones directory is polled for changes besides file events', default: '2000' , path: 'watch.pollMs' },
   { flag: 'shutdown-grace-ms', env: 'RRDNS_SHUTDOWN_GRACE_MS', kind: 'int', arg: 'MS', help: 'on SIGTERM/SIGINT, how long TCP clients get to read their answers', default: '3000' , path: 'shutdownGraceMs' },
-  { flag: 'udp-threads', env: 'RRDNS_UDP_THREADS', kind: 'int', arg: 'N', help: 'threads answering UDP on each address (SO_REUSEPORT); 0 = one per core', default: '1', path: 'udpThreads' },
+  { flag: 'udp-threads', env: 'RRDNS_UDP_THREADS', kind: 'int-or-auto', arg: 'auto|N', help: 'threads answering UDP on each address (SO_REUSEPORT); 0 = one per core; auto = 1 on up to 2 cores, else one per core', default: 'auto', path: 'udpThreads' },
   { flag: 'udp-io', env: 'RRDNS_UDP_IO', kind: 'string', arg: 'auto|native|dgram', help: 'how UDP is read and sent: native = batches of datagrams per system call (recvmmsg/sendmmsg, the addon npm ci builds), dgram = Node\'s per-datagram path; auto = native when the addon loads', default: 'auto', path: 'udpIo' },
   { flag: 'xfr-max-concurrent', env: 'RRDNS_XFR_MAX_CONCURRENT', kind: 'int', arg: 'N', help: 'zone transfers streaming at once (who may transfer is set per zone)', default: '8', path: 'transfer.maxConcurrent' },
   { flag: 'zone-max-records', env: 'RRDNS_ZONE_MAX_RECORDS', kind: 'int', arg: 'N', help: 'records one zone may hold; a zone with more is refused at load', default: String(ZONE_LIMIT_DEFAULTS.maxRecords), path: 'zoneLimits.maxRecords' },
@@ -169,10 +169,12 @@ function setting(values: ServeValues, o: ServeOption): unknown {
       if (/^(1|true|yes|on)$/i.test(env)) return true;
       if (/^(0|false|no|off)$/i.test(env)) return false;
       throw new Error(`${o.env}="${env}" is not one of 1, 0, true, false, yes, no, on, off`);
-    case 'int': {
+    case 'int':
+    case 'int-or-auto': {
       const text = flag !== undefined ? String(flag) : env;
       if (text === undefined || text === '') return undefined;
-      if (!/^\d{1,9}$/.test(text)) throw new Error(`${flag !== undefined ? '--' + o.flag : o.env}="${text}" is not a whole number`);
+      if (o.kind === 'int-or-auto' && text === 'auto') return 'auto';
+      if (!/^\d{1,9}$/.test(text)) throw new Error(`${flag !== undefined ? '--' + o.flag : o.env}="${text}" is not ${o.kind === 'int-or-auto' ? 'auto or ' : ''}a whole number`);
       return Number(text);
     }
     default:

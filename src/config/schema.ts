@@ -234,17 +234,11 @@ export const ServerConfigSchema = z
       .default({ maxConcurrent: 8 }),
     /**
      * Threads answering UDP on each listen address (SO_REUSEPORT): the main
-     * thread plus udpThreads-1 workers. One Node thread is bound by its
-     * per-datagram system calls; more use more cores.
+     * thread plus udpThreads-1 workers. `auto` (the default) decides from the
+     * machine, 0 is one per core, a number is that many: see
+     * src/server/udp-thread-count.ts for the rule and the measurements behind it.
      */
-    udpThreads: z
-      .number()
-      .int()
-      .min(0)
-      .max(64)
-      .default(1)
-      // 0: one per core, as Knot's `workers: auto`.
-      .transform((n) => (n === 0 ? Math.min(64, os.availableParallelism()) : n)),
+    udpThreads: z.union([z.literal('auto'), z.number().int().min(0).max(64)]).default('auto'),
     /**
      * How UDP is read and sent (src/wire/udp.ts): `native`, batches through
      * the addon `npm ci` builds (recvmmsg/sendmmsg); `dgram`, node:dgram's

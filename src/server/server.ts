@@ -4,6 +4,7 @@
  * `close()` are explicit; `close()` is idempotent. Dependencies (logger) are
  * injected so tests can capture or silence them.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { ErrorCode, RrdnsError, ZoneValidationError } from '../errors.ts';
 import type { ServerConfig } from '../config/schema.ts';
@@ -30,6 +31,7 @@ import { CookieSecrets, randomMasterKey, readMasterKey } from '../cookies/secret
 import { ServerCookies } from '../cookies/server-cookies.ts';
 import { ZoneWatcher } from './zone-watcher.ts';
 import { RateLimiting } from './rate-limit.ts';
+import { chooseUdpThreads, type UdpThreadChoice } from './udp-thread-count.ts';
 import { liveKey, UdpThreads, type SupervisorOptions, type WorkerFault, type WorkerSetup } from './udp-threads.ts';
 import { LIVE_PLAN_MS } from './served-zone.ts';
 import { servedVersions, TransferService, type TransferLimits } from './transfer.ts';
@@ -103,8 +105,10 @@ export class RrdnsServer {
   private adminBound: BoundAddress | undefined;
   private readonly startedAt = new Date();
   private watcher: ZoneWatcher | undefined;
-  /** UDP worker threads beside the main thread (config.udpThreads - 1 per listen address). */
+  /** UDP worker threads beside the main thread (udpThreadChoice.threads - 1 per listen address). */
   private readonly udpThreads: UdpThreads;
+  /** How many threads answer UDP on each address, and why (config udpThreads, `auto` decided from the machine). */
+  readonly udpThreadChoice: UdpThreadChoice;
 
   /** The UDP path in use (`native` batches or `dgram`) once started. */
   get udpIoPath(): 'native' | 'dgram' | undefined {
@@ -150,6 +154,7 @@ export class RrdnsServer {
     this.pools.observeBalance(this.balancing.firstServed, (zone, name, type, address) => this.balancing.history.share(zone, name, type, address));
     this.metrics.setFirstServed(() => this.balancing.firstServed);
     this.rateLimiting = new RateLimiting(config.rrl, this.log, deps.rrlSummaryMs);
+    this.udpThreadChoice = chooseUdpThreads(config.udpThreads, os.availableParallelism());
     this.udpThreads = new UdpThreads(
       this.log,
       {
@@ -402,7 +407,7 @@ export class RrdnsServer {
       }
       for (const { host, port } of this.config.listen) this.bound.push(await this.bindBoth(host, port));
       for (const { host, port } of this.bound) {
-        for (let i = 1; i < this.config.udpThreads; i++) {
+        for (let i = 1; i < this.udpThreadChoice.threads; i++) {
           await this.udpThreads.start({ host, port, identity: this.config.identity, logLevel: this.config.logLevel, logBufferBytes: this.config.logBufferBytes, answerCacheBytes: this.config.answerCacheBytes, udpIo: this.config.udpIo, rrl: this.rateLimiting.shared, cookies: this.cookiesForWorkers(), ...this.balancing.forWorkers }, this.servedForWorkers(), this.liveTable());
         }
       }
@@ -433,7 +438,8 @@ export class RrdnsServer {
         checks: this.monitor.states().length,
         admin: this.adminBound ? `${this.adminBound.host}:${this.adminBound.port}` : 'off',
         watch: this.watcher ? { pollMs: this.config.watch.pollMs } : 'off',
-        udpThreads: this.config.udpThreads,
+        udpThreads: this.udpThreadChoice.threads,
+        udpThreadsWhy: this.udpThreadChoice.why,
         udpIo: this.udpIo,
       },
       'rrdns listening',
@@ -448,7 +454,7 @@ export class RrdnsServer {
     for (let attempt = 0; ; attempt++) {
       let udp: UdpListener | undefined;
       try {
-        udp = await bindUdp(host, port, answerDatagram, onError, { reusePort: this.config.udpThreads > 1, hooks: this.metrics.faults, io: this.config.udpIo });
+        udp = await bindUdp(host, port, answerDatagram, onError, { reusePort: this.udpThreadChoice.threads > 1, hooks: this.metrics.faults, io: this.config.udpIo });
         const udpPort = udp.port;
         const tcp = new TcpListener(handler, this.config.tcp, onError, this.metrics.faults);
         await tcp.listen(host, udpPort);

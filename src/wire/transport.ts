@@ -253,11 +253,20 @@ export class TcpListener {
       }, SHUTDOWN_QUIET_MS);
       quietTimer.unref();
     };
+    /**
+     * Ends the connection at once, after what was already written: answers
+     * held back by a cork (drainCorked) go out first, as they would uncorked;
+     * destroy() alone would drop them.
+     */
+    const cut = () => {
+      while (socket.writableCorked > 0) socket.uncork();
+      socket.destroy();
+    };
     const send = (out: Buffer) => {
       if (out.length > MAX_TCP_MESSAGE) {
         // Callers check first (tooBig); a message that cannot be framed must never be cut into a wrong one.
         this.g.report(tooBig(out), 'tcp send');
-        socket.destroy();
+        cut();
         return;
       }
       const framed = Buffer.allocUnsafe(2 + out.length);
@@ -295,14 +304,14 @@ export class TcpListener {
         } catch (err) {
           this.g.report(err, 'tcp response stream');
           stream = null;
-          socket.destroy();
+          cut();
           return;
         }
         if (out && out.length > MAX_TCP_MESSAGE) {
           // Like a throwing next(): a transfer cut short must not look complete.
           this.g.report(tooBig(out), 'tcp response stream');
           stream = null;
-          socket.destroy();
+          cut();
           return;
         }
         if (out) send(out);
@@ -341,7 +350,7 @@ export class TcpListener {
       if (paused && !congested()) {
         paused = false;
         socket.resume();
-        drainInput();
+        drainCorked();
       }
       finishIfDone();
     });
@@ -427,6 +436,20 @@ export class TcpListener {
       partialSince = input.length > 0 ? (consumed || !partialSince ? monotonicMs() : partialSince) : 0;
     };
 
+    /**
+     * Answers what has arrived with the socket corked: the answers to one read's
+     * pipelined queries leave in one writev (one system call, fewer segments)
+     * instead of one write each, which is most of what a TCP answer costs.
+     */
+    const drainCorked = () => {
+      socket.cork();
+      try {
+        drainInput();
+      } finally {
+        socket.uncork();
+      }
+    };
+
     socket.on(
       'data',
       guard('tcp connection', (chunk: Buffer) => {
@@ -437,7 +460,7 @@ export class TcpListener {
           socket.destroy();
           return;
         }
-        drainInput();
+        drainCorked();
       }),
     );
   }

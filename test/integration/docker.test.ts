@@ -24,6 +24,7 @@ import { parse as parseYaml } from 'yaml';
 import { dig } from '../support/dig.ts';
 import { freePort, removeDir, REPO_ROOT, RRDNS_MAIN, startProcess, stopAll, tempDir, waitUntil, type ManagedProcess } from '../support/spawn.ts';
 import { toolPath } from '../support/tools.ts';
+import { chooseUdpThreads } from '../../src/server/udp-thread-count.ts';
 
 const IMAGE = 'rrdns:test';
 const BUILD_TIMEOUT_MS = 25 * 60_000;
@@ -232,7 +233,7 @@ describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with b
     expect(Object.keys(config.ExposedPorts as object).sort()).toEqual(['53/tcp', '53/udp']);
     expect(Object.keys(config.Volumes as object).sort()).toEqual(['/etc/rrdns/zones', '/var/lib/rrdns']);
     expect(config.Env).toEqual(
-      expect.arrayContaining(['NODE_ENV=production', 'RRDNS_LISTEN=0.0.0.0:53', 'RRDNS_ZONES=/etc/rrdns/zones', 'RRDNS_ADMIN=127.0.0.1:8053', 'RRDNS_LOG_LEVEL=info', 'RRDNS_UDP_THREADS=0', 'RRDNS_STATE_DIR=/var/lib/rrdns']),
+      expect.arrayContaining(['NODE_ENV=production', 'RRDNS_LISTEN=0.0.0.0:53', 'RRDNS_ZONES=/etc/rrdns/zones', 'RRDNS_ADMIN=127.0.0.1:8053', 'RRDNS_LOG_LEVEL=info', 'RRDNS_UDP_THREADS=auto', 'RRDNS_STATE_DIR=/var/lib/rrdns']),
     );
     // Exec form (no /bin/sh -c wrapper), so the entrypoint script can exec node as PID 1.
     expect(config.Entrypoint).toEqual(['/opt/rrdns/entrypoint.sh']);
@@ -327,14 +328,14 @@ describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with b
         expect(r.flags).toContain('aa');
         expect(r.answer.map((a) => a.data).sort()).toEqual(RR_SET);
       }
-      // Cyclic rotation: the next query starts one address further (the image runs one UDP thread
-      // per core, RRDNS_UDP_THREADS=0, sharing the rotation counters).
+      // Cyclic rotation: the next query starts one address further (the image runs RRDNS_UDP_THREADS=auto:
+      // with several UDP threads they share the rotation counters).
       const first = udp1.answer.map((a) => a.data);
       expect(udp2.answer.map((a) => a.data)).toEqual([...first.slice(1), first[0]]);
       const listeningLine = () => container.stdout().split('\n').find((l) => l.includes('"rrdns listening"'));
       await waitUntil(async () => listeningLine() !== undefined, { what: 'the start-up line', proc: container });
       const listening = listeningLine();
-      expect(listening && (JSON.parse(listening) as { udpThreads: number }).udpThreads).toBe(os.availableParallelism());
+      expect(listening && (JSON.parse(listening) as { udpThreads: number }).udpThreads).toBe(chooseUdpThreads('auto', os.availableParallelism()).threads);
       // The image built the batched UDP addon (Dockerfile deps stage) and serves through it.
       expect(listening && (JSON.parse(listening) as { udpIo: { path: string } }).udpIo.path).toBe('native');
     });

@@ -25,7 +25,9 @@ export async function startTestServer(files: Record<string, string>, overrides: 
   // The admin listener is off unless a test asks for it (tests run in parallel; 8053 is one port).
   // Reload-on-change is off unless a test asks for it: tests that edit zones say when to reload.
   // Rate limiting is off and state is kept in memory unless a test asks (see spawn.ts startRrdns).
-  const config = parseConfig({ zonesDir: dir, listen: ['127.0.0.1:0'], logLevel: 'silent', admin: { listen: 'off' }, watch: { enabled: false }, rrl: { mode: 'off' }, stateDir: 'off', ...overrides });
+  // One UDP thread unless a test asks: `auto` would give one per core on a larger machine, and
+  // tests about threads say how many they want.
+  const config = parseConfig({ zonesDir: dir, listen: ['127.0.0.1:0'], logLevel: 'silent', admin: { listen: 'off' }, watch: { enabled: false }, rrl: { mode: 'off' }, stateDir: 'off', udpThreads: 1, ...overrides });
   const server = new RrdnsServer(config, { logger });
   await server.start();
   return {
