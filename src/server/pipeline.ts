@@ -22,6 +22,7 @@ import { CookieVerdict, RESPONSE_COOKIE_SIZE, type ServerCookies } from '../cook
 import { CookieCell, type CookieCounts } from '../observability/metrics.ts';
 import { ResolverTtl, type DemandOptions } from './resolver-ttl.ts';
 import { Peer } from '../zone/address.ts';
+import { HotAnswers } from './hot-answers.ts';
 
 export type Transport = 'udp' | 'tcp';
 
@@ -83,6 +84,9 @@ export class QueryPipeline {
   private readonly resolverTtl: ResolverTtl | undefined;
   /** handle()'s peer: the remote text parsed once per message, so the rest of the path reads words as for UDP. */
   private readonly textPeer = new Peer();
+  /** Recent (qname bytes, qtype) → zone and plan, so a repeated question makes no string (hot-answers.ts). */
+  private readonly hot = new HotAnswers();
+  private hotVersion = -1;
   // The reply decide() chose (see there); valid until the next message.
   private rPlan: AnswerPlan | undefined = undefined;
   private rK = 0;
@@ -226,9 +230,17 @@ export class QueryPipeline {
     }
     if (qtype === RRType.MAILA || qtype === RRType.MAILB) return this.error(view, Rcode.NOTIMP, true, transport, peer);
 
+    const hot = this.hot;
+    if (this.store.version !== this.hotVersion) {
+      hot.clear();
+      this.hotVersion = this.store.version;
+    }
+    const kept = hot.lookup(msg, view);
+    if (kept !== undefined) return this.answer(view, kept, hot.zone, transport, peer);
     const served = this.zoneFor(view.qnameKey, qtype);
     if (!served) return this.error(view, Rcode.REFUSED, true, transport, peer);
     const plan = served.plan(view.qname, view.qnameKey, view.qnameWireLength, qtype);
+    hot.store(msg, view, served, plan);
     return this.answer(view, plan, served, transport, peer);
   }
 
