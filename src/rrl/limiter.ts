@@ -50,8 +50,8 @@ export class ResponseLimiter {
   private readonly table: BucketTable;
   private readonly exempt: CidrSet;
   private readonly logOnly: boolean;
-  /** Per class: responses per second. */
-  private readonly rates: Float64Array;
+  /** Per class: responses per second (whole numbers in a plain array: read as small integers, never boxed). */
+  private readonly rates: readonly number[];
   private readonly address = new Address();
   private readonly counts = new Float64Array(ACTIONS * RESPONSE_CLASSES);
   private counted = false;
@@ -63,7 +63,7 @@ export class ResponseLimiter {
     this.table = table;
     this.exempt = new CidrSet(settings.exempt);
     this.logOnly = settings.mode === 'log-only';
-    this.rates = Float64Array.from([settings.responsesPerSecond, settings.nodataPerSecond, settings.nxdomainsPerSecond, settings.referralsPerSecond, settings.errorsPerSecond]);
+    this.rates = [settings.responsesPerSecond, settings.nodataPerSecond, settings.nxdomainsPerSecond, settings.referralsPerSecond, settings.errorsPerSecond];
   }
 
   /**
@@ -98,7 +98,8 @@ export class ResponseLimiter {
     const bits = a.family === 4 ? this.settings.ipv4Prefix : this.settings.ipv6Prefix;
     maskAddress(a, bits);
     const w = a.w;
-    const limited = this.table.debit(cls | (a.family << 8), w[0]!, w[1]!, w[2]!, w[3]!, name, this.rates[cls]!, this.settings.window, processMs());
+    this.table.now = processMs();
+    const limited = this.table.debitNow(cls | (a.family << 8), w[0]!, w[1]!, w[2]!, w[3]!, name, this.rates[cls]!, this.settings.window);
     if (limited === 0) return Decision.SEND;
     const slip = this.settings.slip;
     const decision = slip > 0 && limited % slip === 0 ? Decision.SLIP : Decision.DROP;

@@ -30,6 +30,13 @@ export const MAX_PLAN_SIZE = 4096;
 /** Octets of a wire name at most (RFC 1035 §3.1). */
 const NAME_MAX = 255;
 
+/** The slot of a question: its name hash with the qtype mixed in (a name asked for A and AAAA takes two slots). */
+function slotOf(view: QueryView): number {
+  let h = Math.imul(view.qnameHash ^ view.qtype, 0x9e3779b1);
+  h ^= h >>> 15;
+  return h & (SLOTS - 1);
+}
+
 export class HotAnswers {
   private readonly names = new Uint8Array(SLOTS * NAME_MAX);
   private readonly lengths = new Uint16Array(SLOTS);
@@ -42,15 +49,17 @@ export class HotAnswers {
 
   /**
    * The plan kept for the question of `view` (in `msg`, decoded), with its
-   * zone in `this.zone`; undefined when there is none that is still good.
+   * zone in `this.zone`; null when the name is known to be in no zone we
+   * serve (REFUSED: until the store is replaced, that cannot change);
+   * undefined when nothing still good is kept.
    */
-  lookup(msg: Uint8Array, view: QueryView): AnswerPlan | undefined {
-    const slot = view.qnameHash & (SLOTS - 1);
+  lookup(msg: Uint8Array, view: QueryView): AnswerPlan | null | undefined {
+    const slot = slotOf(view);
     const len = view.qnameWireLength;
     if (this.qtypes[slot] !== view.qtype || this.lengths[slot] !== len) return undefined;
-    const zone = this.zones[slot]!;
-    const plan = this.plans[slot]!;
-    if (this.generations[slot] !== zone.generation || !zone.current(plan)) return undefined;
+    const zone = this.zones[slot];
+    const plan = this.plans[slot];
+    if (zone !== undefined && (this.generations[slot] !== zone.generation || !zone.current(plan!))) return undefined;
     const names = this.names;
     const base = slot * NAME_MAX;
     for (let i = 0; i < len; i++) {
@@ -58,13 +67,13 @@ export class HotAnswers {
       if ((c >= 65 && c <= 90 ? c + 32 : c) !== names[base + i]) return undefined;
     }
     this.zone = zone;
-    return plan;
+    return zone === undefined ? null : plan;
   }
 
-  /** Keeps `plan` from `zone` for the question of `view` (in `msg`). */
-  store(msg: Uint8Array, view: QueryView, zone: ServedZone, plan: AnswerPlan): void {
-    if (plan.size > MAX_PLAN_SIZE) return;
-    const slot = view.qnameHash & (SLOTS - 1);
+  /** Keeps `plan` from `zone` for the question of `view` (in `msg`); both undefined: the name is in no zone. */
+  store(msg: Uint8Array, view: QueryView, zone: ServedZone | undefined, plan: AnswerPlan | undefined): void {
+    if (plan !== undefined && plan.size > MAX_PLAN_SIZE) return;
+    const slot = slotOf(view);
     const len = view.qnameWireLength;
     const names = this.names;
     const base = slot * NAME_MAX;
@@ -74,7 +83,7 @@ export class HotAnswers {
     }
     this.lengths[slot] = len;
     this.qtypes[slot] = view.qtype;
-    this.generations[slot] = zone.generation;
+    this.generations[slot] = zone?.generation ?? 0;
     this.zones[slot] = zone;
     this.plans[slot] = plan;
   }

@@ -236,9 +236,13 @@ export class QueryPipeline {
       this.hotVersion = this.store.version;
     }
     const kept = hot.lookup(msg, view);
+    if (kept === null) return this.error(view, Rcode.REFUSED, true, transport, peer);
     if (kept !== undefined) return this.answer(view, kept, hot.zone, transport, peer);
     const served = this.zoneFor(view.qnameKey, qtype);
-    if (!served) return this.error(view, Rcode.REFUSED, true, transport, peer);
+    if (!served) {
+      hot.store(msg, view, undefined, undefined);
+      return this.error(view, Rcode.REFUSED, true, transport, peer);
+    }
     const plan = served.plan(view.qname, view.qnameKey, view.qnameWireLength, qtype);
     hot.store(msg, view, served, plan);
     return this.answer(view, plan, served, transport, peer);

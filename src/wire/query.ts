@@ -214,7 +214,8 @@ function readQname(msg: Uint8Array, length: number, offset: number, view: QueryV
     pos += len;
   }
   view.qnameWireLength = total;
-  view.qnameHash = h >>> 0;
+  // 30 bits: a small integer to V8, never boxed.
+  view.qnameHash = h & 0x3fffffff;
   return pos;
 }
 
