@@ -141,7 +141,9 @@ function writeLaidOut(out: Uint8Array, at: number, msg: Uint8Array, q: QueryView
   const bodyLen = fit.bodyLen;
   copyQuestion(out, at, msg, qlen);
   headerAt(out, at, q, plan.rcode, plan.authoritative, fit.tc, 1, fit.an, fit.ns, fit.ar + (fit.opt ? 1 : 0));
-  plan.body.copy(out, at + qlen, 0, bodyLen);
+  // The whole body (nearly always): TypedArray#set, a plain memcpy; a cut one through Buffer#copy (no subarray object).
+  if (bodyLen === plan.body.length) out.set(plan.body, at + qlen);
+  else plan.body.copy(out, at + qlen, 0, bodyLen);
   if (plan.rotation && (k !== 0 || plan.rotation.order !== undefined)) rotate(out, at + qlen, bodyLen, plan.rotation, k);
   if (fit.opt) writeOptFor(out, at + qlen + bodyLen, msg, q, plan.rcode, q.ecsLength > 0 ? ecsScope(q, plan) : 0);
 }
