@@ -329,8 +329,24 @@ export class DemandTracker {
 
   /** Counts a query from `remote` for answer `answer`; the entry's handle, or -1 for an address it cannot read. */
   observe(remote: string, answer: number): number {
+    if (!parseAddress(remote, this.address)) return -1;
+    return this.observeParsed(answer);
+  }
+
+  /** observe() for an address already parsed (the UDP paths' Peer); the caller's words are copied, not masked in place. */
+  observeAddress(address: Address, answer: number): number {
     const a = this.address;
-    if (!parseAddress(remote, a)) return -1;
+    if (address.family === 0) return -1;
+    a.family = address.family;
+    a.w[0] = address.w[0]!;
+    a.w[1] = address.w[1]!;
+    a.w[2] = address.w[2]!;
+    a.w[3] = address.w[3]!;
+    return this.observeParsed(answer);
+  }
+
+  private observeParsed(answer: number): number {
+    const a = this.address;
     maskAddress(a, a.family === 4 ? this.bits.ipv4 : this.bits.ipv6);
     this.now = this.clock();
     const w = a.w;

@@ -16,9 +16,15 @@ const scratch = new Address();
  */
 export function addressBytes(text: string, out: Uint8Array): number {
   if (!parseAddress(text, scratch)) return 0;
-  const words = scratch.family === 4 ? 1 : 4;
+  return wordsToBytes(scratch, out);
+}
+
+/** The octets of a parsed address into `out`; its length (4 or 16), 0 for family 0 (not an address). */
+export function wordsToBytes(a: Address, out: Uint8Array): number {
+  if (a.family === 0) return 0;
+  const words = a.family === 4 ? 1 : 4;
   for (let k = 0; k < words; k++) {
-    const w = scratch.w[k]!;
+    const w = a.w[k]!;
     out[4 * k] = w >>> 24;
     out[4 * k + 1] = (w >>> 16) & 0xff;
     out[4 * k + 2] = (w >>> 8) & 0xff;

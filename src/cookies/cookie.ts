@@ -14,6 +14,7 @@
  * costs no allocation. Module-level scratch is per thread (each worker thread
  * loads its own copy of this module) and nothing here is re-entrant.
  */
+import { createRequire } from 'node:module';
 import siphash24 from 'siphash24';
 
 export const CLIENT_COOKIE_SIZE = 8;
@@ -46,11 +47,44 @@ const input = new Uint8Array(CLIENT_COOKIE_SIZE + 8 + 16);
 const input4 = input.subarray(0, CLIENT_COOKIE_SIZE + 8 + 4);
 const hash = new Uint8Array(8);
 
+/**
+ * The same package's WebAssembly SipHash, called directly: its wrapper
+ * (index.js) makes a subarray of the wasm memory for every hash it copies
+ * out, an object per query on the answer path. Its layout, as index.js uses
+ * it: the 8-octet result at 0, the key at 8, the data from 24. Undefined
+ * where WebAssembly is not available: the wrapper's JavaScript fallback then.
+ */
+interface SipWasm {
+  memory: { buffer: ArrayBuffer };
+  siphash(at: number, length: number): void;
+}
+const sipWasm: SipWasm | undefined = (() => {
+  if (!('WebAssembly' in globalThis)) return undefined;
+  try {
+    return (createRequire(import.meta.url)('siphash24/siphash24.js') as (imports?: object) => SipWasm)();
+  } catch {
+    return undefined;
+  }
+})();
+/** A view of the wasm memory (it never grows: our input is at most 40 octets). */
+const sipMemory = sipWasm ? new Uint8Array(sipWasm.memory.buffer) : undefined;
+const KEY_AT = 8;
+const DATA_AT = 24;
+
 /** SipHash-2-4 over `head` (client cookie, version, reserved, timestamp: 16 octets at `headAt`) and the address; result in `hash`. */
 function hashInto(head: Uint8Array, headAt: number, ip: Uint8Array, ipLength: number, secret: Uint8Array): void {
-  for (let i = 0; i < 16; i++) input[i] = head[headAt + i]!;
-  for (let i = 0; i < ipLength; i++) input[16 + i] = ip[i]!;
-  siphash24(ipLength === 4 ? input4 : input, secret, hash, true);
+  const mem = sipMemory;
+  if (mem === undefined || sipWasm === undefined) {
+    for (let i = 0; i < 16; i++) input[i] = head[headAt + i]!;
+    for (let i = 0; i < ipLength; i++) input[16 + i] = ip[i]!;
+    siphash24(ipLength === 4 ? input4 : input, secret, hash, true);
+    return;
+  }
+  for (let i = 0; i < 16; i++) mem[KEY_AT + i] = secret[i]!;
+  for (let i = 0; i < 16; i++) mem[DATA_AT + i] = head[headAt + i]!;
+  for (let i = 0; i < ipLength; i++) mem[DATA_AT + 16 + i] = ip[i]!;
+  sipWasm.siphash(DATA_AT, 16 + ipLength);
+  for (let i = 0; i < 8; i++) hash[i] = mem[i]!;
 }
 
 /**

@@ -3,7 +3,8 @@
  * the server cookie it carries and build the one the response returns.
  * Knows nothing of DNS messages beyond the option's bytes.
  */
-import { addressBytes } from './address.ts';
+import { addressBytes, wordsToBytes } from './address.ts';
+import type { Address } from '../zone/address.ts';
 import { CLIENT_COOKIE_SIZE, COOKIE_REUSE_AGE, cookieAge, SERVER_COOKIE_SIZE, serverCookieTimestamp, serverCookieValid, writeServerCookie } from './cookie.ts';
 import type { CookieSecrets } from './secrets.ts';
 
@@ -46,6 +47,17 @@ export class ServerCookies {
       this.ipLength = addressBytes(remote, this.ip);
       this.lastRemote = remote;
     }
+    return this.judgeIp(msg, at, length, out);
+  }
+
+  /** judge() for an address already parsed (the UDP paths' Peer): its words become the hashed octets, no string read or made. */
+  judgeAddress(msg: Uint8Array, at: number, length: number, address: Address, out: Uint8Array): CookieVerdict {
+    this.ipLength = wordsToBytes(address, this.ip);
+    this.lastRemote = undefined;
+    return this.judgeIp(msg, at, length, out);
+  }
+
+  private judgeIp(msg: Uint8Array, at: number, length: number, out: Uint8Array): CookieVerdict {
     if (this.ipLength === 0) return CookieVerdict.NONE;
     const secrets = this.secrets;
     const now = secrets.now();

@@ -83,9 +83,15 @@ interface CheckCounts {
 export class QueryCounts {
   /** Per zone label: counts indexed by (qtype slot, rcode slot, transport). */
   readonly cells = new Map<string, Float64Array>();
-  /** One-entry cache for the hot path: the zone string of the previous query and its cells. */
-  private lastZone: string | undefined = undefined;
-  private lastCells: Float64Array | undefined = undefined;
+  /**
+   * A small cache for the hot path: the zone labels counted last and their
+   * cells, compared by identity first (a zone's label is one string). Four,
+   * so that traffic alternating between a few zones and `none` (REFUSED,
+   * errors) still finds its cells without a Map lookup per query.
+   */
+  private readonly recentZones: (string | undefined)[] = [undefined, undefined, undefined, undefined];
+  private readonly recentCells: (Float64Array | undefined)[] = [undefined, undefined, undefined, undefined];
+  private nextRecent = 0;
 
   /**
    * Counts one answered query. Hot path: a cached zone lookup and one array
@@ -94,15 +100,22 @@ export class QueryCounts {
    */
   count(zone: string | undefined, qtype: number, rcode: number, transport: Transport): void {
     const key = zone ?? NO_ZONE;
-    let cells = this.lastCells;
-    if (key !== this.lastZone || cells === undefined) {
+    const zones = this.recentZones;
+    let cells: Float64Array | undefined;
+    if (zones[0] === key) cells = this.recentCells[0];
+    else if (zones[1] === key) cells = this.recentCells[1];
+    else if (zones[2] === key) cells = this.recentCells[2];
+    else if (zones[3] === key) cells = this.recentCells[3];
+    if (cells === undefined) {
       cells = this.cells.get(key);
       if (cells === undefined) {
         cells = new Float64Array(ZONE_CELLS);
         this.cells.set(key, cells);
       }
-      this.lastZone = key;
-      this.lastCells = cells;
+      const slot = this.nextRecent;
+      this.nextRecent = (slot + 1) & 3;
+      zones[slot] = key;
+      this.recentCells[slot] = cells;
     }
     const q = QTYPE_SLOT[qtype & 0xffff]!;
     const r = RCODE_SLOT[rcode & 0xfff]!;
@@ -132,8 +145,8 @@ export class QueryCounts {
   /** Drops the zones `keep` says no to. */
   forget(keep: (zone: string) => boolean): void {
     for (const z of [...this.cells.keys()]) if (!keep(z)) this.cells.delete(z);
-    this.lastZone = undefined;
-    this.lastCells = undefined;
+    this.recentZones.fill(undefined);
+    this.recentCells.fill(undefined);
   }
 }
 

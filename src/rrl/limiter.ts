@@ -50,8 +50,8 @@ export class ResponseLimiter {
   private readonly table: BucketTable;
   private readonly exempt: CidrSet;
   private readonly logOnly: boolean;
-  /** Per class: responses per second. */
-  private readonly rates: Float64Array;
+  /** Per class: responses per second (whole numbers in a plain array: read as small integers, never boxed). */
+  private readonly rates: readonly number[];
   private readonly address = new Address();
   private readonly counts = new Float64Array(ACTIONS * RESPONSE_CLASSES);
   private counted = false;
@@ -63,22 +63,43 @@ export class ResponseLimiter {
     this.table = table;
     this.exempt = new CidrSet(settings.exempt);
     this.logOnly = settings.mode === 'log-only';
-    this.rates = Float64Array.from([settings.responsesPerSecond, settings.nodataPerSecond, settings.nxdomainsPerSecond, settings.referralsPerSecond, settings.errorsPerSecond]);
+    this.rates = [settings.responsesPerSecond, settings.nodataPerSecond, settings.nxdomainsPerSecond, settings.referralsPerSecond, settings.errorsPerSecond];
   }
 
   /**
    * The decision for a response of class `cls` (classify.ts) and name hash
-   * `name` to the client at `address` (dgram's rinfo.address). Never throws;
-   * an address it cannot read is not limited.
+   * `name` to the client at `address` (text, as dgram's rinfo.address gives
+   * it). Never throws; an address it cannot read is not limited.
    */
   decide(address: string, cls: number, name: number): Decision {
+    if (!parseAddress(address, this.address)) return Decision.SEND;
+    return this.decideParsed(cls, name);
+  }
+
+  /**
+   * decide() for an address already parsed (the UDP paths' Peer): the words
+   * are copied into this limiter's scratch before masking, so the caller's
+   * address is left as it was. Hot path: nothing allocated.
+   */
+  decideAddress(address: Address, cls: number, name: number): Decision {
     const a = this.address;
-    if (!parseAddress(address, a)) return Decision.SEND;
+    if (address.family === 0) return Decision.SEND;
+    a.family = address.family;
+    a.w[0] = address.w[0]!;
+    a.w[1] = address.w[1]!;
+    a.w[2] = address.w[2]!;
+    a.w[3] = address.w[3]!;
+    return this.decideParsed(cls, name);
+  }
+
+  private decideParsed(cls: number, name: number): Decision {
+    const a = this.address;
     if (this.exempt.size > 0 && this.exempt.has(a)) return Decision.SEND;
     const bits = a.family === 4 ? this.settings.ipv4Prefix : this.settings.ipv6Prefix;
     maskAddress(a, bits);
     const w = a.w;
-    const limited = this.table.debit(cls | (a.family << 8), w[0]!, w[1]!, w[2]!, w[3]!, name, this.rates[cls]!, this.settings.window, processMs());
+    this.table.now = processMs();
+    const limited = this.table.debitNow(cls | (a.family << 8), w[0]!, w[1]!, w[2]!, w[3]!, name, this.rates[cls]!, this.settings.window);
     if (limited === 0) return Decision.SEND;
     const slip = this.settings.slip;
     const decision = slip > 0 && limited % slip === 0 ? Decision.SLIP : Decision.DROP;

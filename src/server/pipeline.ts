@@ -11,7 +11,7 @@ import { RRClass, RRType, typeToText } from '../zone/records.ts';
 import type { ZoneStore } from '../zone/store.ts';
 import { chaosTxtPlan, type AnswerPlan } from '../wire/answer.ts';
 import { decodeQuery, QueryStatus, QueryView, Rcode } from '../wire/query.ts';
-import { responseLimit, writeAnswer, writeEmpty } from '../wire/response.ts';
+import { responseLimit, udpLimit, writeAnswer, writeAnswerInto, writeEmpty, writeEmptyInto } from '../wire/response.ts';
 import type { ServedZone } from './served-zone.ts';
 import type { Logger } from '../observability/log.ts';
 import type { ResponseStream } from '../wire/transport.ts';
@@ -21,7 +21,8 @@ import { ResponseClass } from '../rrl/classify.ts';
 import { CookieVerdict, RESPONSE_COOKIE_SIZE, type ServerCookies } from '../cookies/server-cookies.ts';
 import { CookieCell, type CookieCounts } from '../observability/metrics.ts';
 import { ResolverTtl, type DemandOptions } from './resolver-ttl.ts';
-import type { Peer } from '../zone/address.ts';
+import { Peer } from '../zone/address.ts';
+import { HotAnswers } from './hot-answers.ts';
 
 export type Transport = 'udp' | 'tcp';
 
@@ -67,6 +68,10 @@ const OPCODE_NOTIFY = 4;
 /** RFC 2136 §2.2 NOTAUTH. */
 const RCODE_NOTAUTH = 9;
 
+/** What decide() concluded; OTHER is also the cookie step's "go on". */
+const Reply = { NONE: 0, ANSWER: 1, EMPTY: 2, OTHER: 3 } as const;
+type Reply = (typeof Reply)[keyof typeof Reply];
+
 const CHAOS_IDENTITY_NAMES = new Set(['id.server', 'hostname.bind']);
 
 export class QueryPipeline {
@@ -77,6 +82,21 @@ export class QueryPipeline {
   private readonly rrl: ResponseLimiter | undefined;
   private readonly cookies: CookieOptions | undefined;
   private readonly resolverTtl: ResolverTtl | undefined;
+  /** handle()'s peer: the remote text parsed once per message, so the rest of the path reads words as for UDP. */
+  private readonly textPeer = new Peer();
+  /** Recent (qname bytes, qtype) → zone and plan, so a repeated question makes no string (hot-answers.ts). */
+  private readonly hot = new HotAnswers();
+  private hotVersion = -1;
+  // The reply decide() chose (see there); valid until the next message.
+  private rPlan: AnswerPlan | undefined = undefined;
+  private rK = 0;
+  private rResolvers = false;
+  private rRcode = 0;
+  private rWithQuestion = false;
+  private rAa = false;
+  private rTc = false;
+  private rZone: ServedZone | undefined = undefined;
+  private rOther: Buffer | ResponseStream | null = null;
 
   constructor(store: ZoneStore<ServedZone>, options: PipelineOptions = {}) {
     this.store = store;
@@ -90,52 +110,36 @@ export class QueryPipeline {
 
   /**
    * Answers one message. `view` is scratch space owned by the caller's
-   * transport. Returns null when the message deserves no answer.
+   * transport; `remote` is the peer's address text (TCP's remoteAddress;
+   * '' when there is none). Returns null when the message deserves no answer.
+   * A Buffer per answer: TCP frames it; UDP uses answerDatagram, which
+   * writes the same bytes with the same writers into its send slot.
    */
   handle(msg: Uint8Array, length: number, transport: Transport, view: QueryView, remote = ''): Buffer | ResponseStream | null {
-    const status = decodeQuery(msg, length, view);
-    switch (status) {
-      case QueryStatus.DROP:
+    const peer = this.textPeer;
+    peer.setText(remote, 0);
+    switch (this.decide(msg, length, transport, view, peer)) {
+      case Reply.NONE:
         return null;
-      case QueryStatus.FORMERR:
-        return this.error(msg, view, Rcode.FORMERR, view.questionEnd > 12, transport, remote);
-      case QueryStatus.NOTIMP:
-        // We are a primary only: a NOTIFY sent to us is answered NOTAUTH, as Knot answers one it does not accept.
-        if (view.opcode === OPCODE_NOTIFY && view.questionEnd > 12) return this.error(msg, view, RCODE_NOTAUTH, true, transport, remote);
-        return this.error(msg, view, Rcode.NOTIMP, view.questionEnd > 12, transport, remote);
-    }
-    // Before anything else answers, so that BADVERS and REFUSED carry the cookie too (BIND does the same).
-    if (this.cookies) {
-      const refused = this.cookieStep(msg, view, transport, remote, this.cookies);
-      if (refused !== undefined) return refused;
-    }
-    // RFC 6891 §6.1.3: we implement EDNS version 0 only.
-    if (view.hasEdns && view.ednsVersion > 0) return this.error(msg, view, Rcode.BADVERS, true, transport, remote);
-    // RFC 7871 §7.2.1: a wrongly formatted ECS option is FORMERR (with OPT and any cookie, without ECS). After the
-    // cookie step so that the FORMERR carries the cookie, after BADVERS because options of another EDNS version are
-    // not ours to judge; an error like any other to rate limiting.
-    if (view.ecsMalformed) return this.error(msg, view, Rcode.FORMERR, true, transport, remote);
-
-    if (view.qclass !== RRClass.IN) {
-      if (view.qclass === RRClass.CH && this.chaos && view.qtype === RRType.TXT && CHAOS_IDENTITY_NAMES.has(view.qnameKey)) {
-        return this.answer(msg, view, this.chaos, undefined, transport, remote);
+      case Reply.ANSWER: {
+        const plan = this.rPlan!;
+        const out = writeAnswer(msg, view, plan, this.rK, responseLimit(view, transport));
+        if (this.rResolvers) this.resolverTtl!.finish(out, view, plan);
+        this.done(view, plan.rcode, this.rZone, transport);
+        return out;
       }
-      return this.error(msg, view, Rcode.REFUSED, true, transport, remote);
+      case Reply.EMPTY: {
+        const out = writeEmpty(msg, view, this.rRcode, this.rWithQuestion, this.rAa, this.rTc);
+        this.done(view, this.rRcode, this.rZone, transport);
+        return out;
+      }
+      default: {
+        const out = this.rOther;
+        this.rOther = null;
+        this.done(view, this.rRcode, this.rZone, transport);
+        return out;
+      }
     }
-    const qtype = view.qtype;
-    if (qtype === RRType.OPT) return this.error(msg, view, Rcode.FORMERR, true, transport, remote);
-    if (qtype === RRType.AXFR || qtype === RRType.IXFR) {
-      if (!this.transfer) return this.error(msg, view, Rcode.REFUSED, true, transport, remote);
-      const served = this.store.get(view.qnameKey);
-      const { out, rcode } = this.transfer.answer(msg, length, view, transport, remote, served);
-      return this.done(view, out, rcode, served, transport);
-    }
-    if (qtype === RRType.MAILA || qtype === RRType.MAILB) return this.error(msg, view, Rcode.NOTIMP, true, transport, remote);
-
-    const served = this.zoneFor(view.qnameKey, qtype);
-    if (!served) return this.error(msg, view, Rcode.REFUSED, true, transport, remote);
-    const plan = served.plan(view.qname, view.qnameKey, view.qnameWireLength, qtype);
-    return this.answer(msg, view, plan, served, transport, remote);
   }
 
   /**
@@ -143,13 +147,105 @@ export class QueryPipeline {
    * EDNS_UDP_SIZE octets: no UDP answer is larger); returns the answer's
    * length, 0 when it gets none. The batched UDP path (src/wire/udp-batch.ts)
    * calls this for every datagram of a batch, the dgram path too, so both
-   * send the same bytes.
+   * send the same bytes. Allocates nothing per datagram: the answer is
+   * written in place, the peer's parsed address goes to rate limiting,
+   * cookies and resolver demand as words (its text is never made here).
    */
   answerDatagram(msg: Uint8Array, length: number, view: QueryView, peer: Peer, out: Uint8Array, at: number): number {
-    const answer = this.handle(msg, length, 'udp', view, peer.text);
-    if (!(answer instanceof Uint8Array)) return 0;
-    out.set(answer, at);
-    return answer.length;
+    switch (this.decide(msg, length, 'udp', view, peer)) {
+      case Reply.NONE:
+        return 0;
+      case Reply.ANSWER: {
+        const plan = this.rPlan!;
+        const n = writeAnswerInto(out, at, msg, view, plan, this.rK, udpLimit(view));
+        if (this.rResolvers) this.resolverTtl!.finish(out, view, plan, at, n);
+        this.done(view, plan.rcode, this.rZone, 'udp');
+        return n;
+      }
+      case Reply.EMPTY: {
+        const n = writeEmptyInto(out, at, msg, view, this.rRcode, this.rWithQuestion, this.rAa, this.rTc);
+        this.done(view, this.rRcode, this.rZone, 'udp');
+        return n;
+      }
+      default: {
+        // A transfer asked over UDP: REFUSED or a single-message answer, built by the transfer service (rare).
+        const reply = this.rOther;
+        this.rOther = null;
+        this.done(view, this.rRcode, this.rZone, 'udp');
+        if (!(reply instanceof Uint8Array)) return 0;
+        out.set(reply, at);
+        return reply.length;
+      }
+    }
+  }
+
+  /**
+   * What the response to one message is, without writing it: NONE, an
+   * ANSWER from rPlan at step rK, an EMPTY response (rRcode, rWithQuestion,
+   * rAa, rTc) or OTHER (rOther, from the transfer service). The decision's
+   * details are left in this pipeline's r* fields (one pipeline per thread,
+   * synchronous), so that the two callers write it their way and nothing is
+   * allocated to carry it.
+   */
+  private decide(msg: Uint8Array, length: number, transport: Transport, view: QueryView, peer: Peer): Reply {
+    const status = decodeQuery(msg, length, view);
+    switch (status) {
+      case QueryStatus.DROP:
+        return Reply.NONE;
+      case QueryStatus.FORMERR:
+        return this.error(view, Rcode.FORMERR, view.questionEnd > 12, transport, peer);
+      case QueryStatus.NOTIMP:
+        // We are a primary only: a NOTIFY sent to us is answered NOTAUTH, as Knot answers one it does not accept.
+        if (view.opcode === OPCODE_NOTIFY && view.questionEnd > 12) return this.error(view, RCODE_NOTAUTH, true, transport, peer);
+        return this.error(view, Rcode.NOTIMP, view.questionEnd > 12, transport, peer);
+    }
+    // Before anything else answers, so that BADVERS and REFUSED carry the cookie too (BIND does the same).
+    if (this.cookies) {
+      const refused = this.cookieStep(msg, view, transport, peer, this.cookies);
+      if (refused !== Reply.OTHER) return refused;
+    }
+    // RFC 6891 §6.1.3: we implement EDNS version 0 only.
+    if (view.hasEdns && view.ednsVersion > 0) return this.error(view, Rcode.BADVERS, true, transport, peer);
+    // RFC 7871 §7.2.1: a wrongly formatted ECS option is FORMERR (with OPT and any cookie, without ECS). After the
+    // cookie step so that the FORMERR carries the cookie, after BADVERS because options of another EDNS version are
+    // not ours to judge; an error like any other to rate limiting.
+    if (view.ecsMalformed) return this.error(view, Rcode.FORMERR, true, transport, peer);
+
+    if (view.qclass !== RRClass.IN) {
+      if (view.qclass === RRClass.CH && this.chaos && view.qtype === RRType.TXT && CHAOS_IDENTITY_NAMES.has(view.qnameKey)) {
+        return this.answer(view, this.chaos, undefined, transport, peer);
+      }
+      return this.error(view, Rcode.REFUSED, true, transport, peer);
+    }
+    const qtype = view.qtype;
+    if (qtype === RRType.OPT) return this.error(view, Rcode.FORMERR, true, transport, peer);
+    if (qtype === RRType.AXFR || qtype === RRType.IXFR) {
+      if (!this.transfer) return this.error(view, Rcode.REFUSED, true, transport, peer);
+      const served = this.store.get(view.qnameKey);
+      const { out, rcode } = this.transfer.answer(msg, length, view, transport, peer.text, served);
+      this.rOther = out;
+      this.rRcode = rcode;
+      this.rZone = served;
+      return Reply.OTHER;
+    }
+    if (qtype === RRType.MAILA || qtype === RRType.MAILB) return this.error(view, Rcode.NOTIMP, true, transport, peer);
+
+    const hot = this.hot;
+    if (this.store.version !== this.hotVersion) {
+      hot.clear();
+      this.hotVersion = this.store.version;
+    }
+    const kept = hot.lookup(msg, view);
+    if (kept === null) return this.error(view, Rcode.REFUSED, true, transport, peer);
+    if (kept !== undefined) return this.answer(view, kept, hot.zone, transport, peer);
+    const served = this.zoneFor(view.qnameKey, qtype);
+    if (!served) {
+      hot.store(msg, view, undefined, undefined);
+      return this.error(view, Rcode.REFUSED, true, transport, peer);
+    }
+    const plan = served.plan(view.qname, view.qnameKey, view.qnameWireLength, qtype);
+    hot.store(msg, view, served, plan);
+    return this.answer(view, plan, served, transport, peer);
   }
 
   /**
@@ -158,30 +254,42 @@ export class QueryPipeline {
    * answer bytes are written, so a dropped response costs less than an
    * answered one. A query whose source a server cookie proved is exempt.
    */
-  private limit(view: QueryView, cls: number, name: number, transport: Transport, remote: string): Decision {
+  private limit(view: QueryView, cls: number, name: number, transport: Transport, peer: Peer): Decision {
     if (this.rrl === undefined || transport !== 'udp' || view.sourceProven) return Decision.SEND;
-    return this.rrl.decide(remote, cls, name);
+    return this.rrl.decideAddress(peer.address, cls, name);
   }
 
   /** An answer from a plan, through the rate limit. */
-  private answer(msg: Uint8Array, view: QueryView, plan: AnswerPlan, served: ServedZone | undefined, transport: Transport, remote: string): Buffer | null {
-    const decision = this.limit(view, plan.limitClass, plan.limitName, transport, remote);
-    if (decision === Decision.DROP) return null;
-    if (decision === Decision.SLIP) return this.done(view, writeEmpty(msg, view, plan.rcode, true, plan.authoritative, true), plan.rcode, served, transport);
+  private answer(view: QueryView, plan: AnswerPlan, served: ServedZone | undefined, transport: Transport, peer: Peer): Reply {
+    const decision = this.limit(view, plan.limitClass, plan.limitName, transport, peer);
+    if (decision === Decision.DROP) return Reply.NONE;
+    if (decision === Decision.SLIP) return this.empty(plan.rcode, true, plan.authoritative, true, served);
     let k = served ? served.nextVariant(plan) : 0;
-    const resolvers = served && this.resolverTtl && ResolverTtl.applies(plan) ? this.resolverTtl : undefined;
-    if (resolvers) k = resolvers.step(plan, served!.zone.ttlPolicy.minTtl, remote, k);
+    const resolvers = served !== undefined && this.resolverTtl !== undefined && ResolverTtl.applies(plan);
+    if (resolvers) k = this.resolverTtl!.step(plan, served!.zone.ttlPolicy.minTtl, peer.address, k);
     served?.countFirst(plan, k);
-    const out = writeAnswer(msg, view, plan, k, responseLimit(view, transport));
-    resolvers?.finish(out, view, plan);
-    return this.done(view, out, plan.rcode, served, transport);
+    this.rPlan = plan;
+    this.rK = k;
+    this.rResolvers = resolvers;
+    this.rZone = served;
+    return Reply.ANSWER;
+  }
+
+  /** A response without records for the writers (see decide). */
+  private empty(rcode: number, withQuestion: boolean, aa: boolean, tc: boolean, zone: ServedZone | undefined): Reply {
+    this.rRcode = rcode;
+    this.rWithQuestion = withQuestion;
+    this.rAa = aa;
+    this.rTc = tc;
+    this.rZone = zone;
+    return Reply.EMPTY;
   }
 
   /** An error response (no records), through the rate limit as class error. */
-  private error(msg: Uint8Array, view: QueryView, rcode: number, withQuestion: boolean, transport: Transport, remote: string): Buffer | null {
-    const decision = this.limit(view, ResponseClass.ERROR, 0, transport, remote);
-    if (decision === Decision.DROP) return null;
-    return this.done(view, writeEmpty(msg, view, rcode, withQuestion, false, decision === Decision.SLIP), rcode, undefined, transport);
+  private error(view: QueryView, rcode: number, withQuestion: boolean, transport: Transport, peer: Peer): Reply {
+    const decision = this.limit(view, ResponseClass.ERROR, 0, transport, peer);
+    if (decision === Decision.DROP) return Reply.NONE;
+    return this.empty(rcode, withQuestion, false, decision === Decision.SLIP, undefined);
   }
 
   /**
@@ -193,32 +301,32 @@ export class QueryPipeline {
    * does a query without a valid server cookie go unanswered: BADCOOKIE with
    * the fresh cookie when it sent a client cookie (§5.2.3, §5.2.4), an empty
    * TC answer when it sent none, so that it retries over TCP. Returns the
-   * response when the step answers (null: rate limiting dropped it), else
-   * undefined (the query goes on). FORMERR and BADCOOKIE are errors to rate
+   * reply when the step answers (NONE: rate limiting dropped it), else
+   * OTHER (the query goes on). FORMERR and BADCOOKIE are errors to rate
    * limiting like any other: a spoofed flood of them must not be answered in full.
    */
-  private cookieStep(msg: Uint8Array, view: QueryView, transport: Transport, remote: string, cookies: CookieOptions): Buffer | null | undefined {
+  private cookieStep(msg: Uint8Array, view: QueryView, transport: Transport, peer: Peer, cookies: CookieOptions): Reply {
     if (view.cookieMalformed) {
       cookies.counts.count(CookieCell.MALFORMED);
-      return this.error(msg, view, Rcode.FORMERR, true, transport, remote);
+      return this.error(view, Rcode.FORMERR, true, transport, peer);
     }
     if (view.cookieLength === 0) {
-      if (!cookies.require || transport !== 'udp') return undefined;
+      if (!cookies.require || transport !== 'udp') return Reply.OTHER;
       cookies.counts.count(CookieCell.TRUNCATED);
-      return this.done(view, writeEmpty(msg, view, Rcode.NOERROR, true, false, true), Rcode.NOERROR, undefined, transport);
+      return this.empty(Rcode.NOERROR, true, false, true, undefined);
     }
-    const verdict = cookies.server.judge(msg, view.cookieAt, view.cookieLength, remote, view.responseCookie);
-    if (verdict === CookieVerdict.NONE) return undefined;
+    const verdict = cookies.server.judgeAddress(msg, view.cookieAt, view.cookieLength, peer.address, view.responseCookie);
+    if (verdict === CookieVerdict.NONE) return Reply.OTHER;
     view.responseCookieLength = RESPONSE_COOKIE_SIZE;
     if (verdict === CookieVerdict.VALID) {
       view.sourceProven = true;
       cookies.counts.count(CookieCell.VALID);
-      return undefined;
+      return Reply.OTHER;
     }
     cookies.counts.count(verdict === CookieVerdict.CLIENT_ONLY ? CookieCell.CLIENT_ONLY : CookieCell.INVALID);
-    if (!cookies.require || transport !== 'udp') return undefined;
+    if (!cookies.require || transport !== 'udp') return Reply.OTHER;
     cookies.counts.count(CookieCell.BADCOOKIE);
-    return this.error(msg, view, Rcode.BADCOOKIE, true, transport, remote);
+    return this.error(view, Rcode.BADCOOKIE, true, transport, peer);
   }
 
   /**
@@ -232,8 +340,7 @@ export class QueryPipeline {
     return this.store.find(parentOf(qnameKey)!) ?? served;
   }
 
-  private done<T extends Buffer | ResponseStream>(view: QueryView, out: T, rcode: number, zone: ServedZone | undefined, transport: Transport): T {
+  private done(view: QueryView, rcode: number, zone: ServedZone | undefined, transport: Transport): void {
     if (this.observe) this.observe(view, rcode, zone, transport);
-    return out;
   }
 }

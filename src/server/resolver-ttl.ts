@@ -16,6 +16,7 @@
 import { DemandTracker, heavyTtl, type DemandTable, type PrefixBits } from '../balancing/demand.ts';
 import type { AnswerPlan } from '../wire/answer.ts';
 import type { QueryView } from '../wire/query.ts';
+import type { Address } from '../zone/address.ts';
 import { setRotationTtl } from '../wire/response.ts';
 import { processMs } from '../rrl/table.ts';
 
@@ -47,14 +48,15 @@ export class ResolverTtl {
   }
 
   /**
-   * Counts the query from `remote` (plan: one that applies()), decides its
+   * Counts the query from `remote` (parsed: the datagram's Peer, or the
+   * address a TCP connection reported; plan: one that applies()), decides its
    * TTL; returns the rotation step to write (`k`, or the steered one).
    */
-  step(plan: AnswerPlan, minTtl: number, remote: string, k: number): number {
+  step(plan: AnswerPlan, minTtl: number, remote: Address, k: number): number {
     const r = plan.rotation!;
     const spec = r.resolvers!;
     this.ttl = r.ttl;
-    this.at = this.tracker.observe(remote, answerId(plan));
+    this.at = this.tracker.observeAddress(remote, answerId(plan));
     if (this.at < 0 || !this.tracker.heavy(this.at, spec.heavyShare)) return k;
     this.ttl = heavyTtl(spec.ttl, r.ttl, minTtl);
     if (r.steer !== undefined && r.firstStep !== undefined) {
@@ -65,10 +67,10 @@ export class ResolverTtl {
     return k;
   }
 
-  /** After writeAnswer: the heavy TTL into the bytes, and the TTL given into the table. */
-  finish(out: Buffer, q: QueryView, plan: AnswerPlan): void {
+  /** After writeAnswer (the answer at out[at..at+length)): the heavy TTL into the bytes, and the TTL given into the table. */
+  finish(out: Uint8Array, q: QueryView, plan: AnswerPlan, at = 0, length = out.length - at): void {
     if (this.at < 0) return;
-    if (this.ttl !== plan.rotation!.ttl) setRotationTtl(out, q, plan, this.ttl);
+    if (this.ttl !== plan.rotation!.ttl) setRotationTtl(out, q, plan, this.ttl, at, length);
     this.tracker.answered(this.at, answerId(plan), this.ttl);
     this.at = -1;
   }

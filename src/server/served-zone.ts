@@ -28,7 +28,8 @@ export class ServedZone {
   /** Key prefix: this zone version, and how many times its answers were invalidated. */
   private prefix: string;
   private readonly id = nextZoneId++;
-  private generation = 0;
+  /** How many times this zone's answers were invalidated (the pipeline's answer table compares it). Only invalidate() moves it. */
+  generation = 0;
   /** The node each qtype-free NODATA plan answers for (see Resolution.missingAt). */
   private readonly missingAt = new WeakMap<AnswerPlan, ZoneNode>();
 
@@ -101,6 +102,11 @@ export class ServedZone {
       this.cache.set(sharedKey, plan);
     }
     return plan;
+  }
+
+  /** Whether a plan this zone compiled is still good now (health-aware plans expire). */
+  current(plan: AnswerPlan): boolean {
+    return plan.expiresAt === Infinity || plan.expiresAt > this.clock();
   }
 
   /** Drops every compiled answer: the live view changed (a member went up or down, an override). Old entries age out of the cache. */

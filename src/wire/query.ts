@@ -27,19 +27,84 @@ export const QueryStatus = {
 } as const;
 export type QueryStatus = (typeof QueryStatus)[keyof typeof QueryStatus];
 
-/** Reused across queries by each transport, so decoding allocates only the qname strings. */
+/**
+ * Reused across queries by each transport, so decoding allocates nothing:
+ * the qname strings are made only when something reads them (a lookup that
+ * missed the pipeline's answer table, logs), from the message's bytes, which
+ * must still be there then: read them while the message is being answered.
+ */
 export class QueryView {
   id = 0;
   /** Raw second 16-bit word of the header. */
   flags = 0;
   opcode = 0;
   qdcount = 0;
-  /** Name as the client wrote it: octets as latin1, labels joined by '.'. */
-  qname = '';
-  /** ASCII-lower-cased qname, the lookup key. */
-  qnameKey = '';
-  /** Octets the qname takes on the wire. */
+  /** Octets the qname takes on the wire (it starts at HEADER_SIZE); 0 before a question was read. */
   qnameWireLength = 0;
+  /**
+   * A seeded hash of the qname's wire octets with ASCII letters lower-cased
+   * (label lengths included): what the pipeline's answer table is keyed by,
+   * so a repeated question is found without making its name string.
+   */
+  qnameHash = 0;
+  /** The message decoded last (its qname is read from it lazily). */
+  private msg: Uint8Array | undefined = undefined;
+  private nameText: string | undefined = undefined;
+  private keyText: string | undefined = undefined;
+
+  /** Name as the client wrote it: octets as latin1, labels joined by '.'. */
+  get qname(): string {
+    if (this.nameText === undefined) this.readNames();
+    return this.nameText!;
+  }
+  set qname(v: string) {
+    this.nameText = v;
+  }
+
+  /** ASCII-lower-cased qname, the lookup key. */
+  get qnameKey(): string {
+    if (this.keyText === undefined) this.readNames();
+    return this.keyText!;
+  }
+  set qnameKey(v: string) {
+    this.keyText = v;
+  }
+
+  /** Forgets the names of the previous message; `msg` is the one being decoded. */
+  startMessage(msg: Uint8Array): void {
+    this.msg = msg;
+    this.qnameWireLength = 0;
+    this.nameText = undefined;
+    this.keyText = undefined;
+  }
+
+  private readNames(): void {
+    const msg = this.msg;
+    let name = '';
+    let key = '';
+    if (msg !== undefined && this.qnameWireLength > 0) {
+      let pos = HEADER_SIZE;
+      for (;;) {
+        const len = msg[pos]!;
+        pos++;
+        if (len === 0) break;
+        if (name.length > 0) {
+          name += '.';
+          key += '.';
+        }
+        for (let i = 0; i < len; i++) {
+          const c = msg[pos + i]!;
+          // A '.' octet inside a label is LABEL_DOT (U+012E) internally, as in zone names (src/zone/name.ts).
+          const ch = String.fromCharCode(c === 0x2e ? 0x12e : c);
+          name += ch;
+          key += c >= 65 && c <= 90 ? String.fromCharCode(c + 32) : ch;
+        }
+        pos += len;
+      }
+    }
+    this.nameText = name;
+    this.keyText = key;
+  }
   qtype = 0;
   qclass = 0;
   /** Offset just past the question section; 12 when there is none to echo. */
@@ -120,16 +185,19 @@ function ecsProblem(msg: Uint8Array, at: number, length: number): string {
   return '';
 }
 
+/** Per-process seed of qname hashes, so no one can aim names at one slot of the answer table. */
+const QNAME_SEED = crypto.getRandomValues(new Uint32Array(1))[0]! | 0;
+
 /**
- * RFC 1035 §3.1 / §4.1.2. Reads an uncompressed name at `offset`. A question
- * name has nothing before it to point at, so a compression pointer here is
- * malformed. Returns the offset past the name, or -1.
+ * RFC 1035 §3.1 / §4.1.2. Checks the uncompressed name at `offset` and
+ * hashes it (view.qnameHash); the strings are made later, if asked for. A
+ * question name has nothing before it to point at, so a compression pointer
+ * here is malformed. Returns the offset past the name, or -1.
  */
 function readQname(msg: Uint8Array, length: number, offset: number, view: QueryView): number {
   let pos = offset;
-  let name = '';
-  let key = '';
   let total = 1;
+  let h = QNAME_SEED;
   for (;;) {
     if (pos >= length) return -1;
     const len = msg[pos]!;
@@ -138,22 +206,16 @@ function readQname(msg: Uint8Array, length: number, offset: number, view: QueryV
     if (len > 63) return -1; // pointers (0xC0) and the reserved 0x40/0x80 forms
     total += len + 1;
     if (total > 255 || pos + len > length) return -1;
-    if (name.length > 0) {
-      name += '.';
-      key += '.';
-    }
+    h = Math.imul(h ^ len, 0x01000193);
     for (let i = 0; i < len; i++) {
       const c = msg[pos + i]!;
-      // A '.' octet inside a label is LABEL_DOT (U+012E) internally, as in zone names (src/zone/name.ts).
-      const ch = String.fromCharCode(c === 0x2e ? 0x12e : c);
-      name += ch;
-      key += c >= 65 && c <= 90 ? String.fromCharCode(c + 32) : ch;
+      h = Math.imul(h ^ (c >= 65 && c <= 90 ? c + 32 : c), 0x01000193);
     }
     pos += len;
   }
-  view.qname = name;
-  view.qnameKey = key;
   view.qnameWireLength = total;
+  // 30 bits: a small integer to V8, never boxed.
+  view.qnameHash = h & 0x3fffffff;
   return pos;
 }
 
@@ -180,8 +242,7 @@ export function decodeQuery(msg: Uint8Array, length: number, view: QueryView): Q
   view.ednsUdpSize = 0;
   view.ednsDo = false;
   view.questionEnd = HEADER_SIZE;
-  view.qname = '';
-  view.qnameKey = '';
+  view.startMessage(msg);
   if (length < HEADER_SIZE) return QueryStatus.DROP;
   view.id = (msg[0]! << 8) | msg[1]!;
   view.flags = (msg[2]! << 8) | msg[3]!;

@@ -56,7 +56,7 @@ function writeOptFor(out: Uint8Array, at: number, msg: Uint8Array, q: QueryView,
  * from the plan's table (rotation/weighted.ts). Only slots inside the first
  * `bodyLen` octets (the part of the body that fits) are written.
  */
-function rotate(out: Buffer, at: number, bodyLen: number, r: Rotation, k: number): void {
+function rotate(out: Uint8Array, at: number, bodyLen: number, r: Rotation, k: number): void {
   const { rdlength, count, rdata, order, stride } = r;
   const first = firstRecordAt(order, stride, count, k);
   for (let i = 0; i < r.at.length; i++) {
@@ -64,65 +64,150 @@ function rotate(out: Buffer, at: number, bodyLen: number, r: Rotation, k: number
     if (slot + rdlength > bodyLen) return;
     const record = order !== undefined && i < stride ? order[k * stride + i]! : (first + i) % count;
     const from = record * rdlength;
-    rdata.copy(out, at + slot, from, from + rdlength);
+    // A few octets (A: 4, AAAA: 16): a loop beats Buffer#copy's call overhead.
+    for (let j = 0; j < rdlength; j++) out[at + slot + j] = rdata[from + j]!;
   }
+}
+
+/** Octets of the header and question copied from the query, byte by byte: a question is a few dozen octets, and a subarray would be an object per answer. */
+function copyQuestion(out: Uint8Array, at: number, msg: Uint8Array, qlen: number): void {
+  for (let i = HEADER_SIZE; i < qlen; i++) out[at + i] = msg[i]!;
+}
+
+/**
+ * The response header at `out[at..]` (RFC 1035 §4.1.1): QR=1, the opcode and
+ * ID echoed, AA and TC as given, RD and CD copied from the query, the low
+ * four bits of the RCODE (the rest goes in OPT). message.ts writeHeader says
+ * the same from a ResponseHeader object; this one takes the fields, so the
+ * answer path makes no object per answer.
+ */
+function headerAt(out: Uint8Array, at: number, q: QueryView, rcode: number, aa: boolean, tc: boolean, qd: number, an: number, ns: number, ar: number): void {
+  const flags = q.flags;
+  out[at] = (q.id >> 8) & 0xff;
+  out[at + 1] = q.id & 0xff;
+  out[at + 2] = 0x80 | ((q.opcode & 0x0f) << 3) | (aa ? 0x04 : 0) | (tc ? 0x02 : 0) | ((flags >> 8) & 0x01);
+  out[at + 3] = (flags & 0x10) | (rcode & 0x0f);
+  out[at + 4] = qd >> 8;
+  out[at + 5] = qd & 0xff;
+  out[at + 6] = an >> 8;
+  out[at + 7] = an & 0xff;
+  out[at + 8] = ns >> 8;
+  out[at + 9] = ns & 0xff;
+  out[at + 10] = ar >> 8;
+  out[at + 11] = ar & 0xff;
+}
+
+/** What fits of a plan's body (answerLayout's result; module scratch, the answer path is synchronous). */
+const fit = { bodyLen: 0, an: 0, ns: 0, ar: 0, tc: false, opt: 0 };
+
+/**
+ * Decides how much of `plan`'s body fits within `limit` octets for `q`:
+ * when the body does not fit it is cut on an RRset boundary; TC is set when
+ * anything before `plan.mustFit` (answer, authority, required glue) was
+ * dropped. Returns the response's length; the cut is left in `fit`.
+ */
+function answerLayout(q: QueryView, plan: AnswerPlan, limit: number): number {
+  const qlen = q.questionEnd;
+  const opt = optSize(q);
+  fit.opt = opt;
+  fit.bodyLen = plan.body.length;
+  fit.an = plan.an;
+  fit.ns = plan.ns;
+  fit.ar = plan.ar;
+  fit.tc = fit.bodyLen < plan.mustFit;
+  if (qlen + fit.bodyLen + opt > limit) {
+    const room = limit - qlen - opt;
+    fit.bodyLen = 0;
+    fit.an = 0;
+    fit.ns = 0;
+    fit.ar = 0;
+    const cuts = plan.cuts;
+    for (let i = 0; i < cuts.length; i++) {
+      const cut = cuts[i]!;
+      if (cut.end > room) break;
+      fit.bodyLen = cut.end;
+      fit.an = cut.an;
+      fit.ns = cut.ns;
+      fit.ar = cut.ar;
+    }
+    fit.tc = fit.bodyLen < plan.mustFit;
+  }
+  return qlen + fit.bodyLen + opt;
+}
+
+/** Writes the answer answerLayout just laid out into `out[at..]`. */
+function writeLaidOut(out: Uint8Array, at: number, msg: Uint8Array, q: QueryView, plan: AnswerPlan, k: number): void {
+  const qlen = q.questionEnd;
+  const bodyLen = fit.bodyLen;
+  copyQuestion(out, at, msg, qlen);
+  headerAt(out, at, q, plan.rcode, plan.authoritative, fit.tc, 1, fit.an, fit.ns, fit.ar + (fit.opt ? 1 : 0));
+  // The whole body (nearly always): TypedArray#set, a plain memcpy; a cut one through Buffer#copy (no subarray object).
+  if (bodyLen === plan.body.length) out.set(plan.body, at + qlen);
+  else plan.body.copy(out, at + qlen, 0, bodyLen);
+  if (plan.rotation && (k !== 0 || plan.rotation.order !== undefined)) rotate(out, at + qlen, bodyLen, plan.rotation, k);
+  if (fit.opt) writeOptFor(out, at + qlen + bodyLen, msg, q, plan.rcode, q.ecsLength > 0 ? ecsScope(q, plan) : 0);
 }
 
 /**
  * Builds the answer for `q` (whose bytes are `msg`) from `plan` at rotation
- * offset `k`, within `limit` octets. When the body does not fit it is cut on
- * an RRset boundary; TC is set when anything before `plan.mustFit` (answer,
- * authority, required glue) was dropped.
+ * offset `k`, within `limit` octets, into `out` at `at` (room for `limit`
+ * octets); returns its length. When the body does not fit it is cut on an
+ * RRset boundary; TC is set when anything before `plan.mustFit` (answer,
+ * authority, required glue) was dropped. The UDP path writes straight into
+ * its send slot with this; nothing is allocated.
  */
+export function writeAnswerInto(out: Uint8Array, at: number, msg: Uint8Array, q: QueryView, plan: AnswerPlan, k: number, limit: number): number {
+  const length = answerLayout(q, plan, limit);
+  writeLaidOut(out, at, msg, q, plan, k);
+  return length;
+}
+
+/** writeAnswerInto into a Buffer of its own (TCP, tests). */
 export function writeAnswer(msg: Uint8Array, q: QueryView, plan: AnswerPlan, k: number, limit: number): Buffer {
-  const body = plan.body;
-  const qlen = q.questionEnd;
-  const opt = optSize(q);
-  let bodyLen = body.length;
-  let an = plan.an;
-  let ns = plan.ns;
-  let ar = plan.ar;
-  let tc = bodyLen < plan.mustFit;
-  if (qlen + bodyLen + opt > limit) {
-    const room = limit - qlen - opt;
-    bodyLen = 0;
-    an = 0;
-    ns = 0;
-    ar = 0;
-    for (const cut of plan.cuts) {
-      if (cut.end > room) break;
-      bodyLen = cut.end;
-      an = cut.an;
-      ns = cut.ns;
-      ar = cut.ar;
-    }
-    tc = bodyLen < plan.mustFit;
-  }
-  const out = Buffer.allocUnsafe(qlen + bodyLen + opt);
-  out.set(msg.subarray(HEADER_SIZE, qlen), HEADER_SIZE);
-  writeHeader(out, { id: q.id, opcode: q.opcode, queryFlags: q.flags, rcode: plan.rcode, aa: plan.authoritative, tc }, 1, an, ns, ar + (opt ? 1 : 0));
-  body.copy(out, qlen, 0, bodyLen);
-  if (plan.rotation && (k !== 0 || plan.rotation.order !== undefined)) rotate(out, qlen, bodyLen, plan.rotation, k);
-  if (opt) writeOptFor(out, qlen + bodyLen, msg, q, plan.rcode, q.ecsLength > 0 ? ecsScope(q, plan) : 0);
+  const out = Buffer.allocUnsafe(answerLayout(q, plan, limit));
+  writeLaidOut(out, 0, msg, q, plan, k);
   return out;
 }
 
 /**
- * Sets the TTL of the rotating RRset's records in a response writeAnswer
- * made for `q` from `plan` (resolver-aware TTLs give heavy resolvers a
- * shorter one). A record's TTL field sits 6 octets before its rdata (TTL,
- * then RDLENGTH, RFC 1035 §4.1.3); records cut off by truncation are skipped.
+ * Sets the TTL of the rotating RRset's records in a response of `length`
+ * octets at `out[at..]` that writeAnswer made for `q` from `plan`
+ * (resolver-aware TTLs give heavy resolvers a shorter one). A record's TTL
+ * field sits 6 octets before its rdata (TTL, then RDLENGTH, RFC 1035
+ * §4.1.3); records cut off by truncation are skipped.
  */
-export function setRotationTtl(out: Buffer, q: QueryView, plan: AnswerPlan, ttl: number): void {
+export function setRotationTtl(out: Uint8Array, q: QueryView, plan: AnswerPlan, ttl: number, at = 0, length = out.length - at): void {
   const r = plan.rotation;
   if (r === undefined) return;
   const qlen = q.questionEnd;
-  const bodyLen = out.length - qlen - optSize(q);
+  const bodyLen = length - qlen - optSize(q);
   for (let i = 0; i < r.at.length; i++) {
     const slot = r.at[i]!;
     if (slot + r.rdlength > bodyLen) return;
-    out.writeUInt32BE(ttl, qlen + slot - 6);
+    const o = at + qlen + slot - 6;
+    out[o] = ttl >>> 24;
+    out[o + 1] = (ttl >>> 16) & 0xff;
+    out[o + 2] = (ttl >>> 8) & 0xff;
+    out[o + 3] = ttl & 0xff;
   }
+}
+
+/** Octets of the question echoed and of the OPT record in an empty response (emptyLayout's result). */
+const empty = { qlen: 0, opt: 0 };
+
+function emptyLayout(q: QueryView, rcode: number, withQuestion: boolean): number {
+  empty.qlen = withQuestion ? q.questionEnd : HEADER_SIZE;
+  empty.opt = q.hasEdns ? optSize(q) : rcode === Rcode.BADVERS ? OPT_SIZE : 0;
+  return empty.qlen + empty.opt;
+}
+
+function writeEmptyLaidOut(out: Uint8Array, at: number, msg: Uint8Array, q: QueryView, rcode: number, withQuestion: boolean, aa: boolean, tc: boolean): void {
+  const qlen = empty.qlen;
+  const opt = empty.opt;
+  copyQuestion(out, at, msg, qlen);
+  headerAt(out, at, q, rcode, aa, tc, withQuestion ? 1 : 0, 0, 0, opt ? 1 : 0);
+  // No records, so nothing the scope could be about: 0, valid for every client (RFC 7871 §7.2.1).
+  if (opt) writeOptFor(out, at + qlen, msg, q, rcode, 0);
 }
 
 /**
@@ -133,16 +218,18 @@ export function setRotationTtl(out: Buffer, q: QueryView, plan: AnswerPlan, ttl:
  * The question is echoed when it was parsed; the OPT record when the query
  * had one (and always for BADVERS, which only OPT can carry), with the
  * response cookie when one was prepared and the query's ECS option (scope 0)
- * when it had a well-formed one.
+ * when it had a well-formed one. Written into `out` at `at`; returns the length.
  */
+export function writeEmptyInto(out: Uint8Array, at: number, msg: Uint8Array, q: QueryView, rcode: number, withQuestion: boolean, aa = false, tc = false): number {
+  const length = emptyLayout(q, rcode, withQuestion);
+  writeEmptyLaidOut(out, at, msg, q, rcode, withQuestion, aa, tc);
+  return length;
+}
+
+/** writeEmptyInto into a Buffer of its own. */
 export function writeEmpty(msg: Uint8Array, q: QueryView, rcode: number, withQuestion: boolean, aa = false, tc = false): Buffer {
-  const qlen = withQuestion ? q.questionEnd : HEADER_SIZE;
-  const opt = q.hasEdns ? optSize(q) : rcode === Rcode.BADVERS ? OPT_SIZE : 0;
-  const out = Buffer.allocUnsafe(qlen + opt);
-  if (qlen > HEADER_SIZE) out.set(msg.subarray(HEADER_SIZE, qlen), HEADER_SIZE);
-  writeHeader(out, { id: q.id, opcode: q.opcode, queryFlags: q.flags, rcode, aa, tc }, withQuestion ? 1 : 0, 0, 0, opt ? 1 : 0);
-  // No records, so nothing the scope could be about: 0, valid for every client (RFC 7871 §7.2.1).
-  if (opt) writeOptFor(out, qlen, msg, q, rcode, 0);
+  const out = Buffer.allocUnsafe(emptyLayout(q, rcode, withQuestion));
+  writeEmptyLaidOut(out, 0, msg, q, rcode, withQuestion, aa, tc);
   return out;
 }
 

@@ -6,10 +6,13 @@
  */
 export class ZoneStore<T> {
   private zones: ReadonlyMap<string, T> = new Map();
+  /** Moves on every replace(): what was looked up before may be stale (the pipeline's answer table checks it). */
+  version = 0;
 
   /** Atomically swaps in a complete new set, keyed by origin key (lower case). */
   replace(next: ReadonlyMap<string, T>): void {
     this.zones = next;
+    this.version++;
   }
 
   get size(): number {
