@@ -25,19 +25,21 @@ describe('smoothWeightedSequence', () => {
     { name: 'weight 0 never comes first', weights: [0, 2, 1], want: [1, 2, 1] },
   ])('$name', ({ weights, want }) => expect([...smoothWeightedSequence(weights)]).toEqual(want));
 
-  it('over a cycle of sum(weights) each member comes first exactly weight times, and at every step within one of its share', () => {
+  it('over a cycle of sum(weights) each member comes first exactly weight times, and at every step within 1.5 of its share', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: 20 }), { minLength: 1, maxLength: 12 }).filter((w) => w.some((x) => x > 0)), (weights) => {
         const seq = smoothWeightedSequence(weights);
         const total = weights.reduce((a, b) => a + b, 0);
         expect(seq.length).toBe(total);
         expect(count(seq, weights.length)).toEqual(weights);
-        // Interleaved, not in runs: after any number n of steps each member has come first within one of its
-        // fair share n × weight / total (the smoothness nginx's algorithm is known for).
+        // Interleaved, not in runs: after any number n of steps each member has come first close to its fair
+        // share n × weight / total (the smoothness nginx's algorithm is known for). Not always within one: a
+        // search over 1.5 million random weight lists (up to 12 members, weights 0-20) found deviations up to
+        // 1.16 (e.g. [1,12,5,1,5,19,19,1]), so the bound is 1.5; a run-based rotation deviates by far more.
         const picks = Array<number>(weights.length).fill(0);
         for (let n = 0; n < seq.length; n++) {
           picks[seq[n]!]!++;
-          weights.forEach((w, i) => expect(Math.abs(picks[i]! - ((n + 1) * w) / total)).toBeLessThanOrEqual(1 + 1e-9));
+          weights.forEach((w, i) => expect(Math.abs(picks[i]! - ((n + 1) * w) / total)).toBeLessThanOrEqual(1.5));
         }
       }),
     );
