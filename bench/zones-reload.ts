@@ -9,7 +9,7 @@
  * wait for a reload is bounded, rrdns is stopped by its PID, the temporary
  * directory is removed. A benchmark, not a test: it prints figures.
  *
- *   npm run bench:zones-reload [-- --zones N] [-- --state-dir off]
+ *   npm run bench:zones-reload [-- --zones N] [--state-dir off] [--node-options '--max-semi-space-size=2']
  */
 import dgram from 'node:dgram';
 import fs from 'node:fs';
@@ -27,6 +27,8 @@ const STATE = opt('state-dir', 'temp');
 const PHASE_MS = Number(opt('phase-ms', '5000'));
 const EDITS = Number(opt('edits', '20'));
 const RELOADS = Number(opt('reloads', '100'));
+/** V8 flags for the rrdns process (NODE_OPTIONS), e.g. a smaller young generation. */
+const NODE_OPTIONS = opt('node-options', '');
 /** Queries in flight at once (closed loop: each answer sends the next query). */
 const IN_FLIGHT = 4;
 const MAX_QUERIES = 2_000_000;
@@ -153,7 +155,7 @@ async function main(): Promise<void> {
   try {
     for (let z = 0; z < ZONES; z++) fs.writeFileSync(path.join(dir, `z${z}.test.zone`), zoneText(z));
     const t0 = performance.now();
-    rrdns = await startRrdns({ zonesDir: dir, args: ['--admin', 'off', ...(STATE === 'off' ? ['--state-dir', 'off'] : [])], startTimeoutMs: 60_000 });
+    rrdns = await startRrdns({ zonesDir: dir, args: ['--admin', 'off', ...(STATE === 'off' ? ['--state-dir', 'off'] : [])], startTimeoutMs: 60_000, ...(NODE_OPTIONS ? { env: { ...process.env, NODE_OPTIONS } } : {}) });
     const startMs = Math.round(performance.now() - t0);
     const startLine = rrdns.logs.find((l) => l.msg === 'rrdns listening');
     const rssStart = rssMB(rrdns.pid);
@@ -178,7 +180,7 @@ async function main(): Promise<void> {
     await sleep(500);
     const rssAfter = rssMB(rrdns.pid);
     const row = (name: string, l: Latencies) => `${name.padEnd(26)} ${String(l.answered).padStart(8)} ${String(l.lost).padStart(5)} ${String(l.p50).padStart(7)} ${String(l.p99).padStart(7)} ${String(l.p999).padStart(7)} ${String(l.worst).padStart(7)}`;
-    console.log(`rrdns with ${ZONES} zones x 10 records, state dir ${STATE === 'off' ? 'off' : 'on'}; start-up ${startMs} ms, start-up log line ${JSON.stringify(startLine ?? {}).length} bytes`);
+    console.log(`rrdns with ${ZONES} zones x 10 records, state dir ${STATE === 'off' ? 'off' : 'on'}${NODE_OPTIONS ? `, NODE_OPTIONS=${NODE_OPTIONS}` : ''}; start-up ${startMs} ms, start-up log line ${JSON.stringify(startLine ?? {}).length} bytes`);
     console.log(`${'phase'.padEnd(26)} ${'answered'.padStart(8)} ${'lost'.padStart(5)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'p99.9'.padStart(7)} ${'worst'.padStart(7)}`);
     console.log(row('no reloads', quiet));
     console.log(row(`${EDITS} edits + reloads`, during));

@@ -16,6 +16,13 @@ import type { FirstServedCounters } from '../balancing/first-served.ts';
 /** Answers with health-checked RRsets are recompiled this often, so their TTLs keep counting down. */
 export const LIVE_PLAN_MS = 1000;
 
+/**
+ * The node each qtype-free NODATA plan answers for (see Resolution.missingAt).
+ * One map for all zones (plans are never shared between zones): a WeakMap per
+ * zone was 10,000 of them for 10,000 zones.
+ */
+const missingAt = new WeakMap<AnswerPlan, ZoneNode>();
+
 /** Tells cache keys of different ServedZones apart (a zone's versions share one cache). */
 let nextZoneId = 1;
 
@@ -29,8 +36,6 @@ export class ServedZone {
   private prefix: string;
   private readonly id = nextZoneId++;
   private generation = 0;
-  /** The node each qtype-free NODATA plan answers for (see Resolution.missingAt). */
-  private readonly missingAt = new WeakMap<AnswerPlan, ZoneNode>();
 
   /** What health-checked RRsets serve now; undefined for a zone without pools. */
   private readonly live: LiveView | undefined;
@@ -66,7 +71,7 @@ export class ServedZone {
     const nodataKey = `${this.prefix}N\u0000${qnameKey}`;
     const nodata = this.cache.get(nodataKey);
     if (nodata && nodata.expiresAt > now && isPlainType(qtype)) {
-      const node = this.missingAt.get(nodata);
+      const node = missingAt.get(nodata);
       if (node && !node.rrsets.has(qtype)) return nodata;
     }
 
@@ -89,7 +94,7 @@ export class ServedZone {
       if (!plan || plan.expiresAt <= now) {
         plan = compileAnswer(res, { qnameKey, qnameWireLength, sharedSuffix: undefined, limit }, expiresAt());
         this.cache.set(key, plan);
-        if (res.missingAt) this.missingAt.set(plan, res.missingAt);
+        if (res.missingAt) missingAt.set(plan, res.missingAt);
       }
       return plan;
     }
