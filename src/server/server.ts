@@ -78,6 +78,17 @@ const VERSION = '0.1.0';
 /** Lets the event loop answer what waits before the next step of a long job. */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** A loop over every zone gives answering a turn after each ~1 ms of work. */
+class Slicer {
+  private start = performance.now();
+  /** Resolves at once (a resolved promise) until the slice is used up, then after a turn of the event loop. */
+  async turn(): Promise<void> {
+    if (performance.now() - this.start < 1) return;
+    await nextTurn();
+    this.start = performance.now();
+  }
+}
+
 /** Tries to get the same port for UDP and TCP when the port is ephemeral. */
 const EPHEMERAL_BIND_ATTEMPTS = 8;
 
@@ -288,7 +299,9 @@ export class RrdnsServer {
     // answers, rotation counters and serial stay; only the others go through serial assignment.
     const kept = new Map<string, ServedZone>();
     const fresh: Zone[] = [];
+    const slice = new Slicer();
     for (const z of loaded) {
+      await slice.turn();
       const served = this.store.get(z.originKey);
       if (served !== undefined && (this.loadedOf.get(served) === z || served.zone === z)) kept.set(z.originKey, served);
       else fresh.push(z);
@@ -310,7 +323,7 @@ export class RrdnsServer {
     // Recorded before any of them is served: a serial handed out is a serial remembered. A failed
     // write fails this install (start or reload), and the previous zones keep serving.
     // Only zones not kept unchanged: their stored serial is already what they serve.
-    this.stateStore?.saveSerials(this.servedSerials(assigned.zones));
+    await this.stateStore?.saveSerialsAsync(this.servedSerials(assigned.zones));
     await nextTurn();
     const next = PoolRegistry.targets(entries);
     // Until the swap the old zones still serve: their checks keep running beside the new ones'.
@@ -319,6 +332,7 @@ export class RrdnsServer {
     const live = (rrset: Parameters<PoolRegistry['liveSet']>[0]) => this.pools.liveSet(rrset);
     const nextServed = new Map<string, ServedZone>();
     for (const z of zones) {
+      await slice.turn();
       let served = kept.get(z.originKey);
       if (served === undefined) {
         served = new ServedZone(z, live, undefined, this.answers, undefined, this.balancing.firstServed);
