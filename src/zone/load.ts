@@ -68,6 +68,8 @@ interface FileEntry {
   deps: { file: string; stamp: string; digest: string }[];
   zone: Zone | undefined;
   issues: ZoneIssue[];
+  /** The read that last saw this file (entries not seen by a read are dropped at its end). */
+  seen?: number;
 }
 
 function stampOf(file: string): string {
@@ -88,7 +90,12 @@ const SLICE_MS = 1;
 export class ZoneDirReader {
   private readonly dir: string;
   private readonly limits: ZoneLimits;
-  private entries = new Map<string, FileEntry>();
+  /**
+   * Kept and updated in place across reads (not rebuilt): a new map of 10,000
+   * entries per reload outlived the young generation and piled up as garbage.
+   */
+  private readonly entries = new Map<string, FileEntry>();
+  private generation = 0;
   /** What the last read did. */
   counts: ReadCounts = { files: 0, parsed: 0, unchanged: 0 };
 
@@ -132,7 +139,8 @@ export class ZoneDirReader {
       throw new RrdnsError(ErrorCode.ZONE_INVALID, `${dir} holds ${zoneFiles.length} zone files, over the limit of ${MAX_ZONE_FILES}`);
     }
     const previous = this.entries;
-    const next = new Map<string, FileEntry>();
+    const next = previous;
+    const generation = ++this.generation;
     const counts: ReadCounts = { files: zoneFiles.length, parsed: 0, unchanged: 0 };
     const claimed = new Set<string>();
     const results: FileEntry[] = [];
@@ -194,7 +202,8 @@ export class ZoneDirReader {
         entry = { stamp: '', digest: '', deps: [], zone: undefined, issues: [{ file, message: (e as Error).message }] };
       }
       for (const d of entry.deps) claimed.add(d.file);
-      next.set(file, entry);
+      entry.seen = generation;
+      if (previous.get(file) !== entry) next.set(file, entry);
       results.push(entry);
       yield;
     }
@@ -224,7 +233,8 @@ export class ZoneDirReader {
       } catch (e) {
         entry = { stamp: '', digest: '', deps: [], zone: undefined, issues: [{ file, message: (e as Error).message }] };
       }
-      next.set(file, entry);
+      entry.seen = generation;
+      if (previous.get(file) !== entry) next.set(file, entry);
       results.push(entry);
       yield;
     }
@@ -244,8 +254,8 @@ export class ZoneDirReader {
       byOrigin.set(zone.originKey, zone.source);
       zones.push(zone);
     }
-    // Entries of removed files go with `previous`; a failed file is kept without a zone, so fixing it parses it again.
-    this.entries = next;
+    // Entries of removed (or now claimed) files go; a failed file is kept without a zone, so fixing it parses it again.
+    for (const [file, entry] of previous) if (entry.seen !== generation) previous.delete(file);
     this.counts = counts;
     return { zones, issues, files: zoneFiles.map(display), masterFiles: [...claimed], counts };
   }
