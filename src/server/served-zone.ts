@@ -1,7 +1,8 @@
 /**
  * A zone as the server runs it: the immutable Zone plus what serving adds —
  * rotation counters and compiled answers. Created when a zone version is
- * swapped in and dropped with it, so a reload starts clean.
+ * swapped in and dropped with it: a new version starts clean, while a reload
+ * that leaves a zone's file unchanged keeps its ServedZone (server.ts install).
  */
 import { monotonicMs } from '../zone/clock.ts';
 import { compileAnswer, firstRecordAt, type AnswerPlan } from '../wire/answer.ts';
