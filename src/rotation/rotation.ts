@@ -21,12 +21,16 @@ export function rotatedWindow<T>(records: readonly T[], start: number, size = re
  * threads of one server share a zone's counters, so rotation stays one cycle
  * across threads (Atomics.add: each query takes its own step).
  */
+const NO_SLOTS = new SharedArrayBuffer(4);
+
 export class RotationCounters {
   readonly buffer: SharedArrayBuffer;
   private readonly slots: Uint32Array;
   /** `count` slots, or the counters of `shared` (another thread's RotationCounters.buffer). */
   constructor(count: number, shared?: SharedArrayBuffer) {
-    this.buffer = shared ?? new SharedArrayBuffer(4 * Math.max(count, 1));
+    // A zone without a rotating RRset never counts: all of them share one buffer (a
+    // SharedArrayBuffer costs about 1 KB, which for 10,000 small zones was 10 MB).
+    this.buffer = shared ?? (count === 0 ? NO_SLOTS : new SharedArrayBuffer(4 * count));
     this.slots = new Uint32Array(this.buffer);
   }
   /** Returns this query's rotation (0..n-1) for `slot` and advances it. */

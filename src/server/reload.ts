@@ -22,7 +22,7 @@
 import fs from 'node:fs';
 import { formatIssue, ZoneValidationError, type ZoneIssue } from '../errors.ts';
 import type { Logger } from '../observability/log.ts';
-import type { LoadResult } from '../zone/load.ts';
+import type { LoadResult, ReadCounts } from '../zone/load.ts';
 import { nameToText } from '../zone/name.ts';
 import type { Zone } from '../zone/zone.ts';
 import type { ServedZone } from './served-zone.ts';
@@ -45,8 +45,10 @@ export type ReloadResult = { ok: true; zones: number } | { ok: false; zones: num
 export interface ReloadHost {
   readonly log: Logger;
   readonly zonesDir: string;
-  /** Reads and validates the zones directory (never swaps anything in). */
-  read(): LoadResult;
+  /** Reads and validates the zones directory (never swaps anything in); yields to the event loop as it goes. */
+  read(): Promise<LoadResult>;
+  /** Files looked at and parsed by the last read (parsed: changed since the read before). */
+  counts(): ReadCounts;
   /** Swaps `zones` in as the served set; throws ZoneValidationError when they cannot be served. */
   install(zones: Zone[]): Promise<void>;
   /** The zones served now. */
@@ -55,6 +57,14 @@ export interface ReloadHost {
   closing(): boolean;
   /** Pools served now (for the log line). */
   poolCount(): number;
+}
+
+/** How many names a log line shows before it only counts: 10,000 zones must not make a 900 KB line. */
+export const LOG_NAMES = 5;
+
+/** A list of names for a log line: the first few under `key`, the count under `${key}Count`. */
+export function zoneSummary(labels: readonly string[], key = 'zones'): Record<string, unknown> {
+  return { [key]: labels.slice(0, LOG_NAMES), [`${key}Count`]: labels.length };
 }
 
 export class ReloadCoordinator {
@@ -110,10 +120,11 @@ export class ReloadCoordinator {
     const host = this.host;
     if (host.closing()) return { ok: true, zones: this.zoneCount() };
     const at = new Date().toISOString();
+    const started = performance.now();
     let issues: ZoneIssue[];
     let kept: Zone[] = [];
     try {
-      const result = host.read();
+      const result = await host.read();
       const served = this.zoneCount();
       if (!allowEmpty && served > 0 && result.zones.length === 0 && result.issues.length === 0) return this.refuseEmpty(at, trigger, served);
       issues = result.issues;
@@ -122,17 +133,19 @@ export class ReloadCoordinator {
     } catch (e) {
       issues = e instanceof ZoneValidationError ? [...e.issues] : [{ file: host.zonesDir, message: (e as Error).message }];
       this.current = { at, trigger, ok: false, errors: issues.map(formatIssue), keptPrevious: [...host.served()].map((z) => z.label) };
-      host.log.error({ trigger, issues: this.current.errors }, 'zone reload failed; previous zones keep serving');
+      host.log.error({ trigger, issues: this.current.errors.slice(0, LOG_NAMES), issueCount: issues.length }, 'zone reload failed; previous zones keep serving');
       return { ok: false, zones: this.zoneCount(), issues };
     }
     const keptPrevious = kept.map((z) => nameToText(z.origin));
     this.current = { at, trigger, ok: issues.length === 0, errors: issues.map(formatIssue), keptPrevious };
     const zones = [...host.served()].map((z) => z.label);
+    const { files, parsed, unchanged } = host.counts();
+    const summary = { trigger, ...zoneSummary(zones), files, parsed, unchanged, ms: Math.round(performance.now() - started) };
     if (issues.length > 0) {
-      host.log.error({ trigger, issues: this.current.errors, keptPrevious, zones }, 'zone reload found errors; the zones of those files keep their previous version');
+      host.log.error({ ...summary, issues: this.current.errors.slice(0, LOG_NAMES), issueCount: issues.length, ...zoneSummary(keptPrevious, 'keptPrevious') }, 'zone reload found errors; the zones of those files keep their previous version');
       return { ok: false, zones: zones.length, issues };
     }
-    host.log.info({ trigger, zones, pools: host.poolCount() }, 'zones reloaded');
+    host.log.info({ ...summary, pools: host.poolCount() }, 'zones reloaded');
     return { ok: true, zones: zones.length };
   }
 
@@ -141,7 +154,7 @@ export class ReloadCoordinator {
     const message = `holds no zone now; refusing to stop serving all ${served} zone${served === 1 ? '' : 's'} (a failed mount?). To remove every zone on purpose, send SIGHUP after emptying it`;
     const issues: ZoneIssue[] = [{ file: this.host.zonesDir, message }];
     this.current = { at, trigger, ok: false, errors: issues.map(formatIssue), keptPrevious: [...this.host.served()].map((z) => z.label) };
-    this.host.log.error({ trigger, dir: this.host.zonesDir, zones: this.current.keptPrevious }, 'zone reload refused: the zones directory holds no zone; previous zones keep serving');
+    this.host.log.error({ trigger, dir: this.host.zonesDir, ...zoneSummary(this.current.keptPrevious) }, 'zone reload refused: the zones directory holds no zone; previous zones keep serving');
     return { ok: false, zones: served, issues };
   }
 

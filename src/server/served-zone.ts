@@ -1,7 +1,8 @@
 /**
  * A zone as the server runs it: the immutable Zone plus what serving adds —
  * rotation counters and compiled answers. Created when a zone version is
- * swapped in and dropped with it, so a reload starts clean.
+ * swapped in and dropped with it: a new version starts clean, while a reload
+ * that leaves a zone's file unchanged keeps its ServedZone (server.ts install).
  */
 import { monotonicMs } from '../zone/clock.ts';
 import { compileAnswer, firstRecordAt, type AnswerPlan } from '../wire/answer.ts';
@@ -15,6 +16,13 @@ import type { FirstServedCounters } from '../balancing/first-served.ts';
 
 /** Answers with health-checked RRsets are recompiled this often, so their TTLs keep counting down. */
 export const LIVE_PLAN_MS = 1000;
+
+/**
+ * The node each qtype-free NODATA plan answers for (see Resolution.missingAt).
+ * One map for all zones (plans are never shared between zones): a WeakMap per
+ * zone was 10,000 of them for 10,000 zones.
+ */
+const missingAt = new WeakMap<AnswerPlan, ZoneNode>();
 
 /** Tells cache keys of different ServedZones apart (a zone's versions share one cache). */
 let nextZoneId = 1;
@@ -67,7 +75,7 @@ export class ServedZone {
     const nodataKey = `${this.prefix}N\u0000${qnameKey}`;
     const nodata = this.cache.get(nodataKey);
     if (nodata && nodata.expiresAt > now && isPlainType(qtype)) {
-      const node = this.missingAt.get(nodata);
+      const node = missingAt.get(nodata);
       if (node && !node.rrsets.has(qtype)) return nodata;
     }
 
@@ -90,7 +98,7 @@ export class ServedZone {
       if (!plan || plan.expiresAt <= now) {
         plan = compileAnswer(res, { qnameKey, qnameWireLength, sharedSuffix: undefined, limit }, expiresAt());
         this.cache.set(key, plan);
-        if (res.missingAt) this.missingAt.set(plan, res.missingAt);
+        if (res.missingAt) missingAt.set(plan, res.missingAt);
       }
       return plan;
     }

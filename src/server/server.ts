@@ -9,7 +9,7 @@ import path from 'node:path';
 import { ErrorCode, RrdnsError, ZoneValidationError } from '../errors.ts';
 import type { ServerConfig } from '../config/schema.ts';
 import { createLogger, type Logger } from '../observability/log.ts';
-import { loadZoneDir, type LoadResult } from '../zone/load.ts';
+import { ZoneDirReader, type LoadResult } from '../zone/load.ts';
 import { nameToText } from '../zone/name.ts';
 import { ZoneStore } from '../zone/store.ts';
 import { TcpListener } from '../wire/transport.ts';
@@ -37,7 +37,7 @@ import { LIVE_PLAN_MS } from './served-zone.ts';
 import { servedVersions, TransferService, type TransferLimits } from './transfer.ts';
 import { Notifier, type NotifyOptions } from './notify.ts';
 import { LogLimiter, type LimiterOptions } from '../observability/log-limiter.ts';
-import { ReloadCoordinator, type ReloadResult, type ReloadStatus } from './reload.ts';
+import { ReloadCoordinator, zoneSummary, type ReloadResult, type ReloadStatus } from './reload.ts';
 import { StateStore, type StateIo, type StoredSerial } from '../state/store.ts';
 import { servedVersion } from '../zone/serial.ts';
 import { Balancing } from './balancing.ts';
@@ -76,6 +76,20 @@ export interface BoundAddress {
 }
 
 const VERSION = '0.1.0';
+
+/** Lets the event loop answer what waits before the next step of a long job. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** A loop over every zone gives answering a turn after each ~1 ms of work. */
+class Slicer {
+  private start = performance.now();
+  /** Resolves at once (a resolved promise) until the slice is used up, then after a turn of the event loop. */
+  async turn(): Promise<void> {
+    if (performance.now() - this.start < 1) return;
+    await nextTurn();
+    this.start = performance.now();
+  }
+}
 
 /** Tries to get the same port for UDP and TCP when the port is ephemeral. */
 const EPHEMERAL_BIND_ATTEMPTS = 8;
@@ -118,6 +132,10 @@ export class RrdnsServer {
   /** Master files outside the zones directory that the served zones read. */
   private masterFiles: readonly string[] = [];
   private readonly reloads: ReloadCoordinator;
+  /** Keeps what it read per file, so a reload parses only the files that changed. */
+  private readonly reader: ZoneDirReader;
+  /** The loaded Zone each served zone was made from: the same object again from the reader means unchanged. */
+  private readonly loadedOf = new WeakMap<ServedZone, Zone>();
   readonly transfers: TransferService;
   /** Repetitive lines (transport errors, refused transfers, per-source events) go through this. */
   readonly logLimiter: LogLimiter;
@@ -180,10 +198,12 @@ export class RrdnsServer {
     this.cookieSecrets = new CookieSecrets(randomMasterKey(), config.cookies.secretLifetime);
     const cookies: CookieOptions | undefined = config.cookies.enabled ? { server: new ServerCookies(this.cookieSecrets), require: config.cookies.require, counts: metrics.cookies } : undefined;
     this.pipeline = new QueryPipeline(this.store, { chaosIdentity: config.identity, observe, transfer: this.transfers, rrl: this.rateLimiting.limiter, cookies, demand: this.balancing.demandOptions });
+    this.reader = new ZoneDirReader(config.zonesDir, { limits: config.zoneLimits });
     this.reloads = new ReloadCoordinator({
       log: this.log,
       zonesDir: config.zonesDir,
       read: () => this.readZoneDir(),
+      counts: () => this.reader.counts,
       install: (zones) => this.install(zones),
       served: () => this.store.all(),
       closing: () => this.state === 'closing' || this.state === 'closed',
@@ -256,13 +276,17 @@ export class RrdnsServer {
 
   /** Loads the zones directory fully; throws ZoneValidationError with every issue. */
   private loadZones(): Zone[] {
-    const result = this.readZoneDir();
+    const result = this.keepMasterFiles(this.reader.readSync());
     if (result.issues.length > 0) throw new ZoneValidationError(result.issues);
     return result.zones;
   }
 
-  private readZoneDir(): LoadResult {
-    const result = loadZoneDir(this.config.zonesDir, { limits: this.config.zoneLimits });
+  /** Reloads read in slices that yield to the event loop, so answering goes on meanwhile. */
+  private async readZoneDir(): Promise<LoadResult> {
+    return this.keepMasterFiles(await this.reader.read());
+  }
+
+  private keepMasterFiles(result: LoadResult): LoadResult {
     const dir = path.resolve(this.config.zonesDir);
     this.masterFiles = result.masterFiles.filter((f) => path.dirname(f) !== dir);
     return result;
@@ -276,7 +300,25 @@ export class RrdnsServer {
   private async install(loaded: Zone[]): Promise<void> {
     // Serials grow with every content change; zones whose served serial changed get a NOTIFY once swapped in.
     // After a restart the state directory's serials count as the versions served before (never backwards).
-    const { zones, changed } = servedVersions(loaded, (key) => this.store.get(key)?.zone, this.log, (origin) => this.stateStore?.serial(origin));
+    // A zone the reader handed back unchanged (the same object) keeps its ServedZone: its compiled
+    // answers, rotation counters and serial stay; only the others go through serial assignment.
+    const kept = new Map<string, ServedZone>();
+    const fresh: Zone[] = [];
+    const slice = new Slicer();
+    for (const z of loaded) {
+      await slice.turn();
+      const served = this.store.get(z.originKey);
+      if (served !== undefined && (this.loadedOf.get(served) === z || served.zone === z)) kept.set(z.originKey, served);
+      else fresh.push(z);
+    }
+    const assigned = servedVersions(fresh, (key) => this.store.get(key)?.zone, this.log, (origin) => this.stateStore?.serial(origin));
+    const { changed } = assigned;
+    const loadedOfFresh = new Map(assigned.zones.map((z, i) => [z, fresh[i]!]));
+    const zones = [...[...kept.values()].map((s) => s.zone), ...assigned.zones];
+    // The same origins as now (only contents changed): per-zone metric series need no pruning.
+    const sameOrigins = zones.length === this.store.size && fresh.every((z) => this.store.get(z.originKey) !== undefined);
+    // Each step below walks every zone; between them answering gets a turn.
+    await nextTurn();
     let entries;
     try {
       entries = PoolRegistry.plan(zones);
@@ -285,19 +327,33 @@ export class RrdnsServer {
     }
     // Recorded before any of them is served: a serial handed out is a serial remembered. A failed
     // write fails this install (start or reload), and the previous zones keep serving.
-    this.stateStore?.saveSerials(this.servedSerials(zones));
+    // Only zones not kept unchanged: their stored serial is already what they serve.
+    await this.stateStore?.saveSerialsAsync(this.servedSerials(assigned.zones));
+    await nextTurn();
     const next = PoolRegistry.targets(entries);
     // Until the swap the old zones still serve: their checks keep running beside the new ones'.
     this.monitor.setTargets([...this.monitor.targets(), ...next]);
     await this.monitor.firstRound();
-    this.pools.use(entries);
     const live = (rrset: Parameters<PoolRegistry['liveSet']>[0]) => this.pools.liveSet(rrset);
-    this.store.replace(new Map(zones.map((z) => [z.originKey, new ServedZone(z, live, undefined, this.answers, undefined, this.balancing.firstServed)])));
+    const nextServed = new Map<string, ServedZone>();
+    for (const z of zones) {
+      await slice.turn();
+      let served = kept.get(z.originKey);
+      if (served === undefined) {
+        served = new ServedZone(z, live, undefined, this.answers, undefined, this.balancing.firstServed);
+        this.loadedOf.set(served, loadedOfFresh.get(z)!);
+      }
+      nextServed.set(z.originKey, served);
+    }
+    await nextTurn();
+    // No turn between these two: queries see the old pools with the old zones or the new with the new.
+    this.pools.use(entries);
+    this.store.replace(nextServed);
     this.udpThreads.publishZones(this.servedForWorkers(), this.liveTable());
     // Checks that no served pool uses any more stop; unchanged ones keep their state.
     this.monitor.setTargets(next);
     this.balancing.scheduleFeedback(this.pools, () => this.invalidateAnswers());
-    this.metrics.retainZones([...this.store.all()].map((z) => z.label));
+    if (!sameOrigins) this.metrics.retainZones([...this.store.all()].map((z) => z.label));
     if (this.state === 'running') void this.notifier.notify(changed);
   }
 
@@ -433,7 +489,7 @@ export class RrdnsServer {
     this.log.info(
       {
         listen: this.bound.map((b) => (b.host.includes(':') ? `[${b.host}]:${b.port}` : `${b.host}:${b.port}`)),
-        zones: [...this.store.all()].map((s) => ({ origin: nameToText(s.zone.origin), file: s.zone.source, names: s.zone.nodes.size })),
+        ...zoneSummary([...this.store.all()].map((s) => s.label)),
         pools: this.pools.size,
         checks: this.monitor.states().length,
         admin: this.adminBound ? `${this.adminBound.host}:${this.adminBound.port}` : 'off',

@@ -115,8 +115,16 @@ const CLOSE_TIMEOUT_MS = 3_000;
 /** How long a worker may be silent while it takes in a new zone set. */
 const INSTALL_GRACE_MS = 60_000;
 
+/** One copy per zone version: a reload that keeps a zone unchanged does not copy it again. */
+const forWorker = new WeakMap<Zone, ZoneForWorker>();
+
 function zoneForWorker(zone: Zone, counters: SharedArrayBuffer): ZoneForWorker {
-  return { zone: { ...zone, transfer: zone.transfer ? { allow: zone.transfer.allow } : undefined }, counters };
+  let z = forWorker.get(zone);
+  if (z === undefined || z.counters !== counters) {
+    z = { zone: { ...zone, transfer: zone.transfer ? { allow: zone.transfer.allow } : undefined }, counters };
+    forWorker.set(zone, z);
+  }
+  return z;
 }
 
 /** The delay before restart number `failuresInARow` (0-based). */

@@ -43,6 +43,21 @@ export class LockTimeout extends Error {
 
 /** Runs `fn` holding the lock at `lockPath`; fs errors other than contention are thrown as they are. */
 export function withLock<T>(lockPath: string, fn: () => T, waitMs = 3000): T {
+  const release = acquireLock(lockPath, waitMs);
+  try {
+    return fn();
+  } finally {
+    release();
+  }
+}
+
+/**
+ * Takes the lock at `lockPath` (waiting up to `waitMs` for another process)
+ * and returns its release, for a holder that awaits while it holds it. Within
+ * this process the caller must keep other holders out itself: a lock file
+ * naming our own pid counts as stale here.
+ */
+export function acquireLock(lockPath: string, waitMs = 3000): () => void {
   const deadline = Date.now() + waitMs;
   let fd: number | undefined;
   for (;;) {
@@ -65,18 +80,15 @@ export function withLock<T>(lockPath: string, fn: () => T, waitMs = 3000): T {
   } finally {
     fs.closeSync(fd);
   }
-  try {
-    return fn();
-  } finally {
+  return () => {
     try {
       fs.unlinkSync(lockPath);
     } catch {
       // Gone already (taken over as stale by someone who thought we died): nothing to release.
     }
-  }
+  };
 }
 
-/** The lock file's text ('' when empty), undefined when it vanished meanwhile. */
 function readHolder(lockPath: string): string | undefined {
   try {
     return fs.readFileSync(lockPath, 'utf8').trim();

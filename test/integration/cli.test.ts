@@ -167,7 +167,9 @@ describe('rrdns serve', () => {
   it('npm start passes flags through; logs a start-up line with zones and addresses; stops on SIGTERM', async () => {
     const dir = writeZones({ 'cli.test.yaml': GOOD });
     const s = await startCli('npm', ['start', '--silent', '--', '--zones', dir, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0']);
-    expect(s.listening.zones).toEqual([expect.objectContaining({ origin: 'cli.test.' })]);
+    // The line summarises: the first few origins and the count (10,000 zones must not make a 900 KB line).
+    expect(s.listening.zones).toEqual(['cli.test.']);
+    expect(s.listening.zonesCount).toBe(1);
     const { packet } = await udpQuery(s.port, 'www.cli.test');
     expect(packet.answers).toHaveLength(2);
     // npm forwards SIGTERM to the server, which shuts down cleanly.

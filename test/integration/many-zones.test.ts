@@ -1,0 +1,99 @@
+/**
+ * Many zones, as a spawned rrdns runs them: editing one of 2,000 zone files
+ * re-parses that file alone (the reload's log line counts the files parsed),
+ * its answers change and the others' do not; the start-up and reload lines
+ * summarise the zones instead of listing them; and the process's memory
+ * levels off across reloads instead of growing with each one.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dig } from '../support/dig.ts';
+import { startRrdns, tempDir, type RrdnsProcess } from '../support/spawn.ts';
+
+const ZONES = 2_000;
+const RELOAD_WAIT_MS = 30_000;
+
+const zoneText = (z: number, serial: number, www: string) =>
+  `$ORIGIN z${z}.test.\n$TTL 300\n@ SOA ns1 hostmaster ${serial} 3600 900 604800 60\n@ NS ns1\nns1 A 192.0.2.53\nwww A ${www}\nmail A 10.0.${z >> 8}.${z & 255}\napi A 10.1.${z >> 8}.${z & 255}\na A 10.2.0.1\nb A 10.2.0.2\nc A 10.2.0.3\nd A 10.2.0.4\n`;
+
+const reloadLines = (p: RrdnsProcess) => p.logs.filter((l) => l.msg === 'zones reloaded' || String(l.msg).startsWith('zone reload'));
+
+/** Writes z`z` anew, sends SIGHUP and waits (bounded) for that reload's log line. */
+async function editAndReload(p: RrdnsProcess, dir: string, z: number, serial: number, www: string): Promise<Record<string, unknown>> {
+  const before = reloadLines(p).length;
+  fs.writeFileSync(path.join(dir, `z${z}.test.zone`), zoneText(z, serial, www));
+  process.kill(p.pid, 'SIGHUP');
+  const until = Date.now() + RELOAD_WAIT_MS;
+  while (reloadLines(p).length <= before) {
+    if (Date.now() > until || !p.running()) throw new Error(`no reload line after SIGHUP (serial ${serial}); stderr: ${p.stderr()}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return reloadLines(p).at(-1)!;
+}
+
+function rssKb(pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+}
+
+describe(`${ZONES} zones`, () => {
+  let dir: string;
+  let rrdns: RrdnsProcess;
+
+  beforeAll(async () => {
+    dir = tempDir('many-zones');
+    for (let z = 0; z < ZONES; z++) fs.writeFileSync(path.join(dir, `z${z}.test.zone`), zoneText(z, 1, '10.9.0.1'));
+    // The watcher is off so that every reload is one SIGHUP and its line is the one we wait for.
+    rrdns = await startRrdns({ zonesDir: dir, args: ['--admin', 'off', '--no-watch'], startTimeoutMs: 60_000 });
+  }, 90_000);
+  afterAll(() => rrdns?.close());
+
+  it('the start-up line counts the zones and names the first few, not all of them', () => {
+    const line = rrdns.logs.find((l) => l.msg === 'rrdns listening')!;
+    expect(line.zonesCount).toBe(ZONES);
+    expect(line.zones).toHaveLength(5);
+    expect(JSON.stringify(line).length).toBeLessThan(2000);
+  });
+
+  it('editing one zone re-parses only its file; its answer changes, another zone answers as before', async () => {
+    expect((await dig(rrdns.port, ['www.z7.test', 'A'])).answer.map((r) => r.data)).toEqual(['10.9.0.1']);
+    const line = await editAndReload(rrdns, dir, 7, 2, '10.7.7.7');
+    expect(line.msg).toBe('zones reloaded');
+    expect({ files: line.files, parsed: line.parsed, unchanged: line.unchanged, zonesCount: line.zonesCount }).toEqual({ files: ZONES, parsed: 1, unchanged: ZONES - 1, zonesCount: ZONES });
+    expect((line.zones as string[]).length).toBeLessThanOrEqual(5);
+    const www = await dig(rrdns.port, ['www.z7.test', 'A']);
+    expect(www.answer.map((r) => r.data)).toEqual(['10.7.7.7']);
+    const soa = await dig(rrdns.port, ['z7.test', 'SOA']);
+    expect(soa.answer[0]!.data.split(' ')[2]).toBe('2');
+    expect((await dig(rrdns.port, ['www.z8.test', 'A'])).answer.map((r) => r.data)).toEqual(['10.9.0.1']);
+    expect((await dig(rrdns.port, ['mail.z1999.test', 'A'])).answer.map((r) => r.data)).toEqual(['10.0.7.207']);
+  });
+
+  it('an invalid edit keeps the previous version serving and says which file and line is wrong', async () => {
+    const before = reloadLines(rrdns).length;
+    fs.writeFileSync(path.join(dir, 'z9.test.zone'), zoneText(9, 3, '10.9.9.300'));
+    process.kill(rrdns.pid, 'SIGHUP');
+    const until = Date.now() + RELOAD_WAIT_MS;
+    while (reloadLines(rrdns).length <= before && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    const line = reloadLines(rrdns).at(-1)!;
+    expect(line.msg).toMatch(/found errors/);
+    expect(line.parsed).toBe(1);
+    expect(line.keptPrevious).toEqual(['z9.test.']);
+    expect(String((line.issues as string[])[0])).toContain(`${path.join(dir, 'z9.test.zone')}:6`);
+    expect((await dig(rrdns.port, ['www.z9.test', 'A'])).answer.map((r) => r.data)).toEqual(['10.9.0.1']);
+    // Fixed again: the next reload is clean.
+    const fixed = await editAndReload(rrdns, dir, 9, 4, '10.9.9.9');
+    expect(fixed.msg).toBe('zones reloaded');
+    expect((await dig(rrdns.port, ['www.z9.test', 'A'])).answer.map((r) => r.data)).toEqual(['10.9.9.9']);
+  });
+
+  it('memory levels off across reloads: the last 40 of 60 add less than a tenth of what the process holds', async () => {
+    // The first reloads let the heap reach its working size; after that each reload must not keep anything.
+    for (let i = 0; i < 20; i++) await editAndReload(rrdns, dir, 11, 10 + i, `10.11.0.${i + 1}`);
+    const settled = rssKb(rrdns.pid);
+    for (let i = 20; i < 60; i++) await editAndReload(rrdns, dir, 11, 10 + i, `10.11.0.${i + 1}`);
+    const after = rssKb(rrdns.pid);
+    expect((await dig(rrdns.port, ['www.z11.test', 'A'])).answer.map((r) => r.data)).toEqual(['10.11.0.60']);
+    expect(after - settled).toBeLessThan(settled / 10);
+  }, 120_000);
+});

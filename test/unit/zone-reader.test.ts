@@ -1,0 +1,130 @@
+/**
+ * ZoneDirReader: a re-read parses only the files whose content changed (stat
+ * first, then sha256), hands back the very same Zone objects for the others,
+ * forgets removed files, follows renames and reports a broken file with its
+ * name and line while the good files still load.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { formatIssue } from '../../src/errors.ts';
+import { ZoneDirReader } from '../../src/zone/load.ts';
+import { nameToText } from '../../src/zone/name.ts';
+import type { Zone } from '../../src/zone/zone.ts';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'rrdns-reader-'));
+  dirs.push(d);
+  return d;
+}
+
+const zoneText = (origin: string, www: string) => `$ORIGIN ${origin}.\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 900 604800 60\n@ NS ns1\nns1 A 192.0.2.53\nwww A ${www}\n`;
+
+function write(dir: string, file: string, text: string, mtime?: Date): void {
+  fs.writeFileSync(path.join(dir, file), text);
+  if (mtime) fs.utimesSync(path.join(dir, file), mtime, mtime);
+}
+
+const byOrigin = (zones: readonly Zone[]) => new Map(zones.map((z) => [nameToText(z.origin), z]));
+const wwwOf = (z: Zone | undefined) => {
+  const node = z?.nodes.get(`www.${z.originKey}`);
+  return node ? JSON.stringify([...node.rrsets.values()][0]!.records) : undefined;
+};
+
+describe('ZoneDirReader', () => {
+  it('re-parses only the changed file and returns the same Zone objects for the others', async () => {
+    const dir = tempDir();
+    for (let i = 0; i < 5; i++) write(dir, `z${i}.test.zone`, zoneText(`z${i}.test`, `10.0.0.${i}`));
+    const reader = new ZoneDirReader(dir);
+    const first = reader.readSync();
+    expect(first.issues).toEqual([]);
+    expect(first.counts).toEqual({ files: 5, parsed: 5, unchanged: 0 });
+
+    const again = await reader.read();
+    expect(again.counts).toEqual({ files: 5, parsed: 0, unchanged: 5 });
+    const before = byOrigin(first.zones);
+    for (const z of again.zones) expect(z).toBe(before.get(nameToText(z.origin)));
+
+    write(dir, 'z2.test.zone', zoneText('z2.test', '10.9.9.9'));
+    const edited = await reader.read();
+    expect(edited.counts).toEqual({ files: 5, parsed: 1, unchanged: 4 });
+    const after = byOrigin(edited.zones);
+    expect(after.get('z2.test.')).not.toBe(before.get('z2.test.'));
+    expect(wwwOf(after.get('z2.test.'))).toContain('10.9.9.9');
+    for (const o of ['z0.test.', 'z1.test.', 'z3.test.', 'z4.test.']) expect(after.get(o)).toBe(before.get(o));
+  });
+
+  it('a file touched with the same content is read and digested but not parsed again', async () => {
+    const dir = tempDir();
+    write(dir, 'a.test.zone', zoneText('a.test', '10.0.0.1'));
+    const reader = new ZoneDirReader(dir);
+    const first = reader.readSync();
+    write(dir, 'a.test.zone', zoneText('a.test', '10.0.0.1'), new Date(Date.now() + 60_000));
+    const touched = await reader.read();
+    expect(touched.counts).toEqual({ files: 1, parsed: 0, unchanged: 1 });
+    expect(touched.zones[0]).toBe(first.zones[0]);
+  });
+
+  it('a deleted file removes its zone; a renamed file serves under its new origin', async () => {
+    const dir = tempDir();
+    // No $ORIGIN: the origin is the file name's, so a rename moves the zone.
+    const relative = (www: string) => zoneText('x', www).split('\n').slice(1).join('\n');
+    write(dir, 'a.test.zone', relative('10.0.0.1'));
+    write(dir, 'b.test.zone', relative('10.0.0.2'));
+    const reader = new ZoneDirReader(dir);
+    expect(reader.readSync().issues).toEqual([]);
+    fs.rmSync(path.join(dir, 'a.test.zone'));
+    fs.renameSync(path.join(dir, 'b.test.zone'), path.join(dir, 'c.test.zone'));
+    const r = await reader.read();
+    expect(r.issues).toEqual([]);
+    expect([...byOrigin(r.zones).keys()]).toEqual(['c.test.']);
+    // Renamed: origin comes from the new file name, so the file is parsed under it.
+    expect(r.counts).toEqual({ files: 1, parsed: 1, unchanged: 0 });
+  });
+
+  it('a broken file is reported with file and line, the other files still load, and fixing it parses it again', async () => {
+    const dir = tempDir();
+    write(dir, 'a.test.zone', zoneText('a.test', '10.0.0.1'));
+    write(dir, 'b.test.zone', zoneText('b.test', '10.0.0.2'));
+    const reader = new ZoneDirReader(dir);
+    const first = reader.readSync();
+    write(dir, 'b.test.zone', zoneText('b.test', '10.0.0.300'));
+    const broken = await reader.read();
+    expect(broken.zones.map((z) => nameToText(z.origin))).toEqual(['a.test.']);
+    expect(broken.zones[0]).toBe(first.zones[0]);
+    const text = broken.issues.map(formatIssue).join('\n');
+    expect(text).toContain(path.join(dir, 'b.test.zone'));
+    expect(text).toMatch(/:6\b/);
+    // Unchanged and still broken: reported again on the next read, without parsing.
+    const still = await reader.read();
+    expect(still.issues.map(formatIssue)).toEqual(broken.issues.map(formatIssue));
+    expect(still.counts.parsed).toBe(0);
+    write(dir, 'b.test.zone', zoneText('b.test', '10.0.0.3'));
+    const fixed = await reader.read();
+    expect(fixed.issues).toEqual([]);
+    expect(fixed.counts.parsed).toBe(1);
+    expect(wwwOf(byOrigin(fixed.zones).get('b.test.'))).toContain('10.0.0.3');
+  });
+
+  it('a native zone is parsed again when the master file it pulls in changes', async () => {
+    const dir = tempDir();
+    const shared = path.join(dir, 'shared');
+    fs.mkdirSync(shared);
+    fs.writeFileSync(path.join(shared, 'n.txt'), '$TTL 300\n@ SOA ns1 hostmaster 1 3600 900 604800 60\n@ NS ns1\nns1 A 192.0.2.53\nwww A 10.1.1.1\n');
+    write(dir, 'n.test.yaml', 'masterFile: shared/n.txt\n');
+    const reader = new ZoneDirReader(dir);
+    const first = reader.readSync();
+    expect(first.issues).toEqual([]);
+    expect((await reader.read()).counts.parsed).toBe(0);
+    fs.writeFileSync(path.join(shared, 'n.txt'), '$TTL 300\n@ SOA ns1 hostmaster 2 3600 900 604800 60\n@ NS ns1\nns1 A 192.0.2.53\nwww A 10.2.2.2\n');
+    const r = await reader.read();
+    expect(r.counts.parsed).toBe(1);
+    expect(wwwOf(r.zones[0])).toContain('10.2.2.2');
+  });
+});
