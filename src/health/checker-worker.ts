@@ -1,0 +1,66 @@
+/**
+ * The health-check worker thread (see worker-checker.ts): runs the probes of
+ * the real checker (checkers.ts) off the answering thread. It receives, in
+ * batches, the targets it has not seen yet, the probes to start (id, target
+ * key) and the ids of probes to abort; it posts the outcomes back in batches,
+ * one message per event-loop turn however many probes finished in it.
+ */
+import { parentPort } from 'node:worker_threads';
+import { createChecker, type CheckOutcome } from './checkers.ts';
+import type { CheckTarget } from './target.ts';
+import type { FromChecker, ToChecker } from './worker-protocol.ts';
+
+const port = parentPort!;
+const checker = createChecker();
+const targets = new Map<string, CheckTarget>();
+const running = new Map<number, AbortController>();
+let ids: number[] = [];
+let outcomes: CheckOutcome[] = [];
+let flushQueued = false;
+let closing = false;
+
+function flush(): void {
+  flushQueued = false;
+  if (ids.length === 0) return;
+  const msg: FromChecker = { kind: 'results', ids, outcomes };
+  ids = [];
+  outcomes = [];
+  port.postMessage(msg);
+}
+
+function start(id: number, key: string): void {
+  const target = targets.get(key);
+  const controller = new AbortController();
+  running.set(id, controller);
+  const done = (outcome: CheckOutcome) => {
+    running.delete(id);
+    ids.push(id);
+    outcomes.push(outcome);
+    if (!flushQueued) {
+      flushQueued = true;
+      setImmediate(flush);
+    }
+  };
+  if (!target) return done({ ok: false, detail: `checker error: unknown target ${key}`, latencyMs: 0 });
+  void checker.check(target, controller.signal).then(done);
+}
+
+port.on('message', (m: ToChecker) => {
+  if (m.kind === 'batch') {
+    for (const t of m.targets) {
+      // A Buffer arrives as a plain Uint8Array; TLS wants the Buffer back.
+      if (t.ca) t.ca = Buffer.from(t.ca.buffer, t.ca.byteOffset, t.ca.byteLength);
+      targets.set(t.key, t);
+    }
+    for (const key of m.forget) targets.delete(key);
+    if (!closing) for (let i = 0; i < m.probes.length; i += 2) start(m.probes[i] as number, m.probes[i + 1] as string);
+    for (const id of m.cancels) running.get(id)?.abort();
+  } else if (m.kind === 'close') {
+    closing = true;
+    void checker.close().then(() => {
+      flush();
+      port.postMessage({ kind: 'closed' } satisfies FromChecker);
+      port.close();
+    });
+  }
+});
