@@ -164,6 +164,8 @@ interface Figures {
   lat: Latency;
   /** 'health state changed' log lines in the window: every one is a false verdict, the backends never fail. */
   changes: number;
+  /** CPU share of the backends' process over the window (it must not be what limits the probe rate). */
+  backendCpu: number;
 }
 
 async function runMode(mode: Mode, backends: Backends, backendPort: number): Promise<Figures> {
@@ -173,14 +175,16 @@ async function runMode(mode: Mode, backends: Backends, backendPort: number): Pro
     await new Promise((r) => setTimeout(r, WARMUP_MS));
     const changes0 = rrdns.logs.filter((l) => l.msg === 'health state changed').length;
     const cpu0 = cpuSeconds(rrdns.pid)!;
+    const b0 = cpuSeconds(backends.child.pid!) ?? NaN;
     const s0 = await backends.stats();
     const t0 = performance.now();
     const lat = await paceQueries(rrdns.port, SECONDS);
     const wall = (performance.now() - t0) / 1000;
     const cpu1 = cpuSeconds(rrdns.pid)!;
+    const b1 = cpuSeconds(backends.child.pid!) ?? NaN;
     const s1 = await backends.stats();
     const changes = rrdns.logs.filter((l) => l.msg === 'health state changed').length - changes0;
-    return { mode, cpuShare: (cpu1 - cpu0) / wall, probesPerS: (s1.requests - s0.requests) / wall, connsPerS: (s1.connections - s0.connections) / wall, lat, changes };
+    return { mode, cpuShare: (cpu1 - cpu0) / wall, probesPerS: (s1.requests - s0.requests) / wall, connsPerS: (s1.connections - s0.connections) / wall, lat, changes, backendCpu: (b1 - b0) / wall };
   } finally {
     await rrdns.stop();
   }
@@ -202,7 +206,7 @@ async function main(): Promise<void> {
         all.push(f);
         console.log(
           `${mode.padEnd(9)} rrdns CPU ${pct(f.cpuShare).padStart(6)} of a core | probes ${f.probesPerS.toFixed(0).padStart(5)}/s, new connections ${f.connsPerS.toFixed(0).padStart(5)}/s | ` +
-            `DNS ${f.lat.answered}/${f.lat.sent} answered, p50 ${ms(f.lat.p50)}, p99 ${ms(f.lat.p99)}, worst ${ms(f.lat.worst)} | false verdicts ${f.changes}`,
+            `DNS ${f.lat.answered}/${f.lat.sent} answered, p50 ${ms(f.lat.p50)}, p99 ${ms(f.lat.p99)}, worst ${ms(f.lat.worst)} | false verdicts ${f.changes} | backends CPU ${pct(f.backendCpu)}`,
         );
       }
     }
