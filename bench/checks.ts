@@ -29,7 +29,7 @@ import readline from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import YAML from 'yaml';
 import { buildQuery } from '../test/support/dnsclient.ts';
-import { freePort, startRrdns, tempDir, removeTempDirs } from '../test/support/spawn.ts';
+import { freePort, retryOnPortClash, startRrdns, tempDir, removeTempDirs } from '../test/support/spawn.ts';
 import { cpuSeconds } from './measure.ts';
 
 type Mode = 'none' | 'fresh' | 'keepalive';
@@ -170,7 +170,8 @@ interface Figures {
 
 async function runMode(mode: Mode, backends: Backends, backendPort: number): Promise<Figures> {
   const zonesDir = writeZone(mode, backendPort);
-  const rrdns = await startRrdns({ zonesDir, logLevel: 'warn', args: ['--admin', 'off', '--state-dir', 'off', '--no-watch'], startTimeoutMs: 60_000 });
+  // Another process can take the free port first (other benchmarks share the machine): tried again, at most 3 times.
+  const rrdns = await retryOnPortClash(() => startRrdns({ zonesDir, logLevel: 'warn', args: ['--admin', 'off', '--state-dir', 'off', '--no-watch'], startTimeoutMs: 60_000 }), undefined);
   try {
     await new Promise((r) => setTimeout(r, WARMUP_MS));
     const changes0 = rrdns.logs.filter((l) => l.msg === 'health state changed').length;
