@@ -95,8 +95,8 @@ const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const RESERVED_HEADERS = new Map([
   ['host', 'set the Host header with `host`'],
   ['user-agent', 'set the User-Agent with `userAgent`'],
-  ['connection', 'health checks always close their connection'],
-  ['keep-alive', 'health checks always close their connection'],
+  ['connection', 'connection reuse is set with `keepAlive`'],
+  ['keep-alive', 'connection reuse is set with `keepAlive`'],
   ['content-length', 'health checks send no body'],
   ['transfer-encoding', 'health checks send no body'],
   ['upgrade', 'health checks do not upgrade'],
@@ -161,6 +161,11 @@ export const CheckObjectSchema = z
       .refine((v) => !/[\r\n\0]/.test(v), 'userAgent cannot contain CR, LF or NUL')
       .optional(),
     followRedirects: z.number().int().min(0).max(MAX_REDIRECTS).optional(),
+    /**
+     * Reuse one HTTP connection between probes (default false: every probe opens
+     * a new connection, so a check also proves the backend still accepts them).
+     */
+    keepAlive: z.boolean().optional(),
     interval: Duration.optional(),
     timeout: Duration.optional(),
     fall: z.number().int().min(1).max(100).optional(),
@@ -195,6 +200,8 @@ export interface CheckConfigShape {
   headers: Record<string, string>;
   userAgent: string;
   followRedirects: number;
+  /** Probes reuse idle connections to the backend (http/https only). */
+  keepAlive: boolean;
   interval: number;
   timeout: number;
   fall: number;
@@ -203,7 +210,7 @@ export interface CheckConfigShape {
   load?: { header: string } | { json: string };
 }
 
-const HTTP_ONLY = ['path', 'method', 'host', 'tls', 'expectStatus', 'body', 'headers', 'userAgent', 'followRedirects', 'load'] as const;
+const HTTP_ONLY = ['path', 'method', 'host', 'tls', 'expectStatus', 'body', 'headers', 'userAgent', 'followRedirects', 'keepAlive', 'load'] as const;
 
 function refineCheck(c: RawCheck, ctx: z.RefinementCtx): void {
   const type = c.type ?? 'http';
@@ -262,6 +269,7 @@ function applyDefaults(c: RawCheck): CheckConfigShape {
     headers: c.headers ?? {},
     userAgent: c.userAgent ?? DEFAULT_USER_AGENT,
     followRedirects: c.followRedirects ?? 0,
+    keepAlive: c.keepAlive ?? false,
     interval,
     // Default 2s, but always shorter than the interval (half of it for intervals up to 4s).
     timeout: ms(c.timeout) ?? Math.min(DEFAULT_TIMEOUT_MS, Math.floor(interval / 2)),

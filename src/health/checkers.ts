@@ -1,14 +1,15 @@
 /**
  * The probes. HTTP(S) through undici, TCP through `net`. Every probe connects to
- * the target's IP address itself (no DNS lookup, ever), opens a fresh connection
- * (keep-alive off: a pooled connection could hide a dead listener), is bounded by
- * the check's timeout from connect to the last body byte read, and releases every
- * socket before its promise settles. A checker never rejects: failures are
+ * the target's IP address itself (no DNS lookup, ever), is bounded by the check's
+ * timeout from connect to the last body byte read, and by default opens a fresh
+ * connection (a pooled one could hide a listener that no longer accepts) and
+ * releases it before its promise settles; with `keepAlive` an HTTP(S) check
+ * reuses the idle connections of a pool per origin, closed by `close()`. A checker never rejects: failures are
  * outcomes with a human-readable `detail`.
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { Client } from 'undici';
+import { Client, Pool, type Dispatcher } from 'undici';
 import { formatExpect, statusAccepted } from '../config/health-check.ts';
 import { hostHeader, serverName, urlHost, type CheckTarget } from './target.ts';
 
@@ -47,6 +48,7 @@ type ProbeResult = Omit<CheckOutcome, 'latencyMs'>;
 /** Creates a checker; `close()` aborts in-flight probes and resolves once their sockets are closed. */
 export function createChecker(opts: CheckerOptions = {}): { check: Checker; close(): Promise<void> } {
   const now = opts.now ?? (() => performance.now());
+  const pools = new KeepAlivePools();
   const inFlight = new Set<{ controller: AbortController; done: Promise<unknown> }>();
   let closed = false;
   let closing: Promise<void> | undefined;
@@ -65,7 +67,7 @@ export function createChecker(opts: CheckerOptions = {}): { check: Checker; clos
 
     const probe = (async (): Promise<ProbeResult> => {
       try {
-        return target.config.type === 'tcp' ? await tcpProbe(target, controller.signal) : await httpProbe(target, controller.signal);
+        return target.config.type === 'tcp' ? await tcpProbe(target, controller.signal) : await httpProbe(target, controller.signal, pools);
       } catch (e) {
         const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
         if (reason === TIMEOUT) return { ok: false, detail: `timeout after ${timeoutMs}ms` };
@@ -94,6 +96,7 @@ export function createChecker(opts: CheckerOptions = {}): { check: Checker; clos
         const pending = [...inFlight];
         for (const p of pending) p.controller.abort(CLOSED);
         await Promise.allSettled(pending.map((p) => p.done));
+        await pools.close();
       })();
       return closing;
     },
@@ -136,50 +139,201 @@ interface Hop {
   path: string;
 }
 
-async function httpProbe(target: CheckTarget, signal: AbortSignal): Promise<ProbeResult> {
+/** What one request brought back: the status, the headers and at most the asked-for bytes of the body. */
+interface Exchange {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+  /** The body was longer than the bytes kept. */
+  truncated: boolean;
+}
+
+/**
+ * One request through undici's dispatch API with a minimal handler: no Response
+ * object, body stream or promise chain per probe, only callbacks. `keep` bytes
+ * of the body are kept; with `drain` the rest (up to `keep`) is read to its end
+ * so the connection can be reused, otherwise the request is aborted as soon as
+ * nothing more is wanted (the connection is being thrown away anyway).
+ * Rejects with undici's or the socket's error, or with `signal.reason`.
+ */
+function exchange(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, keep: number, drain: boolean, signal: AbortSignal): Promise<Exchange> {
+  return new Promise((resolve, reject) => {
+    let controller: Dispatcher.DispatchController | undefined;
+    let settled = false;
+    let status = 0;
+    let headers: Exchange['headers'] = {};
+    const chunks: Buffer[] = [];
+    let kept = 0;
+    let truncated = false;
+    const done = (err: unknown, value?: Exchange) => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener('abort', onAbort);
+      if (err !== undefined) reject(err);
+      else resolve(value!);
+    };
+    const result = (): Exchange => ({ status, headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, kept), truncated });
+    const onAbort = () => {
+      // In flight: the connection goes (a backend that hangs must not keep it). Not started yet (queued in a
+      // keep-alive pool): onRequestStart drops it, leaving the connection it gets for the next probe.
+      controller?.abort(ABORTED);
+      done(signal.reason);
+    };
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(c) {
+        // Over before it could start: throwing here makes undici drop the request without writing it and
+        // without closing the socket (controller.abort would destroy the socket).
+        if (settled) throw ABORTED;
+        controller = c;
+      },
+      onResponseStart(c, statusCode, h) {
+        if (settled) return;
+        status = statusCode;
+        headers = h as Exchange['headers'];
+        if (keep === 0 && !drain) {
+          done(undefined, result());
+          c.abort(NOT_NEEDED);
+        }
+      },
+      onResponseData(c, chunk) {
+        if (settled) return;
+        const take = Math.min(chunk.length, keep - kept);
+        if (take > 0) {
+          chunks.push(take === chunk.length ? chunk : chunk.subarray(0, take));
+          kept += take;
+        }
+        if (take < chunk.length) {
+          truncated = true;
+          done(undefined, result());
+          c.abort(NOT_NEEDED);
+        } else if (kept >= keep && !drain) {
+          done(undefined, result());
+          c.abort(NOT_NEEDED);
+        }
+      },
+      onResponseEnd() {
+        done(undefined, result());
+      },
+      onResponseError(_c, err) {
+        done(err);
+      },
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      dispatcher.dispatch(opts, handler);
+    } catch (e) {
+      done(e);
+    }
+  });
+}
+
+/** Reasons for aborting our own requests: shared, so a probe does not pay for building an Error and its stack. */
+const ABORTED = new Error('health check over');
+const NOT_NEEDED = new Error('the rest of the response is not needed');
+
+/** Errors of a reused connection the server had already closed: worth exactly one retry on a new connection. */
+const STALE_SOCKET = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const isStaleSocket = (e: unknown) => STALE_SOCKET.has((e as { code?: string } | null)?.code ?? '');
+
+/** undici options shared by the fresh-connection clients and the keep-alive pools. */
+function dispatcherOptions(target: CheckTarget, scheme: Hop['scheme']) {
+  const c = target.config;
+  const sni = serverName(target);
+  return {
+    allowH2: false,
+    // Our own timer (c.timeout, started first) is the limit; undici's timeouts are only a backstop.
+    connect: {
+      timeout: c.timeout + BACKSTOP_MS,
+      ...(scheme === 'https'
+        ? { rejectUnauthorized: c.tls.verify, ...(target.ca ? { ca: target.ca } : {}), ...(sni ? { servername: sni } : {}) }
+        : {}),
+    },
+    headersTimeout: c.timeout + BACKSTOP_MS,
+    bodyTimeout: c.timeout + BACKSTOP_MS,
+  };
+}
+
+/**
+ * The keep-alive pools, one per origin and connection settings (the checks of
+ * many names on one backend share its idle connections). Idle connections close
+ * after about two intervals, or earlier when the server announces a shorter
+ * keep-alive (undici subtracts `keepAliveTimeoutThreshold` from the hint, so we
+ * stop using a connection before the server closes it).
+ */
+/** Connections a keep-alive pool opens to one origin at most (probes are spread, so few are busy at once). */
+export const KEEPALIVE_CONNECTIONS = 16;
+
+class KeepAlivePools {
+  readonly #pools = new Map<string, Pool>();
+
+  get(target: CheckTarget, hop: Hop, origin: string): Pool {
+    const c = target.config;
+    const key = `${origin}|${c.timeout}|${c.interval}|${hop.scheme === 'https' ? `${c.tls.verify}|${serverName(target) ?? ''}|${target.key}` : ''}`;
+    let pool = this.#pools.get(key);
+    if (!pool) {
+      pool = new Pool(origin, {
+        ...dispatcherOptions(target, hop.scheme),
+        pipelining: 1,
+        // Bounded: a burst (a first round, a slow backend) queues probes instead of opening a connection for each.
+        connections: KEEPALIVE_CONNECTIONS,
+        keepAliveTimeout: Math.min(60_000, Math.max(4000, 2 * c.interval)),
+        // Stop using a connection this long before the server's announced keep-alive ends (a 1 s hint leaves 700 ms).
+        keepAliveTimeoutThreshold: 300,
+      });
+      this.#pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  async close(): Promise<void> {
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.allSettled(pools.map((p) => p.destroy()));
+  }
+}
+
+async function httpProbe(target: CheckTarget, signal: AbortSignal, pools: KeepAlivePools): Promise<ProbeResult> {
   const c = target.config;
   const host = hostHeader(target);
-  const sni = serverName(target);
   const headers: Record<string, string> = { ...c.headers, host, 'user-agent': c.userAgent };
-  const clients = new Map<string, Client>();
-  const clientFor = (hop: Hop): Client => {
+  const fresh: Client[] = [];
+  const dispatcherFor = (hop: Hop): Dispatcher => {
     const origin = `${hop.scheme}://${urlHost(target.address, target.family)}:${hop.port}`;
-    let client = clients.get(origin);
-    if (!client) {
-      client = new Client(origin, {
-        // Fresh connection per request, closed after it: nothing idles between checks.
-        pipelining: 0,
-        allowH2: false,
-        // Our own timer (c.timeout, started first) is the limit; undici's timeouts are only a backstop.
-        connect: {
-          timeout: c.timeout + BACKSTOP_MS,
-          keepAlive: false,
-          ...(hop.scheme === 'https'
-            ? { rejectUnauthorized: c.tls.verify, ...(target.ca ? { ca: target.ca } : {}), ...(sni ? { servername: sni } : {}) }
-            : {}),
-        },
-        headersTimeout: c.timeout + BACKSTOP_MS,
-        bodyTimeout: c.timeout + BACKSTOP_MS,
-      });
-      clients.set(origin, client);
-    }
+    if (c.keepAlive) return pools.get(target, hop, origin);
+    // A new connection per request, closed after it: nothing idles between checks, and a dead listener shows.
+    const client = new Client(origin, { ...dispatcherOptions(target, hop.scheme), pipelining: 0 });
+    fresh.push(client);
     return client;
   };
+  const jsonLoad = c.load !== undefined && 'json' in c.load ? c.load.json : undefined;
+  const wantBody = c.body !== undefined || jsonLoad !== undefined;
+  // One read serves both the body match and the JSON load, bounded by the check's body limit.
+  const limit = c.body?.maxBytes ?? LOAD_BODY_BYTES;
 
   try {
     let hop: Hop = { scheme: c.type === 'https' ? 'https' : 'http', port: c.port, path: c.path };
-    // Bounded: at most followRedirects + 1 requests.
+    // Bounded: at most followRedirects + 1 requests (+ one retry each on a stale keep-alive connection).
     for (let redirects = 0; ; redirects++) {
-      const res = await clientFor(hop).request({ path: hop.path, method: c.method, headers, signal, reset: true });
-      res.body.on('error', () => {}); // errors after we are done with the body are not ours to report
-      const status = res.statusCode;
+      const opts: Dispatcher.DispatchOptions = { path: hop.path, method: c.method, headers, reset: !c.keepAlive };
+      // A keep-alive connection drains a body it does not need (bounded), so it can carry the next probe.
+      const keep = wantBody ? limit : c.keepAlive ? LOAD_BODY_BYTES : 0;
+      const dispatcher = dispatcherFor(hop);
+      let res: Exchange;
+      try {
+        res = await exchange(dispatcher, opts, keep, c.keepAlive, signal);
+      } catch (e) {
+        // The server closed an idle connection as we reused it: not the backend failing, so one retry (a new connection).
+        if (!c.keepAlive || signal.aborted || !isStaleSocket(e)) throw e;
+        res = await exchange(dispatcher, opts, keep, c.keepAlive, signal);
+      }
+      const status = res.status;
       const after = redirects > 0 ? ` (after ${redirects} redirect${redirects === 1 ? '' : 's'})` : '';
 
       if (status >= 300 && status < 400 && redirects < c.followRedirects) {
         const location = res.headers['location'];
         const loc = Array.isArray(location) ? location[0] : location;
         if (loc !== undefined) {
-          res.body.destroy();
           const next = nextHop(hop, host, loc);
           if (!next) return { ok: false, status, detail: `HTTP ${status} redirect to ${loc} not followed (other host)` };
           hop = next;
@@ -188,26 +342,18 @@ async function httpProbe(target: CheckTarget, signal: AbortSignal): Promise<Prob
       }
 
       if (!statusAccepted(status, c.expectStatus)) {
-        res.body.destroy();
         return { ok: false, status, detail: `HTTP ${status} not in ${formatExpect(c.expectStatus)}${after}` };
       }
-      const jsonLoad = c.load !== undefined && 'json' in c.load ? c.load.json : undefined;
-      if (!c.body && jsonLoad === undefined) {
-        res.body.destroy();
-        return withLoad({ ok: true, status, detail: `HTTP ${status}${after}` }, c.load, res.headers, '', 0);
-      }
-      // One read serves both the body match and the JSON load, bounded by the check's body limit.
-      const limit = c.body?.maxBytes ?? LOAD_BODY_BYTES;
-      const raw = await readAtMost(res.body, limit);
-      const text = raw.toString('utf8');
+      if (!wantBody) return withLoad({ ok: true, status, detail: `HTTP ${status}${after}` }, c.load, res.headers, '', 0);
+      const text = res.body.toString('utf8');
       const matched = !c.body || (c.body.regex ? new RegExp(c.body.match).test(text) : text.includes(c.body.match));
       return matched
-        ? withLoad({ ok: true, status, detail: `HTTP ${status}${after}` }, c.load, res.headers, text, raw.length >= limit ? limit : 0)
+        ? withLoad({ ok: true, status, detail: `HTTP ${status}${after}` }, c.load, res.headers, text, res.truncated || res.body.length >= limit ? limit : 0)
         : { ok: false, status, detail: `HTTP ${status}${after}, body does not match (first ${c.body!.maxBytes} bytes)` };
     }
   } finally {
-    // Resolves once each client's socket is closed.
-    await Promise.allSettled([...clients.values()].map((cl) => cl.destroy()));
+    // Resolves once each fresh client's socket is closed.
+    if (fresh.length > 0) await Promise.allSettled(fresh.map((cl) => cl.destroy()));
   }
 }
 
@@ -289,24 +435,6 @@ function hostnameOf(host: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Reads at most `max` bytes of `body`, then destroys it (the rest is never downloaded into memory). */
-async function readAtMost(body: AsyncIterable<unknown> & { destroy(): unknown }, max: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  try {
-    for await (const chunk of body) {
-      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-      const take = Math.min(buf.length, max - total);
-      chunks.push(take === buf.length ? buf : buf.subarray(0, take));
-      total += take;
-      if (total >= max) break;
-    }
-  } finally {
-    body.destroy();
-  }
-  return Buffer.concat(chunks, total);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ export {
 } from '../config/health-check.ts';
 export { canonicalAddress, describeTarget, hostHeader, makeTarget, serverName, type CheckTarget } from './target.ts';
 export { createChecker, describeError, type CheckOutcome, type Checker, type CheckerOptions } from './checkers.ts';
+export { createWorkerChecker, type WorkerChecker, type WorkerCheckerOptions } from './worker-checker.ts';
+export { nextSlot, spreadPhases } from './spread.ts';
 export {
   HealthMonitor,
   realScheduler,

@@ -10,7 +10,7 @@
  * reload wait at most that long (the grace lets checks started at once
  * deliver their own timeout result first). Targets still without a result then stay provisionally up (fail
  * open) until their check completes;
- * after that, targets sharing an interval are spread evenly over it: the k-th of
+ * after that, targets sharing an interval are spread evenly over it (spread.ts): the k-th of
  * M new targets is checked at t0 + phase + n·interval, phase = k·interval/M.
  * Times are planned from t0, never from completions, so nothing drifts; a slot
  * that comes while the previous check still runs is skipped, so one target never
@@ -24,6 +24,7 @@
 import type { CheckOutcome, Checker } from './checkers.ts';
 import { describeError } from './checkers.ts';
 import type { CheckTarget } from './target.ts';
+import { nextSlot, spreadPhases } from './spread.ts';
 import { monotonicEpochMs } from '../zone/clock.ts';
 
 export type MemberHealth = 'up' | 'down';
@@ -189,8 +190,9 @@ export class HealthMonitor {
     }
     let longestTimeout = -1;
     for (const [interval, group] of added) {
+      const phases = spreadPhases(group.length, interval);
       group.forEach((entry, k) => {
-        entry.nextAt = t0 + interval + Math.floor((k * interval) / group.length);
+        entry.nextAt = t0 + interval + phases[k]!;
         longestTimeout = Math.max(longestTimeout, entry.target.config.timeout);
         this.#queue.push(entry);
       });
@@ -336,10 +338,8 @@ export class HealthMonitor {
 
   #scheduleNext(entry: Entry): void {
     const now = this.#sched.now();
-    if (entry.nextAt < now) {
-      // Slots missed while the check ran (or waited in the first-round queue) are skipped, keeping the phase.
-      entry.nextAt += Math.ceil((now - entry.nextAt) / entry.interval) * entry.interval;
-    }
+    // Slots missed while the check ran (or waited in the first-round queue) are skipped, keeping the phase.
+    entry.nextAt = nextSlot(entry.nextAt, now, entry.interval);
     entry.timer = this.#sched.setTimeout(() => {
       entry.timer = undefined;
       if (this.#closed || !entry.active) return;

@@ -71,6 +71,8 @@ function canonicalKey(address: string, name: string, config: CheckConfig, ca: Bu
     headers,
     userAgent: c.userAgent,
     followRedirects: c.followRedirects,
+    // Only when on, so the keys (and the state saved under them) of existing checks do not change.
+    keepAlive: c.keepAlive || undefined,
   });
 }
 

@@ -18,7 +18,8 @@ import { QueryPipeline } from './pipeline.ts';
 import { ServedZone } from './served-zone.ts';
 import { AnswerCache } from './answer-cache.ts';
 import type { Zone } from '../zone/zone.ts';
-import { createChecker, type Checker } from '../health/checkers.ts';
+import { type Checker } from '../health/checkers.ts';
+import { createWorkerChecker } from '../health/worker-checker.ts';
 import { HealthMonitor, realScheduler, type Scheduler } from '../health/monitor.ts';
 import { PoolRegistry } from './pool-registry.ts';
 import type { PoolSnapshot } from '../observability/snapshot.ts';
@@ -110,6 +111,8 @@ export class RrdnsServer {
   private closing: Promise<void> | undefined;
   private readonly checker: { check: Checker; close(): Promise<void> };
   readonly monitor: HealthMonitor;
+  /** An invalidateAnswers is queued for the end of this loop turn (invalidateAnswersSoon). */
+  private invalidateQueued = false;
   readonly pools: PoolRegistry;
   private readonly scheduler: Scheduler;
   /** Zones loaded and their first round of health checks done. */
@@ -155,13 +158,19 @@ export class RrdnsServer {
     this.stateIo = deps.stateIo;
     this.answers = new AnswerCache(config.answerCacheBytes);
     this.log = deps.logger ?? createLogger(config.logLevel);
-    this.checker = deps.checker ?? createChecker();
+    // Probes run on a thread of their own: 5,000 of them a second must not share the answering event loop.
+    this.checker =
+      deps.checker ??
+      createWorkerChecker({
+        onCrash: (err, restartInMs) => this.log.error({ err, restartInMs }, 'health-check worker died; restarting it (health states are kept)'),
+        onFallback: (err) => this.log.warn({ err }, 'no health-check worker thread; probes run on the main thread'),
+      });
     this.monitor = new HealthMonitor({
       check: this.checker.check,
       scheduler: deps.scheduler,
       onChange: (state, previous, reason) => {
         this.log.warn({ check: state.key, address: state.address, owner: state.name, from: previous, to: state.health, reason }, 'health state changed');
-        this.invalidateAnswers();
+        this.invalidateAnswersSoon();
       },
       onResult: (state, outcome) => this.metrics.checkResult(state.key, state.address, outcome.ok, outcome.latencyMs),
     });
@@ -364,8 +373,25 @@ export class RrdnsServer {
 
   /** Health changed: compiled answers that used the old view are dropped. */
   private invalidateAnswers(): void {
+    this.invalidateQueued = false;
     for (const served of this.store.all()) served.invalidate();
-    this.udpThreads.publishLive(this.liveTable(), true);
+    // The live table walks every pool: only worth building when UDP worker threads need it.
+    if (this.udpThreads.size > 0) this.udpThreads.publishLive(this.liveTable(), true);
+  }
+
+  /**
+   * invalidateAnswers once at the end of this event-loop turn, however many
+   * health changes came in it: the work walks every zone and pool, so doing it
+   * per change made a burst of N changes (a first round, a backend down for
+   * thousands of checks) cost N x pools on the answering thread. Answers until
+   * then are at most one loop turn old.
+   */
+  private invalidateAnswersSoon(): void {
+    if (this.invalidateQueued) return;
+    this.invalidateQueued = true;
+    setImmediate(() => {
+      if (this.invalidateQueued) this.invalidateAnswers();
+    });
   }
 
   private liveTable() {

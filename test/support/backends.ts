@@ -22,7 +22,8 @@ export type BackendMode =
   | 'flap' // 200, 500, 200, 500… one per request
   | 'redirect' // 302 to /elsewhere (which answers 200 'OK body')
   | 'redirectAway' // 302 to http://elsewhere.test/ (another host)
-  | 'big'; // 200, 'BEGIN' + 1 MiB + 'END', then the response is left open
+  | 'big' // 200, 'BEGIN' + 1 MiB + 'END', then the response is left open
+  | 'dropReused'; // 200 on a connection's first request; a later request on it: the socket is closed unanswered (a server that dropped an idle keep-alive connection)
 
 export interface SeenRequest {
   method: string;
@@ -43,6 +44,8 @@ export interface Backend {
   readonly hits: number;
   /** Connections currently open on the server side. */
   readonly connections: number;
+  /** Connections accepted since the backend started. */
+  readonly accepted: number;
   /** The last 100 requests, oldest first. */
   readonly requests: readonly SeenRequest[];
   setMode(mode: BackendMode): void;
@@ -98,6 +101,9 @@ export function selfSignedCert(): { key: Buffer; cert: Buffer; certPath: string 
 interface Core {
   port: number;
   hits: number;
+  accepted: number;
+  /** Requests seen per connection (mode dropReused). */
+  perSocket: WeakMap<net.Socket, number>;
   sockets: Set<net.Socket>;
   requests: SeenRequest[];
   mode: BackendMode;
@@ -107,6 +113,7 @@ interface Core {
 
 function track(core: Core, server: net.Server): void {
   server.on('connection', (socket: net.Socket) => {
+    core.accepted++;
     core.sockets.add(socket);
     socket.on('error', () => {}); // clients that reset or go away are expected
     socket.once('close', () => core.sockets.delete(socket));
@@ -128,6 +135,8 @@ function handler(core: Core, secure: boolean): http.RequestListener {
     });
     if (core.requests.length > 100) core.requests.shift();
     res.on('error', () => {});
+    const onSocket = (core.perSocket.get(req.socket) ?? 0) + 1;
+    core.perSocket.set(req.socket, onSocket);
     if (req.url === '/elsewhere') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('OK body');
       return;
@@ -143,6 +152,13 @@ function handler(core: Core, secure: boolean): http.RequestListener {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('maintenance page');
         return;
       case 'hang':
+        return;
+      case 'dropReused':
+        if (onSocket > 1) {
+          req.socket.destroy();
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('OK body');
         return;
       case 'reset':
         req.socket.resetAndDestroy();
@@ -203,6 +219,9 @@ function makeBackend(address: string, core: Core, create: () => net.Server): Bac
     get connections() {
       return core.sockets.size;
     },
+    get accepted() {
+      return core.accepted;
+    },
     get requests() {
       return core.requests;
     },
@@ -229,7 +248,7 @@ export interface BackendOptions {
 }
 
 function newCore(opts: BackendOptions): Core {
-  return { port: opts.port ?? 0, hits: 0, sockets: new Set(), requests: [], mode: opts.mode ?? 'ok', headers: { ...opts.headers } };
+  return { port: opts.port ?? 0, hits: 0, accepted: 0, perSocket: new WeakMap(), sockets: new Set(), requests: [], mode: opts.mode ?? 'ok', headers: { ...opts.headers } };
 }
 
 export async function startHttpBackend(opts: BackendOptions = {}): Promise<Backend> {

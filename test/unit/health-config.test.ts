@@ -30,6 +30,7 @@ describe('CheckSchema defaults', () => {
       headers: {},
       userAgent: DEFAULT_USER_AGENT,
       followRedirects: 0,
+      keepAlive: false,
       interval: 5000,
       timeout: 2000,
       fall: 3,

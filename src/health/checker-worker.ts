@@ -1,0 +1,88 @@
+/**
+ * The health-check worker thread (see worker-checker.ts): runs the probes of
+ * the real checker (checkers.ts) off the answering thread. It receives, in
+ * batches, the targets it has not seen yet, the probes to start (id, target
+ * key) and the ids of probes to abort; it posts the outcomes back in batches,
+ * at most one message per BATCH_MS however many probes finished meanwhile.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import { parentPort } from 'node:worker_threads';
+import { createChecker, type CheckOutcome } from './checkers.ts';
+import type { CheckTarget } from './target.ts';
+import type { FromChecker, ToChecker } from './worker-protocol.ts';
+
+const port = parentPort!;
+
+/**
+ * How much lower than the answering thread this one runs (nice +5, Linux: the
+ * nice value is per thread, and /proc/thread-self names this thread). On a
+ * busy machine the two threads compete for a core; the answers must win, a
+ * probe can wait a few ms. Elsewhere, or without the right, it stays as it is.
+ */
+export const CHECKER_NICE = 5;
+try {
+  const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+  if (Number.isInteger(tid) && tid > 0) os.setPriority(tid, Math.min(19, os.getPriority(tid) + CHECKER_NICE));
+} catch {
+  // not Linux, or not allowed: same priority as the answering thread
+}
+/**
+ * Outcomes wait this long to travel together: each message wakes the main
+ * thread, and per-turn batches (a few outcomes each at 5,000 probes/s) made the
+ * messages themselves a large part of the cost. A verdict is at most this late.
+ */
+const BATCH_MS = 10;
+const checker = createChecker();
+const targets = new Map<string, CheckTarget>();
+const running = new Map<number, AbortController>();
+let ids: number[] = [];
+let outcomes: CheckOutcome[] = [];
+let flushQueued = false;
+let closing = false;
+
+function flush(): void {
+  flushQueued = false;
+  if (ids.length === 0) return;
+  const msg: FromChecker = { kind: 'results', ids, outcomes };
+  ids = [];
+  outcomes = [];
+  port.postMessage(msg);
+}
+
+function start(id: number, key: string): void {
+  const target = targets.get(key);
+  const controller = new AbortController();
+  running.set(id, controller);
+  const done = (outcome: CheckOutcome) => {
+    running.delete(id);
+    ids.push(id);
+    outcomes.push(outcome);
+    if (!flushQueued) {
+      flushQueued = true;
+      setTimeout(flush, BATCH_MS);
+    }
+  };
+  if (!target) return done({ ok: false, detail: `checker error: unknown target ${key}`, latencyMs: 0 });
+  void checker.check(target, controller.signal).then(done);
+}
+
+port.on('message', (m: ToChecker) => {
+  if (m.kind === 'batch') {
+    for (const t of m.targets) {
+      // A Buffer arrives as a plain Uint8Array; TLS wants the Buffer back.
+      if (t.ca) t.ca = Buffer.from(t.ca.buffer, t.ca.byteOffset, t.ca.byteLength);
+      targets.set(t.key, t);
+    }
+    for (const key of m.forget) targets.delete(key);
+    if (!closing) for (let i = 0; i < m.probes.length; i += 2) start(m.probes[i] as number, m.probes[i + 1] as string);
+    for (const id of m.cancels) running.get(id)?.abort();
+  } else if (m.kind === 'close') {
+    closing = true;
+    void checker.close().then(() => {
+      flush();
+      port.postMessage({ kind: 'closed' } satisfies FromChecker);
+      port.close();
+    });
+  }
+});
