@@ -6,6 +6,10 @@
 set -eu
 MAIN=/opt/rrdns/dist/main.js
 NODE="$(command -v node)"
+# A young generation of at most 8 MB per semi-space (V8 otherwise grows it while
+# zones load, and keeps it): the same flag as `npm start`, about 100 MB less
+# RSS with 10,000 zones. On the command line, so an operator's NODE_OPTIONS adds to it.
+V8_FLAGS=--max-semi-space-size=8
 
 # capsh carries cap_net_bind_service as a file capability (permitted +
 # inheritable); it makes it ambient, which survives the exec into node. That
@@ -13,7 +17,7 @@ NODE="$(command -v node)"
 # false) or when the capability is dropped: then run node without it, which
 # still serves ports >= 1024 (set RRDNS_LISTEN).
 if /usr/sbin/capsh --inh=cap_net_bind_service --addamb=cap_net_bind_service --shell=/bin/true -- 2>/dev/null; then
-  exec /usr/sbin/capsh --inh=cap_net_bind_service --addamb=cap_net_bind_service --shell="$NODE" -- "$MAIN" "$@"
+  exec /usr/sbin/capsh --inh=cap_net_bind_service --addamb=cap_net_bind_service --shell="$NODE" -- $V8_FLAGS "$MAIN" "$@"
 fi
 echo "rrdns entrypoint: CAP_NET_BIND_SERVICE not available (no-new-privileges or dropped); ports below 1024 cannot be bound" >&2
-exec "$NODE" "$MAIN" "$@"
+exec "$NODE" $V8_FLAGS "$MAIN" "$@"
