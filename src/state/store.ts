@@ -19,7 +19,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, RrdnsError } from '../errors.ts';
-import { emptyState, overrideKey, parseState, patchCookieMasterKey, patchOverride, patchSerials, STATE_FILE, stateText, type StateData, type StoredOverride, type StoredSerial } from './format.ts';
+import { emptyState, overrideKey, parseState, patchCookieMasterKey, patchOverride, patchSerials, STATE_FILE, stateText, stateTextInSteps, type StateData, type StoredOverride, type StoredSerial } from './format.ts';
 import { acquireLock, LockTimeout, withLock } from './lock.ts';
 
 export type { StoredOverride, StoredSerial } from './format.ts';
@@ -232,7 +232,8 @@ export class StateStore {
       this.pending = next;
       this.superseded = false;
       this.writtenStamp = undefined;
-      const replaced = await writeAsync(file, stateText(next), () => !this.superseded);
+      const text = await stateTextInSteps(next, () => new Promise<void>((resolve) => setImmediate(resolve)));
+      const replaced = await writeAsync(file, text, () => !this.superseded);
       if (replaced) {
         this.data = next;
         this.writtenStamp = fileStamp(file);

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { STATE_FILE, type StoredSerial } from '../../src/state/format.ts';
+import { emptyState, parseState, patchSerials, STATE_FILE, stateText, stateTextInSteps, type StoredSerial } from '../../src/state/format.ts';
 import { StateStore } from '../../src/state/store.ts';
 
 const dirs: string[] = [];
@@ -55,5 +55,21 @@ describe('StateStore.saveSerialsAsync', () => {
     await store.saveSerialsAsync(many(2000, 8));
     expect(StateStore.open(dir).serial('z0.test.')?.serial).toBe(8);
     expect(StateStore.open(dir).overrides()).toHaveLength(1);
+  });
+});
+
+describe('stateTextInSteps', () => {
+  it.each([
+    { name: 'empty state', state: () => emptyState() },
+    { name: 'overrides, a cookie key and 1,234 serials (several slices)', state: () => ({ ...patchSerials(emptyState(), many(1234, 7)), overrides: { 'www.a.test.|127.0.0.1': { owner: 'www.a.test.', address: '127.0.0.1', override: 'drain' as const, setAt: '2026-01-01T00:00:00.000Z' } }, cookieMasterKey: 'ab'.repeat(32) }) },
+    { name: 'exactly one slice of serials', state: () => patchSerials(emptyState(), many(500, 1)) },
+    { name: 'origins that need escaping', state: () => patchSerials(emptyState(), new Map([['a"b\\\\c.test.', entry(3)], ['\u00e9.test.', entry(4)]])) },
+  ])('$name: the same octets as stateText, with a pause between slices', async ({ state }) => {
+    const s = state();
+    let pauses = 0;
+    const text = await stateTextInSteps(s, async () => void pauses++, 500);
+    expect(text).toBe(stateText(s));
+    expect(pauses).toBe(Math.max(0, Math.ceil(Object.keys(s.serials).length / 500) - 1));
+    expect(parseState(text)).toEqual({ ok: true, state: s });
   });
 });
