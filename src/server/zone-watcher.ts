@@ -12,6 +12,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { runInSlices } from '../zone/slices.ts';
 
 export interface ZoneWatcherOptions {
   dir: string;
@@ -47,16 +48,7 @@ export async function fingerprintZoneDirAsync(dir: string, extraFiles: readonly 
   } catch (e) {
     return `unreadable:${(e as NodeJS.ErrnoException).code ?? 'error'}`;
   }
-  const steps = fingerprintSteps(dir, names, extraFiles);
-  let sliceStart = performance.now();
-  for (;;) {
-    const r = steps.next();
-    if (r.done) return r.value;
-    if (performance.now() - sliceStart >= SLICE_MS) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      sliceStart = performance.now();
-    }
-  }
+  return runInSlices(fingerprintSteps(dir, names, extraFiles), SLICE_MS);
 }
 
 function* fingerprintSteps(dir: string, names: readonly string[], extraFiles: readonly string[]): Generator<void, string, void> {

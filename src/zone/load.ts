@@ -14,6 +14,7 @@ import { parseMasterFile } from './masterfile.ts';
 import { nameToText, parseName } from './name.ts';
 import { parseNativeZone } from './native.ts';
 import { buildZone, type Zone } from './zone.ts';
+import { runInSlices } from './slices.ts';
 
 /** Resource limits on what a zones directory may make us read. */
 export const MAX_ZONE_FILE_BYTES = 64 * 1024 * 1024;
@@ -118,16 +119,7 @@ export class ZoneDirReader {
     } catch (e) {
       throw unreadable(this.dir, e);
     }
-    const steps = this.steps(names);
-    let sliceStart = performance.now();
-    for (;;) {
-      const r = steps.next();
-      if (r.done) return r.value;
-      if (performance.now() - sliceStart >= SLICE_MS) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        sliceStart = performance.now();
-      }
-    }
+    return runInSlices(this.steps(names), SLICE_MS);
   }
 
   /** The work of one read, yielding after each file so the caller decides when to pause. */
@@ -165,8 +157,11 @@ export class ZoneDirReader {
       return { text, stamp, digest };
     };
 
-    for (const f of zoneFiles.filter((x) => NATIVE.test(x))) {
-      const file = display(f);
+    /**
+     * The entry for `file`: the kept one when neither it nor what it pulled in changed, else
+     * `parse(text, deps)`'s zone and issues; a file that cannot be read is an issue of its own.
+     */
+    const entryFor = (file: string, parse: (text: string, deps: FileEntry['deps']) => { zone: Zone | undefined; issues: ZoneIssue[] }): FileEntry => {
       let entry: FileEntry;
       try {
         const r = reuse(file);
@@ -177,65 +172,60 @@ export class ZoneDirReader {
           counts.parsed++;
           const text = r.text ?? readLimited(file);
           const deps: FileEntry['deps'] = [];
-          const result = parseNativeZone(text, {
-            file,
-            defaultOrigin: originFromFileName(f, NATIVE),
-            maxRecords: limits.maxRecords,
-            readMasterFile: (rel) => {
-              const full = path.resolve(path.dirname(file), rel);
-              const stamp = stampOf(full);
-              const content = readLimited(full);
-              deps.push({ file: full, stamp, digest: sha256(content) });
-              return content;
-            },
-          });
-          const issues = [...result.issues];
-          let zone: Zone | undefined;
-          if (result.input) {
-            const built = buildZone(result.input, limits);
-            for (const i of built.issues) issues.push(i);
-            zone = built.zone;
-          }
+          const { zone, issues } = parse(text, deps);
           entry = { stamp: r.stamp, digest: r.digest ?? sha256(text), deps, zone, issues };
         }
       } catch (e) {
         entry = { stamp: '', digest: '', deps: [], zone: undefined, issues: [{ file, message: (e as Error).message }] };
       }
-      for (const d of entry.deps) claimed.add(d.file);
       entry.seen = generation;
       if (previous.get(file) !== entry) next.set(file, entry);
       results.push(entry);
+      return entry;
+    };
+
+    for (const f of zoneFiles.filter((x) => NATIVE.test(x))) {
+      const file = display(f);
+      const entry = entryFor(file, (text, deps) => {
+        const result = parseNativeZone(text, {
+          file,
+          defaultOrigin: originFromFileName(f, NATIVE),
+          maxRecords: limits.maxRecords,
+          readMasterFile: (rel) => {
+            const full = path.resolve(path.dirname(file), rel);
+            const stamp = stampOf(full);
+            const content = readLimited(full);
+            deps.push({ file: full, stamp, digest: sha256(content) });
+            return content;
+          },
+        });
+        const issues = [...result.issues];
+        let zone: Zone | undefined;
+        if (result.input) {
+          const built = buildZone(result.input, limits);
+          for (const i of built.issues) issues.push(i);
+          zone = built.zone;
+        }
+        return { zone, issues };
+      });
+      for (const d of entry.deps) claimed.add(d.file);
       yield;
     }
     for (const f of zoneFiles.filter((x) => MASTER.test(x))) {
       const file = display(f);
       if (claimed.has(path.resolve(file))) continue;
-      let entry: FileEntry;
-      try {
-        const r = reuse(file);
-        if (r.entry) {
-          entry = r.entry;
-          counts.unchanged++;
-        } else {
-          counts.parsed++;
-          const text = r.text ?? readLimited(file);
-          const origin = originFromFileName(f, MASTER);
-          const result = parseMasterFile(text, { file, origin, defaultTtl: MASTER_FILE_POLICY.defaultTtl, maxRecords: limits.maxRecords });
-          const issues = [...result.issues];
-          let zone: Zone | undefined;
-          if (result.issues.length === 0) {
-            const built = buildZone({ origin, source: file, records: result.records, ttlPolicy: MASTER_FILE_POLICY }, limits);
-            for (const i of built.issues) issues.push(i);
-            zone = built.zone;
-          }
-          entry = { stamp: r.stamp, digest: r.digest ?? sha256(text), deps: [], zone, issues };
+      entryFor(file, (text) => {
+        const origin = originFromFileName(f, MASTER);
+        const result = parseMasterFile(text, { file, origin, defaultTtl: MASTER_FILE_POLICY.defaultTtl, maxRecords: limits.maxRecords });
+        const issues = [...result.issues];
+        let zone: Zone | undefined;
+        if (result.issues.length === 0) {
+          const built = buildZone({ origin, source: file, records: result.records, ttlPolicy: MASTER_FILE_POLICY }, limits);
+          for (const i of built.issues) issues.push(i);
+          zone = built.zone;
         }
-      } catch (e) {
-        entry = { stamp: '', digest: '', deps: [], zone: undefined, issues: [{ file, message: (e as Error).message }] };
-      }
-      entry.seen = generation;
-      if (previous.get(file) !== entry) next.set(file, entry);
-      results.push(entry);
+        return { zone, issues };
+      });
       yield;
     }
 
