@@ -12,6 +12,7 @@ import { createLogger, type Logger } from '../observability/log.ts';
 import { ZoneDirReader, type LoadResult } from '../zone/load.ts';
 import { nameToText } from '../zone/name.ts';
 import { ZoneStore } from '../zone/store.ts';
+import { nextTurn, Slicer } from '../zone/slices.ts';
 import { TcpListener } from '../wire/transport.ts';
 import { bindUdp, udpPath, type UdpListener } from '../wire/udp.ts';
 import { QueryPipeline } from './pipeline.ts';
@@ -77,20 +78,6 @@ export interface BoundAddress {
 }
 
 const VERSION = '0.1.0';
-
-/** Lets the event loop answer what waits before the next step of a long job. */
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** A loop over every zone gives answering a turn after each ~1 ms of work. */
-class Slicer {
-  private start = performance.now();
-  /** Resolves at once (a resolved promise) until the slice is used up, then after a turn of the event loop. */
-  async turn(): Promise<void> {
-    if (performance.now() - this.start < 1) return;
-    await nextTurn();
-    this.start = performance.now();
-  }
-}
 
 /** Tries to get the same port for UDP and TCP when the port is ephemeral. */
 const EPHEMERAL_BIND_ATTEMPTS = 8;

@@ -19,6 +19,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, RrdnsError } from '../errors.ts';
+import { nextTurn } from '../zone/slices.ts';
 import { emptyState, overrideKey, parseState, patchCookieMasterKey, patchOverride, patchSerials, STATE_FILE, stateText, stateTextInSteps, type StateData, type StoredOverride, type StoredSerial } from './format.ts';
 import { acquireLock, LockTimeout, withLock } from './lock.ts';
 
@@ -232,7 +233,7 @@ export class StateStore {
       this.pending = next;
       this.superseded = false;
       this.writtenStamp = undefined;
-      const text = await stateTextInSteps(next, () => new Promise<void>((resolve) => setImmediate(resolve)));
+      const text = await stateTextInSteps(next, nextTurn);
       const replaced = await writeAsync(file, text, () => !this.superseded);
       if (replaced) {
         this.data = next;
