@@ -335,13 +335,8 @@ export class DemandTracker {
 
   /** observe() for an address already parsed (the UDP paths' Peer); the caller's words are copied, not masked in place. */
   observeAddress(address: Address, answer: number): number {
-    const a = this.address;
     if (address.family === 0) return -1;
-    a.family = address.family;
-    a.w[0] = address.w[0]!;
-    a.w[1] = address.w[1]!;
-    a.w[2] = address.w[2]!;
-    a.w[3] = address.w[3]!;
+    this.address.copyFrom(address);
     return this.observeParsed(answer);
   }
 

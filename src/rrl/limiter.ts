@@ -82,13 +82,8 @@ export class ResponseLimiter {
    * address is left as it was. Hot path: nothing allocated.
    */
   decideAddress(address: Address, cls: number, name: number): Decision {
-    const a = this.address;
     if (address.family === 0) return Decision.SEND;
-    a.family = address.family;
-    a.w[0] = address.w[0]!;
-    a.w[1] = address.w[1]!;
-    a.w[2] = address.w[2]!;
-    a.w[3] = address.w[3]!;
+    this.address.copyFrom(address);
     return this.decideParsed(cls, name);
   }
 

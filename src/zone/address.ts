@@ -11,6 +11,12 @@
 export class Address {
   family: 0 | 4 | 6 = 0;
   readonly w = new Uint32Array(4);
+
+  /** Takes `other`'s family and words (scratch that is masked next must not mask the caller's address). */
+  copyFrom(other: Address): void {
+    this.family = other.family;
+    this.w.set(other.w);
+  }
 }
 
 function parseIpv4(s: string, from: number, end: number, out: Address, word: number): boolean {
