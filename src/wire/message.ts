@@ -54,18 +54,23 @@ export interface ResponseHeader {
  * validate), the low four bits of the RCODE (the rest goes in OPT).
  */
 export function writeHeader(out: Uint8Array, h: ResponseHeader, qd: number, an: number, ns: number, ar: number): void {
-  out[0] = (h.id >> 8) & 0xff;
-  out[1] = h.id & 0xff;
-  out[2] = 0x80 | ((h.opcode & 0x0f) << 3) | (h.aa ? 0x04 : 0) | (h.tc ? 0x02 : 0) | ((h.queryFlags >> 8) & 0x01);
-  out[3] = (h.queryFlags & 0x10) | (h.rcode & 0x0f);
-  out[4] = qd >> 8;
-  out[5] = qd & 0xff;
-  out[6] = an >> 8;
-  out[7] = an & 0xff;
-  out[8] = ns >> 8;
-  out[9] = ns & 0xff;
-  out[10] = ar >> 8;
-  out[11] = ar & 0xff;
+  writeHeaderAt(out, 0, h.id, h.opcode, h.queryFlags, h.rcode, h.aa, h.tc, qd, an, ns, ar);
+}
+
+/** writeHeader at `out[at..]` from the fields themselves: the UDP answer path writes into a send slot and makes no header object. */
+export function writeHeaderAt(out: Uint8Array, at: number, id: number, opcode: number, queryFlags: number, rcode: number, aa: boolean, tc: boolean, qd: number, an: number, ns: number, ar: number): void {
+  out[at] = (id >> 8) & 0xff;
+  out[at + 1] = id & 0xff;
+  out[at + 2] = 0x80 | ((opcode & 0x0f) << 3) | (aa ? 0x04 : 0) | (tc ? 0x02 : 0) | ((queryFlags >> 8) & 0x01);
+  out[at + 3] = (queryFlags & 0x10) | (rcode & 0x0f);
+  out[at + 4] = qd >> 8;
+  out[at + 5] = qd & 0xff;
+  out[at + 6] = an >> 8;
+  out[at + 7] = an & 0xff;
+  out[at + 8] = ns >> 8;
+  out[at + 9] = ns & 0xff;
+  out[at + 10] = ar >> 8;
+  out[at + 11] = ar & 0xff;
 }
 
 /** Writes the header of a message we send as a request (QR=0): NOTIFY (RFC 1996 §3.7 sets AA). */

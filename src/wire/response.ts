@@ -6,7 +6,7 @@
  * writers live in message.ts.
  */
 import { firstRecordAt, type AnswerPlan, type Rotation } from './answer.ts';
-import { CLASSIC_UDP_SIZE, cookieOptionSize, ecsOptionSize, EDNS_UDP_SIZE, HEADER_SIZE, MAX_MESSAGE, OPT_SIZE, writeHeader, writeOpt } from './message.ts';
+import { CLASSIC_UDP_SIZE, cookieOptionSize, ecsOptionSize, EDNS_UDP_SIZE, HEADER_SIZE, MAX_MESSAGE, OPT_SIZE, writeHeader, writeHeaderAt, writeOpt } from './message.ts';
 import { decodeQuery, QueryStatus, QueryView, Rcode } from './query.ts';
 
 /** Largest response the client accepts over UDP (RFC 6891 §6.2.5: below 512 counts as 512). */
@@ -74,29 +74,6 @@ function copyQuestion(out: Uint8Array, at: number, msg: Uint8Array, qlen: number
   for (let i = HEADER_SIZE; i < qlen; i++) out[at + i] = msg[i]!;
 }
 
-/**
- * The response header at `out[at..]` (RFC 1035 §4.1.1): QR=1, the opcode and
- * ID echoed, AA and TC as given, RD and CD copied from the query, the low
- * four bits of the RCODE (the rest goes in OPT). message.ts writeHeader says
- * the same from a ResponseHeader object; this one takes the fields, so the
- * answer path makes no object per answer.
- */
-function headerAt(out: Uint8Array, at: number, q: QueryView, rcode: number, aa: boolean, tc: boolean, qd: number, an: number, ns: number, ar: number): void {
-  const flags = q.flags;
-  out[at] = (q.id >> 8) & 0xff;
-  out[at + 1] = q.id & 0xff;
-  out[at + 2] = 0x80 | ((q.opcode & 0x0f) << 3) | (aa ? 0x04 : 0) | (tc ? 0x02 : 0) | ((flags >> 8) & 0x01);
-  out[at + 3] = (flags & 0x10) | (rcode & 0x0f);
-  out[at + 4] = qd >> 8;
-  out[at + 5] = qd & 0xff;
-  out[at + 6] = an >> 8;
-  out[at + 7] = an & 0xff;
-  out[at + 8] = ns >> 8;
-  out[at + 9] = ns & 0xff;
-  out[at + 10] = ar >> 8;
-  out[at + 11] = ar & 0xff;
-}
-
 /** What fits of a plan's body (answerLayout's result; module scratch, the answer path is synchronous). */
 const fit = { bodyLen: 0, an: 0, ns: 0, ar: 0, tc: false, opt: 0 };
 
@@ -140,7 +117,7 @@ function writeLaidOut(out: Uint8Array, at: number, msg: Uint8Array, q: QueryView
   const qlen = q.questionEnd;
   const bodyLen = fit.bodyLen;
   copyQuestion(out, at, msg, qlen);
-  headerAt(out, at, q, plan.rcode, plan.authoritative, fit.tc, 1, fit.an, fit.ns, fit.ar + (fit.opt ? 1 : 0));
+  writeHeaderAt(out, at, q.id, q.opcode, q.flags, plan.rcode, plan.authoritative, fit.tc, 1, fit.an, fit.ns, fit.ar + (fit.opt ? 1 : 0));
   // The whole body (nearly always): TypedArray#set, a plain memcpy; a cut one through Buffer#copy (no subarray object).
   if (bodyLen === plan.body.length) out.set(plan.body, at + qlen);
   else plan.body.copy(out, at + qlen, 0, bodyLen);
@@ -205,7 +182,7 @@ function writeEmptyLaidOut(out: Uint8Array, at: number, msg: Uint8Array, q: Quer
   const qlen = empty.qlen;
   const opt = empty.opt;
   copyQuestion(out, at, msg, qlen);
-  headerAt(out, at, q, rcode, aa, tc, withQuestion ? 1 : 0, 0, 0, opt ? 1 : 0);
+  writeHeaderAt(out, at, q.id, q.opcode, q.flags, rcode, aa, tc, withQuestion ? 1 : 0, 0, 0, opt ? 1 : 0);
   // No records, so nothing the scope could be about: 0, valid for every client (RFC 7871 §7.2.1).
   if (opt) writeOptFor(out, at + qlen, msg, q, rcode, 0);
 }
