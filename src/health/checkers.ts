@@ -254,6 +254,9 @@ function dispatcherOptions(target: CheckTarget, scheme: Hop['scheme']) {
   };
 }
 
+/** Connections a keep-alive pool opens to one origin at most (probes are spread, so few are busy at once). */
+export const KEEPALIVE_CONNECTIONS = 16;
+
 /**
  * The keep-alive pools, one per origin and connection settings (the checks of
  * many names on one backend share its idle connections). Idle connections close
@@ -261,9 +264,6 @@ function dispatcherOptions(target: CheckTarget, scheme: Hop['scheme']) {
  * keep-alive (undici subtracts `keepAliveTimeoutThreshold` from the hint, so we
  * stop using a connection before the server closes it).
  */
-/** Connections a keep-alive pool opens to one origin at most (probes are spread, so few are busy at once). */
-export const KEEPALIVE_CONNECTIONS = 16;
-
 class KeepAlivePools {
   readonly #pools = new Map<string, Pool>();
 
