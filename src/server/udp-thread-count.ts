@@ -8,7 +8,7 @@
  * instead, each thread then found fewer datagrams per wake-up (smaller
  * recvmmsg batches on the native path, more epoll round trips on dgram), and
  * answers per server CPU-second fell (native x0.75-0.90, dgram x0.85-0.95)
- * for no reliable gain in QPS. So on <= 2 cores one thread is faster. With
+ * for no reliable gain in QPS (x0.85-1.07 over the runs). So on <= 2 cores one thread is the better default. With
  * more cores, a thread per core has a core to run on, and the kernel spreads
  * clients over the SO_REUSEPORT sockets (Knot's `workers: auto` does the
  * same); that branch is not measured here (no such machine).
@@ -37,7 +37,7 @@ export function chooseUdpThreads(setting: UdpThreadsSetting, cores: number): Udp
   if (cores <= AUTO_SINGLE_THREAD_CORES) {
     return {
       threads: 1,
-      why: `auto: ${cores} core${cores === 1 ? '' : 's'}: no core free for a second UDP thread (it would share one with the clients and the kernel's packet work; measured: fewer answers per CPU-second, no more QPS)`,
+      why: `auto: ${cores} core${cores === 1 ? '' : 's'}: no core free for a second UDP thread (it would share one with the clients and the kernel's packet work; measured: ~10% fewer answers per CPU-second for at most a few per cent more QPS, within the run-to-run spread)`,
     };
   }
   return { threads: perCore, why: `auto: ${cores} cores: one UDP thread per core (SO_REUSEPORT spreads clients over them)` };
