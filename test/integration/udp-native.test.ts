@@ -114,6 +114,12 @@ function corpus(): { files: Record<string, string>; datagrams: Buffer[] } {
     if (p.length >= 2) p.writeUInt16BE(next(), 0);
     datagrams.push(p);
   }
+  // The largest datagrams IPv4 carries (65,507 octets): a valid query with a long tail, and noise.
+  const tail = Buffer.alloc(65_507 - 64, 0xab);
+  datagrams.push(Buffer.concat([rawQuery('www.example.test', { id: next(), opt: { udpSize: 1232 } }), tail]).subarray(0, 65_507));
+  const noise = Buffer.from(Array.from({ length: 65_507 }, () => int(256)));
+  noise.writeUInt16BE(next(), 0);
+  datagrams.push(noise);
   return { files, datagrams };
 }
 
