@@ -1,0 +1,38 @@
+/**
+ * The live heap of a spawned Node process, read through its inspector (the
+ * Chrome DevTools protocol over a WebSocket on loopback): a full garbage
+ * collection first, so the figure is what the process keeps, not what it
+ * has not collected yet. RSS says the latter too, and when V8 collects is
+ * its own choice, so a memory test that must not grow measures this.
+ * The process must run with `--inspect=127.0.0.1:0` (NODE_OPTIONS is enough):
+ * it prints its WebSocket address on stderr.
+ */
+export function inspectorUrl(stderr: string): string | undefined {
+  return /Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/.exec(stderr)?.[1];
+}
+
+/** Bytes of live heap after a full collection, in the process whose inspector listens at `url`. */
+export async function liveHeapBytes(url: string, timeoutMs = 20_000): Promise<number> {
+  const ws = new WebSocket(url);
+  const pending = new Map<number, (result: Record<string, unknown>) => void>();
+  let next = 1;
+  const call = (method: string): Promise<Record<string, unknown>> =>
+    new Promise((resolve) => {
+      const id = next++;
+      pending.set(id, resolve);
+      ws.send(JSON.stringify({ id, method }));
+    });
+  ws.addEventListener('message', (e) => {
+    const msg = JSON.parse(String(e.data)) as { id?: number; result?: Record<string, unknown> };
+    if (msg.id !== undefined) pending.get(msg.id)?.(msg.result ?? {});
+  });
+  const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer from the inspector at ${url} within ${timeoutMs} ms`)), timeoutMs).unref());
+  try {
+    await Promise.race([new Promise((resolve, reject) => (ws.addEventListener('open', resolve), ws.addEventListener('error', reject))), timer]);
+    await Promise.race([call('HeapProfiler.collectGarbage'), timer]);
+    const usage = await Promise.race([call('Runtime.getHeapUsage'), timer]);
+    return Number(usage.usedSize);
+  } finally {
+    ws.close();
+  }
+}
