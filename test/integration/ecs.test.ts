@@ -18,11 +18,19 @@ import { decodeMessage } from '../support/wire-decode.ts';
 import { missing } from '../support/tools.ts';
 
 const FAST = { interval: '500ms', timeout: '400ms', fall: 2, rise: 1 };
+/**
+ * For the tests of Unbound's cache: the health-aware TTL is at most the time
+ * until a member could next flip, which FAST makes 0 or 1 s, so whether
+ * Unbound still held an answer depended on where in that second the next
+ * query fell. With 10 s checks the answers live for seconds, longer than
+ * these tests take.
+ */
+const STEADY = { interval: '10s', timeout: '400ms', fall: 2, rise: 1 };
 
-/** A zone whose `www` is a pool of `backends`, with `balance.ecs` when `ecs` is given; `static` is a plain name. */
-function zoneText(origin: string, backends: Backend[], ecs?: { ipv4: number; ipv6: number }): string {
+/** A zone whose `www` is a pool of `backends` checked with `check`, with `balance.ecs` when `ecs` is given; `static` is a plain name. */
+function zoneText(origin: string, backends: Backend[], ecs?: { ipv4: number; ipv6: number }, check: typeof FAST = FAST): string {
   const members = Object.fromEntries(backends.map((b) => [b.address, { check: { port: b.port } }]));
-  const pool = { check: FAST, members, ...(ecs ? { balance: { ecs } } : {}) };
+  const pool = { check, members, ...(ecs ? { balance: { ecs } } : {}) };
   const zone = {
     origin,
     ttl: { default: 300, min: 0 },
@@ -140,7 +148,7 @@ describe.skipIf(!canDig || missing('unbound', 'unbound'))('ECS through Unbound w
   beforeAll(async () => {
     for (let i = 0; i < 3; i++) backends.push(await startHttpBackend());
     // Same members, one zone whose pool answers with scope /24, one whose pool does not enable ECS (scope 0).
-    t = await startTestServer({ 'scoped.test.yaml': zoneText('scoped.test', backends, { ipv4: 24, ipv6: 56 }), 'unscoped.test.yaml': zoneText('unscoped.test', backends) });
+    t = await startTestServer({ 'scoped.test.yaml': zoneText('scoped.test', backends, { ipv4: 24, ipv6: 56 }, STEADY), 'unscoped.test.yaml': zoneText('unscoped.test', backends, undefined, STEADY) });
     unbound = await startUnbound({
       stubs: [
         { zone: 'scoped.test', port: t.port },
