@@ -145,14 +145,24 @@ describe.skipIf(!ensureChromium())('status page in headless Chromium', () => {
     await page.goto(url, { waitUntil: 'load' });
     for (const p of src.snapshot) {
       for (const m of p.members) {
-        const li = page.locator(`section[data-pool="${p.name} ${p.type}"] li.member[data-address="${m.address}"]`);
-        const charts = await li.evaluate((el) =>
-          [...el.querySelectorAll('.spark')].map((s) => {
+        // Found and measured in one evaluation: the page swaps in a fresh copy of its live section every few
+        // seconds, and an element a locator resolved just before a swap is measured detached (a zero box).
+        const selector = `section[data-pool="${p.name} ${p.type}"] li.member[data-address="${m.address}"]`;
+        const charts = await page.evaluate((sel) => {
+          interface Node {
+            className: string;
+            textContent: string | null;
+            querySelector(s: string): Node | null;
+            querySelectorAll(s: string): ArrayLike<Node>;
+            getBoundingClientRect(): { width: number; height: number };
+          }
+          const el = (globalThis as unknown as { document: Node }).document.querySelector(sel);
+          return Array.from(el?.querySelectorAll('.spark') ?? []).map((s) => {
             const svg = s.querySelector('svg')!;
             const box = svg.getBoundingClientRect();
             return { kind: s.className, width: box.width, height: box.height, drawn: svg.querySelector('path') !== null, now: s.querySelector('.now')?.textContent ?? '' };
-          }),
-        );
+          });
+        }, selector);
         expect(charts.map((c) => c.kind), `${p.name} ${m.address}`).toEqual(['spark spark-first', 'spark spark-weight', 'spark spark-load']);
         for (const c of charts) expect(c.width * c.height).toBeGreaterThan(0);
         // Weights are always known; the first share once the member had answers over an interval.
