@@ -9,7 +9,7 @@ import path from 'node:path';
 import { ErrorCode, RrdnsError, ZoneValidationError } from '../errors.ts';
 import type { ServerConfig } from '../config/schema.ts';
 import { createLogger, type Logger } from '../observability/log.ts';
-import { ZoneDirReader, type LoadResult } from '../zone/load.ts';
+import { isZoneFileName, ZoneDirReader, type LoadResult } from '../zone/load.ts';
 import { nameToText } from '../zone/name.ts';
 import { ZoneStore } from '../zone/store.ts';
 import { nextTurn, Slicer } from '../zone/slices.ts';
@@ -198,7 +198,7 @@ export class RrdnsServer {
     this.reloads = new ReloadCoordinator({
       log: this.log,
       zonesDir: config.zonesDir,
-      read: () => this.readZoneDir(),
+      read: (changed) => this.readZoneDir(changed),
       counts: () => this.reader.counts,
       install: (zones) => this.install(zones),
       served: () => this.store.all(),
@@ -278,8 +278,8 @@ export class RrdnsServer {
   }
 
   /** Reloads read in slices that yield to the event loop, so answering goes on meanwhile. */
-  private async readZoneDir(): Promise<LoadResult> {
-    return this.keepMasterFiles(await this.reader.read());
+  private async readZoneDir(changed?: ReadonlySet<string>): Promise<LoadResult> {
+    return this.keepMasterFiles(await this.reader.read(changed));
   }
 
   private keepMasterFiles(result: LoadResult): LoadResult {
@@ -463,7 +463,9 @@ export class RrdnsServer {
             pollMs: this.config.watch.pollMs,
             debounceMs: this.config.watch.debounceMs,
             extraFiles: () => this.masterFiles,
-            onChange: async () => void (await this.reload('file change', { allowEmpty: false })),
+            isZoneFile: isZoneFileName,
+            // The files it names are the only ones the reload re-reads ('all': every file is stat'ed).
+            onChange: async (changed) => void (await this.reloads.reload('file change', { allowEmpty: false, changed: changed === 'all' ? undefined : changed })),
             onError: (err) => this.log.warn({ err }, 'zones directory watcher error; polling continues'),
           })
         : undefined;
