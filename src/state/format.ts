@@ -121,6 +121,9 @@ export function stateText(state: StateData): string {
  * JSON.stringify of them held answering for 10-30 ms on every reload. The
  * result is the same octets as stateText (a test compares them).
  */
+/** Each serial entry's line as the last write gave it (entries are never changed in place: patchSerials replaces them). */
+const serialLines = new WeakMap<StoredSerial, string>();
+
 export async function stateTextInSteps(state: StateData, pause: () => Promise<void>, perSlice = 500): Promise<string> {
   const indented = (value: unknown, by: string) => JSON.stringify(value, null, 2).replace(/\n/g, `\n${by}`);
   const parts: string[] = [];
@@ -139,7 +142,14 @@ export async function stateTextInSteps(state: StateData, pause: () => Promise<vo
     for (let i = 0; i < entries.length; i++) {
       if (i > 0 && i % perSlice === 0) await pause();
       const [origin, entry] = entries[i]!;
-      lines.push(`    ${JSON.stringify(origin)}: ${indented(entry, '    ')}`);
+      // A reload changes a few serials of thousands: the others are the same entry objects as in the last
+      // write (an entry object only ever sits under its own origin).
+      let line = serialLines.get(entry);
+      if (line === undefined) {
+        line = `    ${JSON.stringify(origin)}: ${indented(entry, '    ')}`;
+        serialLines.set(entry, line);
+      }
+      lines.push(line);
     }
     parts.push(`  ${JSON.stringify(key)}: {\n${lines.join(',\n')}\n  }`);
   }
