@@ -86,3 +86,5 @@ port.on('message', (m: ToChecker) => {
     });
   }
 });
+
+port.postMessage({ kind: 'ready' } satisfies FromChecker);

@@ -16,4 +16,5 @@ export type ToChecker =
     }
   | { kind: 'close' };
 
-export type FromChecker = { kind: 'results'; ids: number[]; outcomes: CheckOutcome[] } | { kind: 'closed' };
+/** `ready`: the thread has loaded its modules and listens (sent once, first). */
+export type FromChecker = { kind: 'ready' } | { kind: 'results'; ids: number[]; outcomes: CheckOutcome[] } | { kind: 'closed' };

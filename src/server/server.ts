@@ -50,7 +50,7 @@ export type { ReloadResult, ReloadStatus } from './reload.ts';
 export interface ServerDeps {
   logger?: Logger;
   /** Health checker; default: the real HTTP(S)/TCP checker. */
-  checker?: { check: Checker; close(): Promise<void> };
+  checker?: HealthChecker;
   scheduler?: Scheduler;
   /** Zone transfer limits and NOTIFY retry timing (defaults in transfer.ts / notify.ts). */
   transfer?: Partial<TransferLimits>;
@@ -71,6 +71,14 @@ export interface ServerDeps {
   demandClock?: () => number;
 }
 
+
+/** What the server probes with: the checks, an optional warm-up before the first round, and close. */
+export interface HealthChecker {
+  check: Checker;
+  /** Resolves once probes can start at once (a worker thread that has started); bounded. */
+  ready?(): Promise<void>;
+  close(): Promise<void>;
+}
 
 export interface BoundAddress {
   host: string;
@@ -96,7 +104,7 @@ export class RrdnsServer {
   private bound: BoundAddress[] = [];
   private state: 'new' | 'starting' | 'running' | 'closing' | 'closed' = 'new';
   private closing: Promise<void> | undefined;
-  private readonly checker: { check: Checker; close(): Promise<void> };
+  private readonly checker: HealthChecker;
   readonly monitor: HealthMonitor;
   /** An invalidateAnswers is queued for the end of this loop turn (invalidateAnswersSoon). */
   private invalidateQueued = false;
@@ -327,6 +335,8 @@ export class RrdnsServer {
     await this.stateStore?.saveSerialsAsync(this.servedSerials(assigned.zones));
     await nextTurn();
     const next = PoolRegistry.targets(entries);
+    // The probing thread starts with the first checks; their timeouts must not run while it boots.
+    if (next.length > 0) await this.checker.ready?.();
     // Until the swap the old zones still serve: their checks keep running beside the new ones'.
     this.monitor.setTargets([...this.monitor.targets(), ...next]);
     await this.monitor.firstRound();
