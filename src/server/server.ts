@@ -253,9 +253,9 @@ export class RrdnsServer {
   }
 
   /** UDP worker threads running, and the queries they have reported answering. */
-  udpThreadStats(): { workers: number; answeredByWorkers: number; threadIds: (number | undefined)[]; restarts: { exit: number; error: number; hung: number } } {
+  udpThreadStats(): { workers: number; answeredByWorkers: number; zonesPosted: number; threadIds: (number | undefined)[]; restarts: { exit: number; error: number; hung: number } } {
     const t = this.udpThreads;
-    return { workers: t.size, answeredByWorkers: t.answeredByWorkers, threadIds: t.threadIds(), restarts: { ...t.restarts } };
+    return { workers: t.size, answeredByWorkers: t.answeredByWorkers, zonesPosted: t.zonesPosted, threadIds: t.threadIds(), restarts: { ...t.restarts } };
   }
 
   /**
