@@ -199,7 +199,7 @@ export function failoverEstimates(zone: Zone): FailoverEstimate[] {
       detectionMs,
       ttl,
       worstCaseMs: detectionMs + ttl * 1000,
-      check: `${c.type}${c.type === 'tcp' ? '' : ` ${c.method} ${c.path}`} port ${c.port}, every ${c.interval / 1000}s, timeout ${c.timeout / 1000}s, fall ${c.fall}, rise ${c.rise}`,
+      check: `${c.type === 'icmp' ? 'icmp echo (layer 3: host up, service not checked)' : `${c.type}${c.type === 'tcp' ? '' : ` ${c.method} ${c.path}`} port ${c.port}`}, every ${c.interval / 1000}s, timeout ${c.timeout / 1000}s, fall ${c.fall}, rise ${c.rise}`,
     };
   });
 }
