@@ -228,7 +228,10 @@ function refineCheck(c: RawCheck, ctx: z.RefinementCtx): void {
         ctx.addIssue({
           code: 'custom',
           path: [field],
-          message: field === 'port' ? 'port does not apply to icmp checks (an echo request has no port; use type: tcp to check a port)' : `${field} applies to http/https checks only`,
+          message:
+            field === 'port'
+              ? 'port does not apply to icmp checks (an echo request has no port; use type: tcp to check a port)'
+              : `${field} applies to ${field === 'tls' ? 'https' : 'http/https'} checks only`,
         });
       }
     }
