@@ -12,14 +12,14 @@ describe('fping plan', () => {
   it.each(periods)('echo period: %s', (_n, timeout, period) => expect(echoPeriodMs(timeout)).toBe(period));
 
   const capacities: [string, number, number][] = [
-    ['1 s period: 500 targets (first echoes within half a period after a restart)', 1000, 500],
-    ['10 ms period: 5', 10, 5],
-    ['never below one', 1, 1],
+    ['1 s period: 5,000 targets (first echoes within half a period after a restart)', 1000, 5000],
+    ['10 ms period: 50', 10, 50],
+    ['never below one', 0.1, 1],
   ];
   it.each(capacities)('capacity: %s', (_n, period, cap) => expect(processCapacity(period)).toBe(cap));
 
-  it('arguments: loop, period, per-echo timeout = the check timeout, 1 ms send gap, addresses as given', () => {
-    expect(fpingArgs(2000, ['127.0.0.1', '::1'])).toEqual(['-l', '-p', '1000', '-t', '2000', '-i', '1', '127.0.0.1', '::1']);
+  it('arguments: loop, period, per-echo timeout = the check timeout, 0.1 ms send gap, addresses as given', () => {
+    expect(fpingArgs(2000, ['127.0.0.1', '::1'])).toEqual(['-l', '-p', '1000', '-t', '2000', '-i', '0.1', '127.0.0.1', '::1']);
   });
 
   const delays: [string, number, number][] = [

@@ -17,14 +17,19 @@
  * at most one echo every `-i` ms overall, so one process can only keep a
  * period for period/i targets, and after a restart its last target gets its
  * first echo capacity × i ms late; capacity = period/(2i) keeps that within
- * half a period. With the usual single timeout (and fewer than 500 targets at
- * τ = 2 s) that is one fping process for every ICMP check.
+ * half a period. With the usual single timeout (and fewer than 5,000 targets at
+ * τ = 2 s) that is one fping process for every ICMP check. Fewer is better:
+ * every raw ICMP socket gets a copy of every ICMP packet the host receives,
+ * so each process also reads (and drops) the others' replies.
  */
 
 /** fping's minimum period (-p) in loop mode. */
 export const FPING_MIN_PERIOD_MS = 10;
-/** `-i`: the gap between two echoes to any target. 1 ms is fping's minimum. */
-export const FPING_SEND_GAP_MS = 1;
+/**
+ * `-i`: the gap between two echoes to any target (fping 5 takes fractions, also
+ * without root): at most 10,000 echoes a second per process.
+ */
+export const FPING_SEND_GAP_MS = 0.1;
 
 /** The echo period for a check with timeout `timeoutMs`: half of it, at least fping's minimum. */
 export function echoPeriodMs(timeoutMs: number): number {

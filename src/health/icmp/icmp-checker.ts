@@ -253,7 +253,9 @@ export function createIcmpChecker(opts: IcmpCheckerOptions = {}): IcmpChecker {
         lost: 0,
         resolve,
         signal,
-        timer: setTimeout(() => settle(w, failed(failDetail(w))), target.config.timeout),
+        // Decided after the poll phase: when the event loop ran late, timers come first in its next turn, and a
+        // reply already waiting in fping's pipe must be read before this probe is called a failure.
+        timer: setTimeout(() => setImmediate(() => settle(w, failed(failDetail(w)))), target.config.timeout),
         onAbort: () => settle(w, failed('aborted')),
       };
       member.waiters.add(w);
