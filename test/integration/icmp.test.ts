@@ -272,6 +272,32 @@ describe.skipIf(unavailable !== undefined)(`icmp checks with fping${unavailable 
 });
 
 describe('icmp checks without fping', () => {
+  const zone = (check: string) =>
+    ['origin: example.test', 'soa: { mname: ns1, rname: hostmaster, serial: 1 }', 'records:', '  "@": { NS: [ns1] }', '  ns1: { A: 127.0.0.53 }', '  www:', '    A: [127.0.0.1]', `    pool: { check: ${check} }`, ''].join('\n');
+
+  it('the server refuses to start with icmp zones, and a reload to icmp zones keeps the zones it serves, naming fping', async () => {
+    const saved = process.env.PATH;
+    try {
+      process.env.PATH = '/nonexistent';
+      await expect(startTestServer({ 'example.test.yaml': zone('{ type: icmp }') })).rejects.toThrow(/check type icmp needs fping/);
+      process.env.PATH = saved;
+      const s = await startTestServer({ 'example.test.yaml': zone('{ type: tcp, port: 9 }') });
+      try {
+        fs.writeFileSync(path.join(s.dir, 'example.test.yaml'), zone('{ type: icmp }'));
+        process.env.PATH = '/nonexistent';
+        const r = await s.server.reload('test');
+        process.env.PATH = saved;
+        expect(r).toMatchObject({ ok: false, issues: [{ message: expect.stringContaining('check type icmp needs fping') }] });
+        expect((await dig(s.port, ['ns1.example.test', 'A'])).answer.map((x) => x.data)).toEqual(['127.0.0.53']);
+      } finally {
+        process.env.PATH = saved;
+        await s.close();
+      }
+    } finally {
+      process.env.PATH = saved;
+    }
+  });
+
   it('rrdns check refuses a zone with icmp checks, naming fping, when it is not on PATH; passes with it', () => {
     const dir = tempDir('icmp-zones');
     fs.writeFileSync(
