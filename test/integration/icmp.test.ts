@@ -16,6 +16,7 @@ import { createChecker, type CheckOutcome } from '../../src/health/checkers.ts';
 import type { IcmpLogLevel } from '../../src/health/icmp/icmp-checker.ts';
 import { HealthMonitor, type MemberHealth, type TargetState } from '../../src/health/monitor.ts';
 import { makeTarget, type CheckTarget } from '../../src/health/target.ts';
+import { createWorkerChecker } from '../../src/health/worker-checker.ts';
 import { waitFor } from '../support/backends.ts';
 import { dig } from '../support/dig.ts';
 import { createNetns, netnsUnavailable, type Netns } from '../support/netns.ts';
@@ -212,6 +213,31 @@ describe.skipIf(unavailable !== undefined)(`icmp checks with fping${unavailable 
       await h.close();
     }
     expect(fpingChildren()).toEqual([]);
+  });
+
+  it('on the health-check worker thread: fping ends with a worker that dies, the restarted worker starts a new one; close leaves none', async () => {
+    const logs: unknown[][] = [];
+    const worker = createWorkerChecker({ onLog: (...a) => logs.push(a) });
+    const t = icmpTarget('::1');
+    try {
+      expect(await worker.check(t, new AbortController().signal)).toMatchObject({ ok: true });
+      const first = onlyFping();
+      expect(first?.args.at(-1)).toBe('::1');
+      await worker.workerForTest()!.terminate();
+      // Its pipes closed with the thread: fping's next line ends it (SIGPIPE). It stays a zombie of this process.
+      await waitFor(() => fpingChildren().length === 0, 5000, 'fping gone with its worker');
+      await waitFor(() => worker.restarts === 1 && worker.workerForTest() !== undefined, 15_000, 'the worker restarted');
+      let outcome = await worker.check(t, new AbortController().signal);
+      // The new worker's first probe may end while fping starts (or on the monitor-less path's own timeout); the next passes.
+      if (!outcome.ok) outcome = await worker.check(t, new AbortController().signal);
+      expect(outcome).toMatchObject({ ok: true, detail: expect.stringMatching(/^ICMP echo reply in/) });
+      expect(onlyFping()?.pid).not.toBe(first?.pid);
+    } finally {
+      await worker.close();
+      await worker.close();
+    }
+    await waitFor(() => fpingChildren().length === 0, 5000, 'no fping after close');
+    expect(logs).toEqual([]);
   });
 
   it('fping missing: probes fail with a message naming it, logged; nothing is spawned', async () => {
