@@ -340,6 +340,6 @@ describe('icmp checks without fping', () => {
     if (fping === '') return;
     const withIt = spawnSync(process.execPath, [RRDNS_MAIN, 'check', dir], { cwd: REPO_ROOT, encoding: 'utf8' });
     expect(withIt.status).toBe(0);
-    expect(withIt.stdout).toContain('icmp echo (layer 3: host up, service not checked), every 5s, timeout 2s, fall 3, rise 2');
+    expect(withIt.stdout).toContain('icmp echo (layer 3: host up, service not checked; an echo every 1s), every 5s, timeout 2s, fall 3, rise 2');
   });
 });

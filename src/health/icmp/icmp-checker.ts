@@ -97,7 +97,7 @@ interface Slot {
 
 const DEATH_WINDOW_MS = 60_000;
 const GARBAGE_LOG_LINES = 3;
-const round1 = (n: number) => Math.max(0, Math.round(n * 1000) / 1000);
+const toMicros = (n: number) => Math.max(0, Math.round(n * 1000) / 1000);
 
 export function createIcmpChecker(opts: IcmpCheckerOptions = {}): IcmpChecker {
   const now = opts.now ?? (() => performance.now());
@@ -148,7 +148,7 @@ export function createIcmpChecker(opts: IcmpCheckerOptions = {}): IcmpChecker {
     if (line.kind === 'reply') {
       const sentAt = readAt - line.rttMs;
       for (const w of [...m.waiters]) {
-        if (w.start <= sentAt) settle(w, { ok: true, detail: `ICMP echo reply in ${round1(line.rttMs)}ms`, latencyMs: round1(line.rttMs) });
+        if (w.start <= sentAt) settle(w, { ok: true, detail: `ICMP echo reply in ${toMicros(line.rttMs)}ms`, latencyMs: toMicros(line.rttMs) });
       }
     } else {
       const sentAt = readAt - slot.timeoutMs;
@@ -240,7 +240,7 @@ export function createIcmpChecker(opts: IcmpCheckerOptions = {}): IcmpChecker {
 
   const check: Checker = (target, signal) => {
     const start = now();
-    const failed = (detail: string): CheckOutcome => ({ ok: false, detail, latencyMs: round1(now() - start) });
+    const failed = (detail: string): CheckOutcome => ({ ok: false, detail, latencyMs: toMicros(now() - start) });
     if (closed) return Promise.resolve(failed('checker closed'));
     if (signal.aborted) return Promise.resolve(failed('aborted'));
     const member = memberFor(target);
@@ -278,7 +278,7 @@ export function createIcmpChecker(opts: IcmpCheckerOptions = {}): IcmpChecker {
       closing ??= (async () => {
         closed = true;
         clearInterval(sweep);
-        for (const m of members.values()) for (const w of [...m.waiters]) settle(w, { ok: false, detail: 'checker closed', latencyMs: round1(now() - w.start) });
+        for (const m of members.values()) for (const w of [...m.waiters]) settle(w, { ok: false, detail: 'checker closed', latencyMs: toMicros(now() - w.start) });
         for (const slot of [...groups.values()].flat()) {
           if (slot.startTimer) clearTimeout(slot.startTimer);
           slot.startTimer = undefined;
