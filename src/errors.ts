@@ -14,6 +14,8 @@ export const ErrorCode = {
   STATE_INVALID: 'RRDNS_STATE_INVALID',
   /** A change could not be written to the state directory (it was not applied). */
   STATE_WRITE_FAILED: 'RRDNS_STATE_WRITE_FAILED',
+  /** A zone has `type: icmp` checks and fping (which sends the echoes) is not installed. */
+  ICMP_UNAVAILABLE: 'RRDNS_ICMP_UNAVAILABLE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

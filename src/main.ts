@@ -16,6 +16,7 @@ import { loadZoneDir } from './zone/load.ts';
 import { nameToText } from './zone/name.ts';
 import { RrdnsServer } from './server/server.ts';
 import { failoverEstimates } from './server/pool-policy.ts';
+import { PoolRegistry } from './server/pool-registry.ts';
 import { flushLogs, setStdoutBufferBytes } from './observability/log.ts';
 
 /**
@@ -140,6 +141,12 @@ function check(dir: string, limits: ZoneLimits): never {
   }
   if (result.issues.length > 0) {
     fail(`rrdns check: ${result.issues.length} error${result.issues.length === 1 ? '' : 's'} in ${dir}\n` + result.issues.map((i) => '  ' + formatIssue(i)).join('\n'));
+  }
+  try {
+    // What start-up would refuse beyond the zone syntax: an unreadable tls.ca, icmp checks without fping.
+    PoolRegistry.plan(result.zones);
+  } catch (e) {
+    fail(`rrdns check: ${(e as Error).message}`);
   }
   for (const z of result.zones) {
     process.stdout.write(`ok ${nameToText(z.origin)} (${z.source}): ${z.nodes.size} names, negative TTL ${z.negativeTtl}s\n`);

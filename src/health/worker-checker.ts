@@ -22,6 +22,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { createChecker, type CheckOutcome, type Checker } from './checkers.ts';
+import type { IcmpLog } from './icmp/icmp-checker.ts';
 import type { CheckTarget } from './target.ts';
 import type { FromChecker, ToChecker } from './worker-protocol.ts';
 
@@ -30,6 +31,8 @@ export interface WorkerCheckerOptions {
   onCrash?: (error: unknown, restartInMs: number) => void;
   /** Called when no worker can be started and probes run in this thread. */
   onFallback?: (error: unknown) => void;
+  /** What the checker logs (fping, for icmp checks, dying or writing garbage). */
+  onLog?: IcmpLog;
   /** Bound on close(): after it the worker is terminated (default 5000 ms). */
   closeTimeoutMs?: number;
 }
@@ -141,6 +144,7 @@ export function createWorkerChecker(opts: WorkerCheckerOptions = {}): WorkerChec
       wakeReady();
       return;
     }
+    if (m.kind === 'log') return opts.onLog?.(m.level, m.msg, m.fields);
     if (m.kind !== 'results') return;
     for (let i = 0; i < m.ids.length; i++) {
       const p = pending.get(m.ids[i]!);
@@ -156,7 +160,7 @@ export function createWorkerChecker(opts: WorkerCheckerOptions = {}): WorkerChec
       w = new Worker(url, { name: 'rrdns-health' });
     } catch (e) {
       opts.onFallback?.(e);
-      fallback = createChecker();
+      fallback = createChecker(opts.onLog ? { icmp: { log: opts.onLog } } : {});
       wakeReady();
       for (const p of [...pending.values()]) void fallback.check(p.target, p.signal).then((o) => settle(p, o));
       return;
