@@ -16,6 +16,15 @@
  * that comes while the previous check still runs is skipped, so one target never
  * has two checks in flight.
  *
+ * Probing. A target can be watched without being probed (cold standby, a check
+ * another instance runs): added with `setTargets(…, { probe })` returning false,
+ * or switched with `setProbing(key, false)`. Such a target has no result
+ * (checks 0), no timer and no check in flight, firstRound() does not wait for it
+ * and its health cannot change on its own (timeToPossibleChange: Infinity).
+ * `setProbing(key, true)` starts a first check at once (like a newly added
+ * target: it counts in the first round and its concurrency cap), then the
+ * target goes back to its planned phase.
+ *
  * Health. Before its first result a target is provisionally 'up' (checks = 0);
  * the first result decides directly, afterwards `fall` consecutive failures take
  * it down and `rise` consecutive successes bring it back. Overrides (drain,
@@ -90,6 +99,14 @@ interface Running {
   startedAt: number;
 }
 
+export interface SetTargetsOptions {
+  /**
+   * Whether a newly added target is probed from the start (default: yes). Only
+   * targets added by this call: surviving ones keep their probing state.
+   */
+  probe?: (target: CheckTarget) => boolean;
+}
+
 interface Entry {
   target: CheckTarget;
   state: TargetState;
@@ -98,8 +115,18 @@ interface Entry {
   nextAt: number;
   timer?: Timer | undefined;
   running?: Running | undefined;
-  firstDone: boolean;
+  /** Counted in #pendingFirst: probed, first check since added (or since probing went on) not completed. */
+  pending: boolean;
   active: boolean;
+  /** Probed now (see setProbing). */
+  probing: boolean;
+  /** Bumped whenever probing goes off or on: a check or queue slot of an older generation is stale. */
+  gen: number;
+}
+
+interface Queued {
+  entry: Entry;
+  gen: number;
 }
 
 const copyState = (s: TargetState): TargetState => {
@@ -120,10 +147,10 @@ export class HealthMonitor {
 
   readonly #entries = new Map<string, Entry>();
   /** Entries waiting for their first check (FIFO, consumed from #queueHead). */
-  #queue: Entry[] = [];
+  #queue: Queued[] = [];
   #queueHead = 0;
   #firstInFlight = 0;
-  /** Active entries whose first check has not completed. */
+  /** Active, probed entries whose first check has not completed. */
   #pendingFirst = 0;
   #firstWaiters: (() => void)[] = [];
   /** When the current first round ends at the latest (scheduler time), and its timer. */
@@ -145,7 +172,7 @@ export class HealthMonitor {
   }
 
   /** Replace the watched set (zone load/reload). Surviving keys keep their state and schedule; new ones start; removed ones stop. */
-  setTargets(targets: readonly CheckTarget[]): void {
+  setTargets(targets: readonly CheckTarget[], options: SetTargetsOptions = {}): void {
     if (this.#closed) return;
     const wanted = new Map<string, CheckTarget>();
     for (const t of targets) if (!wanted.has(t.key)) wanted.set(t.key, t);
@@ -156,7 +183,7 @@ export class HealthMonitor {
       entry.timer?.cancel();
       entry.timer = undefined;
       entry.running?.controller.abort();
-      if (!entry.firstDone) this.#pendingFirst--;
+      this.#clearPending(entry);
       this.#entries.delete(key);
     }
 
@@ -165,12 +192,15 @@ export class HealthMonitor {
     for (const [key, target] of wanted) {
       if (this.#entries.has(key)) continue;
       const interval = target.config.interval;
+      const probing = options.probe?.(target) ?? true;
       const entry: Entry = {
         target,
         interval,
         nextAt: t0 + interval,
-        firstDone: false,
+        pending: probing,
         active: true,
+        probing,
+        gen: 0,
         state: {
           key,
           address: target.address,
@@ -183,7 +213,7 @@ export class HealthMonitor {
         },
       };
       this.#entries.set(key, entry);
-      this.#pendingFirst++;
+      if (probing) this.#pendingFirst++;
       let group = added.get(interval);
       if (!group) added.set(interval, (group = []));
       group.push(entry);
@@ -191,10 +221,12 @@ export class HealthMonitor {
     let longestTimeout = -1;
     for (const [interval, group] of added) {
       const phases = spreadPhases(group.length, interval);
+      // Unprobed targets get their phase too: it is where they go when probing starts.
       group.forEach((entry, k) => {
         entry.nextAt = t0 + interval + phases[k]!;
+        if (!entry.probing) return;
         longestTimeout = Math.max(longestTimeout, entry.target.config.timeout);
-        this.#queue.push(entry);
+        this.#queue.push({ entry, gen: entry.gen });
       });
     }
     this.#pump();
@@ -212,6 +244,55 @@ export class HealthMonitor {
   firstRound(): Promise<void> {
     if (this.#closed || this.#pendingFirst === 0 || this.#firstRoundExpired) return Promise.resolve();
     return new Promise((resolve) => this.#firstWaiters.push(resolve));
+  }
+
+  /**
+   * Switches probing of `key` (idempotent; false for an unknown key). Off: its
+   * timer is cancelled, a check in flight is aborted (its result is ignored) and
+   * its state reset to "no result" (health provisionally up, checks 0, no last
+   * outcome), without an onChange call: the caller knows and re-reads. On: a
+   * first check at once (as for a newly added target: counted in the first
+   * round, bounded by maxConcurrentFirstChecks), then the target's normal
+   * schedule, back on its planned phase (the next slot of it at least half an
+   * interval after the switch, so the two first checks are not back to back).
+   */
+  setProbing(key: string, on: boolean): boolean {
+    const entry = this.#entries.get(key);
+    if (!entry || this.#closed) return false;
+    if (entry.probing === on) return true;
+    entry.probing = on;
+    entry.gen++;
+    const now = this.#sched.now();
+    if (!on) {
+      entry.timer?.cancel();
+      entry.timer = undefined;
+      entry.running?.controller.abort();
+      entry.running = undefined;
+      this.#clearPending(entry);
+      const s = entry.state;
+      s.health = 'up';
+      s.since = now;
+      s.consecutiveOk = 0;
+      s.consecutiveFail = 0;
+      s.checks = 0;
+      delete s.lastCheckAt;
+      delete s.lastOutcome;
+      this.#settleFirstRound();
+      return true;
+    }
+    entry.nextAt = nextSlot(entry.nextAt, now + entry.interval / 2, entry.interval);
+    entry.pending = true;
+    this.#pendingFirst++;
+    this.#queue.push({ entry, gen: entry.gen });
+    this.#pump();
+    this.#extendFirstDeadline(now + entry.target.config.timeout + this.#grace);
+    this.#settleFirstRound();
+    return true;
+  }
+
+  /** Whether `key` is probed now (false for an unknown key). */
+  probing(key: string): boolean {
+    return this.#entries.get(key)?.probing ?? false;
   }
 
   state(key: string): TargetState | undefined {
@@ -240,10 +321,12 @@ export class HealthMonitor {
    * since the last check started — computed from the actual plan (the check in
    * flight, else the next planned one), which equals that formula in steady
    * state and stays right in the first round. 0 before the first result and for
-   * unknown keys.
+   * unknown keys; Infinity for a target not probed (nothing changes it until
+   * probing starts, which its watcher decides).
    */
   timeToPossibleChange(key: string): number {
     const e = this.#entries.get(key);
+    if (e && !e.probing) return Infinity;
     if (!e || e.state.checks === 0) return 0;
     const s = e.state;
     const cfg = e.target.config;
@@ -275,8 +358,8 @@ export class HealthMonitor {
 
   #pump(): void {
     while (!this.#closed && this.#firstInFlight < this.#maxFirst && this.#queueHead < this.#queue.length) {
-      const entry = this.#queue[this.#queueHead++]!;
-      if (!entry.active) continue;
+      const { entry, gen } = this.#queue[this.#queueHead++]!;
+      if (!entry.active || !entry.probing || entry.gen !== gen) continue;
       this.#firstInFlight++;
       this.#run(entry, true);
     }
@@ -288,6 +371,7 @@ export class HealthMonitor {
 
   #run(entry: Entry, first: boolean): void {
     const startedAt = this.#sched.now();
+    const gen = entry.gen;
     const controller = new AbortController();
     const timeout = entry.target.config.timeout;
     let settled = false;
@@ -303,12 +387,9 @@ export class HealthMonitor {
       this.#inFlight.delete(done);
       markDone();
       if (first) this.#firstInFlight--;
-      if (!this.#closed && entry.active) {
+      if (!this.#closed && entry.active && entry.probing && entry.gen === gen) {
         this.#apply(entry, outcome, startedAt);
-        if (first) {
-          entry.firstDone = true;
-          this.#pendingFirst--;
-        }
+        if (first) this.#clearPending(entry);
         this.#scheduleNext(entry);
       }
       if (first) this.#pump();
@@ -342,7 +423,7 @@ export class HealthMonitor {
     entry.nextAt = nextSlot(entry.nextAt, now, entry.interval);
     entry.timer = this.#sched.setTimeout(() => {
       entry.timer = undefined;
-      if (this.#closed || !entry.active) return;
+      if (this.#closed || !entry.active || !entry.probing) return;
       entry.nextAt += entry.interval;
       this.#run(entry, false);
     }, entry.nextAt - now);
@@ -391,6 +472,12 @@ export class HealthMonitor {
       this.#firstRoundExpired = true;
       this.#resolveFirstWaiters();
     }, this.#firstDeadline - this.#sched.now());
+  }
+
+  #clearPending(entry: Entry): void {
+    if (!entry.pending) return;
+    entry.pending = false;
+    this.#pendingFirst--;
   }
 
   #settleFirstRound(): void {
