@@ -14,7 +14,9 @@
  * M new targets is checked at t0 + phase + n·interval, phase = k·interval/M.
  * Times are planned from t0, never from completions, so nothing drifts; a slot
  * that comes while the previous check still runs is skipped, so one target never
- * has two checks in flight.
+ * has two checks in flight. With a `fastInterval` (recheck.ts), a target whose
+ * health is settling is re-checked at that interval, off the grid, and returns
+ * to its phase once settled.
  *
  * Probing. A target can be watched without being probed (cold standby, a check
  * another instance runs): added with `setTargets(…, { probe })` returning false,
@@ -34,6 +36,7 @@ import type { CheckOutcome, Checker } from './checkers.ts';
 import { describeError } from './checkers.ts';
 import type { CheckTarget } from './target.ts';
 import { nextSlot, spreadPhases } from './spread.ts';
+import { earliestChange, nextCheck, settling } from './recheck.ts';
 import { monotonicEpochMs } from '../zone/clock.ts';
 
 export type MemberHealth = 'up' | 'down';
@@ -111,8 +114,10 @@ interface Entry {
   target: CheckTarget;
   state: TargetState;
   interval: number;
-  /** Planned start of the next periodic check. */
+  /** Planned start of the next periodic check (a slot of the target's grid). */
   nextAt: number;
+  /** When the timer set now fires: nextAt, or a fast re-check before it. */
+  timerAt: number;
   timer?: Timer | undefined;
   running?: Running | undefined;
   /** Counted in #pendingFirst: probed, first check since added (or since probing went on) not completed. */
@@ -197,6 +202,7 @@ export class HealthMonitor {
         target,
         interval,
         nextAt: t0 + interval,
+        timerAt: t0 + interval,
         pending: probing,
         active: true,
         probing,
@@ -320,7 +326,9 @@ export class HealthMonitor {
    * consecutiveFail while up, rise − consecutiveOk while down) minus the time
    * since the last check started — computed from the actual plan (the check in
    * flight, else the next planned one), which equals that formula in steady
-   * state and stays right in the first round. 0 before the first result and for
+   * state and stays right in the first round. With a fastInterval the checks
+   * after the next one are fast re-checks (recheck.ts earliestChange: each at
+   * the sooner of fastInterval and the next grid slot). 0 before the first result and for
    * unknown keys; Infinity for a target not probed (nothing changes it until
    * probing starts, which its watcher decides).
    */
@@ -331,8 +339,9 @@ export class HealthMonitor {
     const s = e.state;
     const cfg = e.target.config;
     const needed = Math.max(1, s.health === 'up' ? cfg.fall - s.consecutiveFail : cfg.rise - s.consecutiveOk);
-    const base = e.running ? e.running.startedAt : e.nextAt;
-    return Math.max(0, base + (needed - 1) * e.interval - this.#sched.now());
+    const firstAt = e.running ? e.running.startedAt : e.timerAt;
+    const at = earliestChange({ firstAt, gridAt: e.nextAt, interval: e.interval, fastInterval: cfg.fastInterval, needed });
+    return Math.max(0, at - this.#sched.now());
   }
 
   /** Idempotent: cancels timers, aborts in-flight checks and resolves once they have settled. Does not close the checker. */
@@ -390,7 +399,7 @@ export class HealthMonitor {
       if (!this.#closed && entry.active && entry.probing && entry.gen === gen) {
         this.#apply(entry, outcome, startedAt);
         if (first) this.#clearPending(entry);
-        this.#scheduleNext(entry);
+        this.#scheduleNext(entry, startedAt);
       }
       if (first) this.#pump();
       this.#settleFirstRound();
@@ -417,16 +426,26 @@ export class HealthMonitor {
     );
   }
 
-  #scheduleNext(entry: Entry): void {
+  #scheduleNext(entry: Entry, lastStartedAt: number): void {
     const now = this.#sched.now();
-    // Slots missed while the check ran (or waited in the first-round queue) are skipped, keeping the phase.
-    entry.nextAt = nextSlot(entry.nextAt, now, entry.interval);
+    // Slots missed while the check ran (or waited in the first-round queue) are skipped, keeping the phase;
+    // a settling target with a fastInterval is re-checked sooner, off the grid.
+    const next = nextCheck({
+      gridAt: entry.nextAt,
+      now,
+      interval: entry.interval,
+      lastStartedAt,
+      fastInterval: entry.target.config.fastInterval,
+      settling: settling(entry.state),
+    });
+    entry.nextAt = next.gridAt;
+    entry.timerAt = next.at;
     entry.timer = this.#sched.setTimeout(() => {
       entry.timer = undefined;
       if (this.#closed || !entry.active || !entry.probing) return;
-      entry.nextAt += entry.interval;
+      if (!next.fast) entry.nextAt += entry.interval;
       this.#run(entry, false);
-    }, entry.nextAt - now);
+    }, next.at - now);
   }
 
   #apply(entry: Entry, outcome: CheckOutcome, startedAt: number): void {
