@@ -23,6 +23,7 @@ import { type Checker } from '../health/checkers.ts';
 import { createWorkerChecker } from '../health/worker-checker.ts';
 import { HealthMonitor, realScheduler, type Scheduler } from '../health/monitor.ts';
 import { PoolRegistry } from './pool-registry.ts';
+import { probeChanges } from './probe-plan.ts';
 import type { PoolSnapshot } from '../observability/snapshot.ts';
 import type { AdminOverride } from '../zone/zone.ts';
 import { Metrics } from '../observability/metrics.ts';
@@ -159,7 +160,11 @@ export class RrdnsServer {
         this.log.warn({ check: state.key, address: state.address, owner: state.name, from: previous, to: state.health, reason }, 'health state changed');
         this.invalidateAnswersSoon();
       },
-      onResult: (state, outcome) => this.metrics.checkResult(state.key, state.address, outcome.ok, outcome.latencyMs),
+      onResult: (state, outcome) => {
+        this.metrics.checkResult(state.key, state.address, outcome.ok, outcome.latencyMs);
+        // A cold standby's first result changes what it may serve even when its health does not change.
+        if (state.checks === 1 && this.pools.isColdStandby(state.key)) this.invalidateAnswersSoon();
+      },
     });
     this.scheduler = deps.scheduler ?? realScheduler;
     this.balancing = new Balancing({ scheduler: this.scheduler, state: (key) => this.monitor.state(key), demand: config.resolverDemand, demandClock: deps.demandClock });
@@ -328,7 +333,9 @@ export class RrdnsServer {
     await nextTurn();
     const next = PoolRegistry.targets(entries);
     // Until the swap the old zones still serve: their checks keep running beside the new ones'.
-    this.monitor.setTargets([...this.monitor.targets(), ...next]);
+    // Cold standbys new to the monitor start probed only if their pool needs them now (probe-plan.ts).
+    const plan = this.pools.probePlan(entries.values());
+    this.monitor.setTargets([...this.monitor.targets(), ...next], { probe: (t) => !plan.managed.has(t.key) || plan.probe.has(t.key) });
     await this.monitor.firstRound();
     const live = (rrset: Parameters<PoolRegistry['liveSet']>[0]) => this.pools.liveSet(rrset);
     const nextServed = new Map<string, ServedZone>();
@@ -348,6 +355,7 @@ export class RrdnsServer {
     this.udpThreads.publishZones(this.servedForWorkers(), this.liveTable());
     // Checks that no served pool uses any more stop; unchanged ones keep their state.
     this.monitor.setTargets(next);
+    if (this.applyProbePlan() > 0) this.invalidateAnswersSoon();
     this.balancing.scheduleFeedback(this.pools, () => this.invalidateAnswers());
     if (!sameOrigins) this.metrics.retainZones([...this.store.all()].map((z) => z.label));
     if (this.state === 'running') void this.notifier.notify(changed);
@@ -361,9 +369,26 @@ export class RrdnsServer {
   /** Health changed: compiled answers that used the old view are dropped. */
   private invalidateAnswers(): void {
     this.invalidateQueued = false;
+    // Health or overrides changed: cold standbys start or stop being probed before answers are rebuilt.
+    this.applyProbePlan();
     for (const served of this.store.all()) served.invalidate();
     // The live table walks every pool: only worth building when UDP worker threads need it.
     if (this.udpThreads.size > 0) this.udpThreads.publishLive(this.liveTable(), true);
+  }
+
+  /**
+   * Starts the checks of cold standbys whose pool has no usable primary, and
+   * stops those whose pool has one again (probe-plan.ts). Returns how many
+   * switched; a switch off resets that check to no result (answers must be rebuilt).
+   */
+  private applyProbePlan(): number {
+    const changes = probeChanges(this.pools.probePlan(), (key) => this.monitor.probing(key));
+    for (const { key, on } of changes) {
+      if (!this.monitor.setProbing(key, on)) continue;
+      const t = this.monitor.target(key);
+      this.log.info({ check: key, address: t?.address, owner: t?.name }, on ? 'cold standby: no usable primary, checks start' : 'cold standby: a primary is usable again, checks stop');
+    }
+    return changes.length;
   }
 
   /**
