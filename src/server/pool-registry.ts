@@ -317,6 +317,7 @@ export class PoolRegistry {
             consecutiveOk: s?.consecutiveOk ?? 0,
             consecutiveFail: s?.consecutiveFail ?? 0,
             check: m.target.key,
+            probing: this.monitor.probing(m.target.key),
             weight: configuredWeight(entry.spec, m.address),
             effectiveWeight: policyMembers[i]!.weight,
             load: this.weights.load?.(entry.key, m.address) ?? null,

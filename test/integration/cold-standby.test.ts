@@ -5,6 +5,8 @@
  * when a primary is back. Waits are bounded polls; what is asserted is what
  * the backends saw and what dig got, never how long it took.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { captureLogger, startTestServer, type TestServer } from '../support/server.ts';
 import { startHttpBackend, waitFor, type Backend } from '../support/backends.ts';
@@ -26,8 +28,10 @@ async function http(): Promise<Backend> {
   return b;
 }
 
-async function serve(primaries: Backend[], standby: Backend[], mode: 'hot' | 'cold', logger?: ReturnType<typeof captureLogger>['logger']): Promise<TestServer> {
+function zoneText(primaries: Backend[], standby: Backend[], mode: 'hot' | 'cold', ttl = 300): string {
   const members = Object.fromEntries([...primaries, ...standby].map((b) => [b.address, { check: { port: b.port } }]));
+  const pool: Record<string, unknown> = { check: CHECK, members };
+  if (standby.length > 0) Object.assign(pool, { allDown: 'backup', standby: { mode, addresses: standby.map((b) => b.address) } });
   const zone = {
     origin: 'cold.test',
     ttl: { default: 300, min: 0 },
@@ -35,13 +39,14 @@ async function serve(primaries: Backend[], standby: Backend[], mode: 'hot' | 'co
     records: {
       '@': { NS: 'ns1' },
       ns1: { A: '192.0.2.53' },
-      www: {
-        A: primaries.map((b) => b.address),
-        pool: { check: CHECK, allDown: 'backup', standby: { mode, addresses: standby.map((b) => b.address) }, members },
-      },
+      www: { ttl, A: primaries.map((b) => b.address), pool },
     },
   };
-  const t = await startTestServer({ 'cold.test.yaml': JSON.stringify(zone) }, {}, logger);
+  return JSON.stringify(zone);
+}
+
+async function serve(primaries: Backend[], standby: Backend[], mode: 'hot' | 'cold', logger?: ReturnType<typeof captureLogger>['logger']): Promise<TestServer> {
+  const t = await startTestServer({ 'cold.test.yaml': zoneText(primaries, standby, mode) }, {}, logger);
   servers.push(t);
   return t;
 }
@@ -80,14 +85,14 @@ describe('cold standby', () => {
     expect(s.hits).toBe(0);
     const key = member(t, s.address).check;
     expect(t.server.monitor.probing(key)).toBe(false);
-    expect(member(t, s.address)).toMatchObject({ health: 'unknown', served: false });
+    expect(member(t, s.address)).toMatchObject({ health: 'unknown', served: false, probing: false });
 
     // Every primary down: the standby's checks start, and it serves once one has passed.
     await p1.stop();
     await p2.stop();
     await untilServed(t, [s.address], 'the cold standby to take over');
     expect(s.hits).toBeGreaterThanOrEqual(1);
-    expect(member(t, s.address)).toMatchObject({ health: 'up', served: true });
+    expect(member(t, s.address)).toMatchObject({ health: 'up', served: true, probing: true });
     expect(t.server.monitor.probing(key)).toBe(true);
     await probesOf(s, 2); // probed on its schedule while it serves
 
@@ -128,5 +133,36 @@ describe('cold standby', () => {
     expect(member(t, s.address)).toMatchObject({ health: 'up', served: false });
     await p1.stop();
     await untilServed(t, [s.address], 'the hot standby to take over');
+  });
+
+  it('reloads: a serving cold standby keeps serving; one added while every primary is down is probed at once and serves', async () => {
+    const p1 = await http();
+    const s1 = await http();
+    const s2 = await http();
+    const t = await serve([p1], [s1], 'cold');
+    await p1.stop();
+    await untilServed(t, [s1.address], 's1 to take over');
+    // Same pool, another TTL: the standby's check survives the reload with its state and keeps serving.
+    fs.writeFileSync(path.join(t.dir, 'cold.test.yaml'), zoneText([p1], [s1], 'cold', 120));
+    expect((await t.server.reload()).ok).toBe(true);
+    expect(await digServed(t)).toEqual([s1.address]);
+    expect(member(t, s1.address)).toMatchObject({ health: 'up', probing: true });
+    // A new cold standby, while the primary is still down: probed in the reload's first round, served at the swap.
+    fs.writeFileSync(path.join(t.dir, 'cold.test.yaml'), zoneText([p1], [s1, s2], 'cold'));
+    expect((await t.server.reload()).ok).toBe(true);
+    expect(s2.hits).toBeGreaterThanOrEqual(1);
+    expect(await digServed(t)).toEqual([s1.address, s2.address].sort());
+  });
+
+  it('a reload that adds a cold standby while the primaries serve does not probe it', async () => {
+    const p1 = await http();
+    const s1 = await http();
+    const t = await serve([p1], [], 'cold');
+    await probesOf(p1, 1);
+    fs.writeFileSync(path.join(t.dir, 'cold.test.yaml'), zoneText([p1], [s1], 'cold'));
+    expect((await t.server.reload()).ok).toBe(true);
+    await probesOf(p1, 4);
+    expect(s1.hits).toBe(0);
+    expect(member(t, s1.address)).toMatchObject({ health: 'unknown', probing: false, served: false });
   });
 });
