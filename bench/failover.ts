@@ -106,7 +106,10 @@ async function measure(label: string, check: PoolCheck): Promise<number[]> {
       console.log(`  TTLs served meanwhile: ${[...ttls].sort((a, b) => a - b).join(', ')}s (health-aware cap ${Math.floor(steadyHorizonMs(cfg) / 1000)}s)`);
     }
   } finally {
+    // Wait for it to exit: a server still shutting down must not probe the next configuration's backends.
+    const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
+    await exited;
     victim.close();
     survivor.close();
     fs.rmSync(dir, { recursive: true, force: true });
