@@ -1,6 +1,6 @@
 /**
  * Which check targets are probed now, for cold standby (pure; the registry
- * gathers the inputs, the server applies the result with monitor.setProbing).
+ * gathers the inputs, the server applies the result through probe-switch.ts).
  *
  * A cold standby address is probed only while its pool could serve it: the
  * pool falls back to standbys (allDown: backup) and no primary is usable
@@ -60,14 +60,4 @@ export function probePlan(pools: Iterable<PlanPool>): ProbePlan {
   }
   for (const key of managed) if (always.has(key)) probe.add(key);
   return { managed, probe };
-}
-
-/** The switches to make: managed keys whose probing differs from the plan (`probing` reads the monitor). */
-export function probeChanges(plan: ProbePlan, probing: (key: string) => boolean): { key: string; on: boolean }[] {
-  const out: { key: string; on: boolean }[] = [];
-  for (const key of plan.managed) {
-    const on = plan.probe.has(key);
-    if (probing(key) !== on) out.push({ key, on });
-  }
-  return out;
 }

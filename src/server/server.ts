@@ -23,7 +23,7 @@ import { type Checker } from '../health/checkers.ts';
 import { createWorkerChecker } from '../health/worker-checker.ts';
 import { HealthMonitor, realScheduler, type Scheduler } from '../health/monitor.ts';
 import { PoolRegistry } from './pool-registry.ts';
-import { probeChanges } from './probe-plan.ts';
+import { ProbeSwitch } from './probe-switch.ts';
 import type { PoolSnapshot } from '../observability/snapshot.ts';
 import type { AdminOverride } from '../zone/zone.ts';
 import { Metrics } from '../observability/metrics.ts';
@@ -99,6 +99,8 @@ export class RrdnsServer {
   private closing: Promise<void> | undefined;
   private readonly checker: { check: Checker; close(): Promise<void> };
   readonly monitor: HealthMonitor;
+  /** The monitor's probing switch, shared by cold standby and (in a cluster) the shared check load. */
+  readonly probeSwitch: ProbeSwitch;
   /** An invalidateAnswers is queued for the end of this loop turn (invalidateAnswersSoon). */
   private invalidateQueued = false;
   readonly pools: PoolRegistry;
@@ -166,6 +168,7 @@ export class RrdnsServer {
         if (state.checks === 1 && this.pools.isColdStandby(state.key)) this.invalidateAnswersSoon();
       },
     });
+    this.probeSwitch = new ProbeSwitch(this.monitor);
     this.scheduler = deps.scheduler ?? realScheduler;
     this.balancing = new Balancing({ scheduler: this.scheduler, state: (key) => this.monitor.state(key), demand: config.resolverDemand, demandClock: deps.demandClock });
     this.pools = new PoolRegistry(this.monitor, this.balancing.feedback);
@@ -335,7 +338,8 @@ export class RrdnsServer {
     // Until the swap the old zones still serve: their checks keep running beside the new ones'.
     // Cold standbys new to the monitor start probed only if their pool needs them now (probe-plan.ts).
     const plan = this.pools.probePlan(entries.values());
-    this.monitor.setTargets([...this.monitor.targets(), ...next], { probe: (t) => !plan.managed.has(t.key) || plan.probe.has(t.key) });
+    for (const key of plan.managed) this.probeSwitch.set('cold', key, plan.probe.has(key));
+    this.monitor.setTargets([...this.monitor.targets(), ...next], { probe: (t) => this.probeSwitch.wants(t.key) });
     await this.monitor.firstRound();
     const live = (rrset: Parameters<PoolRegistry['liveSet']>[0]) => this.pools.liveSet(rrset);
     const nextServed = new Map<string, ServedZone>();
@@ -382,9 +386,16 @@ export class RrdnsServer {
    * switched; a switch off resets that check to no result (answers must be rebuilt).
    */
   private applyProbePlan(): number {
-    const changes = probeChanges(this.pools.probePlan(), (key) => this.monitor.probing(key));
+    const plan = this.pools.probePlan();
+    this.probeSwitch.prune();
+    const changes: { key: string; on: boolean }[] = [];
+    const wish = (key: string, on: boolean) => {
+      if (this.probeSwitch.set('cold', key, on)) changes.push({ key, on });
+    };
+    for (const key of plan.managed) wish(key, plan.probe.has(key));
+    // No longer a cold standby anywhere (a reload): cold standby has no say on it any more.
+    for (const key of this.probeSwitch.offBy('cold')) if (!plan.managed.has(key)) wish(key, true);
     for (const { key, on } of changes) {
-      if (!this.monitor.setProbing(key, on)) continue;
       const t = this.monitor.target(key);
       this.log.info({ check: key, address: t?.address, owner: t?.name }, on ? 'cold standby: no usable primary, checks start' : 'cold standby: a primary is usable again, checks stop');
     }

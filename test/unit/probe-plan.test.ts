@@ -3,7 +3,7 @@
  * from each pool's standby mode, allDown policy and whether a primary is usable.
  */
 import { describe, expect, it } from 'vitest';
-import { coldStandbyNeeded, probeChanges, probePlan, type PlanPool } from '../../src/server/probe-plan.ts';
+import { coldStandbyNeeded, probePlan, type PlanPool } from '../../src/server/probe-plan.ts';
 
 /** `p+` usable primary, `p-` unusable one, `s` standby; each followed by `=key` (default: its position). */
 function pool(mode: 'hot' | 'cold', spec: string, allDown = 'backup'): PlanPool {
@@ -65,19 +65,4 @@ describe('probePlan', () => {
       expect([...plan.managed].sort()).toEqual(c.managed);
       expect([...plan.probe].sort()).toEqual(c.probe);
     });
-});
-
-describe('probeChanges', () => {
-  it('switches only managed keys whose probing differs from the plan', () => {
-    const plan = { managed: new Set(['a', 'b', 'c']), probe: new Set(['a']) };
-    const probing = new Map([['a', false], ['b', true], ['c', false], ['other', false]]);
-    expect(probeChanges(plan, (k) => probing.get(k) ?? false)).toEqual([
-      { key: 'a', on: true },
-      { key: 'b', on: false },
-    ]);
-  });
-  it('nothing to do when the monitor already follows the plan', () => {
-    const plan = { managed: new Set(['a', 'b']), probe: new Set(['b']) };
-    expect(probeChanges(plan, (k) => k === 'b')).toEqual([]);
-  });
 });
