@@ -22,7 +22,8 @@ import type { Zone } from '../zone/zone.ts';
 import { type Checker } from '../health/checkers.ts';
 import { createWorkerChecker } from '../health/worker-checker.ts';
 import { HealthMonitor, realScheduler, type Scheduler } from '../health/monitor.ts';
-import { PoolRegistry } from './pool-registry.ts';
+import { PoolRegistry, type PoolEntry } from './pool-registry.ts';
+import { ProbeSwitch } from './probe-switch.ts';
 import type { PoolSnapshot } from '../observability/snapshot.ts';
 import type { AdminOverride } from '../zone/zone.ts';
 import { Metrics } from '../observability/metrics.ts';
@@ -106,6 +107,10 @@ export class RrdnsServer {
   private closing: Promise<void> | undefined;
   private readonly checker: HealthChecker;
   readonly monitor: HealthMonitor;
+  /** The monitor's probing switch, shared by cold standby and (in a cluster) the shared check load. */
+  readonly probeSwitch: ProbeSwitch;
+  /** A start or reload's pools between its first checks and the swap: the probe plan counts them too. */
+  private installingPools: readonly PoolEntry[] | undefined;
   /** An invalidateAnswers is queued for the end of this loop turn (invalidateAnswersSoon). */
   private invalidateQueued = false;
   readonly pools: PoolRegistry;
@@ -168,8 +173,13 @@ export class RrdnsServer {
         this.log.warn({ check: state.key, address: state.address, owner: state.name, from: previous, to: state.health, reason }, 'health state changed');
         this.invalidateAnswersSoon();
       },
-      onResult: (state, outcome) => this.metrics.checkResult(state.key, state.address, outcome.ok, outcome.latencyMs),
+      onResult: (state, outcome) => {
+        this.metrics.checkResult(state.key, state.address, outcome.ok, outcome.latencyMs);
+        // A cold standby's first result changes what it may serve even when its health does not change.
+        if (state.checks === 1 && this.pools.isColdStandby(state.key)) this.invalidateAnswersSoon();
+      },
     });
+    this.probeSwitch = new ProbeSwitch(this.monitor);
     this.scheduler = deps.scheduler ?? realScheduler;
     this.balancing = new Balancing({ scheduler: this.scheduler, state: (key) => this.monitor.state(key), demand: config.resolverDemand, demandClock: deps.demandClock });
     this.pools = new PoolRegistry(this.monitor, this.balancing.feedback);
@@ -339,7 +349,11 @@ export class RrdnsServer {
     // The probing thread starts with the first checks; their timeouts must not run while it boots.
     if (next.length > 0) await this.checker.ready?.();
     // Until the swap the old zones still serve: their checks keep running beside the new ones'.
-    this.monitor.setTargets([...this.monitor.targets(), ...next]);
+    // Cold standbys new to the monitor start probed only if their pool needs them now (probe-plan.ts).
+    this.installingPools = [...entries.values()];
+    const plan = this.pools.probePlan(this.installingPools);
+    for (const key of plan.managed) this.probeSwitch.set('cold', key, plan.probe.has(key));
+    this.monitor.setTargets([...this.monitor.targets(), ...next], { probe: (t) => this.probeSwitch.wants(t.key) });
     await this.monitor.firstRound();
     const live = (rrset: Parameters<PoolRegistry['liveSet']>[0]) => this.pools.liveSet(rrset);
     const nextServed = new Map<string, ServedZone>();
@@ -355,10 +369,12 @@ export class RrdnsServer {
     await nextTurn();
     // No turn between these two: queries see the old pools with the old zones or the new with the new.
     this.pools.use(entries);
+    this.installingPools = undefined;
     this.store.replace(nextServed);
     this.udpThreads.publishZones(this.servedForWorkers(), this.liveTable());
     // Checks that no served pool uses any more stop; unchanged ones keep their state.
     this.monitor.setTargets(next);
+    if (this.applyProbePlan() > 0) this.invalidateAnswersSoon();
     this.balancing.scheduleFeedback(this.pools, () => this.invalidateAnswers());
     if (!sameOrigins) this.metrics.retainZones([...this.store.all()].map((z) => z.label));
     if (this.state === 'running') void this.notifier.notify(changed);
@@ -372,9 +388,33 @@ export class RrdnsServer {
   /** Health changed: compiled answers that used the old view are dropped. */
   private invalidateAnswers(): void {
     this.invalidateQueued = false;
+    // Health or overrides changed: cold standbys start or stop being probed before answers are rebuilt.
+    this.applyProbePlan();
     for (const served of this.store.all()) served.invalidate();
     // The live table walks every pool: only worth building when UDP worker threads need it.
     if (this.udpThreads.size > 0) this.udpThreads.publishLive(this.liveTable(), true);
+  }
+
+  /**
+   * Starts the checks of cold standbys whose pool has no usable primary, and
+   * stops those whose pool has one again (probe-plan.ts). Returns how many
+   * switched; a switch off resets that check to no result (answers must be rebuilt).
+   */
+  private applyProbePlan(): number {
+    const plan = this.pools.probePlan(this.installingPools);
+    this.probeSwitch.prune();
+    const changes: { key: string; on: boolean }[] = [];
+    const wish = (key: string, on: boolean) => {
+      if (this.probeSwitch.set('cold', key, on)) changes.push({ key, on });
+    };
+    for (const key of plan.managed) wish(key, plan.probe.has(key));
+    // No longer a cold standby anywhere (a reload): cold standby has no say on it any more.
+    for (const key of this.probeSwitch.offBy('cold')) if (!plan.managed.has(key)) wish(key, true);
+    for (const { key, on } of changes) {
+      const t = this.monitor.target(key);
+      this.log.info({ check: key, address: t?.address, owner: t?.name }, on ? 'cold standby: no usable primary, checks start' : 'cold standby: a primary is usable again, checks stop');
+    }
+    return changes.length;
   }
 
   /**
