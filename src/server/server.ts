@@ -550,6 +550,8 @@ export class RrdnsServer {
       throw e;
     }
     this.state = 'running';
+    // Before the line that says we listen: an edit made as soon as someone reads it raises a file event.
+    this.watcher?.start();
     // Secondaries learn at once that we are up (and with which serial); they pull if theirs is older.
     void this.notifier.notify([...this.store.all()].map((s) => s.zone));
     this.log.info(
@@ -566,7 +568,6 @@ export class RrdnsServer {
       },
       'rrdns listening',
     );
-    this.watcher?.start();
   }
 
   private async bindBoth(host: string, port: number): Promise<BoundAddress> {
