@@ -234,6 +234,11 @@ export class ClusterNode {
     }
   }
 
+  /** Is `key` probed here (the monitor's `probe` option for targets added by an install)? */
+  probes(key: string): boolean {
+    return !this.off.has(key);
+  }
+
   /** Should this instance probe `key` now? */
   private wantsProbe(key: string, live: readonly string[]): boolean {
     if (this.#state !== 'connected') return true;
@@ -267,6 +272,11 @@ export class ClusterNode {
         continue;
       }
       if (this.off.has(key)) continue;
+      if (this.o.monitor.state(key) === undefined) {
+        // Not watched yet (an install about to add it): nothing to hand over, it starts unprobed.
+        this.off.add(key);
+        continue;
+      }
       // Make before break: keep probing until the new checkers have verdicts, at most one lease TTL.
       if (!this.releasing.has(key)) this.releasing.set(key, now + this.o.config.leaseTtl * 1000);
       if (this.handedOver(key, live) || now >= this.releasing.get(key)!) {

@@ -337,7 +337,10 @@ export class RrdnsServer {
     await nextTurn();
     const next = PoolRegistry.targets(entries);
     // Until the swap the old zones still serve: their checks keep running beside the new ones'.
-    this.monitor.setTargets([...this.monitor.targets(), ...next]);
+    // In a cluster the checks of both the pools served and the new ones are known first, so that new
+    // targets this instance does not run (checkers: K) are added unprobed.
+    this.cluster?.setChecks([...clusterChecks(this.pools.pools()), ...clusterChecks(entries.values())]);
+    this.monitor.setTargets([...this.monitor.targets(), ...next], this.probeOption());
     await this.monitor.firstRound();
     const live = (rrset: Parameters<PoolRegistry['liveSet']>[0]) => this.pools.liveSet(rrset);
     const nextServed = new Map<string, ServedZone>();
@@ -353,15 +356,20 @@ export class RrdnsServer {
     await nextTurn();
     // No turn between these two: queries see the old pools with the old zones or the new with the new.
     this.pools.use(entries);
-    // The cluster decides what this instance probes (checkers: K) from the pools served now.
-    this.cluster?.setChecks([...entries.values()].flatMap((e) => e.members.map((m) => ({ key: m.target.key, checkers: e.spec.checkers }))));
     this.store.replace(nextServed);
     this.udpThreads.publishZones(this.servedForWorkers(), this.liveTable());
     // Checks that no served pool uses any more stop; unchanged ones keep their state.
-    this.monitor.setTargets(next);
+    this.monitor.setTargets(next, this.probeOption());
+    this.cluster?.setChecks(clusterChecks(entries.values()));
     this.balancing.scheduleFeedback(this.pools, () => this.invalidateAnswers());
     if (!sameOrigins) this.metrics.retainZones([...this.store.all()].map((z) => z.label));
     if (this.state === 'running') void this.notifier.notify(changed);
+  }
+
+  /** Which new targets the monitor probes: all alone; in a cluster, those the rendezvous gives this instance. */
+  private probeOption(): { probe?: (t: { key: string }) => boolean } {
+    const cluster = this.cluster;
+    return cluster ? { probe: (t) => cluster.probes(t.key) } : {};
   }
 
   private servedSerials(zones: readonly Zone[]): Map<string, StoredSerial> {
@@ -655,6 +663,11 @@ export class RrdnsServer {
     this.logLimiter.close();
     this.rateLimiting.close();
   }
+}
+
+/** Each pool member's check with its pool's `checkers` (the cluster decides from these who probes what). */
+function clusterChecks(entries: Iterable<{ spec: { checkers?: number | undefined }; members: { target: { key: string } }[] }>): { key: string; checkers: number | undefined }[] {
+  return [...entries].flatMap((e) => e.members.map((m) => ({ key: m.target.key, checkers: e.spec.checkers })));
 }
 
 export async function startServer(config: ServerConfig, deps: ServerDeps = {}): Promise<RrdnsServer> {
