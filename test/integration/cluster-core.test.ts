@@ -228,6 +228,18 @@ describe.skipIf(ETCD === undefined)('cluster core: two instances, one etcd', () 
     await down.start();
     await admin(a, `/api/v1/pools/www.cluster.test/members/${drained}/override`, { method: 'DELETE' });
   }, 120_000);
+
+  it('an instance that leaves hands its checks (checkers: 1) to the other', async () => {
+    const ofA = pool(b, 'one').members.filter((m) => m.cluster!.assigned[0] === 'core-a').map((m) => m.address);
+    await a.close();
+    servers.splice(servers.indexOf(a), 1);
+    await poll('b alone in the cluster', async () => (await membersSeen(b)) === 1);
+    await poll('b probes every member of one', () => pool(b, 'one').members.every((m) => m.cluster!.probedHere && m.cluster!.assigned[0] === 'core-b' && m.cluster!.verdicts.length === 1));
+    // What a checked before now has b's own verdict.
+    for (const address of ofA) expect(member(b, 'one', address).cluster!.verdicts[0]).toMatchObject({ instance: 'core-b', self: true });
+    // Every backend runs again (the drill above restarted the one it stopped): b alone serves both.
+    await poll('both members of one served by b', async () => (await served(b, 'one')).length === 2);
+  });
 });
 
 describe('alone (no --cluster-etcd)', () => {
