@@ -122,6 +122,7 @@ export class ClusterNode {
   private retryTimer: NodeJS.Timeout | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private handoverTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
   private backoffMs: number;
 
   /** Live members as etcd shows them (self included once connected). */
@@ -173,6 +174,9 @@ export class ClusterNode {
     const refresh = this.o.refreshMs ?? 30_000;
     this.refreshTimer = setInterval(() => this.refreshTimes(), refresh);
     this.refreshTimer.unref();
+    // A frozen or partitioned etcd breaks no stream: a read with the deadline, a few times per lease TTL, notices it.
+    this.pingTimer = setInterval(() => this.ping(), Math.max(500, (this.o.config.leaseTtl * 1000) / 4));
+    this.pingTimer.unref();
   }
 
   /** Idempotent: revokes the lease (our member and verdict keys go at once), stops the watch and the client. */
@@ -184,6 +188,7 @@ export class ClusterNode {
     clearTimeout(this.retryTimer);
     clearInterval(this.refreshTimer);
     clearTimeout(this.handoverTimer);
+    clearInterval(this.pingTimer);
     await this.flushing?.catch(() => undefined);
     await this.watch?.cancel();
     this.watch = undefined;
@@ -374,6 +379,21 @@ export class ClusterNode {
     };
     this.flushing = run().finally(() => (this.flushing = undefined));
     await this.flushing;
+  }
+
+  private pinging = false;
+
+  private ping(): void {
+    if (this.#state !== 'connected' || this.pinging) return;
+    const gen = this.generation;
+    this.pinging = true;
+    this.store
+      .ping(this.keys.member(this.instance))
+      .then(
+        () => undefined,
+        (e: unknown) => this.trouble('ping', e, gen),
+      )
+      .finally(() => (this.pinging = false));
   }
 
   /** Periodic: verdicts whose last check time moved (but not their state) get their time refreshed. */

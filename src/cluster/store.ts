@@ -30,6 +30,8 @@ export interface ClusterStore {
   revokeLease(): Promise<void>;
   /** Puts (value) and deletes (value null) in transactions of at most `TXN_OPS` operations; lease-bound puts use the current lease. */
   write(ops: readonly { key: string; value: string | null; lease: boolean }[]): Promise<void>;
+  /** A cheap read of one key (with the deadline): does etcd answer us now? */
+  ping(key: string): Promise<void>;
   /** Every key under `prefix` and the revision of that read. */
   snapshot(prefix: string): Promise<{ revision: string; kvs: KeyValue[] }>;
   /** Watches `prefix` from `fromRevision` (exclusive: events after the snapshot). */
@@ -148,6 +150,10 @@ class EtcdStore implements ClusterStore {
       });
       await this.client.kv.txn({ success });
     }
+  }
+
+  async ping(key: string): Promise<void> {
+    await this.client.kv.range({ key: Buffer.from(key), count_only: true });
   }
 
   async snapshot(prefix: string): Promise<{ revision: string; kvs: KeyValue[] }> {
