@@ -227,6 +227,22 @@ describe.skipIf(ETCD === undefined)('cluster core: two instances, one etcd', () 
     expect(statusA.reconnects).toBeGreaterThanOrEqual(1);
     await down.start();
     await admin(a, `/api/v1/pools/www.cluster.test/members/${drained}/override`, { method: 'DELETE' });
+    await poll('the clear reached b', () => member(b, 'www', drained).override === null);
+  }, 120_000);
+
+  it('etcd frozen (SIGSTOP: slow, no stream breaks): degraded while answering; thawed: connected again', async () => {
+    for (const t of [a, b]) await poll('both www members served before the freeze', async () => (await served(t, 'www')).length === 2);
+    const pid = etcd.proc!.pid;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      for (const t of [a, b]) await poll('degraded on a frozen etcd', async () => (await admin(t, '/api/v1/cluster')).body.state === 'degraded');
+      for (const t of [a, b]) expect((await served(t, 'www')).length).toBe(2);
+      expect((await admin(a, '/readyz')).status).toBe(200);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    for (const t of [a, b]) await poll('connected after the thaw', () => connected(t));
+    await poll('both members seen again', async () => (await membersSeen(a)) === 2 && (await membersSeen(b)) === 2);
   }, 120_000);
 
   it('an instance that leaves hands its checks (checkers: 1) to the other', async () => {
