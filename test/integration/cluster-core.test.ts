@@ -134,6 +134,11 @@ describe.skipIf(ETCD === undefined)('cluster core: two instances, one etcd', () 
         expect(m.health).toBe('up');
       }
     }
+    // The status page lists each instance's verdict under the member.
+    const page = await (await fetch(`http://127.0.0.1:${a.server.adminAddress!.port}/`)).text();
+    expect(page).toMatch(/data-instance="core-a"/);
+    expect(page).toMatch(/data-instance="core-b"/);
+    expect(page).toMatch(/quorum majority: 0 of 2 down, 2 needed/);
   });
 
   it('checkers: 1 gives each member to one instance, and the other serves by its verdict', async () => {
