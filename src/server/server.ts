@@ -520,6 +520,10 @@ export class RrdnsServer {
       if (this.config.cookies.enabled && !this.config.cookies.secretFile && this.config.stateDir !== 'off') this.cookieSecrets.setMasterKey(this.stateStore.cookieMasterKey(randomMasterKey));
       await this.startAdmin();
       await this.startCluster();
+      // Connecting overlaps the zone load and the first check round; its outcome is awaited before ready.
+      const clusterFirst = this.cluster?.firstOutcome((this.config.cluster!.timeoutMs * 2) + (this.config.cluster!.leaseTtl + 2) * 1000);
+      // An ID conflict found while the zones load must not reject unobserved before it is awaited below.
+      clusterFirst?.catch(() => undefined);
       // Fingerprinted before the first read, so an edit racing the start-up is not missed.
       const watcher = this.config.watch.enabled
         ? new ZoneWatcher({
@@ -552,6 +556,8 @@ export class RrdnsServer {
         }, LIVE_PLAN_MS);
         this.liveTimer.unref();
       }
+      // Another live process with this --cluster-instance fails the start (CLUSTER_INSTANCE_TAKEN).
+      await clusterFirst;
       this.balancing.sampleEvery(this.pools);
       // Ready once every socket answers: zones loaded, first check round done, listeners bound.
       this.readyFlag = true;
