@@ -155,7 +155,7 @@ function check(dir: string, limits: ZoneLimits): never {
     process.stdout.write(`ok ${nameToText(z.origin)} (${z.source}): ${z.nodes.size} names, negative TTL ${z.negativeTtl}s\n`);
     for (const f of failoverEstimates(z)) {
       process.stdout.write(
-        `  pool ${f.name} ${f.type}: ${f.primaries} primar${f.primaries === 1 ? 'y' : 'ies'}, ${f.standby} standby; ${f.check}\n` +
+        `  pool ${f.name} ${f.type}: ${f.primaries} primar${f.primaries === 1 ? 'y' : 'ies'}, ${f.standby}${f.standby > 0 && f.standbyMode === 'cold' ? ' cold' : ''} standby; ${f.check}\n` +
           `    worst case before clients stop getting a dead address: ${f.worstCaseMs / 1000}s = detection ${f.detectionMs / 1000}s (${f.fast ? 'interval + (fall - 1) x fastInterval' : 'interval x fall'} + timeout) + TTL ${f.ttl}s\n`,
       );
     }

@@ -280,8 +280,10 @@ export class ClusterNode {
       }
       if (this.off.has(key)) continue;
       if (this.o.monitor.state(key) === undefined) {
-        // Not watched yet (an install about to add it): nothing to hand over, it starts unprobed.
+        // Not watched yet (an install about to add it): nothing to hand over, it starts unprobed
+        // (the switch records the wish; setTargets' probe option reads it).
         this.off.add(key);
+        sw.call(this.o.monitor, key, false);
         continue;
       }
       // Make before break: keep probing until the new checkers have verdicts, at most one lease TTL.
