@@ -57,6 +57,8 @@ export class EtcdSession {
   #retryTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
   #pinging = false;
+  /** Consecutive pings past the deadline: two in a row degrade (one can be a pause of this process). */
+  #pingFailures = 0;
   #backoffMs: number;
   readonly #startedAt = Date.now();
   #firstWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
@@ -92,7 +94,7 @@ export class EtcdSession {
   start(): void {
     if (this.#state !== 'connecting' || this.#pingTimer) return;
     void this.#connect();
-    // A frozen or partitioned etcd breaks no stream: a read with the deadline, a few times per lease TTL, notices it.
+    // A frozen or partitioned etcd breaks no stream: a read with the deadline, four times per lease TTL, notices it (two misses in a row).
     this.#pingTimer = setInterval(() => this.#ping(), Math.max(500, (this.#d.config.leaseTtl * 1000) / 4));
     this.#pingTimer.unref();
   }
@@ -181,6 +183,7 @@ export class EtcdSession {
       this.#lastSyncAt = this.#d.now();
       this.#backoffMs = this.#d.backoff?.initialMs ?? 250;
       this.#conflictSince = undefined;
+      this.#pingFailures = 0;
       await this.#d.hooks.connected(degradedSince);
       this.#settleFirst();
       if (degradedSince !== undefined) {
@@ -216,8 +219,12 @@ export class EtcdSession {
     this.#d.store
       .ping(this.#d.keys.member(this.#d.instance))
       .then(
-        () => undefined,
-        (e: unknown) => this.trouble('ping', e, gen),
+        () => {
+          this.#pingFailures = 0;
+        },
+        (e: unknown) => {
+          if (++this.#pingFailures >= 2) this.trouble('ping', e, gen);
+        },
       )
       .finally(() => (this.#pinging = false));
   }
@@ -234,7 +241,8 @@ export class EtcdSession {
       this.#degradedSince ??= this.#d.now();
       this.#d.hooks.degraded();
     }
-    this.#d.logLimiter.write('warn', 'cluster', 'degraded', { op, err: message, since: iso(this.#degradedSince) }, 'cluster: etcd unreachable; serving on own verdicts and last known overrides');
+    if (op === 'member') this.#d.logLimiter.write('error', 'cluster', 'member', { op, err: message }, 'cluster: instance ID held by another live process; not registering, serving on own verdicts');
+    else this.#d.logLimiter.write('warn', 'cluster', 'degraded', { op, err: message, since: iso(this.#degradedSince) }, 'cluster: etcd unreachable; serving on own verdicts and last known overrides');
     const watch = this.#watch;
     this.#watch = undefined;
     void watch?.cancel();

@@ -98,7 +98,7 @@ describe.skipIf(ETCD === undefined)('cluster core: two instances, one etcd', () 
   const start = (instance: string) =>
     startTestServer(zoneFiles(backends), {
       admin: { listen: '127.0.0.1:0' },
-      cluster: { etcd: [etcd.url], name: cluster, instance, leaseTtl: 3, timeoutMs: 1000 },
+      cluster: { etcd: [etcd.url], name: cluster, instance, leaseTtl: 3 },
     });
   const admin = async (t: TestServer, p: string, init?: RequestInit) => {
     const { host, port } = t.server.adminAddress!;
@@ -208,6 +208,8 @@ describe.skipIf(ETCD === undefined)('cluster core: two instances, one etcd', () 
       expect(ready.body).toMatchObject({ status: 'ready', cluster: { state: 'degraded', degraded: true } });
       const metrics = await (await fetch(`http://127.0.0.1:${t.server.adminAddress!.port}/metrics`)).text();
       expect(metrics).toMatch(/^rrdns_cluster_degraded 1$/m);
+      const page = await (await fetch(`http://127.0.0.1:${t.server.adminAddress!.port}/`)).text();
+      expect(page).toMatch(/data-cluster-state="degraded"/);
       expect((await served(t, 'www')).length).toBe(2);
       // Degraded, every check runs here: `one`'s members are probed by both instances now.
       await poll('every check probed here', () => pool(t, 'one').members.every((m) => m.cluster!.probedHere));
