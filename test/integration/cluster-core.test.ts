@@ -137,6 +137,10 @@ describe.skipIf(ETCD === undefined)('cluster core: two instances, one etcd', () 
         expect(m.health).toBe('up');
       }
     }
+    const metrics = await (await fetch(`http://127.0.0.1:${a.server.adminAddress!.port}/metrics`)).text();
+    expect(metrics).toMatch(/^rrdns_cluster_members 2$/m);
+    expect(metrics).toMatch(/^rrdns_cluster_degraded 0$/m);
+    expect(metrics).toMatch(/^rrdns_cluster_verdict_writes_total [1-9]/m);
     // The status page lists each instance's verdict under the member.
     const page = await (await fetch(`http://127.0.0.1:${a.server.adminAddress!.port}/`)).text();
     expect(page).toMatch(/data-instance="core-a"/);
