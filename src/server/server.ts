@@ -47,6 +47,7 @@ import { Balancing } from './balancing.ts';
 import type { ResolversSnapshot } from '../observability/snapshot.ts';
 // Types only: the cluster module (and etcd3 behind it) is imported at start, and only with --cluster-etcd.
 import type { ClusterNode } from '../cluster/node.ts';
+import { clusterChecks, startClusterNode } from './cluster-glue.ts';
 
 export type { ReloadResult, ReloadStatus } from './reload.ts';
 
@@ -492,53 +493,23 @@ export class RrdnsServer {
     return true;
   }
 
-  /** Connects to etcd in the background (start does not wait for it: answering never depends on etcd). */
+  /** Connects to etcd in the background (answering never waits for etcd; see cluster-glue.ts). */
   private async startCluster(): Promise<void> {
-    if (!this.config.cluster) return;
-    const { createCluster } = await import('../cluster/index.ts');
-    const { registerClusterMetrics } = await import('../observability/cluster-metrics.ts');
     const fmt = (b: BoundAddress) => (b.host.includes(':') ? `[${b.host}]:${b.port}` : `${b.host}:${b.port}`);
-    const monitor = this.monitor;
-    const node = await createCluster(this.config, {
-      // The cluster's probing wishes (checkers: K) go through the switch it shares with cold standby.
-      monitor: {
-        state: (key) => monitor.state(key),
-        target: (key) => monitor.target(key),
-        timeToPossibleChange: (key) => monitor.timeToPossibleChange(key),
-        setProbing: (key, on) => void this.probeSwitch.set('cluster', key, on),
-      },
-      overrides: {
-        apply: (owner, address, value) => this.applyClusterOverride(owner, address, value),
-        local: () =>
-          this.stateStore && this.config.stateDir !== 'off'
-            ? this.stateStore.overrides().map((o) => ({ owner: o.owner, address: o.address, override: o.override, at: Date.parse(o.setAt) || 0 }))
-            : this.pools.apiOverrideList().map((o) => ({ ...o, at: 0 })),
-      },
-      onViewChange: () => this.invalidateAnswersSoon(),
+    this.cluster = await startClusterNode({
+      config: this.config,
+      version: VERSION,
+      monitor: this.monitor,
+      probeSwitch: this.probeSwitch,
+      pools: this.pools,
+      stateStore: () => this.stateStore,
+      metrics: this.metrics,
       log: this.log,
       logLimiter: this.logLimiter,
-      member: {
-        version: VERSION,
-        listen: () => (this.bound.length > 0 ? this.bound : this.config.listen).map(fmt),
-        admin: () => (this.adminBound ? fmt(this.adminBound) : null),
-      },
-      metrics: registerClusterMetrics(this.metrics.registry, () => node.gauges()),
+      invalidateSoon: () => this.invalidateAnswersSoon(),
+      listen: () => (this.bound.length > 0 ? this.bound : this.config.listen).map(fmt),
+      admin: () => (this.adminBound ? fmt(this.adminBound) : null),
     });
-    this.cluster = node;
-    this.pools.setHealthView(node);
-    node.start();
-  }
-
-  /** An override another instance set (null: cleared), from etcd: kept in the state directory too, so a restart with etcd down still knows it. */
-  private applyClusterOverride(owner: string, address: string, override: AdminOverride | null): void {
-    try {
-      this.stateStore?.setOverride(owner, address, override);
-    } catch (e) {
-      // Applied all the same: etcd holds it, and a restart reads it from there.
-      this.log.error({ owner, address, override, err: e }, 'cluster override not written to the state directory');
-    }
-    this.pools.applyOverride(owner, address, override);
-    this.invalidateAnswersSoon();
   }
 
   async start(): Promise<void> {
@@ -704,11 +675,6 @@ export class RrdnsServer {
     this.logLimiter.close();
     this.rateLimiting.close();
   }
-}
-
-/** Each pool member's check with its pool's `checkers` (the cluster decides from these who probes what). */
-function clusterChecks(entries: Iterable<{ spec: { checkers?: number | undefined }; members: { target: { key: string } }[] }>): { key: string; checkers: number | undefined }[] {
-  return [...entries].flatMap((e) => e.members.map((m) => ({ key: m.target.key, checkers: e.spec.checkers })));
 }
 
 export async function startServer(config: ServerConfig, deps: ServerDeps = {}): Promise<RrdnsServer> {
