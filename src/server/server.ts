@@ -22,7 +22,7 @@ import type { Zone } from '../zone/zone.ts';
 import { type Checker } from '../health/checkers.ts';
 import { createWorkerChecker } from '../health/worker-checker.ts';
 import { HealthMonitor, realScheduler, type Scheduler } from '../health/monitor.ts';
-import { PoolRegistry } from './pool-registry.ts';
+import { PoolRegistry, type PoolEntry } from './pool-registry.ts';
 import { ProbeSwitch } from './probe-switch.ts';
 import type { PoolSnapshot } from '../observability/snapshot.ts';
 import type { AdminOverride } from '../zone/zone.ts';
@@ -104,6 +104,8 @@ export class RrdnsServer {
   readonly monitor: HealthMonitor;
   /** The monitor's probing switch, shared by cold standby and (in a cluster) the shared check load. */
   readonly probeSwitch: ProbeSwitch;
+  /** A start or reload's pools between its first checks and the swap: the probe plan counts them too. */
+  private installingPools: readonly PoolEntry[] | undefined;
   /** An invalidateAnswers is queued for the end of this loop turn (invalidateAnswersSoon). */
   private invalidateQueued = false;
   readonly pools: PoolRegistry;
@@ -348,7 +350,8 @@ export class RrdnsServer {
     // targets this instance does not run (checkers: K) are added unprobed (its wishes go through probeSwitch).
     this.cluster?.setChecks([...clusterChecks(this.pools.pools()), ...clusterChecks(entries.values())]);
     // Cold standbys new to the monitor start probed only if their pool needs them now (probe-plan.ts).
-    const plan = this.pools.probePlan(entries.values());
+    this.installingPools = [...entries.values()];
+    const plan = this.pools.probePlan(this.installingPools);
     for (const key of plan.managed) this.probeSwitch.set('cold', key, plan.probe.has(key));
     this.monitor.setTargets([...this.monitor.targets(), ...next], { probe: (t) => this.probeSwitch.wants(t.key) });
     await this.monitor.firstRound();
@@ -366,6 +369,7 @@ export class RrdnsServer {
     await nextTurn();
     // No turn between these two: queries see the old pools with the old zones or the new with the new.
     this.pools.use(entries);
+    this.installingPools = undefined;
     this.store.replace(nextServed);
     this.udpThreads.publishZones(this.servedForWorkers(), this.liveTable());
     // Checks that no served pool uses any more stop; unchanged ones keep their state.
@@ -398,7 +402,7 @@ export class RrdnsServer {
    * switched; a switch off resets that check to no result (answers must be rebuilt).
    */
   private applyProbePlan(): number {
-    const plan = this.pools.probePlan();
+    const plan = this.pools.probePlan(this.installingPools);
     this.probeSwitch.prune();
     const changes: { key: string; on: boolean }[] = [];
     const wish = (key: string, on: boolean) => {
