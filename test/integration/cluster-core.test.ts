@@ -308,6 +308,42 @@ describe.skipIf(ETCD === undefined)('cluster core: two instances, one etcd', () 
   });
 });
 
+describe.skipIf(ETCD === undefined || toolPath('openssl') === undefined)('etcd over TLS with a client certificate', () => {
+  it('connects with --cluster-etcd-ca/-cert/-key, and a missing CA file fails the start naming the option', async () => {
+    const dir = tempDir('etcd-tls');
+    const ssl = (...args: string[]) => execFileAsync(toolPath('openssl')!, args, { cwd: dir });
+    await ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=rrdns-test-ca');
+    fs.writeFileSync(path.join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+    for (const [name, cn, ext] of [['server', '127.0.0.1', true], ['client', 'rrdns', false]] as const) {
+      await ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
+      await ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', ...(ext ? ['-extfile', 'san.ext'] : []));
+    }
+    const client = await freePort();
+    const peer = `http://127.0.0.1:${await freePort()}`;
+    const url = `https://127.0.0.1:${client}`;
+    const f = (n: string) => path.join(dir, n);
+    const proc = startProcess('etcd-tls', ETCD!, ['--name', 'tls', '--data-dir', f('data'), '--listen-client-urls', url, '--advertise-client-urls', url, '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `tls=${peer}`, '--cert-file', f('server.pem'), '--key-file', f('server.key'), '--trusted-ca-file', f('ca.pem'), '--client-cert-auth', '--log-level', 'error']);
+    let t: TestServer | undefined;
+    try {
+      const backends4 = [await startHttpBackend(), await startHttpBackend(), await startHttpBackend(), await startHttpBackend()];
+      try {
+        const tls = { ca: f('ca.pem'), cert: f('client.pem'), key: f('client.key') };
+        await expect(startTestServer(zoneFiles(backends4), { cluster: { etcd: [url], name: 'tls', instance: 'tls-a', tls: { ...tls, ca: f('missing.pem') } } })).rejects.toMatchObject({ code: 'RRDNS_CLUSTER_CONFIG', message: expect.stringContaining('--cluster-etcd-ca') });
+        t = await startTestServer(zoneFiles(backends4), { cluster: { etcd: [url], name: 'tls', instance: 'tls-a', tls } });
+        const node = t.server.cluster!;
+        await waitUntil(async () => node.state === 'connected', { what: 'connected over TLS', attempts: 300, intervalMs: 100, proc });
+        expect(node.status()).toMatchObject({ state: 'connected', members: [{ instance: 'tls-a', self: true }] });
+      } finally {
+        await t?.close();
+        for (const x of backends4) await x.close();
+      }
+    } finally {
+      await proc.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
 describe('alone (no --cluster-etcd)', () => {
   it('a server started alone loads neither etcd3 nor gRPC (a fresh process; with the option both are loaded)', async () => {
     const zones = tempDir('alone-zones');
