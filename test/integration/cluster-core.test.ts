@@ -344,6 +344,33 @@ describe.skipIf(ETCD === undefined || toolPath('openssl') === undefined)('etcd o
   }, 120_000);
 });
 
+describe.skipIf(ETCD === undefined || toolPath('etcdctl') === undefined)('etcd with user and password', () => {
+  it('connects with --cluster-etcd-user and --cluster-etcd-password-file; a wrong password fails the start with CLUSTER_CONFIG', async () => {
+    const etcd = new OneEtcd();
+    await etcd.start();
+    const backends4 = [await startHttpBackend(), await startHttpBackend(), await startHttpBackend(), await startHttpBackend()];
+    let t: TestServer | undefined;
+    try {
+      const ctl = (...args: string[]) => execFileAsync(toolPath('etcdctl')!, ['--endpoints', etcd.url, ...args], { env: { ...process.env, ETCDCTL_API: '3' } });
+      await ctl('user', 'add', 'root', '--new-user-password=rootpw');
+      await ctl('auth', 'enable');
+      const pw = path.join(etcd.dataDir, 'pw');
+      fs.writeFileSync(pw, 'wrong\n');
+      await expect(startTestServer(zoneFiles(backends4), { cluster: { etcd: [etcd.url], name: 'auth', instance: 'auth-a', user: 'root', passwordFile: pw } })).rejects.toMatchObject({ code: 'RRDNS_CLUSTER_CONFIG', message: expect.stringContaining('--cluster-etcd-user') });
+      // The file's trailing newline is not part of the password.
+      fs.writeFileSync(pw, 'rootpw\n');
+      t = await startTestServer(zoneFiles(backends4), { cluster: { etcd: [etcd.url], name: 'auth', instance: 'auth-a', user: 'root', passwordFile: pw } });
+      const node = t.server.cluster!;
+      await waitUntil(async () => node.state === 'connected', { what: 'connected with a password', attempts: 300, intervalMs: 100 });
+      expect(node.status()).toMatchObject({ state: 'connected', members: [{ instance: 'auth-a', self: true }] });
+    } finally {
+      await t?.close();
+      for (const x of backends4) await x.close();
+      await etcd.close();
+    }
+  }, 120_000);
+});
+
 describe('alone (no --cluster-etcd)', () => {
   it('a server started alone loads neither etcd3 nor gRPC (a fresh process; with the option both are loaded)', async () => {
     const zones = tempDir('alone-zones');
