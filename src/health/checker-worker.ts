@@ -33,7 +33,8 @@ try {
  * messages themselves a large part of the cost. A verdict is at most this late.
  */
 const BATCH_MS = 10;
-const checker = createChecker();
+// fping (icmp checks) is spawned from this thread too: its stream is parsed here, off the answering thread.
+const checker = createChecker({ icmp: { log: (level, msg, fields) => port.postMessage({ kind: 'log', level, msg, fields } satisfies FromChecker) } });
 const targets = new Map<string, CheckTarget>();
 const running = new Map<number, AbortController>();
 let ids: number[] = [];
@@ -86,3 +87,5 @@ port.on('message', (m: ToChecker) => {
     });
   }
 });
+
+port.postMessage({ kind: 'ready' } satisfies FromChecker);

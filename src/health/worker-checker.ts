@@ -22,6 +22,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { createChecker, type CheckOutcome, type Checker } from './checkers.ts';
+import type { IcmpLog } from './icmp/icmp-checker.ts';
 import type { CheckTarget } from './target.ts';
 import type { FromChecker, ToChecker } from './worker-protocol.ts';
 
@@ -30,6 +31,8 @@ export interface WorkerCheckerOptions {
   onCrash?: (error: unknown, restartInMs: number) => void;
   /** Called when no worker can be started and probes run in this thread. */
   onFallback?: (error: unknown) => void;
+  /** What the checker logs (fping, for icmp checks, dying or writing garbage). */
+  onLog?: IcmpLog;
   /** Bound on close(): after it the worker is terminated (default 5000 ms). */
   closeTimeoutMs?: number;
 }
@@ -38,6 +41,12 @@ export interface WorkerChecker {
   check: Checker;
   /** Idempotent: aborts what runs, closes the worker's connections, ends the thread. */
   close(): Promise<void>;
+  /**
+   * Starts the thread if it has not started and resolves once it listens (or
+   * probes run in this thread), at most `boundMs` later: the first round of
+   * checks must not spend its timeouts on the thread's start-up.
+   */
+  ready(boundMs?: number): Promise<void>;
   /** How many times the worker was restarted after dying. */
   readonly restarts: number;
   /** The running worker (tests make it die). */
@@ -120,7 +129,22 @@ export function createWorkerChecker(opts: WorkerCheckerOptions = {}): WorkerChec
     p.resolve(outcome);
   };
 
+  /** Waiting for the current worker's `ready`. */
+  let readyWaiters: (() => void)[] = [];
+  let listening = false;
+  const wakeReady = () => {
+    const waiters = readyWaiters;
+    readyWaiters = [];
+    for (const w of waiters) w();
+  };
+
   const onMessage = (m: FromChecker) => {
+    if (m.kind === 'ready') {
+      listening = true;
+      wakeReady();
+      return;
+    }
+    if (m.kind === 'log') return opts.onLog?.(m.level, m.msg, m.fields);
     if (m.kind !== 'results') return;
     for (let i = 0; i < m.ids.length; i++) {
       const p = pending.get(m.ids[i]!);
@@ -136,13 +160,15 @@ export function createWorkerChecker(opts: WorkerCheckerOptions = {}): WorkerChec
       w = new Worker(url, { name: 'rrdns-health' });
     } catch (e) {
       opts.onFallback?.(e);
-      fallback = createChecker();
+      fallback = createChecker(opts.onLog ? { icmp: { log: opts.onLog } } : {});
+      wakeReady();
       for (const p of [...pending.values()]) void fallback.check(p.target, p.signal).then((o) => settle(p, o));
       return;
     }
     // The monitor's timers never keep a process alive; neither does its worker.
     w.unref();
     worker = w;
+    listening = false;
     sent.clear();
     w.on('message', onMessage);
     w.on('error', () => {}); // 'exit' follows and decides
@@ -187,11 +213,18 @@ export function createWorkerChecker(opts: WorkerCheckerOptions = {}): WorkerChec
   }, SWEEP_MS);
   sweep.unref();
 
-  start();
+  // The thread starts with the first probe (or ready()): zones without health checks never pay for its isolate (~40 MB).
+  let started = false;
+  const startOnce = () => {
+    if (started) return;
+    started = true;
+    start();
+  };
 
   const check: Checker = (target, signal) => {
     if (closed) return Promise.resolve(failed('checker closed'));
     if (signal.aborted) return Promise.resolve(failed('aborted'));
+    startOnce();
     if (fallback) return fallback.check(target, signal);
     return new Promise<CheckOutcome>((resolve) => {
       const id = nextId++;
@@ -219,6 +252,19 @@ export function createWorkerChecker(opts: WorkerCheckerOptions = {}): WorkerChec
 
   return {
     check,
+    ready(boundMs = 10_000) {
+      if (closed) return Promise.resolve();
+      startOnce();
+      if (fallback || listening) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const bound = setTimeout(resolve, boundMs);
+        bound.unref();
+        readyWaiters.push(() => {
+          clearTimeout(bound);
+          resolve();
+        });
+      });
+    },
     get restarts() {
       return restarts;
     },
@@ -226,6 +272,7 @@ export function createWorkerChecker(opts: WorkerCheckerOptions = {}): WorkerChec
     close() {
       closing ??= (async () => {
         closed = true;
+        wakeReady();
         clearInterval(sweep);
         if (restartTimer) clearTimeout(restartTimer);
         for (const p of [...pending.values()]) settle(p, failed('checker closed', Date.now() - p.started));

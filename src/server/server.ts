@@ -9,7 +9,7 @@ import path from 'node:path';
 import { ErrorCode, RrdnsError, ZoneValidationError } from '../errors.ts';
 import type { ServerConfig } from '../config/schema.ts';
 import { createLogger, type Logger } from '../observability/log.ts';
-import { ZoneDirReader, type LoadResult } from '../zone/load.ts';
+import { isZoneFileName, ZoneDirReader, type LoadResult } from '../zone/load.ts';
 import { nameToText } from '../zone/name.ts';
 import { ZoneStore } from '../zone/store.ts';
 import { nextTurn, Slicer } from '../zone/slices.ts';
@@ -54,7 +54,7 @@ export type { ReloadResult, ReloadStatus } from './reload.ts';
 export interface ServerDeps {
   logger?: Logger;
   /** Health checker; default: the real HTTP(S)/TCP checker. */
-  checker?: { check: Checker; close(): Promise<void> };
+  checker?: HealthChecker;
   scheduler?: Scheduler;
   /** Zone transfer limits and NOTIFY retry timing (defaults in transfer.ts / notify.ts). */
   transfer?: Partial<TransferLimits>;
@@ -75,6 +75,14 @@ export interface ServerDeps {
   demandClock?: () => number;
 }
 
+
+/** What the server probes with: the checks, an optional warm-up before the first round, and close. */
+export interface HealthChecker {
+  check: Checker;
+  /** Resolves once probes can start at once (a worker thread that has started); bounded. */
+  ready?(): Promise<void>;
+  close(): Promise<void>;
+}
 
 export interface BoundAddress {
   host: string;
@@ -100,7 +108,7 @@ export class RrdnsServer {
   private bound: BoundAddress[] = [];
   private state: 'new' | 'starting' | 'running' | 'closing' | 'closed' = 'new';
   private closing: Promise<void> | undefined;
-  private readonly checker: { check: Checker; close(): Promise<void> };
+  private readonly checker: HealthChecker;
   readonly monitor: HealthMonitor;
   /** The monitor's probing switch, shared by cold standby and (in a cluster) the shared check load. */
   readonly probeSwitch: ProbeSwitch;
@@ -161,6 +169,7 @@ export class RrdnsServer {
       createWorkerChecker({
         onCrash: (err, restartInMs) => this.log.error({ err, restartInMs }, 'health-check worker died; restarting it (health states are kept)'),
         onFallback: (err) => this.log.warn({ err }, 'no health-check worker thread; probes run on the main thread'),
+        onLog: (level, msg, fields) => this.log[level](fields, msg),
       });
     this.monitor = new HealthMonitor({
       check: this.checker.check,
@@ -214,7 +223,7 @@ export class RrdnsServer {
     this.reloads = new ReloadCoordinator({
       log: this.log,
       zonesDir: config.zonesDir,
-      read: () => this.readZoneDir(),
+      read: (changed) => this.readZoneDir(changed),
       counts: () => this.reader.counts,
       install: (zones) => this.install(zones),
       served: () => this.store.all(),
@@ -263,9 +272,9 @@ export class RrdnsServer {
   }
 
   /** UDP worker threads running, and the queries they have reported answering. */
-  udpThreadStats(): { workers: number; answeredByWorkers: number; threadIds: (number | undefined)[]; restarts: { exit: number; error: number; hung: number } } {
+  udpThreadStats(): { workers: number; answeredByWorkers: number; zonesPosted: number; threadIds: (number | undefined)[]; restarts: { exit: number; error: number; hung: number } } {
     const t = this.udpThreads;
-    return { workers: t.size, answeredByWorkers: t.answeredByWorkers, threadIds: t.threadIds(), restarts: { ...t.restarts } };
+    return { workers: t.size, answeredByWorkers: t.answeredByWorkers, zonesPosted: t.zonesPosted, threadIds: t.threadIds(), restarts: { ...t.restarts } };
   }
 
   /**
@@ -296,8 +305,8 @@ export class RrdnsServer {
   }
 
   /** Reloads read in slices that yield to the event loop, so answering goes on meanwhile. */
-  private async readZoneDir(): Promise<LoadResult> {
-    return this.keepMasterFiles(await this.reader.read());
+  private async readZoneDir(changed?: ReadonlySet<string>): Promise<LoadResult> {
+    return this.keepMasterFiles(await this.reader.read(changed));
   }
 
   private keepMasterFiles(result: LoadResult): LoadResult {
@@ -345,6 +354,8 @@ export class RrdnsServer {
     await this.stateStore?.saveSerialsAsync(this.servedSerials(assigned.zones));
     await nextTurn();
     const next = PoolRegistry.targets(entries);
+    // The probing thread starts with the first checks; their timeouts must not run while it boots.
+    if (next.length > 0) await this.checker.ready?.();
     // Until the swap the old zones still serve: their checks keep running beside the new ones'.
     // In a cluster the checks of both the pools served and the new ones are known first, so that new
     // targets this instance does not run (checkers: K) are added unprobed (its wishes go through probeSwitch).
@@ -541,7 +552,9 @@ export class RrdnsServer {
             pollMs: this.config.watch.pollMs,
             debounceMs: this.config.watch.debounceMs,
             extraFiles: () => this.masterFiles,
-            onChange: async () => void (await this.reload('file change', { allowEmpty: false })),
+            isZoneFile: isZoneFileName,
+            // The files it names are the only ones the reload re-reads ('all': every file is stat'ed).
+            onChange: async (changed) => void (await this.reloads.reload('file change', { allowEmpty: false, changed: changed === 'all' ? undefined : changed })),
             onError: (err) => this.log.warn({ err }, 'zones directory watcher error; polling continues'),
           })
         : undefined;
@@ -577,6 +590,8 @@ export class RrdnsServer {
       throw e;
     }
     this.state = 'running';
+    // Before the line that says we listen: an edit made as soon as someone reads it raises a file event.
+    this.watcher?.start();
     // Secondaries learn at once that we are up (and with which serial); they pull if theirs is older.
     void this.notifier.notify([...this.store.all()].map((s) => s.zone));
     this.log.info(
@@ -593,7 +608,6 @@ export class RrdnsServer {
       },
       'rrdns listening',
     );
-    this.watcher?.start();
   }
 
   private async bindBoth(host: string, port: number): Promise<BoundAddress> {
