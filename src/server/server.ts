@@ -45,6 +45,9 @@ import { StateStore, type StateIo, type StoredSerial } from '../state/store.ts';
 import { servedVersion } from '../zone/serial.ts';
 import { Balancing } from './balancing.ts';
 import type { ResolversSnapshot } from '../observability/snapshot.ts';
+// Types only: the cluster module (and etcd3 behind it) is imported at start, and only with --cluster-etcd.
+import type { ClusterNode } from '../cluster/node.ts';
+import { clusterChecks, startClusterNode } from './cluster-glue.ts';
 
 export type { ReloadResult, ReloadStatus } from './reload.ts';
 
@@ -152,6 +155,8 @@ export class RrdnsServer {
   readonly cookieSecrets: CookieSecrets;
   /** Load feedback, first-position counters and their history, resolver demand (server/balancing.ts). */
   readonly balancing: Balancing;
+  /** Shared verdicts and overrides through etcd (--cluster-etcd); undefined alone. Made by start(). */
+  cluster: ClusterNode | undefined;
 
   constructor(config: ServerConfig, deps: ServerDeps = {}) {
     this.config = config;
@@ -175,6 +180,7 @@ export class RrdnsServer {
       },
       onResult: (state, outcome) => {
         this.metrics.checkResult(state.key, state.address, outcome.ok, outcome.latencyMs);
+        this.cluster?.observe(state);
         // A cold standby's first result changes what it may serve even when its health does not change.
         if (state.checks === 1 && this.pools.isColdStandby(state.key)) this.invalidateAnswersSoon();
       },
@@ -248,6 +254,8 @@ export class RrdnsServer {
         reload: () => this.reloads.status,
         history: () => this.balancing.history.view(),
         resolvers: () => this.resolvers(),
+        cluster: () => this.cluster?.status(),
+        clusterBrief: () => this.cluster?.brief(),
       },
       { host: listen.host, port: listen.port, logger: this.log, logLimiter: this.logLimiter, closeGraceMs: 1000, ...(token === undefined ? {} : { token }) },
     );
@@ -349,6 +357,9 @@ export class RrdnsServer {
     // The probing thread starts with the first checks; their timeouts must not run while it boots.
     if (next.length > 0) await this.checker.ready?.();
     // Until the swap the old zones still serve: their checks keep running beside the new ones'.
+    // In a cluster the checks of both the pools served and the new ones are known first, so that new
+    // targets this instance does not run (checkers: K) are added unprobed (its wishes go through probeSwitch).
+    this.cluster?.setChecks([...clusterChecks(this.pools.pools()), ...clusterChecks(entries.values())]);
     // Cold standbys new to the monitor start probed only if their pool needs them now (probe-plan.ts).
     this.installingPools = [...entries.values()];
     const plan = this.pools.probePlan(this.installingPools);
@@ -374,6 +385,7 @@ export class RrdnsServer {
     this.udpThreads.publishZones(this.servedForWorkers(), this.liveTable());
     // Checks that no served pool uses any more stop; unchanged ones keep their state.
     this.monitor.setTargets(next);
+    this.cluster?.setChecks(clusterChecks(entries.values()));
     if (this.applyProbePlan() > 0) this.invalidateAnswersSoon();
     this.balancing.scheduleFeedback(this.pools, () => this.invalidateAnswers());
     if (!sameOrigins) this.metrics.retainZones([...this.store.all()].map((z) => z.label));
@@ -491,7 +503,28 @@ export class RrdnsServer {
     this.pools.setOverride(target.owner, target.address, override);
     this.log.warn({ owner: target.owner, address: target.address, override }, override ? 'admin override set' : 'admin override cleared');
     this.invalidateAnswers();
+    // Kept here first (above); the other instances get it through etcd (later, if etcd is away now).
+    this.cluster?.publishOverride(target.owner, target.address, override);
     return true;
+  }
+
+  /** Connects to etcd in the background (answering never waits for etcd; see cluster-glue.ts). */
+  private async startCluster(): Promise<void> {
+    const fmt = (b: BoundAddress) => (b.host.includes(':') ? `[${b.host}]:${b.port}` : `${b.host}:${b.port}`);
+    this.cluster = await startClusterNode({
+      config: this.config,
+      version: VERSION,
+      monitor: this.monitor,
+      probeSwitch: this.probeSwitch,
+      pools: this.pools,
+      stateStore: () => this.stateStore,
+      metrics: this.metrics,
+      log: this.log,
+      logLimiter: this.logLimiter,
+      invalidateSoon: () => this.invalidateAnswersSoon(),
+      listen: () => (this.bound.length > 0 ? this.bound : this.config.listen).map(fmt),
+      admin: () => (this.adminBound ? fmt(this.adminBound) : null),
+    });
   }
 
   async start(): Promise<void> {
@@ -507,6 +540,11 @@ export class RrdnsServer {
       // cookies resolvers hold stay valid across a restart (a changed secret costs each of them a round trip to learn the new cookie).
       if (this.config.cookies.enabled && !this.config.cookies.secretFile && this.config.stateDir !== 'off') this.cookieSecrets.setMasterKey(this.stateStore.cookieMasterKey(randomMasterKey));
       await this.startAdmin();
+      await this.startCluster();
+      // Connecting overlaps the zone load and the first check round; its outcome is awaited before ready.
+      const clusterFirst = this.cluster?.firstOutcome((this.config.cluster!.timeoutMs * 2) + (this.config.cluster!.leaseTtl + 2) * 1000);
+      // An ID conflict found while the zones load must not reject unobserved before it is awaited below.
+      clusterFirst?.catch(() => undefined);
       // Fingerprinted before the first read, so an edit racing the start-up is not missed.
       const watcher = this.config.watch.enabled
         ? new ZoneWatcher({
@@ -541,6 +579,8 @@ export class RrdnsServer {
         }, LIVE_PLAN_MS);
         this.liveTimer.unref();
       }
+      // Another live process with this --cluster-instance fails the start (CLUSTER_INSTANCE_TAKEN).
+      await clusterFirst;
       this.balancing.sampleEvery(this.pools);
       // Ready once every socket answers: zones loaded, first check round done, listeners bound.
       this.readyFlag = true;
@@ -638,6 +678,8 @@ export class RrdnsServer {
     this.watcher?.close();
     clearInterval(this.liveTimer);
     this.balancing.close();
+    // First: revoking the lease tells the others at once that this instance's verdicts are gone.
+    await this.cluster?.close();
     const udp = this.udpSockets.splice(0);
     const tcp = this.tcpListeners.splice(0);
     await Promise.all([
