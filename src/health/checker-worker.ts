@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { createChecker, type CheckOutcome } from './checkers.ts';
 import type { CheckTarget } from './target.ts';
 import type { FromChecker, ToChecker } from './worker-protocol.ts';
@@ -33,7 +33,8 @@ try {
  * messages themselves a large part of the cost. A verdict is at most this late.
  */
 const BATCH_MS = 10;
-const checker = createChecker();
+const sourceAddress = (workerData as { sourceAddress?: string } | null)?.sourceAddress;
+const checker = createChecker(sourceAddress ? { sourceAddress } : {});
 const targets = new Map<string, CheckTarget>();
 const running = new Map<number, AbortController>();
 let ids: number[] = [];

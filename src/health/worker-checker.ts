@@ -32,6 +32,8 @@ export interface WorkerCheckerOptions {
   onFallback?: (error: unknown) => void;
   /** Bound on close(): after it the worker is terminated (default 5000 ms). */
   closeTimeoutMs?: number;
+  /** Local address probes of its family connect from (--check-source-address; the worker's checker gets it). */
+  sourceAddress?: string;
 }
 
 export interface WorkerChecker {
@@ -133,10 +135,10 @@ export function createWorkerChecker(opts: WorkerCheckerOptions = {}): WorkerChec
     if (closed) return;
     let w: Worker;
     try {
-      w = new Worker(url, { name: 'rrdns-health' });
+      w = new Worker(url, { name: 'rrdns-health', workerData: { sourceAddress: opts.sourceAddress } });
     } catch (e) {
       opts.onFallback?.(e);
-      fallback = createChecker();
+      fallback = createChecker(opts.sourceAddress ? { sourceAddress: opts.sourceAddress } : {});
       for (const p of [...pending.values()]) void fallback.check(p.target, p.signal).then((o) => settle(p, o));
       return;
     }

@@ -151,6 +151,7 @@ export class RrdnsServer {
       createWorkerChecker({
         onCrash: (err, restartInMs) => this.log.error({ err, restartInMs }, 'health-check worker died; restarting it (health states are kept)'),
         onFallback: (err) => this.log.warn({ err }, 'no health-check worker thread; probes run on the main thread'),
+        ...(config.checkSourceAddress ? { sourceAddress: config.checkSourceAddress } : {}),
       });
     this.monitor = new HealthMonitor({
       check: this.checker.check,
