@@ -14,6 +14,10 @@ export const ErrorCode = {
   STATE_INVALID: 'RRDNS_STATE_INVALID',
   /** A change could not be written to the state directory (it was not applied). */
   STATE_WRITE_FAILED: 'RRDNS_STATE_WRITE_FAILED',
+  /** A cluster setting cannot be used (an unreadable TLS or password file, the etcd client missing). */
+  CLUSTER_CONFIG: 'RRDNS_CLUSTER_CONFIG',
+  /** etcd did not answer (unreachable, partitioned, slower than --cluster-timeout); the instance goes on degraded. */
+  CLUSTER_UNAVAILABLE: 'RRDNS_CLUSTER_UNAVAILABLE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -44,6 +44,16 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
   { flag: 'admin-token-file', env: 'RRDNS_ADMIN_TOKEN_FILE', kind: 'string', arg: 'FILE', help: 'bearer token (file contents) that PUT/DELETE on the admin API require; needed to listen off loopback', default: 'none: mutating endpoints open on loopback only', path: 'admin.tokenFile' },
   { flag: 'admin-allow-remote', env: 'RRDNS_ADMIN_ALLOW_REMOTE', kind: 'boolean', help: 'accepted for compatibility, decides nothing: a non-loopback --admin address needs --admin-token-file', default: 'off' , path: 'admin.allowRemote' },
   { flag: 'state-dir', env: 'RRDNS_STATE_DIR', kind: 'string', arg: 'DIR|off', help: 'keeps API overrides and served SOA serials across restarts (off: memory only)', default: './state', path: 'stateDir' },
+  { flag: 'cluster-etcd', env: 'RRDNS_CLUSTER_ETCD', kind: 'list', arg: 'URL[,URL...]', help: 'share health verdicts and overrides with other instances through these etcd endpoints (quorum per pool)', default: 'off: this instance decides alone', path: 'cluster.etcd' },
+  { flag: 'cluster-name', env: 'RRDNS_CLUSTER_NAME', kind: 'string', arg: 'NAME', help: 'instances with the same name share one view (etcd keys under /rrdns/NAME/)', default: 'rrdns', path: 'cluster.name' },
+  { flag: 'cluster-instance', env: 'RRDNS_CLUSTER_INSTANCE', kind: 'string', arg: 'ID', help: 'this instance\'s name in the cluster, unique among the live ones', default: 'HOSTNAME-HOST-PORT of the first --listen', path: 'cluster.instance' },
+  { flag: 'cluster-lease-ttl', env: 'RRDNS_CLUSTER_LEASE_TTL', kind: 'int', arg: 'SECONDS', help: 'an instance that stops is gone for the others (and its checks move) after this', default: '10', path: 'cluster.leaseTtl' },
+  { flag: 'cluster-timeout', env: 'RRDNS_CLUSTER_TIMEOUT', kind: 'int', arg: 'MS', help: 'deadline of each etcd request; slower counts as etcd trouble (answers go on from own verdicts)', default: '2000', path: 'cluster.timeoutMs' },
+  { flag: 'cluster-etcd-ca', env: 'RRDNS_CLUSTER_ETCD_CA', kind: 'string', arg: 'FILE', help: 'CA certificate (PEM) the etcd servers\' certificates are checked against (https:// URLs)', default: 'system CAs', path: 'cluster.tls.ca' },
+  { flag: 'cluster-etcd-cert', env: 'RRDNS_CLUSTER_ETCD_CERT', kind: 'string', arg: 'FILE', help: 'client certificate (PEM) for etcd, with --cluster-etcd-key', default: 'none', path: 'cluster.tls.cert' },
+  { flag: 'cluster-etcd-key', env: 'RRDNS_CLUSTER_ETCD_KEY', kind: 'string', arg: 'FILE', help: 'client key (PEM) for etcd, with --cluster-etcd-cert', default: 'none', path: 'cluster.tls.key' },
+  { flag: 'cluster-etcd-user', env: 'RRDNS_CLUSTER_ETCD_USER', kind: 'string', arg: 'USER', help: 'etcd user, with --cluster-etcd-password-file', default: 'none', path: 'cluster.user' },
+  { flag: 'cluster-etcd-password-file', env: 'RRDNS_CLUSTER_ETCD_PASSWORD_FILE', kind: 'string', arg: 'FILE', help: 'file holding the etcd user\'s password (one line)', default: 'none', path: 'cluster.passwordFile' },
   { flag: 'watch', env: 'RRDNS_WATCH', kind: 'boolean', help: 'reload zones when files in the zones directory change (--no-watch: only on SIGHUP)', default: 'on' , path: 'watch.enabled' },
   { flag: 'watch-poll-ms', env: 'RRDNS_WATCH_POLL_MS', kind: 'int', arg: 'MS', help: 'how often the zones directory is polled for changes besides file events', default: '2000' , path: 'watch.pollMs' },
   { flag: 'shutdown-grace-ms', env: 'RRDNS_SHUTDOWN_GRACE_MS', kind: 'int', arg: 'MS', help: 'on SIGTERM/SIGINT, how long TCP clients get to read their answers', default: '3000' , path: 'shutdownGraceMs' },
@@ -148,7 +158,7 @@ function check(dir: string, limits: ZoneLimits): never {
     for (const f of failoverEstimates(z)) {
       process.stdout.write(
         `  pool ${f.name} ${f.type}: ${f.primaries} primar${f.primaries === 1 ? 'y' : 'ies'}, ${f.standby} standby; ${f.check}\n` +
-          `    worst case before clients stop getting a dead address: ${f.worstCaseMs / 1000}s = detection ${f.detectionMs / 1000}s (interval x fall + timeout) + TTL ${f.ttl}s\n`,
+          `    worst case before clients stop getting a dead address: ${f.worstCaseMs / 1000}s = detection ${f.detectionMs / 1000}s (${f.fast ? 'interval + (fall - 1) x fastInterval' : 'interval x fall'} + timeout) + TTL ${f.ttl}s\n`,
       );
     }
   }
@@ -184,6 +194,23 @@ function setting(values: ServeValues, o: ServeOption): unknown {
   }
 }
 
+/** The cluster settings, or undefined when none is given (alone); any cluster flag without --cluster-etcd is an error the schema names. */
+function clusterSettings(get: (flag: string) => unknown): object | undefined {
+  const drop = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+  const tls = drop({ ca: get('cluster-etcd-ca'), cert: get('cluster-etcd-cert'), key: get('cluster-etcd-key') });
+  const c = drop({
+    etcd: get('cluster-etcd'),
+    name: get('cluster-name'),
+    instance: get('cluster-instance'),
+    leaseTtl: get('cluster-lease-ttl'),
+    timeoutMs: get('cluster-timeout'),
+    tls: Object.keys(tls).length > 0 ? tls : undefined,
+    user: get('cluster-etcd-user'),
+    passwordFile: get('cluster-etcd-password-file'),
+  });
+  return Object.keys(c).length > 0 ? c : undefined;
+}
+
 async function serve(values: ServeValues): Promise<void> {
   const get = (flag: string) => setting(values, SERVE_OPTIONS.find((o) => o.flag === flag)!);
   const drop = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
@@ -199,6 +226,7 @@ async function serve(values: ServeValues): Promise<void> {
         checkSourceAddress: get('check-source-address'),
         admin: drop({ listen: get('admin'), allowRemote: get('admin-allow-remote'), tokenFile: get('admin-token-file') }),
         stateDir: get('state-dir'),
+        cluster: clusterSettings(get),
         rrl: drop({
           mode: get('rrl'),
           responsesPerSecond: get('rrl-responses-per-second'),

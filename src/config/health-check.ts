@@ -167,6 +167,12 @@ export const CheckObjectSchema = z
      */
     keepAlive: z.boolean().optional(),
     interval: Duration.optional(),
+    /**
+     * HAProxy's fastinter: once a streak towards a change has begun (a failure
+     * while up, a success while down), re-check at this interval until health
+     * flips or the streak breaks. Absent: every check at `interval`.
+     */
+    fastInterval: Duration.optional(),
     timeout: Duration.optional(),
     fall: z.number().int().min(1).max(100).optional(),
     rise: z.number().int().min(1).max(100).optional(),
@@ -203,6 +209,8 @@ export interface CheckConfigShape {
   /** Probes reuse idle connections to the backend (http/https only). */
   keepAlive: boolean;
   interval: number;
+  /** Re-check interval while health is settling (ms); absent: `interval` throughout. */
+  fastInterval?: number;
   timeout: number;
   fall: number;
   rise: number;
@@ -242,6 +250,14 @@ function refineCheck(c: RawCheck, ctx: z.RefinementCtx): void {
   if (c.interval !== undefined && (interval < MIN_INTERVAL_MS || interval > MAX_INTERVAL_MS)) {
     ctx.addIssue({ code: 'custom', path: ['interval'], message: `interval must be between ${MIN_INTERVAL_MS}ms and 1h, got ${interval}ms` });
   }
+  const fast = ms(c.fastInterval);
+  if (fast !== undefined && (fast < MIN_INTERVAL_MS || fast > interval)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['fastInterval'],
+      message: `fastInterval must be between ${MIN_INTERVAL_MS}ms and interval (${interval}ms), got ${fast}ms`,
+    });
+  }
   const timeout = ms(c.timeout);
   if (timeout !== undefined) {
     if (timeout < MIN_TIMEOUT_MS) {
@@ -276,6 +292,7 @@ function applyDefaults(c: RawCheck): CheckConfigShape {
     fall: c.fall ?? 3,
     rise: c.rise ?? 2,
   };
+  if (c.fastInterval !== undefined) out.fastInterval = ms(c.fastInterval)!;
   if (c.host !== undefined) out.host = c.host;
   if (c.tls?.ca !== undefined) out.tls.ca = c.tls.ca;
   if (c.body) out.body = { match: c.body.match, regex: c.body.regex ?? false, maxBytes: c.body.maxBytes ?? 4096 };

@@ -189,6 +189,44 @@ const Cookies = z
   })
   .strict();
 
+/** An etcd client URL: http:// or https://, a host and a port. */
+const EtcdUrl = z.string().refine((u) => {
+  try {
+    const url = new URL(u);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && url.pathname === '/' && !url.search && !url.username;
+  } catch {
+    return false;
+  }
+}, 'must be an etcd client URL such as http://127.0.0.1:2379 (http or https, host and port, no path)');
+
+/**
+ * Several instances sharing health verdicts and overrides through etcd
+ * (src/cluster/). Absent: the instance works alone and loads nothing of it.
+ */
+const Cluster = z
+  .object({
+    etcd: z.array(EtcdUrl).min(1, 'at least one etcd URL is needed'),
+    /** Key prefix /rrdns/<name>/: instances with the same name share one view. */
+    name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 . _ -').default('rrdns'),
+    /** Unique among the live instances; default from the hostname and the first listen address (src/cluster/identity.ts). */
+    instance: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ -').optional(),
+    /** Seconds the instance's lease lives without a keepalive: how fast the others see it gone. */
+    leaseTtl: z.number().int().min(2).max(300).default(10),
+    /** Deadline of each etcd request (ms); past it etcd counts as slow and the instance goes degraded. */
+    timeoutMs: z.number().int().min(100).max(60_000).default(2000),
+    tls: z
+      .object({ ca: z.string().min(1).optional(), cert: z.string().min(1).optional(), key: z.string().min(1).optional() })
+      .strict()
+      .refine((t) => (t.cert === undefined) === (t.key === undefined), 'a client certificate needs both --cluster-etcd-cert and --cluster-etcd-key')
+      .optional(),
+    user: z.string().min(1).optional(),
+    passwordFile: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((c) => (c.user === undefined) === (c.passwordFile === undefined), 'etcd authentication needs both --cluster-etcd-user and --cluster-etcd-password-file');
+
+export type ClusterConfig = z.infer<typeof Cluster>;
+
 export const ServerConfigSchema = z
   .object({
     zonesDir: z.string().min(1),
@@ -205,6 +243,8 @@ export const ServerConfigSchema = z
     rrl: Rrl.default({ ...RRL_DEFAULTS, exempt: [] }),
     cookies: Cookies.default({ ...COOKIE_DEFAULTS }),
     resolverDemand: ResolverDemand.default({ ...RESOLVER_DEMAND_DEFAULTS }),
+    /** Shared verdicts and overrides through etcd; absent: alone (src/cluster/). */
+    cluster: Cluster.optional(),
     /** Answers CHAOS TXT id.server / hostname.bind when set; otherwise CHAOS is REFUSED. */
     identity: z.string().min(1).max(255).optional(),
     /**

@@ -14,7 +14,18 @@
  * M new targets is checked at t0 + phase + n·interval, phase = k·interval/M.
  * Times are planned from t0, never from completions, so nothing drifts; a slot
  * that comes while the previous check still runs is skipped, so one target never
- * has two checks in flight.
+ * has two checks in flight. With a `fastInterval` (recheck.ts), a target whose
+ * health is settling is re-checked at that interval, off the grid, and returns
+ * to its phase once settled.
+ *
+ * Probing. A target can be watched without being probed (cold standby, a check
+ * another instance runs): added with `setTargets(…, { probe })` returning false,
+ * or switched with `setProbing(key, false)`. Such a target has no result
+ * (checks 0), no timer and no check in flight, firstRound() does not wait for it
+ * and its health cannot change on its own (timeToPossibleChange: Infinity).
+ * `setProbing(key, true)` starts a first check at once (like a newly added
+ * target: it counts in the first round and its concurrency cap), then the
+ * target goes back to its planned phase.
  *
  * Health. Before its first result a target is provisionally 'up' (checks = 0);
  * the first result decides directly, afterwards `fall` consecutive failures take
@@ -25,6 +36,7 @@ import type { CheckOutcome, Checker } from './checkers.ts';
 import { describeError } from './checkers.ts';
 import type { CheckTarget } from './target.ts';
 import { nextSlot, spreadPhases } from './spread.ts';
+import { earliestChange, nextCheck, settling } from './recheck.ts';
 import { monotonicEpochMs } from '../zone/clock.ts';
 
 export type MemberHealth = 'up' | 'down';
@@ -90,16 +102,36 @@ interface Running {
   startedAt: number;
 }
 
+export interface SetTargetsOptions {
+  /**
+   * Whether a newly added target is probed from the start (default: yes). Only
+   * targets added by this call: surviving ones keep their probing state.
+   */
+  probe?: (target: CheckTarget) => boolean;
+}
+
 interface Entry {
   target: CheckTarget;
   state: TargetState;
   interval: number;
-  /** Planned start of the next periodic check. */
+  /** Planned start of the next periodic check (a slot of the target's grid). */
   nextAt: number;
+  /** When the timer set now fires: nextAt, or a fast re-check before it. */
+  timerAt: number;
   timer?: Timer | undefined;
   running?: Running | undefined;
-  firstDone: boolean;
+  /** Counted in #pendingFirst: probed, first check since added (or since probing went on) not completed. */
+  pending: boolean;
   active: boolean;
+  /** Probed now (see setProbing). */
+  probing: boolean;
+  /** Bumped whenever probing goes off or on: a check or queue slot of an older generation is stale. */
+  gen: number;
+}
+
+interface Queued {
+  entry: Entry;
+  gen: number;
 }
 
 const copyState = (s: TargetState): TargetState => {
@@ -120,10 +152,10 @@ export class HealthMonitor {
 
   readonly #entries = new Map<string, Entry>();
   /** Entries waiting for their first check (FIFO, consumed from #queueHead). */
-  #queue: Entry[] = [];
+  #queue: Queued[] = [];
   #queueHead = 0;
   #firstInFlight = 0;
-  /** Active entries whose first check has not completed. */
+  /** Active, probed entries whose first check has not completed. */
   #pendingFirst = 0;
   #firstWaiters: (() => void)[] = [];
   /** When the current first round ends at the latest (scheduler time), and its timer. */
@@ -145,7 +177,7 @@ export class HealthMonitor {
   }
 
   /** Replace the watched set (zone load/reload). Surviving keys keep their state and schedule; new ones start; removed ones stop. */
-  setTargets(targets: readonly CheckTarget[]): void {
+  setTargets(targets: readonly CheckTarget[], options: SetTargetsOptions = {}): void {
     if (this.#closed) return;
     const wanted = new Map<string, CheckTarget>();
     for (const t of targets) if (!wanted.has(t.key)) wanted.set(t.key, t);
@@ -156,7 +188,7 @@ export class HealthMonitor {
       entry.timer?.cancel();
       entry.timer = undefined;
       entry.running?.controller.abort();
-      if (!entry.firstDone) this.#pendingFirst--;
+      this.#clearPending(entry);
       this.#entries.delete(key);
     }
 
@@ -165,12 +197,16 @@ export class HealthMonitor {
     for (const [key, target] of wanted) {
       if (this.#entries.has(key)) continue;
       const interval = target.config.interval;
+      const probing = options.probe?.(target) ?? true;
       const entry: Entry = {
         target,
         interval,
         nextAt: t0 + interval,
-        firstDone: false,
+        timerAt: t0 + interval,
+        pending: probing,
         active: true,
+        probing,
+        gen: 0,
         state: {
           key,
           address: target.address,
@@ -183,7 +219,7 @@ export class HealthMonitor {
         },
       };
       this.#entries.set(key, entry);
-      this.#pendingFirst++;
+      if (probing) this.#pendingFirst++;
       let group = added.get(interval);
       if (!group) added.set(interval, (group = []));
       group.push(entry);
@@ -191,10 +227,12 @@ export class HealthMonitor {
     let longestTimeout = -1;
     for (const [interval, group] of added) {
       const phases = spreadPhases(group.length, interval);
+      // Unprobed targets get their phase too: it is where they go when probing starts.
       group.forEach((entry, k) => {
         entry.nextAt = t0 + interval + phases[k]!;
+        if (!entry.probing) return;
         longestTimeout = Math.max(longestTimeout, entry.target.config.timeout);
-        this.#queue.push(entry);
+        this.#queue.push({ entry, gen: entry.gen });
       });
     }
     this.#pump();
@@ -212,6 +250,55 @@ export class HealthMonitor {
   firstRound(): Promise<void> {
     if (this.#closed || this.#pendingFirst === 0 || this.#firstRoundExpired) return Promise.resolve();
     return new Promise((resolve) => this.#firstWaiters.push(resolve));
+  }
+
+  /**
+   * Switches probing of `key` (idempotent; false for an unknown key). Off: its
+   * timer is cancelled, a check in flight is aborted (its result is ignored) and
+   * its state reset to "no result" (health provisionally up, checks 0, no last
+   * outcome), without an onChange call: the caller knows and re-reads. On: a
+   * first check at once (as for a newly added target: counted in the first
+   * round, bounded by maxConcurrentFirstChecks), then the target's normal
+   * schedule, back on its planned phase (the next slot of it at least half an
+   * interval after the switch, so the two first checks are not back to back).
+   */
+  setProbing(key: string, on: boolean): boolean {
+    const entry = this.#entries.get(key);
+    if (!entry || this.#closed) return false;
+    if (entry.probing === on) return true;
+    entry.probing = on;
+    entry.gen++;
+    const now = this.#sched.now();
+    if (!on) {
+      entry.timer?.cancel();
+      entry.timer = undefined;
+      entry.running?.controller.abort();
+      entry.running = undefined;
+      this.#clearPending(entry);
+      const s = entry.state;
+      s.health = 'up';
+      s.since = now;
+      s.consecutiveOk = 0;
+      s.consecutiveFail = 0;
+      s.checks = 0;
+      delete s.lastCheckAt;
+      delete s.lastOutcome;
+      this.#settleFirstRound();
+      return true;
+    }
+    entry.nextAt = nextSlot(entry.nextAt, now + entry.interval / 2, entry.interval);
+    entry.pending = true;
+    this.#pendingFirst++;
+    this.#queue.push({ entry, gen: entry.gen });
+    this.#pump();
+    this.#extendFirstDeadline(now + entry.target.config.timeout + this.#grace);
+    this.#settleFirstRound();
+    return true;
+  }
+
+  /** Whether `key` is probed now (false for an unknown key). */
+  probing(key: string): boolean {
+    return this.#entries.get(key)?.probing ?? false;
   }
 
   state(key: string): TargetState | undefined {
@@ -239,17 +326,22 @@ export class HealthMonitor {
    * consecutiveFail while up, rise − consecutiveOk while down) minus the time
    * since the last check started — computed from the actual plan (the check in
    * flight, else the next planned one), which equals that formula in steady
-   * state and stays right in the first round. 0 before the first result and for
-   * unknown keys.
+   * state and stays right in the first round. With a fastInterval the checks
+   * after the next one are fast re-checks (recheck.ts earliestChange: each at
+   * the sooner of fastInterval and the next grid slot). 0 before the first result and for
+   * unknown keys; Infinity for a target not probed (nothing changes it until
+   * probing starts, which its watcher decides).
    */
   timeToPossibleChange(key: string): number {
     const e = this.#entries.get(key);
+    if (e && !e.probing) return Infinity;
     if (!e || e.state.checks === 0) return 0;
     const s = e.state;
     const cfg = e.target.config;
     const needed = Math.max(1, s.health === 'up' ? cfg.fall - s.consecutiveFail : cfg.rise - s.consecutiveOk);
-    const base = e.running ? e.running.startedAt : e.nextAt;
-    return Math.max(0, base + (needed - 1) * e.interval - this.#sched.now());
+    const firstAt = e.running ? e.running.startedAt : e.timerAt;
+    const at = earliestChange({ firstAt, gridAt: e.nextAt, interval: e.interval, fastInterval: cfg.fastInterval, needed });
+    return Math.max(0, at - this.#sched.now());
   }
 
   /** Idempotent: cancels timers, aborts in-flight checks and resolves once they have settled. Does not close the checker. */
@@ -275,8 +367,8 @@ export class HealthMonitor {
 
   #pump(): void {
     while (!this.#closed && this.#firstInFlight < this.#maxFirst && this.#queueHead < this.#queue.length) {
-      const entry = this.#queue[this.#queueHead++]!;
-      if (!entry.active) continue;
+      const { entry, gen } = this.#queue[this.#queueHead++]!;
+      if (!entry.active || !entry.probing || entry.gen !== gen) continue;
       this.#firstInFlight++;
       this.#run(entry, true);
     }
@@ -288,6 +380,7 @@ export class HealthMonitor {
 
   #run(entry: Entry, first: boolean): void {
     const startedAt = this.#sched.now();
+    const gen = entry.gen;
     const controller = new AbortController();
     const timeout = entry.target.config.timeout;
     let settled = false;
@@ -303,13 +396,10 @@ export class HealthMonitor {
       this.#inFlight.delete(done);
       markDone();
       if (first) this.#firstInFlight--;
-      if (!this.#closed && entry.active) {
+      if (!this.#closed && entry.active && entry.probing && entry.gen === gen) {
         this.#apply(entry, outcome, startedAt);
-        if (first) {
-          entry.firstDone = true;
-          this.#pendingFirst--;
-        }
-        this.#scheduleNext(entry);
+        if (first) this.#clearPending(entry);
+        this.#scheduleNext(entry, startedAt);
       }
       if (first) this.#pump();
       this.#settleFirstRound();
@@ -336,16 +426,26 @@ export class HealthMonitor {
     );
   }
 
-  #scheduleNext(entry: Entry): void {
+  #scheduleNext(entry: Entry, lastStartedAt: number): void {
     const now = this.#sched.now();
-    // Slots missed while the check ran (or waited in the first-round queue) are skipped, keeping the phase.
-    entry.nextAt = nextSlot(entry.nextAt, now, entry.interval);
+    // Slots missed while the check ran (or waited in the first-round queue) are skipped, keeping the phase;
+    // a settling target with a fastInterval is re-checked sooner, off the grid.
+    const next = nextCheck({
+      gridAt: entry.nextAt,
+      now,
+      interval: entry.interval,
+      lastStartedAt,
+      fastInterval: entry.target.config.fastInterval,
+      settling: settling(entry.state),
+    });
+    entry.nextAt = next.gridAt;
+    entry.timerAt = next.at;
     entry.timer = this.#sched.setTimeout(() => {
       entry.timer = undefined;
-      if (this.#closed || !entry.active) return;
-      entry.nextAt += entry.interval;
+      if (this.#closed || !entry.active || !entry.probing) return;
+      if (!next.fast) entry.nextAt += entry.interval;
       this.#run(entry, false);
-    }, entry.nextAt - now);
+    }, next.at - now);
   }
 
   #apply(entry: Entry, outcome: CheckOutcome, startedAt: number): void {
@@ -391,6 +491,12 @@ export class HealthMonitor {
       this.#firstRoundExpired = true;
       this.#resolveFirstWaiters();
     }, this.#firstDeadline - this.#sched.now());
+  }
+
+  #clearPending(entry: Entry): void {
+    if (!entry.pending) return;
+    entry.pending = false;
+    this.#pendingFirst--;
   }
 
   #settleFirstRound(): void {

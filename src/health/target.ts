@@ -54,7 +54,8 @@ export function describeTarget(target: CheckTarget): string {
 function canonicalKey(address: string, name: string, config: CheckConfig, ca: Buffer | undefined): string {
   const c = config;
   // Everything that changes what is sent, how it is judged, or how results are turned into health.
-  const common = { type: c.type, address, port: c.port, interval: c.interval, timeout: c.timeout, fall: c.fall, rise: c.rise };
+  // fastInterval is undefined when not set, which JSON.stringify leaves out: keys of checks without it do not change.
+  const common = { type: c.type, address, port: c.port, interval: c.interval, fastInterval: c.fastInterval, timeout: c.timeout, fall: c.fall, rise: c.rise };
   if (c.type === 'tcp') return JSON.stringify(common);
   const headers = Object.entries(c.headers)
     .map(([k, v]) => [k.toLowerCase(), v] as const)

@@ -7,6 +7,7 @@
  *   GET    /api/v1/health                                    200 {"pools":[…], …}
  *   GET    /api/v1/pools/history                             200 {"intervalMs", "windowMs", "at":[…], "pools":[…]} (balance-history.ts)
  *   GET    /api/v1/resolvers                                 200 {"resolvers":[…], …} top resolvers by estimated demand
+ *   GET    /api/v1/cluster                                   200 {"enabled":false} alone; in a cluster its members, state and counts (src/cluster/node.ts)
  *   PUT    /api/v1/pools/{name}/members/{address}/override   body {"override":"drain"|"force-up"|"force-down"|null}
  *   DELETE /api/v1/pools/{name}/members/{address}/override   clears the API override
  *   GET    /metrics                                          Prometheus text
@@ -56,6 +57,10 @@ export interface AdminSource {
   history?(): BalanceHistoryView;
   /** The resolver demand table's top resolvers (balance.resolvers); absent: 404 and no section on the page. */
   resolvers?(): ResolversSnapshot;
+  /** GET /api/v1/cluster; absent or undefined: `{"enabled": false}` (alone). */
+  cluster?(): Record<string, unknown> | undefined;
+  /** The cluster's state in short, for /readyz and /api/v1/health (undefined alone: no field). */
+  clusterBrief?(): Record<string, unknown> | undefined;
 }
 
 export interface AdminOptions {
@@ -130,6 +135,7 @@ const STATIC_ROUTES: Record<string, Route> = {
   '/api/v1/health': { methods: ['GET', 'HEAD'] },
   '/api/v1/pools/history': { methods: ['GET', 'HEAD'] },
   '/api/v1/resolvers': { methods: ['GET', 'HEAD'] },
+  '/api/v1/cluster': { methods: ['GET', 'HEAD'] },
   '/metrics': { methods: ['GET', 'HEAD'] },
 };
 const OVERRIDE_METHODS = ['PUT', 'DELETE'] as const;
@@ -278,7 +284,12 @@ export class AdminServer {
         // A failed reload leaves the previous zones serving, so the process stays ready;
         // the errors are reported here for whoever made the edit.
         const reload = this.source.reload?.();
-        const zoneErrors = reload && !reload.ok ? { zoneErrors: reload.errors, keptPrevious: reload.keptPrevious, reloadAt: reload.at } : {};
+        const brief = this.source.clusterBrief?.();
+        const zoneErrors = {
+          ...(reload && !reload.ok ? { zoneErrors: reload.errors, keptPrevious: reload.keptPrevious, reloadAt: reload.at } : {}),
+          // etcd trouble does not make the instance unready: it answers from its own verdicts (shown here).
+          ...(brief ? { cluster: brief } : {}),
+        };
         return this.source.ready()
           ? this.sendJson(res, 200, { status: 'ready', ...zoneErrors })
           : this.sendJson(res, 503, { status: 'not_ready', code: 'not_ready', error: 'zones not loaded or first check round not done', ...zoneErrors });
@@ -292,9 +303,12 @@ export class AdminServer {
           now: new Date().toISOString(),
           zones: info.zones,
           reload: this.source.reload?.() ?? null,
+          ...(this.source.clusterBrief?.() ? { cluster: this.source.clusterBrief!() } : {}),
           pools: this.source.pools(),
         });
       }
+      case '/api/v1/cluster':
+        return this.sendJson(res, 200, this.source.cluster?.() ?? { enabled: false });
       case '/api/v1/pools/history':
         return this.sendJson(res, 200, this.source.history?.() ?? { intervalMs: 0, windowMs: 0, at: [], pools: [] });
       case '/api/v1/resolvers': {

@@ -37,6 +37,35 @@ export interface MemberSnapshot {
   firstShare: number | null;
   /** Answers that put this member first since the process started (every thread); null when not counted. */
   firstServed: number | null;
+  /** In a cluster (--cluster-etcd): each instance's verdict and the combined one (`health` is the combined one then). */
+  cluster?: MemberClusterSnapshot;
+}
+
+/** One member's verdicts across the cluster (src/cluster/node.ts memberView). */
+export interface MemberClusterSnapshot {
+  quorum: 'majority' | 'any' | 'all' | number;
+  checkers: number | null;
+  combined: 'up' | 'down' | 'unknown';
+  /** quorum: from the live instances' verdicts; degraded: this instance's own, or the last known where it has none yet. */
+  basis: 'quorum' | 'own (degraded)' | 'last known (degraded)';
+  down: number;
+  up: number;
+  voters: number;
+  needed: number;
+  probedHere: boolean;
+  /** The instances expected to check it (the voters). */
+  assigned: string[];
+  verdicts: {
+    instance: string;
+    self: boolean;
+    health: 'up' | 'down';
+    checks: number;
+    lastOk: boolean | null;
+    lastResult: string | null;
+    lastCheckAt: string | null;
+    since: string;
+    at: string;
+  }[];
 }
 
 export interface PoolSnapshot {

@@ -9,6 +9,7 @@ import { RRType } from '../zone/records.ts';
 import { nameToText } from '../zone/name.ts';
 import { clampTtl, type AdminOverride, type PoolSpec, type TtlPolicy, type Zone } from '../zone/zone.ts';
 import type { Serving } from '../observability/snapshot.ts';
+import { steadyHorizonMs, worstDetectionMs } from '../health/recheck.ts';
 
 /** One member as the policy sees it. */
 export interface PolicyMember {
@@ -168,27 +169,31 @@ export interface FailoverEstimate {
   type: 'A' | 'AAAA';
   primaries: number;
   standby: number;
-  /** Worst time to detect a dead member: interval × fall + timeout, over the pool's checks (ms). */
+  /** Worst time to detect a dead member: interval + (fall − 1) × fastInterval (else interval) + timeout, over the pool's checks (ms). */
   detectionMs: number;
   /** Longest TTL served while the member still looked up (s). */
   ttl: number;
   /** detection + TTL: the longest a client may keep getting a dead address (ms). */
   worstCaseMs: number;
   check: string;
+  /** Some check of the pool has a fastInterval (the figures count its fast re-checks). */
+  fast: boolean;
 }
 
 /**
  * For `rrdns check`: the worst case before a client stops getting a dead
- * address. A member dies just after a passing check: `fall` more checks must
- * fail (the last one only after its timeout), then caches may keep the last
- * answer for its TTL, which the health-aware TTL caps at interval × fall.
+ * address. A member dies just after a passing check started: the next check
+ * comes up to one interval later, `fall − 1` more must fail after it (at the
+ * fastInterval when the check has one), the last one only after its timeout;
+ * then caches may keep the last answer for its TTL, which the health-aware TTL
+ * caps at the same interval + (fall − 1) × fastInterval (recheck.ts).
  */
 export function failoverEstimates(zone: Zone): FailoverEstimate[] {
   return zone.pooled.map((rrset) => {
     const spec = rrset.pool!;
     const checks = [spec.check, ...spec.memberChecks.values()];
-    const detectionMs = Math.max(...checks.map((c) => c.interval * c.fall + c.timeout));
-    const ttlCapS = Math.max(...checks.map((c) => Math.floor((c.interval * c.fall) / 1000)));
+    const detectionMs = Math.max(...checks.map((c) => worstDetectionMs(c)));
+    const ttlCapS = Math.max(...checks.map((c) => Math.floor(steadyHorizonMs(c) / 1000)));
     const ttl = clampTtl(Math.min(rrset.ttl, ttlCapS), zone.ttlPolicy);
     const c = spec.check;
     return {
@@ -199,7 +204,8 @@ export function failoverEstimates(zone: Zone): FailoverEstimate[] {
       detectionMs,
       ttl,
       worstCaseMs: detectionMs + ttl * 1000,
-      check: `${c.type}${c.type === 'tcp' ? '' : ` ${c.method} ${c.path}`} port ${c.port}, every ${c.interval / 1000}s, timeout ${c.timeout / 1000}s, fall ${c.fall}, rise ${c.rise}`,
+      fast: checks.some((x) => x.fastInterval !== undefined),
+      check: `${c.type}${c.type === 'tcp' ? '' : ` ${c.method} ${c.path}`} port ${c.port}, every ${c.interval / 1000}s${c.fastInterval === undefined ? '' : ` (${c.fastInterval / 1000}s while settling)`}, timeout ${c.timeout / 1000}s, fall ${c.fall}, rise ${c.rise}`,
     };
   });
 }

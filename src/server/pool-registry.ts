@@ -11,7 +11,7 @@ import { configuredWeight, type AdminOverride, type PoolSpec, type RRset, type Z
 import type { LiveSet } from '../resolver/resolve.ts';
 import { canonicalAddress, makeTarget, type CheckTarget } from '../health/target.ts';
 import type { HealthMonitor, TargetState } from '../health/monitor.ts';
-import type { MemberRole, PoolSnapshot } from '../observability/snapshot.ts';
+import type { MemberClusterSnapshot, MemberRole, PoolSnapshot } from '../observability/snapshot.ts';
 import { decidePool, usable, type PolicyMember } from './pool-policy.ts';
 import { OVERFLOW_SLOT, type FirstServedCounters } from '../balancing/first-served.ts';
 
@@ -61,6 +61,12 @@ export class ApiOverrides {
     if (value === null) this.byKey.delete(ApiOverrides.key(owner, address));
     else this.byKey.set(ApiOverrides.key(owner, address), value);
   }
+  list(): { owner: string; address: string; override: AdminOverride }[] {
+    return [...this.byKey].map(([k, override]) => {
+      const bar = k.lastIndexOf('|');
+      return { owner: k.slice(0, bar), address: k.slice(bar + 1), override };
+    });
+  }
 }
 
 /**
@@ -76,6 +82,18 @@ export interface WeightSource {
 }
 
 
+/**
+ * Where each member's health comes from when it is not this instance's own
+ * monitor alone: the cluster (src/cluster/node.ts) combines the live
+ * instances' verdicts by the pool's quorum.
+ */
+export interface HealthView {
+  /** The health answers use; undefined: no verdict anywhere yet (fail open). */
+  health(key: string, spec: Pick<PoolSpec, 'quorum' | 'checkers'>): 'up' | 'down' | undefined;
+  msToPossibleChange(key: string): number;
+  memberView(key: string, spec: Pick<PoolSpec, 'quorum' | 'checkers'>): MemberClusterSnapshot;
+}
+
 export const configuredWeights: WeightSource = { weight: (_pool, _address, configured) => configured };
 
 
@@ -84,6 +102,22 @@ export class PoolRegistry {
   private readonly apiOverrides = new ApiOverrides();
   private readonly monitor: HealthMonitor;
   private readonly weights: WeightSource;
+  private view: HealthView | undefined;
+
+  /** Members' health from `view` (the cluster's combined verdicts) instead of the monitor alone. */
+  setHealthView(view: HealthView | undefined): void {
+    this.view = view;
+  }
+
+  /** Sets (null clears) an API override as the cluster delivered it: no member check (it may be for a zone not served here yet). */
+  applyOverride(owner: string, address: string, override: AdminOverride | null): void {
+    this.apiOverrides.set(owner, address, override);
+  }
+
+  /** The API overrides in force (cluster reconciliation when there is no state directory). */
+  apiOverrideList(): { owner: string; address: string; override: AdminOverride }[] {
+    return this.apiOverrides.list();
+  }
 
   constructor(monitor: HealthMonitor, weights: WeightSource = configuredWeights) {
     this.monitor = monitor;
@@ -194,8 +228,8 @@ export class PoolRegistry {
       role: m.role,
       override: this.override(entry, m).value,
       // Before a target's first result (e.g. just added by a reload) it counts as up: fail open.
-      health: this.monitor.state(m.target.key)?.health ?? 'up',
-      msToPossibleChange: this.monitor.timeToPossibleChange(m.target.key),
+      health: (this.view ? this.view.health(m.target.key, entry.spec) : this.monitor.state(m.target.key)?.health) ?? 'up',
+      msToPossibleChange: this.view ? this.view.msToPossibleChange(m.target.key) : this.monitor.timeToPossibleChange(m.target.key),
       weight: this.weights.weight(entry.key, m.address, configuredWeight(entry.spec, m.address)),
       load: this.weights.load?.(entry.key, m.address),
     }));
@@ -261,10 +295,11 @@ export class PoolRegistry {
         members: entry.members.map((m, i) => {
           const s: TargetState | undefined = this.monitor.state(m.target.key);
           const o = this.override(entry, m);
+          const cluster = this.view?.memberView(m.target.key, entry.spec);
           return {
             address: m.address,
             role: m.role,
-            health: s && s.checks > 0 ? s.health : 'unknown',
+            health: cluster ? cluster.combined : s && s.checks > 0 ? s.health : 'unknown',
             override: o.value,
             overrideSource: o.source,
             served: served.includes(m),
@@ -281,6 +316,7 @@ export class PoolRegistry {
             load: this.weights.load?.(entry.key, m.address) ?? null,
             firstShare: this.firstShare?.(zone, name, type, m.address) ?? null,
             firstServed: this.firstCount(entry, m),
+            ...(cluster ? { cluster } : {}),
           };
         }),
       });

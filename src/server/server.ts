@@ -44,6 +44,8 @@ import { StateStore, type StateIo, type StoredSerial } from '../state/store.ts';
 import { servedVersion } from '../zone/serial.ts';
 import { Balancing } from './balancing.ts';
 import type { ResolversSnapshot } from '../observability/snapshot.ts';
+// Types only: the cluster module (and etcd3 behind it) is imported at start, and only with --cluster-etcd.
+import type { ClusterNode } from '../cluster/node.ts';
 
 export type { ReloadResult, ReloadStatus } from './reload.ts';
 
@@ -139,6 +141,8 @@ export class RrdnsServer {
   readonly cookieSecrets: CookieSecrets;
   /** Load feedback, first-position counters and their history, resolver demand (server/balancing.ts). */
   readonly balancing: Balancing;
+  /** Shared verdicts and overrides through etcd (--cluster-etcd); undefined alone. Made by start(). */
+  cluster: ClusterNode | undefined;
 
   constructor(config: ServerConfig, deps: ServerDeps = {}) {
     this.config = config;
@@ -160,7 +164,10 @@ export class RrdnsServer {
         this.log.warn({ check: state.key, address: state.address, owner: state.name, from: previous, to: state.health, reason }, 'health state changed');
         this.invalidateAnswersSoon();
       },
-      onResult: (state, outcome) => this.metrics.checkResult(state.key, state.address, outcome.ok, outcome.latencyMs),
+      onResult: (state, outcome) => {
+        this.metrics.checkResult(state.key, state.address, outcome.ok, outcome.latencyMs);
+        this.cluster?.observe(state);
+      },
     });
     this.scheduler = deps.scheduler ?? realScheduler;
     this.balancing = new Balancing({ scheduler: this.scheduler, state: (key) => this.monitor.state(key), demand: config.resolverDemand, demandClock: deps.demandClock });
@@ -230,6 +237,8 @@ export class RrdnsServer {
         reload: () => this.reloads.status,
         history: () => this.balancing.history.view(),
         resolvers: () => this.resolvers(),
+        cluster: () => this.cluster?.status(),
+        clusterBrief: () => this.cluster?.brief(),
       },
       { host: listen.host, port: listen.port, logger: this.log, logLimiter: this.logLimiter, closeGraceMs: 1000, ...(token === undefined ? {} : { token }) },
     );
@@ -345,6 +354,8 @@ export class RrdnsServer {
     await nextTurn();
     // No turn between these two: queries see the old pools with the old zones or the new with the new.
     this.pools.use(entries);
+    // The cluster decides what this instance probes (checkers: K) from the pools served now.
+    this.cluster?.setChecks([...entries.values()].flatMap((e) => e.members.map((m) => ({ key: m.target.key, checkers: e.spec.checkers }))));
     this.store.replace(nextServed);
     this.udpThreads.publishZones(this.servedForWorkers(), this.liveTable());
     // Checks that no served pool uses any more stop; unchanged ones keep their state.
@@ -441,7 +452,51 @@ export class RrdnsServer {
     this.pools.setOverride(target.owner, target.address, override);
     this.log.warn({ owner: target.owner, address: target.address, override }, override ? 'admin override set' : 'admin override cleared');
     this.invalidateAnswers();
+    // Kept here first (above); the other instances get it through etcd (later, if etcd is away now).
+    this.cluster?.publishOverride(target.owner, target.address, override);
     return true;
+  }
+
+  /** Connects to etcd in the background (start does not wait for it: answering never depends on etcd). */
+  private async startCluster(): Promise<void> {
+    if (!this.config.cluster) return;
+    const { createCluster } = await import('../cluster/index.ts');
+    const { registerClusterMetrics } = await import('../observability/cluster-metrics.ts');
+    const fmt = (b: BoundAddress) => (b.host.includes(':') ? `[${b.host}]:${b.port}` : `${b.host}:${b.port}`);
+    const node = await createCluster(this.config, {
+      monitor: this.monitor,
+      overrides: {
+        apply: (owner, address, value) => this.applyClusterOverride(owner, address, value),
+        local: () =>
+          this.stateStore && this.config.stateDir !== 'off'
+            ? this.stateStore.overrides().map((o) => ({ owner: o.owner, address: o.address, override: o.override, at: Date.parse(o.setAt) || 0 }))
+            : this.pools.apiOverrideList().map((o) => ({ ...o, at: 0 })),
+      },
+      onViewChange: () => this.invalidateAnswersSoon(),
+      log: this.log,
+      logLimiter: this.logLimiter,
+      member: {
+        version: VERSION,
+        listen: () => (this.bound.length > 0 ? this.bound : this.config.listen).map(fmt),
+        admin: () => (this.adminBound ? fmt(this.adminBound) : null),
+      },
+      metrics: registerClusterMetrics(this.metrics.registry, () => node.gauges()),
+    });
+    this.cluster = node;
+    this.pools.setHealthView(node);
+    node.start();
+  }
+
+  /** An override another instance set (null: cleared), from etcd: kept in the state directory too, so a restart with etcd down still knows it. */
+  private applyClusterOverride(owner: string, address: string, override: AdminOverride | null): void {
+    try {
+      this.stateStore?.setOverride(owner, address, override);
+    } catch (e) {
+      // Applied all the same: etcd holds it, and a restart reads it from there.
+      this.log.error({ owner, address, override, err: e }, 'cluster override not written to the state directory');
+    }
+    this.pools.applyOverride(owner, address, override);
+    this.invalidateAnswersSoon();
   }
 
   async start(): Promise<void> {
@@ -457,6 +512,7 @@ export class RrdnsServer {
       // cookies resolvers hold stay valid across a restart (a changed secret costs each of them a round trip to learn the new cookie).
       if (this.config.cookies.enabled && !this.config.cookies.secretFile && this.config.stateDir !== 'off') this.cookieSecrets.setMasterKey(this.stateStore.cookieMasterKey(randomMasterKey));
       await this.startAdmin();
+      await this.startCluster();
       // Fingerprinted before the first read, so an edit racing the start-up is not missed.
       const watcher = this.config.watch.enabled
         ? new ZoneWatcher({
@@ -585,6 +641,8 @@ export class RrdnsServer {
     this.watcher?.close();
     clearInterval(this.liveTimer);
     this.balancing.close();
+    // First: revoking the lease tells the others at once that this instance's verdicts are gone.
+    await this.cluster?.close();
     const udp = this.udpSockets.splice(0);
     const tcp = this.tcpListeners.splice(0);
     await Promise.all([

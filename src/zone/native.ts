@@ -83,6 +83,9 @@ const Pool = z
     allDown: z.enum(['serveAll', 'backup', 'nodata', 'servfail']).default('serveAll'),
     standby: z.array(z.string()).default([]),
     minHealthy: z.number().min(0).max(1).optional(),
+    // Cluster only (--cluster-etcd): how many live instances must see a member down, and how many probe it.
+    quorum: z.union([z.enum(['majority', 'any', 'all']), z.number().int('quorum must be majority, any, all or a whole number').min(1).max(1000)]).optional(),
+    checkers: z.number().int('checkers must be a whole number').min(1).max(1000).optional(),
     members: z
       .record(
         z.string(),
@@ -344,7 +347,7 @@ function parsePool(raw: z.infer<typeof Pool>, owner: string, addresses: readonly
     issue([...base, 'allDown'], 'allDown: backup needs standby addresses');
   }
   if (!ok || !poolCheck) return undefined;
-  return { check: poolCheck, memberChecks, standby, allDown: raw.allDown, minHealthy: raw.minHealthy, overrides, weights, balance };
+  return { check: poolCheck, memberChecks, standby, allDown: raw.allDown, minHealthy: raw.minHealthy, overrides, weights, balance, quorum: raw.quorum, checkers: raw.checkers };
 }
 
 /** Parses a native zone document into the input for `buildZone`, or issues. */

@@ -41,6 +41,10 @@ export interface PoolSpec {
   readonly weights: ReadonlyMap<string, number>;
   /** Balancing mechanisms this pool enables (none by default: plain or weighted rotation). */
   readonly balance: BalanceSpec;
+  /** In a cluster: how many live instances must see a member down (default majority); alone it has no effect. */
+  readonly quorum?: 'majority' | 'any' | 'all' | number | undefined;
+  /** In a cluster: only this many live instances (rendezvous hashing) probe each member; undefined: all of them. */
+  readonly checkers?: number | undefined;
 }
 
 /** A member's weight when the zone states none. */

@@ -92,6 +92,18 @@ describe('CheckSchema errors', () => {
     expect(issues({ timeout: '10s' })).toEqual(['timeout: timeout (10000ms) must be shorter than interval (5000ms)']);
   });
 
+  it('fastInterval: a duration from 100ms up to the interval; absent by default', () => {
+    expect(CheckSchema.parse({}).fastInterval).toBeUndefined();
+    expect(CheckSchema.parse({ interval: '2s', fastInterval: '500ms' })).toMatchObject({ interval: 2000, fastInterval: 500 });
+    expect(CheckSchema.parse({ interval: '2s', fastInterval: 2 })).toMatchObject({ fastInterval: 2000 });
+    expect(issues({ interval: '2s', fastInterval: '3s' })).toEqual(['fastInterval: fastInterval must be between 100ms and interval (2000ms), got 3000ms']);
+    expect(issues({ fastInterval: '10s' })).toEqual(['fastInterval: fastInterval must be between 100ms and interval (5000ms), got 10000ms']);
+    expect(issues({ fastInterval: '50ms' })).toEqual(['fastInterval: fastInterval must be between 100ms and interval (5000ms), got 50ms']);
+    expect(issues({ fastInterval: 0 })[0]).toMatch(/^fastInterval: fastInterval must be between 100ms/);
+    expect(issues({ fastInterval: 'soon' })[0]).toMatch(/^fastInterval: "soon" is not a duration/);
+    expect(issues({ type: 'tcp', port: 22, fastInterval: '1s' })).toEqual([]);
+  });
+
   it('bad status specs', () => {
     expect(issues({ expectStatus: ['6xx'] })[0]).toMatch(/^expectStatus\.0: "6xx" is not a status/);
     expect(issues({ expectStatus: ['399-200'] })[0]).toMatch(/^expectStatus\.0: /);
@@ -177,6 +189,7 @@ describe('makeTarget and keys', () => {
       { interval: '10s' },
       { fall: 1 },
       { rise: 1 },
+      { fastInterval: '500ms' },
       { type: 'https', port: 80 },
     ];
     const keys = variants.map((v) => makeTarget('192.0.2.1', 'www.example.test', cfg(v)).key);

@@ -52,6 +52,9 @@ describe('native zone format', () => {
     { name: 'load feedback on load with a member whose check reads none', text: `${BASE}  www:\n    A: [127.0.0.1, 127.0.0.2]\n    pool:\n      members: { 127.0.0.1: { check: { load: { header: X-Load } } } }\n      balance: { feedback: { signal: load } }\n`, want: /balance\.feedback\.signal: signal: load needs check\.load/ },
     { name: 'a load JSON path with HEAD', text: `${BASE}  www:\n    A: 127.0.0.1\n    pool: { check: { method: HEAD, load: { json: a.b } } }\n`, want: /load\.json: a HEAD request has no body/ },
     { name: 'an ECS scope beyond the family', text: `${BASE}  www:\n    A: 127.0.0.1\n    pool: { balance: { ecs: { ipv4: 33 } } }\n`, want: /balance\.ecs\.ipv4/ },
+    { name: 'a quorum that is neither a word nor a number', text: `${BASE}  www:\n    A: 127.0.0.1\n    pool: { quorum: most }\n`, want: /records\.www\.pool\.quorum/ },
+    { name: 'a quorum of 0', text: `${BASE}  www:\n    A: 127.0.0.1\n    pool: { quorum: 0 }\n`, want: /records\.www\.pool\.quorum/ },
+    { name: 'checkers that are not whole', text: `${BASE}  www:\n    A: 127.0.0.1\n    pool: { checkers: 1.5 }\n`, want: /records\.www\.pool\.checkers: .*whole number/ },
     { name: 'a feedback gain above 1', text: `${BASE}  www:\n    A: 127.0.0.1\n    pool: { balance: { feedback: { signal: latency, gain: 2 } } }\n`, want: /balance\.feedback\.gain/ },
   ])('rejects $name', ({ text, want }) => {
     const { issues } = parse(text);
@@ -83,6 +86,20 @@ describe('native zone format', () => {
   it('accepts signal: load when every member reads a load, its own check or the pool\'s', () => {
     const { issues } = parse(`${BASE}  www:\n    A: [127.0.0.1, 127.0.0.2]\n    pool:\n      members: { 127.0.0.1: { check: { load: { header: X-Load } } }, 127.0.0.2: { check: { load: { json: load } } } }\n      balance: { feedback: { signal: load } }\n`);
     expect(issues).toEqual([]);
+  });
+
+  it.each([
+    { quorum: 'majority', checkers: undefined },
+    { quorum: 'all', checkers: 1 },
+    { quorum: 2, checkers: 3 },
+  ])('keeps quorum $quorum and checkers $checkers in the pool spec', ({ quorum, checkers }) => {
+    const extra = checkers === undefined ? '' : `, checkers: ${checkers}`;
+    const { input, issues } = parse(`${BASE}  www:\n    A: [127.0.0.1, 127.0.0.2]\n    pool: { quorum: ${quorum}${extra} }\n`);
+    expect(issues).toEqual([]);
+    const zone = buildZone(input!).zone!;
+    const spec = zone.nodes.get('www.example.test')!.rrsets.get(1)!.pool!;
+    expect(spec.quorum).toBe(quorum);
+    expect(spec.checkers).toBe(checkers);
   });
 
   it('rejects settings for a name that has no records', () => {

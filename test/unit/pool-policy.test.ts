@@ -3,7 +3,9 @@
  * health-aware TTL, from members' roles, overrides and measured health.
  */
 import { describe, expect, it } from 'vitest';
-import { decidePool, decideServing, healthAwareTtl, steeringWeights, type PolicyMember } from '../../src/server/pool-policy.ts';
+import { decidePool, decideServing, failoverEstimates, healthAwareTtl, steeringWeights, type PolicyMember } from '../../src/server/pool-policy.ts';
+import { buildZone } from '../../src/zone/zone.ts';
+import { parseNativeText } from '../support/zone-text.ts';
 import type { Serving } from '../../src/observability/snapshot.ts';
 
 /** `p+` primary up, `p-` primary down, `s+`/`s-` standby; `*N` weight N (default 1); `:drain` `:force-up` `:force-down` override. */
@@ -114,5 +116,35 @@ describe('how heavy resolvers are steered (balance.resolvers.steer): weights by 
     expect(d.steer![1]).toBeGreaterThan(d.steer![2]!);
     expect(d.steer![2]).toBeGreaterThan(d.steer![0]!);
     expect(decidePool(m, { ...steer, balance: {} }, 60, policy).steer).toBeUndefined();
+  });
+});
+
+describe('failoverEstimates (rrdns check): worst case with and without fastInterval', () => {
+  const zoneWith = (check: string, ttl = 30) => {
+    const text = `soa: { mname: ns1, rname: hostmaster, serial: 1 }
+records:
+  "@": { NS: ns1 }
+  ns1: { A: 192.0.2.53 }
+  www:
+    ttl: ${ttl}
+    A: [127.0.0.1, 127.0.0.2]
+    pool: { check: ${check} }
+`;
+    const { input, issues } = parseNativeText(text, 'example.test');
+    expect(issues).toEqual([]);
+    return buildZone(input!).zone!;
+  };
+  const cases: { name: string; check: string; detectionMs: number; ttl: number; fast: boolean }[] = [
+    { name: 'interval 2 s, fall 2, timeout 1 s: interval x fall + timeout', check: '{ interval: 2s, timeout: 1s, fall: 2 }', detectionMs: 5000, ttl: 4, fast: false },
+    { name: 'the same with fastInterval 500 ms: interval + (fall - 1) x fastInterval + timeout', check: '{ interval: 2s, fastInterval: 500ms, timeout: 1s, fall: 2 }', detectionMs: 3500, ttl: 2, fast: true },
+    { name: 'fall 3, fastInterval 1 s', check: '{ interval: 5s, fastInterval: 1s, timeout: 2s, fall: 3 }', detectionMs: 9000, ttl: 7, fast: true },
+  ];
+  for (const c of cases)
+    it(c.name, () => {
+      const [f] = failoverEstimates(zoneWith(c.check));
+      expect(f).toMatchObject({ detectionMs: c.detectionMs, ttl: c.ttl, worstCaseMs: c.detectionMs + c.ttl * 1000, fast: c.fast });
+    });
+  it('the check line names the fast interval', () => {
+    expect(failoverEstimates(zoneWith('{ interval: 2s, fastInterval: 500ms, timeout: 1s, fall: 2 }'))[0]!.check).toBe('http GET / port 80, every 2s (0.5s while settling), timeout 1s, fall 2, rise 2');
   });
 });

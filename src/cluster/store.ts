@@ -1,0 +1,186 @@
+/**
+ * The etcd side of the cluster, and nothing else: one client (the npm
+ * package `etcd3`, imported here dynamically so that an instance without
+ * --cluster-etcd never loads it or the gRPC stack it brings), one lease kept
+ * alive, batched writes, a prefix snapshot and a prefix watch. Every call has
+ * the configured deadline, so a slow etcd surfaces as an error the cluster
+ * node turns into the degraded state; this file keeps no state of the view.
+ */
+import fs from 'node:fs';
+import { ErrorCode, RrdnsError } from '../errors.ts';
+import type { ClusterConfig } from '../config/schema.ts';
+
+export interface KeyValue {
+  key: string;
+  value: string;
+}
+
+export interface WatchHandlers {
+  put(kv: KeyValue): void;
+  delete(key: string): void;
+  /** The stream broke (etcd gone, compacted past our revision, cancelled by the server). */
+  broken(err: Error): void;
+}
+
+/** What the cluster node needs from etcd; tests of the node's logic could give another one. */
+export interface ClusterStore {
+  /** Grants a lease of `ttlSeconds` and keeps it alive; `lost` is called once if it expires or cannot be renewed. */
+  grantLease(ttlSeconds: number, lost: (err: Error) => void): Promise<string>;
+  /** Drops the current lease's keepalive (and revokes it when etcd answers: our keys go at once). */
+  revokeLease(): Promise<void>;
+  /** Puts (value) and deletes (value null) in transactions of at most `TXN_OPS` operations; lease-bound puts use the current lease. */
+  write(ops: readonly { key: string; value: string | null; lease: boolean }[]): Promise<void>;
+  /** Every key under `prefix` and the revision of that read. */
+  snapshot(prefix: string): Promise<{ revision: string; kvs: KeyValue[] }>;
+  /** Watches `prefix` from `fromRevision` (exclusive: events after the snapshot). */
+  watch(prefix: string, fromRevision: string, handlers: WatchHandlers): Promise<{ cancel(): Promise<void> }>;
+  close(): void;
+}
+
+/** etcd's default --max-txn-ops is 128; a little under it. */
+export const TXN_OPS = 100;
+
+/** Reads a file a cluster option names, or throws an error naming the option and the file. */
+function readOption(file: string, option: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    throw new RrdnsError(ErrorCode.CLUSTER_CONFIG, `cannot read ${option} "${file}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+  }
+}
+
+/** Connects the etcd3 client (no request is made yet: the first call dials). */
+export async function openEtcdStore(config: ClusterConfig): Promise<ClusterStore> {
+  // Read at start, before any dial: a missing file is a configuration error, not etcd trouble.
+  const credentials = config.tls
+    ? {
+        rootCertificate: config.tls.ca ? readOption(config.tls.ca, '--cluster-etcd-ca') : (undefined as unknown as Buffer),
+        ...(config.tls.cert ? { certChain: readOption(config.tls.cert, '--cluster-etcd-cert'), privateKey: readOption(config.tls.key!, '--cluster-etcd-key') } : {}),
+      }
+    : undefined;
+  const password = config.passwordFile ? readOption(config.passwordFile, '--cluster-etcd-password-file').toString('utf8').replace(/\r?\n$/, '') : undefined;
+  let mod: typeof import('etcd3');
+  try {
+    mod = await import('etcd3');
+  } catch (e) {
+    throw new RrdnsError(ErrorCode.CLUSTER_CONFIG, `--cluster-etcd needs the etcd3 package (npm ci installs it): ${(e as Error).message}`, { cause: e });
+  }
+  const timeout = config.timeoutMs;
+  const client = new mod.Etcd3({
+    hosts: config.etcd,
+    ...(credentials ? { credentials } : {}),
+    ...(config.user && password !== undefined ? { auth: { username: config.user, password } } : {}),
+    dialTimeout: timeout,
+    // Unary calls get the deadline; streams (watch, keepalive) live until they break.
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+  });
+  return new EtcdStore(client, mod);
+}
+
+type Etcd3Module = typeof import('etcd3');
+type Etcd3 = InstanceType<Etcd3Module['Etcd3']>;
+type Lease = ReturnType<Etcd3['lease']>;
+
+/** The range end that makes a range of every key starting with `prefix`. */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]!++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+class EtcdStore implements ClusterStore {
+  private lease: Lease | undefined;
+  private leaseId: string | undefined;
+  private readonly client: Etcd3;
+
+  constructor(client: Etcd3, _mod: Etcd3Module) {
+    this.client = client;
+  }
+
+  async grantLease(ttlSeconds: number, lost: (err: Error) => void): Promise<string> {
+    await this.revokeLease();
+    const lease = this.client.lease(ttlSeconds, { autoKeepAlive: true });
+    this.lease = lease;
+    let once = false;
+    lease.on('lost', (err) => {
+      if (once || this.lease !== lease) return;
+      once = true;
+      lost(err);
+    });
+    // keepaliveFailed alone is not loss; but a failed keepalive means etcd is not answering us now.
+    lease.on('keepaliveFailed', (res) => {
+      if (once || this.lease !== lease) return;
+      once = true;
+      lost(res instanceof Error ? res : new Error('lease keepalive failed'));
+    });
+    try {
+      this.leaseId = await lease.grant();
+    } catch (e) {
+      this.lease = undefined;
+      lease.release();
+      throw e;
+    }
+    return this.leaseId;
+  }
+
+  async revokeLease(): Promise<void> {
+    const lease = this.lease;
+    this.lease = undefined;
+    this.leaseId = undefined;
+    if (!lease) return;
+    // Revoking deletes our keys at once (members see us leave without waiting for the TTL); if etcd is
+    // unreachable the lease simply expires.
+    await lease.revoke().catch(() => lease.release());
+  }
+
+  async write(ops: readonly { key: string; value: string | null; lease: boolean }[]): Promise<void> {
+    for (let i = 0; i < ops.length; i += TXN_OPS) {
+      const chunk = ops.slice(i, i + TXN_OPS);
+      const success = chunk.map((op) => {
+        if (op.value === null) return { request_delete_range: { key: Buffer.from(op.key) } };
+        if (op.lease && this.leaseId === undefined) throw new RrdnsError(ErrorCode.CLUSTER_UNAVAILABLE, 'no etcd lease');
+        return { request_put: { key: Buffer.from(op.key), value: Buffer.from(op.value), ...(op.lease ? { lease: this.leaseId } : {}) } };
+      });
+      await this.client.kv.txn({ success });
+    }
+  }
+
+  async snapshot(prefix: string): Promise<{ revision: string; kvs: KeyValue[] }> {
+    const key = Buffer.from(prefix);
+    const res = await this.client.kv.range({ key, range_end: prefixEnd(key) });
+    return { revision: res.header.revision, kvs: res.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString() })) };
+  }
+
+  async watch(prefix: string, fromRevision: string, handlers: WatchHandlers): Promise<{ cancel(): Promise<void> }> {
+    const watcher = await this.client
+      .watch()
+      .prefix(prefix)
+      .startRevision(String(BigInt(fromRevision) + 1n))
+      .create();
+    let broken = false;
+    const breakOnce = (err: Error) => {
+      if (broken) return;
+      broken = true;
+      handlers.broken(err);
+    };
+    watcher.on('put', (kv) => handlers.put({ key: kv.key.toString(), value: kv.value.toString() }));
+    watcher.on('delete', (kv) => handlers.delete(kv.key.toString()));
+    // The library reconnects a broken stream by itself; the node resynchronises from a snapshot instead
+    // (a compaction while we were away would leave gaps), so a disconnect ends this watch.
+    watcher.on('disconnected', (err) => breakOnce(err));
+    watcher.on('error', (err) => breakOnce(err));
+    watcher.on('end', () => breakOnce(new Error('watch ended')));
+    return { cancel: () => watcher.cancel().catch(() => undefined) };
+  }
+
+  close(): void {
+    this.lease?.release();
+    this.lease = undefined;
+    this.client.close();
+  }
+}
