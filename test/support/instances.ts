@@ -113,7 +113,7 @@ export async function startInstances(opts: InstanceOptions): Promise<Instances> 
       '--state-dir', s.stateDir,
       '--no-watch',
       ...(opts.etcd !== undefined
-        ? ['--cluster-etcd', opts.etcd, '--cluster-name', clusterName, '--cluster-instance', s.id, '--cluster-lease-ttl', String(opts.leaseTtl ?? 2)]
+        ? [...opts.etcd.split(',').flatMap((url) => ['--cluster-etcd', url]), '--cluster-name', clusterName, '--cluster-instance', s.id, '--cluster-lease-ttl', String(opts.leaseTtl ?? 2)]
         : []),
       ...(s.sourceAddress ? ['--check-source-address', s.sourceAddress] : []),
       ...(opts.args ?? []),
