@@ -18,6 +18,7 @@ import { startInstances, type Instances } from '../support/instances.ts';
 import { metricSum } from '../support/metrics-text.ts';
 import { writeZones } from '../support/server.ts';
 import { waitUntil } from '../support/spawn.ts';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 
 const SOURCES = ['127.0.0.201', '127.0.0.202', '127.0.0.203'];
 const ORIGIN = 'cluster.test';
@@ -66,6 +67,8 @@ const memberOf = (h: Health, label: string, address: string): Member | undefined
 describe.skipIf(!HAVE_ETCD)('three rrdns instances sharing verdicts and overrides through a 3-member etcd', () => {
   let etcd: EtcdCluster;
   let rr: Instances;
+  /** rr0 reaches each etcd member through one of these: cutting them partitions rr0 alone from etcd. */
+  let rr0Path: TcpProxy[] = [];
   const b: Record<string, Backend> = {};
   const all = [0, 1, 2];
 
@@ -120,12 +123,14 @@ describe.skipIf(!HAVE_ETCD)('three rrdns instances sharing verdicts and override
         },
       }),
     });
-    rr = await startInstances({ n: 3, zonesDir, etcd: etcd.endpoints, leaseTtl: LEASE_TTL, sourceAddresses: SOURCES, args: ['--cluster-timeout', '1000'] });
+    rr0Path = await Promise.all(etcd.clientUrls.map((u) => startTcpProxy({ host: '127.0.0.1', port: Number(new URL(u).port) })));
+    rr = await startInstances({ n: 3, zonesDir, etcd: etcd.endpoints, perInstanceEtcd: [rr0Path.map((p) => p.url).join(',')], leaseTtl: LEASE_TTL, sourceAddresses: SOURCES, args: ['--cluster-timeout', '1000'] });
     await waitAllClusters((c) => c.enabled && c.state === 'connected' && c.members.length === 3, 'connected, three members seen');
   }, 120_000);
 
   afterAll(async () => {
     await rr?.close();
+    await Promise.all(rr0Path.map((p) => p.close()));
     await etcd?.close();
     await Promise.all(Object.values(b).map((x) => x.close()));
   });
@@ -222,6 +227,27 @@ describe.skipIf(!HAVE_ETCD)('three rrdns instances sharing verdicts and override
 
     await rr.start(ownerIndex);
     await waitAllClusters((c) => c.state === 'connected' && c.members.length === 3, 'the killed instance back, three members');
+  });
+
+  it('an instance cut off from etcd answers on its own verdicts; the others drop its votes and take its checks; it rejoins', async () => {
+    const g = b.g!.address;
+    for (const p of rr0Path) p.cut();
+    // rr0: still ready, degraded, and on its own verdict for b (its path to b is broken).
+    await rr.waitApi<{ status: string; cluster?: { state: string } }>(0, '/readyz', (r, status) => status === 200 && r.cluster?.state === 'degraded', 'rr0 ready and degraded');
+    await rr.waitServed('split.cluster.test', addrs('a'), { which: [0] });
+    // rr1 and rr2: rr0's lease expires, its votes stop counting, and nothing it was checking is left unchecked.
+    await waitAllClusters((c) => c.state === 'connected' && c.members.length === 2 && !c.members.some((m) => m.instance === 'rr0'), 'rr0 gone from the view', [1, 2]);
+    for (const i of [1, 2]) {
+      await waitMember(i, 'shared', 'g', (m) => m.cluster?.assigned.length === 1 && m.cluster.assigned[0] !== 'rr0', 'g assigned to a connected instance');
+      await waitMember(i, 'split', 'b', (m) => m.cluster?.voters === 2 && m.cluster.down === 0 && m.cluster.combined === 'up', 'b voted on by rr1 and rr2 only');
+    }
+    await rr.waitServed('split.cluster.test', addrs('a', 'b'), { which: [1, 2] });
+    await rr.waitServed('shared.cluster.test', [g, b.h!.address].sort());
+
+    for (const p of rr0Path) p.heal();
+    await waitAllClusters((c) => c.state === 'connected' && c.members.length === 3, 'rr0 back in the view');
+    await rr.waitServed('split.cluster.test', addrs('a', 'b'));
+    expect(rr0Path.every((p) => p.relayed > 0)).toBe(true);
   });
 
   it('stopping every etcd member: all keep answering, degraded in /readyz (still ready) and the metric; overrides set meanwhile are kept and spread on recovery', async () => {

@@ -22,6 +22,8 @@ export interface InstanceOptions {
   zonesDir: string;
   /** etcd client URLs, comma-separated (EtcdCluster.endpoints); undefined: instances run alone. */
   etcd?: string;
+  /** Per instance: other etcd URLs than `etcd` (e.g. through a TcpProxy the test can cut). */
+  perInstanceEtcd?: (string | undefined)[];
   /** Default: a fresh name per call, so clusters in one etcd never meet. */
   clusterName?: string;
   /** --cluster-lease-ttl, default 2 s (the smallest allowed: dead instances are seen fast). */
@@ -106,14 +108,15 @@ export async function startInstances(opts: InstanceOptions): Promise<Instances> 
     return s;
   };
 
+  const etcdFor = (i: number) => opts.perInstanceEtcd?.[i] ?? opts.etcd;
   const argsFor = (i: number): string[] => {
     const s = slot(i);
     return [
       '--admin', `127.0.0.1:${s.adminPort}`,
       '--state-dir', s.stateDir,
       '--no-watch',
-      ...(opts.etcd !== undefined
-        ? [...opts.etcd.split(',').flatMap((url) => ['--cluster-etcd', url]), '--cluster-name', clusterName, '--cluster-instance', s.id, '--cluster-lease-ttl', String(opts.leaseTtl ?? 2)]
+      ...(etcdFor(i) !== undefined
+        ? [...etcdFor(i)!.split(',').flatMap((url) => ['--cluster-etcd', url]), '--cluster-name', clusterName, '--cluster-instance', s.id, '--cluster-lease-ttl', String(opts.leaseTtl ?? 2)]
         : []),
       ...(s.sourceAddress ? ['--check-source-address', s.sourceAddress] : []),
       ...(opts.args ?? []),
