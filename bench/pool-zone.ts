@@ -11,6 +11,8 @@ import YAML from 'yaml';
 export interface PoolCheck {
   /** Seconds between checks. */
   intervalS: number;
+  /** Seconds between re-checks while a member's health is settling (fastInterval); absent: none. */
+  fastIntervalS?: number;
   timeoutS: number;
   fall: number;
   rise: number;
@@ -39,6 +41,7 @@ export function poolZone(opts: PoolZoneOptions): { object: Record<string, unknow
     ...(shared !== undefined ? { port: shared } : {}),
     ...(opts.check.path ? { path: opts.check.path } : {}),
     interval: duration(opts.check.intervalS),
+    ...(opts.check.fastIntervalS !== undefined ? { fastInterval: duration(opts.check.fastIntervalS) } : {}),
     timeout: duration(opts.check.timeoutS),
     fall: opts.check.fall,
     rise: opts.check.rise,

@@ -18,6 +18,8 @@ export const ErrorCode = {
   CLUSTER_CONFIG: 'RRDNS_CLUSTER_CONFIG',
   /** etcd did not answer (unreachable, partitioned, slower than --cluster-timeout); the instance goes on degraded. */
   CLUSTER_UNAVAILABLE: 'RRDNS_CLUSTER_UNAVAILABLE',
+  /** Another live process is registered under this --cluster-instance (the start fails after waiting one lease TTL). */
+  CLUSTER_INSTANCE_TAKEN: 'RRDNS_CLUSTER_INSTANCE_TAKEN',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -44,7 +44,7 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
   { flag: 'admin-token-file', env: 'RRDNS_ADMIN_TOKEN_FILE', kind: 'string', arg: 'FILE', help: 'bearer token (file contents) that PUT/DELETE on the admin API require; needed to listen off loopback', default: 'none: mutating endpoints open on loopback only', path: 'admin.tokenFile' },
   { flag: 'admin-allow-remote', env: 'RRDNS_ADMIN_ALLOW_REMOTE', kind: 'boolean', help: 'accepted for compatibility, decides nothing: a non-loopback --admin address needs --admin-token-file', default: 'off' , path: 'admin.allowRemote' },
   { flag: 'state-dir', env: 'RRDNS_STATE_DIR', kind: 'string', arg: 'DIR|off', help: 'keeps API overrides and served SOA serials across restarts (off: memory only)', default: './state', path: 'stateDir' },
-  { flag: 'cluster-etcd', env: 'RRDNS_CLUSTER_ETCD', kind: 'list', arg: 'URL[,URL...]', help: 'share health verdicts and overrides with other instances through these etcd endpoints (quorum per pool)', default: 'off: this instance decides alone', path: 'cluster.etcd' },
+  { flag: 'cluster-etcd', env: 'RRDNS_CLUSTER_ETCD', kind: 'list', arg: 'URL[,URL...]', help: 'share health verdicts and overrides with other instances through these etcd endpoints (comma-separated or repeated; quorum per pool)', default: 'off: this instance decides alone', path: 'cluster.etcd' },
   { flag: 'cluster-name', env: 'RRDNS_CLUSTER_NAME', kind: 'string', arg: 'NAME', help: 'instances with the same name share one view (etcd keys under /rrdns/NAME/)', default: 'rrdns', path: 'cluster.name' },
   { flag: 'cluster-instance', env: 'RRDNS_CLUSTER_INSTANCE', kind: 'string', arg: 'ID', help: 'this instance\'s name in the cluster, unique among the live ones', default: 'HOSTNAME-HOST-PORT of the first --listen', path: 'cluster.instance' },
   { flag: 'cluster-lease-ttl', env: 'RRDNS_CLUSTER_LEASE_TTL', kind: 'int', arg: 'SECONDS', help: 'an instance that stops is gone for the others (and its checks move) after this', default: '10', path: 'cluster.leaseTtl' },
@@ -157,7 +157,7 @@ function check(dir: string, limits: ZoneLimits): never {
     process.stdout.write(`ok ${nameToText(z.origin)} (${z.source}): ${z.nodes.size} names, negative TTL ${z.negativeTtl}s\n`);
     for (const f of failoverEstimates(z)) {
       process.stdout.write(
-        `  pool ${f.name} ${f.type}: ${f.primaries} primar${f.primaries === 1 ? 'y' : 'ies'}, ${f.standby} standby; ${f.check}\n` +
+        `  pool ${f.name} ${f.type}: ${f.primaries} primar${f.primaries === 1 ? 'y' : 'ies'}, ${f.standby}${f.standby > 0 && f.standbyMode === 'cold' ? ' cold' : ''} standby; ${f.check}\n` +
           `    worst case before clients stop getting a dead address: ${f.worstCaseMs / 1000}s = detection ${f.detectionMs / 1000}s (${f.fast ? 'interval + (fall - 1) x fastInterval' : 'interval x fall'} + timeout) + TTL ${f.ttl}s\n`,
       );
     }
@@ -198,8 +198,10 @@ function setting(values: ServeValues, o: ServeOption): unknown {
 function clusterSettings(get: (flag: string) => unknown): object | undefined {
   const drop = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
   const tls = drop({ ca: get('cluster-etcd-ca'), cert: get('cluster-etcd-cert'), key: get('cluster-etcd-key') });
+  // One flag may list several endpoints (URL,URL) as the variable does; the flag may also repeat.
+  const etcd = get('cluster-etcd') as string[] | undefined;
   const c = drop({
-    etcd: get('cluster-etcd'),
+    etcd: etcd?.flatMap((u) => u.split(',')).map((u) => u.trim()).filter(Boolean),
     name: get('cluster-name'),
     instance: get('cluster-instance'),
     leaseTtl: get('cluster-lease-ttl'),

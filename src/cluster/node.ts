@@ -20,6 +20,7 @@
  * MAX_REMOTE_VERDICTS; pending writes are per check (a set, not a queue).
  */
 import type { ClusterConfig } from '../config/schema.ts';
+import { ErrorCode, RrdnsError } from '../errors.ts';
 import type { Logger } from '../observability/log.ts';
 import type { LogLimiter } from '../observability/log-limiter.ts';
 import type { TargetState } from '../health/monitor.ts';
@@ -122,6 +123,7 @@ export class ClusterNode {
   private retryTimer: NodeJS.Timeout | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private handoverTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
   private backoffMs: number;
 
   /** Live members as etcd shows them (self included once connected). */
@@ -173,17 +175,22 @@ export class ClusterNode {
     const refresh = this.o.refreshMs ?? 30_000;
     this.refreshTimer = setInterval(() => this.refreshTimes(), refresh);
     this.refreshTimer.unref();
+    // A frozen or partitioned etcd breaks no stream: a read with the deadline, a few times per lease TTL, notices it.
+    this.pingTimer = setInterval(() => this.ping(), Math.max(500, (this.o.config.leaseTtl * 1000) / 4));
+    this.pingTimer.unref();
   }
 
   /** Idempotent: revokes the lease (our member and verdict keys go at once), stops the watch and the client. */
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
+    this.settleFirst();
     const wasConnected = this.#state === 'connected';
     this.#state = 'closed';
     this.generation++;
     clearTimeout(this.retryTimer);
     clearInterval(this.refreshTimer);
     clearTimeout(this.handoverTimer);
+    clearInterval(this.pingTimer);
     await this.flushing?.catch(() => undefined);
     await this.watch?.cancel();
     this.watch = undefined;
@@ -234,6 +241,11 @@ export class ClusterNode {
     }
   }
 
+  /** Is `key` probed here (the monitor's `probe` option for targets added by an install)? */
+  probes(key: string): boolean {
+    return !this.off.has(key);
+  }
+
   /** Should this instance probe `key` now? */
   private wantsProbe(key: string, live: readonly string[]): boolean {
     if (this.#state !== 'connected') return true;
@@ -267,6 +279,13 @@ export class ClusterNode {
         continue;
       }
       if (this.off.has(key)) continue;
+      if (this.o.monitor.state(key) === undefined) {
+        // Not watched yet (an install about to add it): nothing to hand over, it starts unprobed
+        // (the switch records the wish; setTargets' probe option reads it).
+        this.off.add(key);
+        sw.call(this.o.monitor, key, false);
+        continue;
+      }
       // Make before break: keep probing until the new checkers have verdicts, at most one lease TTL.
       if (!this.releasing.has(key)) this.releasing.set(key, now + this.o.config.leaseTtl * 1000);
       if (this.handedOver(key, live) || now >= this.releasing.get(key)!) {
@@ -366,6 +385,21 @@ export class ClusterNode {
     await this.flushing;
   }
 
+  private pinging = false;
+
+  private ping(): void {
+    if (this.#state !== 'connected' || this.pinging) return;
+    const gen = this.generation;
+    this.pinging = true;
+    this.store
+      .ping(this.keys.member(this.instance))
+      .then(
+        () => undefined,
+        (e: unknown) => this.trouble('ping', e, gen),
+      )
+      .finally(() => (this.pinging = false));
+  }
+
   /** Periodic: verdicts whose last check time moved (but not their state) get their time refreshed. */
   private refreshTimes(): void {
     if (this.#state !== 'connected') return;
@@ -446,7 +480,18 @@ export class ClusterNode {
         admin: this.o.member.admin(),
         leaseTtl: ttl,
       };
-      await store.write([{ key: this.keys.member(this.instance), value: JSON.stringify(member), lease: true }]);
+      const value = JSON.stringify(member);
+      const claim = await store.claim(this.keys.member(this.instance), value);
+      if (!claim.ok) {
+        const holder = parseMember(claim.holder, this.instance);
+        if (holder.pid === member.pid && holder.startedAt === member.startedAt && holder.hostname === member.hostname) {
+          // Our own key from before a separation (its old lease still lives): taken over by the new lease.
+          await store.write([{ key: this.keys.member(this.instance), value, lease: true }]);
+        } else {
+          this.conflict(holder, gen);
+          return;
+        }
+      }
       const snap = await store.snapshot(this.keys.prefix);
       if (gen !== this.generation) return;
       this.loadSnapshot(snap.kvs);
@@ -469,10 +514,12 @@ export class ClusterNode {
       this.reassign();
       this.scheduleFlush();
       this.o.onViewChange();
+      this.settleFirst();
       if (wasDegraded !== undefined) {
         this.reconnects++;
         this.o.metrics?.reconnect();
-        this.o.log.info({ members: this.members.size, overrides: this.etcdOverrides.size, verdicts: this.remoteCount, degradedMs: this.now() - wasDegraded }, 'cluster: etcd back; resynchronised');
+        this.conflictSince = undefined;
+      this.o.log.info({ members: this.members.size, overrides: this.etcdOverrides.size, verdicts: this.remoteCount, degradedMs: this.now() - wasDegraded }, 'cluster: etcd back; resynchronised');
       } else {
         this.o.log.info({ instance: this.instance, etcd: this.o.config.etcd, leaseId: this.leaseId, members: this.members.size }, 'cluster: connected to etcd');
       }
@@ -483,8 +530,62 @@ export class ClusterNode {
 
   private readonly startedAt = Date.now();
 
+  // ---------------------------------------------------------------- start-up outcome and ID conflicts
+
+  private firstWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private firstSettled = false;
+  private conflictSince: number | undefined;
+
+  /**
+   * Resolves once the first connection attempt has an outcome (connected, or
+   * etcd unreachable: degraded); rejects with CLUSTER_INSTANCE_TAKEN when
+   * another live process holds this instance ID (after waiting one lease TTL
+   * for a crashed predecessor's key to expire). The server awaits it before
+   * it reports ready, bounded by `capMs`.
+   */
+  firstOutcome(capMs: number): Promise<void> {
+    if (this.firstSettled) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => resolve(), capMs);
+      timer.unref();
+      this.firstWaiters.push({
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+    });
+  }
+
+  private settleFirst(err?: Error): void {
+    if (this.firstSettled) return;
+    this.firstSettled = true;
+    const waiters = this.firstWaiters.splice(0);
+    for (const w of waiters) (err ? w.reject(err) : w.resolve());
+  }
+
+  /** Another process holds our member key: never overwrite it. Wait for it to go (a crashed predecessor's lease expires). */
+  private conflict(holder: MemberRecord, gen: number): void {
+    const now = this.now();
+    this.conflictSince ??= now;
+    const message = `instance ID "${this.instance}" is held by another live process (pid ${holder.pid} on ${holder.hostname || '?'}, started ${holder.startedAt || '?'}); give each instance its own --cluster-instance`;
+    const waitedEnough = now - this.conflictSince > (this.o.config.leaseTtl + 1) * 1000;
+    if (!this.firstSettled && waitedEnough) {
+      this.o.log.error({ instance: this.instance, holder }, 'cluster: instance ID taken');
+      this.settleFirst(new RrdnsError(ErrorCode.CLUSTER_INSTANCE_TAKEN, message));
+      void this.close();
+      return;
+    }
+    // Not connected: answers go on from own verdicts meanwhile, nothing is written under the ID.
+    this.trouble('member', new Error(message), gen, 500);
+  }
+
   /** etcd failed us (error, deadline, broken stream, lost lease): go degraded and retry with backoff. */
-  private trouble(op: string, e: unknown, gen: number): void {
+  private trouble(op: string, e: unknown, gen: number, retryMs?: number): void {
     if (gen !== this.generation || this.#state === 'closed') return;
     this.o.metrics?.etcdError(op);
     const message = e instanceof Error ? e.message : String(e);
@@ -503,8 +604,10 @@ export class ClusterNode {
     void watch?.cancel();
     clearTimeout(this.retryTimer);
     const max = this.o.backoff?.maxMs ?? 5_000;
-    const wait = Math.round(this.backoffMs * (0.5 + Math.random() / 2));
-    this.backoffMs = Math.min(max, this.backoffMs * 2);
+    const wait = retryMs ?? Math.round(this.backoffMs * (0.5 + Math.random() / 2));
+    if (retryMs === undefined) this.backoffMs = Math.min(max, this.backoffMs * 2);
+    // The start-up waits for the first outcome: etcd unreachable is one (degraded); an ID conflict is still being waited out.
+    if (op !== 'member') this.settleFirst();
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       if (this.#state === 'degraded') void this.connect();

@@ -30,6 +30,14 @@ export interface ClusterStore {
   revokeLease(): Promise<void>;
   /** Puts (value) and deletes (value null) in transactions of at most `TXN_OPS` operations; lease-bound puts use the current lease. */
   write(ops: readonly { key: string; value: string | null; lease: boolean }[]): Promise<void>;
+  /**
+   * Puts `key` under the current lease only if it does not exist; else
+   * returns the value that holds it (another process's member key, or our
+   * own from before a reconnection).
+   */
+  claim(key: string, value: string): Promise<{ ok: true } | { ok: false; holder: string }>;
+  /** A cheap read of one key (with the deadline): does etcd answer us now? */
+  ping(key: string): Promise<void>;
   /** Every key under `prefix` and the revision of that read. */
   snapshot(prefix: string): Promise<{ revision: string; kvs: KeyValue[] }>;
   /** Watches `prefix` from `fromRevision` (exclusive: events after the snapshot). */
@@ -112,12 +120,8 @@ class EtcdStore implements ClusterStore {
       once = true;
       lost(err);
     });
-    // keepaliveFailed alone is not loss; but a failed keepalive means etcd is not answering us now.
-    lease.on('keepaliveFailed', (res) => {
-      if (once || this.lease !== lease) return;
-      once = true;
-      lost(res instanceof Error ? res : new Error('lease keepalive failed'));
-    });
+    // A failed keepalive is not loss: the library retries on the other endpoints (one etcd member
+    // down changes nothing). Whether etcd as a whole answers is the node's ping; loss is `lost`.
     try {
       this.leaseId = await lease.grant();
     } catch (e) {
@@ -150,6 +154,23 @@ class EtcdStore implements ClusterStore {
     }
   }
 
+  async claim(key: string, value: string): Promise<{ ok: true } | { ok: false; holder: string }> {
+    if (this.leaseId === undefined) throw new RrdnsError(ErrorCode.CLUSTER_UNAVAILABLE, 'no etcd lease');
+    const k = Buffer.from(key);
+    const res = await this.client.kv.txn({
+      compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
+      success: [{ request_put: { key: k, value: Buffer.from(value), lease: this.leaseId } }],
+      failure: [{ request_range: { key: k } }],
+    });
+    if (res.succeeded) return { ok: true };
+    const kv = res.responses[0]?.response_range?.kvs[0];
+    return { ok: false, holder: kv ? kv.value.toString() : '' };
+  }
+
+  async ping(key: string): Promise<void> {
+    await this.client.kv.range({ key: Buffer.from(key), count_only: true });
+  }
+
   async snapshot(prefix: string): Promise<{ revision: string; kvs: KeyValue[] }> {
     const key = Buffer.from(prefix);
     const res = await this.client.kv.range({ key, range_end: prefixEnd(key) });
@@ -170,9 +191,10 @@ class EtcdStore implements ClusterStore {
     };
     watcher.on('put', (kv) => handlers.put({ key: kv.key.toString(), value: kv.value.toString() }));
     watcher.on('delete', (kv) => handlers.delete(kv.key.toString()));
-    // The library reconnects a broken stream by itself; the node resynchronises from a snapshot instead
-    // (a compaction while we were away would leave gaps), so a disconnect ends this watch.
-    watcher.on('disconnected', (err) => breakOnce(err));
+    // A disconnect (the etcd member we watched through went away) is repaired by the library: it
+    // reconnects through another endpoint and resumes from the last revision it delivered, so one
+    // member down changes nothing. Whether etcd as a whole answers is the node's ping. An error
+    // (compacted past our revision, cancelled by the server) ends the watch: the node resynchronises.
     watcher.on('error', (err) => breakOnce(err));
     watcher.on('end', () => breakOnce(new Error('watch ended')));
     return { cancel: () => watcher.cancel().catch(() => undefined) };

@@ -27,6 +27,8 @@ export interface MemberSnapshot {
   consecutiveOk: number;
   consecutiveFail: number;
   check: string;
+  /** This instance runs the check now (false: e.g. a cold standby while a primary serves, src/server/probe-plan.ts). */
+  probing?: boolean;
   /** Weight the zone configures (capacity). */
   weight: number;
   /** Weight the rotation uses now: the configured one moved by load feedback. */

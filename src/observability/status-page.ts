@@ -89,8 +89,22 @@ function renderMember(m: MemberSnapshot, now: Date, series?: MemberSeries): stri
 <div class="line"><span class="state">${escapeHtml(m.health)}</span><span class="addr">${escapeHtml(m.address)}</span>${tags.join('')}</div>
 <div class="detail">${result}${latency}</div>
 <div class="detail muted">${facts.join(' · ')} · <span class="check">${escapeHtml(m.check)}</span></div>
-${renderBalance(m, series)}
+${renderVerdicts(m, now)}${renderBalance(m, series)}
 </li>`;
+}
+
+/** In a cluster: the combined verdict (quorum) and each instance's, the instance's own first. */
+function renderVerdicts(m: MemberSnapshot, now: Date): string {
+  const c = m.cluster;
+  if (!c) return '';
+  const head = `${escapeHtml(c.combined)} by ${escapeHtml(c.basis)} · quorum ${escapeHtml(c.quorum)}: ${escapeHtml(c.down)} of ${escapeHtml(c.voters)} down, ${escapeHtml(c.needed)} needed${c.checkers === null ? '' : ` · checkers ${escapeHtml(c.checkers)}`}${c.probedHere ? '' : ' · not probed here'}`;
+  const rows = c.verdicts.map(
+    (v) =>
+      `<li class="verdict state-${escapeHtml(v.health)}" data-instance="${escapeHtml(v.instance)}"><span class="vstate">${escapeHtml(v.health)}</span> <span class="inst">${escapeHtml(v.instance)}${v.self ? ' (this one)' : ''}</span> <span class="muted">${escapeHtml(v.lastResult ?? '')}${v.lastCheckAt ? ` · ${timeAgo(v.lastCheckAt, now)}` : ''}</span></li>`,
+  );
+  const none = c.verdicts.length === 0 ? '<li class="muted">no instance has a verdict yet</li>' : '';
+  return `<div class="cluster detail"><div class="muted">${head}</div><ul class="verdicts">${rows.join('')}${none}</ul></div>
+`;
 }
 
 function renderPool(p: PoolSnapshot, now: Date, history?: Map<string, MemberSeries>): string {
@@ -205,6 +219,10 @@ header h1{font-size:20px;margin:0 0 2px}
 .detail{font-size:13px;margin-top:2px;word-break:break-word}
 .result.ok{color:var(--up)}.result.fail{color:var(--down)}
 .check{font-family:ui-monospace,monospace;font-size:12px}
+.verdicts{list-style:none;margin:2px 0 0;padding:0;font-size:12px}
+.verdict .vstate{display:inline-block;min-width:40px;font-weight:700;text-transform:uppercase}
+.verdict.state-up .vstate{color:var(--up)}.verdict.state-down .vstate{color:var(--down)}
+.verdict .inst{font-family:ui-monospace,monospace}
 .balance{display:flex;flex-wrap:wrap;gap:4px 12px;margin-top:4px;font-size:12px;color:var(--muted)}
 .spark{display:inline-flex;align-items:center;gap:4px}
 .spark svg{width:96px;height:20px;color:var(--up);background:var(--card);border-radius:2px}

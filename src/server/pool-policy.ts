@@ -169,6 +169,8 @@ export interface FailoverEstimate {
   type: 'A' | 'AAAA';
   primaries: number;
   standby: number;
+  /** hot: probed all the time; cold: only once every primary is down (one check round more in the hand-over). */
+  standbyMode: 'hot' | 'cold';
   /** Worst time to detect a dead member: interval + (fall − 1) × fastInterval (else interval) + timeout, over the pool's checks (ms). */
   detectionMs: number;
   /** Longest TTL served while the member still looked up (s). */
@@ -201,6 +203,7 @@ export function failoverEstimates(zone: Zone): FailoverEstimate[] {
       type: rrset.type === RRType.A ? 'A' : 'AAAA',
       primaries: rrset.records.length,
       standby: spec.standby.length,
+      standbyMode: spec.standbyMode,
       detectionMs,
       ttl,
       worstCaseMs: detectionMs + ttl * 1000,

@@ -13,6 +13,7 @@ import { canonicalAddress, makeTarget, type CheckTarget } from '../health/target
 import type { HealthMonitor, TargetState } from '../health/monitor.ts';
 import type { MemberClusterSnapshot, MemberRole, PoolSnapshot } from '../observability/snapshot.ts';
 import { decidePool, usable, type PolicyMember } from './pool-policy.ts';
+import { probePlan, type ProbePlan } from './probe-plan.ts';
 import { OVERFLOW_SLOT, type FirstServedCounters } from '../balancing/first-served.ts';
 
 interface Member {
@@ -177,6 +178,34 @@ export class PoolRegistry {
   /** Makes `entries` the pools served (after the monitor watches their targets). */
   use(entries: Map<RRset, PoolEntry>): void {
     this.entries = entries;
+    this.coldKeys = new Set([...entries.values()].flatMap((e) => (e.spec.standbyMode === 'cold' ? e.members.filter((m) => m.role === 'standby').map((m) => m.target.key) : [])));
+  }
+
+  /** Check keys that are a cold standby in a served pool. */
+  private coldKeys = new Set<string>();
+
+  /** Whether `key` is a cold standby's check in a served pool (its first result can change answers without a change of health). */
+  isColdStandby(key: string): boolean {
+    return this.coldKeys.has(key);
+  }
+
+  /**
+   * Which cold standby checks to probe now (probe-plan.ts), over the pools
+   * served and `extra` ones (a reload's, before they serve).
+   */
+  probePlan(extra: Iterable<PoolEntry> = []): ProbePlan {
+    const all = [...this.entries.values(), ...extra];
+    // Called on every answer rebuild: without a cold pool there is nothing to decide.
+    if (!all.some((e) => e.spec.standbyMode === 'cold')) return { managed: new Set(), probe: new Set() };
+    const pools = all.map((entry) => {
+      const policy = this.policyMembers(entry);
+      return {
+        standbyMode: entry.spec.standbyMode,
+        allDown: entry.spec.allDown,
+        members: entry.members.map((m, i) => ({ key: m.target.key, role: m.role, usable: usable(policy[i]!) })),
+      };
+    });
+    return probePlan(pools);
   }
 
   get size(): number {
@@ -224,15 +253,30 @@ export class PoolRegistry {
 
   /** The policy's inputs for each member, now. */
   private policyMembers(entry: PoolEntry): PolicyMember[] {
+    const cold = entry.spec.standbyMode === 'cold';
     return entry.members.map((m) => ({
       role: m.role,
       override: this.override(entry, m).value,
-      // Before a target's first result (e.g. just added by a reload) it counts as up: fail open.
-      health: (this.view ? this.view.health(m.target.key, entry.spec) : this.monitor.state(m.target.key)?.health) ?? 'up',
+      health: this.health(m, cold, entry.spec),
       msToPossibleChange: this.view ? this.view.msToPossibleChange(m.target.key) : this.monitor.timeToPossibleChange(m.target.key),
       weight: this.weights.weight(entry.key, m.address, configuredWeight(entry.spec, m.address)),
       load: this.weights.load?.(entry.key, m.address),
     }));
+  }
+
+  /**
+   * Measured health as the policy reads it. Before a target's first result (e.g.
+   * just added by a reload) it counts as up: fail open; except a cold standby,
+   * which serves only once a check has passed (it was not probed while the
+   * primaries served, so "no result" says nothing about it).
+   */
+  private health(m: Member, cold: boolean, spec: PoolSpec): 'up' | 'down' {
+    // In a cluster: the live instances' combined verdict, where any has one.
+    const combined = this.view?.health(m.target.key, spec);
+    if (combined) return combined;
+    const s = this.view ? undefined : this.monitor.state(m.target.key);
+    if (cold && m.role === 'standby' && (!s || s.checks === 0)) return 'down';
+    return s?.health ?? 'up';
   }
 
   /** The TTL the pool's answers carry now (ms): how long caches keep a weight's effect (load feedback). */
@@ -311,6 +355,7 @@ export class PoolRegistry {
             consecutiveOk: s?.consecutiveOk ?? 0,
             consecutiveFail: s?.consecutiveFail ?? 0,
             check: m.target.key,
+            probing: this.monitor.probing(m.target.key),
             weight: configuredWeight(entry.spec, m.address),
             effectiveWeight: policyMembers[i]!.weight,
             load: this.weights.load?.(entry.key, m.address) ?? null,

@@ -23,6 +23,7 @@ import { type Checker } from '../health/checkers.ts';
 import { createWorkerChecker } from '../health/worker-checker.ts';
 import { HealthMonitor, realScheduler, type Scheduler } from '../health/monitor.ts';
 import { PoolRegistry } from './pool-registry.ts';
+import { ProbeSwitch } from './probe-switch.ts';
 import type { PoolSnapshot } from '../observability/snapshot.ts';
 import type { AdminOverride } from '../zone/zone.ts';
 import { Metrics } from '../observability/metrics.ts';
@@ -100,6 +101,8 @@ export class RrdnsServer {
   private closing: Promise<void> | undefined;
   private readonly checker: { check: Checker; close(): Promise<void> };
   readonly monitor: HealthMonitor;
+  /** The monitor's probing switch, shared by cold standby and (in a cluster) the shared check load. */
+  readonly probeSwitch: ProbeSwitch;
   /** An invalidateAnswers is queued for the end of this loop turn (invalidateAnswersSoon). */
   private invalidateQueued = false;
   readonly pools: PoolRegistry;
@@ -167,8 +170,11 @@ export class RrdnsServer {
       onResult: (state, outcome) => {
         this.metrics.checkResult(state.key, state.address, outcome.ok, outcome.latencyMs);
         this.cluster?.observe(state);
+        // A cold standby's first result changes what it may serve even when its health does not change.
+        if (state.checks === 1 && this.pools.isColdStandby(state.key)) this.invalidateAnswersSoon();
       },
     });
+    this.probeSwitch = new ProbeSwitch(this.monitor);
     this.scheduler = deps.scheduler ?? realScheduler;
     this.balancing = new Balancing({ scheduler: this.scheduler, state: (key) => this.monitor.state(key), demand: config.resolverDemand, demandClock: deps.demandClock });
     this.pools = new PoolRegistry(this.monitor, this.balancing.feedback);
@@ -338,7 +344,13 @@ export class RrdnsServer {
     await nextTurn();
     const next = PoolRegistry.targets(entries);
     // Until the swap the old zones still serve: their checks keep running beside the new ones'.
-    this.monitor.setTargets([...this.monitor.targets(), ...next]);
+    // In a cluster the checks of both the pools served and the new ones are known first, so that new
+    // targets this instance does not run (checkers: K) are added unprobed (its wishes go through probeSwitch).
+    this.cluster?.setChecks([...clusterChecks(this.pools.pools()), ...clusterChecks(entries.values())]);
+    // Cold standbys new to the monitor start probed only if their pool needs them now (probe-plan.ts).
+    const plan = this.pools.probePlan(entries.values());
+    for (const key of plan.managed) this.probeSwitch.set('cold', key, plan.probe.has(key));
+    this.monitor.setTargets([...this.monitor.targets(), ...next], { probe: (t) => this.probeSwitch.wants(t.key) });
     await this.monitor.firstRound();
     const live = (rrset: Parameters<PoolRegistry['liveSet']>[0]) => this.pools.liveSet(rrset);
     const nextServed = new Map<string, ServedZone>();
@@ -354,12 +366,12 @@ export class RrdnsServer {
     await nextTurn();
     // No turn between these two: queries see the old pools with the old zones or the new with the new.
     this.pools.use(entries);
-    // The cluster decides what this instance probes (checkers: K) from the pools served now.
-    this.cluster?.setChecks([...entries.values()].flatMap((e) => e.members.map((m) => ({ key: m.target.key, checkers: e.spec.checkers }))));
     this.store.replace(nextServed);
     this.udpThreads.publishZones(this.servedForWorkers(), this.liveTable());
     // Checks that no served pool uses any more stop; unchanged ones keep their state.
     this.monitor.setTargets(next);
+    this.cluster?.setChecks(clusterChecks(entries.values()));
+    if (this.applyProbePlan() > 0) this.invalidateAnswersSoon();
     this.balancing.scheduleFeedback(this.pools, () => this.invalidateAnswers());
     if (!sameOrigins) this.metrics.retainZones([...this.store.all()].map((z) => z.label));
     if (this.state === 'running') void this.notifier.notify(changed);
@@ -373,9 +385,33 @@ export class RrdnsServer {
   /** Health changed: compiled answers that used the old view are dropped. */
   private invalidateAnswers(): void {
     this.invalidateQueued = false;
+    // Health or overrides changed: cold standbys start or stop being probed before answers are rebuilt.
+    this.applyProbePlan();
     for (const served of this.store.all()) served.invalidate();
     // The live table walks every pool: only worth building when UDP worker threads need it.
     if (this.udpThreads.size > 0) this.udpThreads.publishLive(this.liveTable(), true);
+  }
+
+  /**
+   * Starts the checks of cold standbys whose pool has no usable primary, and
+   * stops those whose pool has one again (probe-plan.ts). Returns how many
+   * switched; a switch off resets that check to no result (answers must be rebuilt).
+   */
+  private applyProbePlan(): number {
+    const plan = this.pools.probePlan();
+    this.probeSwitch.prune();
+    const changes: { key: string; on: boolean }[] = [];
+    const wish = (key: string, on: boolean) => {
+      if (this.probeSwitch.set('cold', key, on)) changes.push({ key, on });
+    };
+    for (const key of plan.managed) wish(key, plan.probe.has(key));
+    // No longer a cold standby anywhere (a reload): cold standby has no say on it any more.
+    for (const key of this.probeSwitch.offBy('cold')) if (!plan.managed.has(key)) wish(key, true);
+    for (const { key, on } of changes) {
+      const t = this.monitor.target(key);
+      this.log.info({ check: key, address: t?.address, owner: t?.name }, on ? 'cold standby: no usable primary, checks start' : 'cold standby: a primary is usable again, checks stop');
+    }
+    return changes.length;
   }
 
   /**
@@ -463,8 +499,15 @@ export class RrdnsServer {
     const { createCluster } = await import('../cluster/index.ts');
     const { registerClusterMetrics } = await import('../observability/cluster-metrics.ts');
     const fmt = (b: BoundAddress) => (b.host.includes(':') ? `[${b.host}]:${b.port}` : `${b.host}:${b.port}`);
+    const monitor = this.monitor;
     const node = await createCluster(this.config, {
-      monitor: this.monitor,
+      // The cluster's probing wishes (checkers: K) go through the switch it shares with cold standby.
+      monitor: {
+        state: (key) => monitor.state(key),
+        target: (key) => monitor.target(key),
+        timeToPossibleChange: (key) => monitor.timeToPossibleChange(key),
+        setProbing: (key, on) => void this.probeSwitch.set('cluster', key, on),
+      },
       overrides: {
         apply: (owner, address, value) => this.applyClusterOverride(owner, address, value),
         local: () =>
@@ -513,6 +556,10 @@ export class RrdnsServer {
       if (this.config.cookies.enabled && !this.config.cookies.secretFile && this.config.stateDir !== 'off') this.cookieSecrets.setMasterKey(this.stateStore.cookieMasterKey(randomMasterKey));
       await this.startAdmin();
       await this.startCluster();
+      // Connecting overlaps the zone load and the first check round; its outcome is awaited before ready.
+      const clusterFirst = this.cluster?.firstOutcome((this.config.cluster!.timeoutMs * 2) + (this.config.cluster!.leaseTtl + 2) * 1000);
+      // An ID conflict found while the zones load must not reject unobserved before it is awaited below.
+      clusterFirst?.catch(() => undefined);
       // Fingerprinted before the first read, so an edit racing the start-up is not missed.
       const watcher = this.config.watch.enabled
         ? new ZoneWatcher({
@@ -545,6 +592,8 @@ export class RrdnsServer {
         }, LIVE_PLAN_MS);
         this.liveTimer.unref();
       }
+      // Another live process with this --cluster-instance fails the start (CLUSTER_INSTANCE_TAKEN).
+      await clusterFirst;
       this.balancing.sampleEvery(this.pools);
       // Ready once every socket answers: zones loaded, first check round done, listeners bound.
       this.readyFlag = true;
@@ -656,6 +705,11 @@ export class RrdnsServer {
     this.logLimiter.close();
     this.rateLimiting.close();
   }
+}
+
+/** Each pool member's check with its pool's `checkers` (the cluster decides from these who probes what). */
+function clusterChecks(entries: Iterable<{ spec: { checkers?: number | undefined }; members: { target: { key: string } }[] }>): { key: string; checkers: number | undefined }[] {
+  return [...entries].flatMap((e) => e.members.map((m) => ({ key: m.target.key, checkers: e.spec.checkers })));
 }
 
 export async function startServer(config: ServerConfig, deps: ServerDeps = {}): Promise<RrdnsServer> {

@@ -81,7 +81,13 @@ const Pool = z
   .object({
     check: CheckObjectSchema.default({}),
     allDown: z.enum(['serveAll', 'backup', 'nodata', 'servfail']).default('serveAll'),
-    standby: z.array(z.string()).default([]),
+    // A list is hot standby (probed all the time, as it always was); the object form names the mode.
+    standby: z
+      .union([
+        z.array(z.string()),
+        z.object({ mode: z.enum(['hot', 'cold']).default('hot'), addresses: z.array(z.string()) }).strict(),
+      ])
+      .default([]),
     minHealthy: z.number().min(0).max(1).optional(),
     // Cluster only (--cluster-etcd): how many live instances must see a member down, and how many probe it.
     quorum: z.union([z.enum(['majority', 'any', 'all']), z.number().int('quorum must be majority, any, all or a whole number').min(1).max(1000)]).optional(),
@@ -299,7 +305,10 @@ function parsePool(raw: z.infer<typeof Pool>, owner: string, addresses: readonly
       return undefined;
     }
   };
-  const standby = raw.standby.map((a, i) => canon(a, [...base, 'standby', i])).filter((a): a is string => a !== undefined);
+  const standbyList = Array.isArray(raw.standby) ? raw.standby : raw.standby.addresses;
+  const standbyPath: PathPart[] = Array.isArray(raw.standby) ? [...base, 'standby'] : [...base, 'standby', 'addresses'];
+  const standbyMode = Array.isArray(raw.standby) ? 'hot' : raw.standby.mode;
+  const standby = standbyList.map((a, i) => canon(a, [...standbyPath, i])).filter((a): a is string => a !== undefined);
   const known = new Set([...addresses, ...standby]);
   const memberChecks = new Map<string, CheckConfig>();
   const overrides = new Map<string, AdminOverride>();
@@ -342,12 +351,16 @@ function parsePool(raw: z.infer<typeof Pool>, owner: string, addresses: readonly
     resolvers: raw.balance.resolvers,
     ecs: raw.balance.ecs,
   };
+  if (standbyMode === 'cold' && raw.allDown !== 'backup') {
+    ok = false;
+    issue([...base, 'standby', 'mode'], 'cold standby addresses serve (and are probed) only under allDown: backup; set allDown: backup or use mode: hot');
+  }
   if (raw.allDown === 'backup' && standby.length === 0) {
     ok = false;
     issue([...base, 'allDown'], 'allDown: backup needs standby addresses');
   }
   if (!ok || !poolCheck) return undefined;
-  return { check: poolCheck, memberChecks, standby, allDown: raw.allDown, minHealthy: raw.minHealthy, overrides, weights, balance, quorum: raw.quorum, checkers: raw.checkers };
+  return { check: poolCheck, memberChecks, standby, standbyMode, allDown: raw.allDown, minHealthy: raw.minHealthy, overrides, weights, balance, quorum: raw.quorum, checkers: raw.checkers };
 }
 
 /** Parses a native zone document into the input for `buildZone`, or issues. */

@@ -32,6 +32,12 @@ export interface PoolSpec {
   readonly memberChecks: ReadonlyMap<string, CheckConfig>;
   /** Standby addresses (either family); each RRset uses those of its own family. */
   readonly standby: readonly string[];
+  /**
+   * hot: standbys are probed all the time (the default); cold: only while no
+   * primary is usable (src/server/probe-plan.ts), and one without a result yet
+   * does not serve.
+   */
+  readonly standbyMode: 'hot' | 'cold';
   readonly allDown: AllDownPolicy;
   /** Below this fraction of healthy primaries, serve all primaries (spare the survivors). */
   readonly minHealthy: number | undefined;

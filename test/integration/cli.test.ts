@@ -79,6 +79,17 @@ describe('rrdns check', () => {
     expect(r.stdout).toContain('pool app.example.test. A: 2 primaries, 1 standby');
     expect(r.stdout).toContain('worst case before clients stop getting a dead address: 32s = detection 17s (interval x fall + timeout) + TTL 15s');
   });
+  it('prints the worst case with fastInterval (fast re-checks counted) and names a cold standby', () => {
+    // Documentation addresses only: `rrdns check` never probes.
+    const dir = writeZones({
+      'fast.test.yaml': `soa: { mname: ns1, rname: hostmaster, serial: 1 }\nrecords:\n  "@": { NS: ns1 }\n  ns1: { A: 192.0.2.53 }\n  www:\n    ttl: 30\n    A: [192.0.2.1, 192.0.2.2]\n    pool:\n      check: { interval: 2s, fastInterval: 500ms, timeout: 1s, fall: 2 }\n      allDown: backup\n      standby: { mode: cold, addresses: [192.0.2.3] }\n`,
+    });
+    const r = spawnSync(process.execPath, [MAIN, 'check', dir], { encoding: 'utf8' });
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('pool www.fast.test. A: 2 primaries, 1 cold standby; http GET / port 80, every 2s (0.5s while settling), timeout 1s, fall 2, rise 2');
+    expect(r.stdout).toContain('worst case before clients stop getting a dead address: 5.5s = detection 3.5s (interval + (fall - 1) x fastInterval + timeout) + TTL 2s');
+  });
   it('exits 1 and lists every error with file and line', () => {
     const dir = writeZones({ 'bad.test.yaml': BAD });
     const r = spawnSync(process.execPath, [MAIN, 'check', dir], { encoding: 'utf8' });

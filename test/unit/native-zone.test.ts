@@ -144,3 +144,34 @@ describe('TXT values in YAML', () => {
     expect(rec.data.kind === 'TXT' && rec.data.data.map((b) => b.toString('latin1'))).toEqual(want);
   });
 });
+
+describe('pool standby forms', () => {
+  const withStandby = (standby: string, allDown = 'backup') =>
+    parse(`${BASE}  www:\n    A: [127.0.0.1, 127.0.0.2]\n    pool:\n      allDown: ${allDown}\n      standby: ${standby}\n`);
+  const spec = (text: ReturnType<typeof withStandby>) => buildZone(text.input!).zone!.nodes.get('www.example.test')!.rrsets.get(1)!.pool!;
+  const cases: { name: string; standby: string; addresses: string[]; mode: 'hot' | 'cold' }[] = [
+    { name: 'a list is hot standby (as before)', standby: '[127.0.0.3]', addresses: ['127.0.0.3'], mode: 'hot' },
+    { name: 'mode: cold', standby: '{ mode: cold, addresses: [127.0.0.3, "::3"] }', addresses: ['127.0.0.3', '::3'], mode: 'cold' },
+    { name: 'mode: hot', standby: '{ mode: hot, addresses: [127.0.0.3] }', addresses: ['127.0.0.3'], mode: 'hot' },
+    { name: 'the object form without a mode is hot', standby: '{ addresses: [127.0.0.3] }', addresses: ['127.0.0.3'], mode: 'hot' },
+  ];
+  for (const c of cases)
+    it(c.name, () => {
+      const r = withStandby(c.standby);
+      expect(r.issues.map(formatIssue)).toEqual([]);
+      expect(spec(r)).toMatchObject({ standby: c.addresses, standbyMode: c.mode });
+    });
+
+  const bad: { name: string; standby: string; allDown?: string; want: RegExp }[] = [
+    { name: 'an unknown mode', standby: '{ mode: warm, addresses: [127.0.0.3] }', want: /records\.www\.pool\.standby/ },
+    { name: 'a bad address names its place in addresses', standby: '{ mode: cold, addresses: [127.0.0.3, nope] }', want: /records\.www\.pool\.standby\.addresses\[1\]: "nope" is not an IP address/ },
+    { name: 'an unknown key', standby: '{ mode: cold, address: [127.0.0.3] }', want: /records\.www\.pool\.standby/ },
+    { name: 'cold without allDown: backup', standby: '{ mode: cold, addresses: [127.0.0.3] }', allDown: 'serveAll', want: /records\.www\.pool\.standby\.mode: cold standby addresses serve \(and are probed\) only under allDown: backup/ },
+    { name: 'backup with an empty cold list', standby: '{ mode: cold, addresses: [] }', want: /allDown: backup needs standby addresses/ },
+  ];
+  for (const c of bad)
+    it(`rejects ${c.name}`, () => {
+      const lines = withStandby(c.standby, c.allDown).issues.map(formatIssue);
+      expect(lines.join('\n')).toMatch(c.want);
+    });
+});
