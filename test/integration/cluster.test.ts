@@ -17,7 +17,7 @@ import { HAVE_ETCD, startEtcdCluster, type EtcdCluster } from '../support/etcd.t
 import { startInstances, type Instances } from '../support/instances.ts';
 import { metricSum } from '../support/metrics-text.ts';
 import { writeZones } from '../support/server.ts';
-import { waitUntil } from '../support/spawn.ts';
+import { freePort, RRDNS_MAIN, REPO_ROOT, startProcess, tempDir, waitUntil } from '../support/spawn.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 
 const SOURCES = ['127.0.0.201', '127.0.0.202', '127.0.0.203'];
@@ -69,6 +69,7 @@ describe.skipIf(!HAVE_ETCD)('three rrdns instances sharing verdicts and override
   let rr: Instances;
   /** rr0 reaches each etcd member through one of these: cutting them partitions rr0 alone from etcd. */
   let rr0Path: TcpProxy[] = [];
+  let zonesDir = '';
   const b: Record<string, Backend> = {};
   const all = [0, 1, 2];
 
@@ -106,7 +107,7 @@ describe.skipIf(!HAVE_ETCD)('three rrdns instances sharing verdicts and override
     for (const n of ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j']) b[n] = await startHttpBackend();
     // rr0's path to b is broken: b resets every connection from rr0's source address.
     b.b!.refuseFrom([SOURCES[0]!]);
-    const zonesDir = writeZones({
+    zonesDir = writeZones({
       [`${ORIGIN}.yaml`]: JSON.stringify({
         origin: ORIGIN,
         ttl: { default: 30, min: 0 },
@@ -186,6 +187,26 @@ describe.skipIf(!HAVE_ETCD)('three rrdns instances sharing verdicts and override
     expect((await rr.setOverride(2, fqdn('ovr'), e, null)).status).toBe(200);
     await rr.waitServed('ovr.cluster.test', addrs('e', 'f'));
     for (const i of all) await waitMember(i, 'ovr', 'e', (m) => m.override === null, 'e override cleared');
+  });
+
+  it('a second process started with a live instance ID fails its start and leaves the first alone', async () => {
+    const listen = `127.0.0.1:${await freePort()}`;
+    const args = [RRDNS_MAIN, 'serve', '--zones', zonesDir, '--listen', listen, '--admin', 'off', '--state-dir', tempDir('dup-state'), '--no-watch', '--rrl', 'off'];
+    const clusterArgs = ['--cluster-etcd', etcd.endpoints, '--cluster-name', rr.clusterName, '--cluster-instance', 'rr1', '--cluster-lease-ttl', String(LEASE_TTL)];
+    const dup = startProcess('rrdns duplicate rr1', process.execPath, [...args, ...clusterArgs], { cwd: REPO_ROOT });
+    try {
+      await waitUntil(async () => !dup.running(), { what: 'the duplicate to exit', attempts: 300, intervalMs: 100 });
+      const { code } = await dup.exited;
+      expect(code).not.toBe(0);
+      expect(dup.stderr()).toContain('instance ID "rr1" is held by another live process');
+    } finally {
+      await dup.stop();
+    }
+    // rr1 is still rr1 in every view: its own admin address, never overwritten.
+    for (const i of all) {
+      const seen = (await cluster(i)).members.find((m) => m.instance === 'rr1') as { admin?: string } | undefined;
+      expect(seen?.admin).toBe(`127.0.0.1:${rr.instance(1).adminPort}`);
+    }
   });
 
   it('killing an rrdns instance (SIGKILL) moves its checks to the others (checkers: 1)', async () => {
