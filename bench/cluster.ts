@@ -3,6 +3,10 @@
  * verdicts through a real 3-member etcd on loopback, HTTP backends on
  * 127.0.0.61+. Prints:
  *
+ * 1. Probes per backend per interval over a window of WINDOW_INTERVALS check
+ *    intervals, for n = 3: a pool without `checkers` (every instance probes
+ *    every member), `checkers: 1` and `checkers: 3`, with which instances'
+ *    source addresses the probes came from (--check-source-address).
  * 2. Verdict propagation. A backend of a `quorum: majority` pool is stopped
  *    (and later started again), REPS times. Each instance's own verdict change
  *    is read from etcd (the `since` of its verdict); each instance's answers
@@ -17,10 +21,6 @@
  *      first → last serving: how long the instances disagreed.
  *    Median and max over the repetitions. The answer polling adds up to a poll
  *    period (~POLL_MS plus a query) to each figure.
- * 1. Probes per backend per interval over a window of WINDOW_INTERVALS check
- *    intervals, for n = 3: a pool without `checkers` (every instance probes
- *    every member), `checkers: 1` and `checkers: 3`, with which instances'
- *    source addresses the probes came from (--check-source-address).
  *
  * Bounded: every wait has a bound, REPS repetitions, one window; every process
  * is stopped by its PID at the end (also on failure).
