@@ -392,6 +392,7 @@ export class AdminServer {
       refreshMs: this.refreshMs,
       nonce,
       history: this.source.history?.(),
+      cluster: this.source.clusterBrief?.(),
     });
     res.setHeader(
       'content-security-policy',

@@ -23,6 +23,8 @@ export interface StatusPageData {
   nonce: string;
   /** The balance over the last minutes (first-position share, effective weight, load per member); none: no charts. */
   history?: BalanceHistoryView | undefined;
+  /** In a cluster: its state in short (admin clusterBrief); none alone. */
+  cluster?: { state?: unknown; instance?: unknown; degradedSince?: unknown; error?: unknown } | undefined;
 }
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -157,6 +159,16 @@ ${rows}
 </section>`;
 }
 
+/** In a cluster, one line: this instance and the etcd connection (degraded: a warning, answers go on from own verdicts). */
+function renderCluster(c: StatusPageData['cluster']): string {
+  if (!c) return '';
+  const degraded = c.state === 'degraded';
+  const since = degraded && typeof c.degradedSince === 'string' ? ` since ${escapeHtml(c.degradedSince.slice(11, 19))} UTC` : '';
+  const why = degraded && c.error ? ` (${escapeHtml(c.error)}): answering on this instance's own verdicts and the last overrides it knew` : '';
+  return `<p class="cluster-state ${degraded ? 'cluster-degraded' : 'muted'}" data-cluster-state="${escapeHtml(c.state)}">cluster instance ${escapeHtml(c.instance)} · etcd ${escapeHtml(c.state)}${since}${why}</p>
+`;
+}
+
 /** The part of the page that the script swaps in on every refresh. */
 function renderLive(d: StatusPageData): string {
   const counts = { up: 0, down: 0, unknown: 0 };
@@ -176,7 +188,7 @@ function renderLive(d: StatusPageData): string {
 <span class="count state-unknown">${counts.unknown} unknown</span>
 <span class="count ${degraded > 0 ? 'mode-bad' : 'mode-ok'}">${degraded} of ${d.pools.length} pools degraded</span>
 </p>
-<p class="muted">updated <time datetime="${escapeHtml(d.now.toISOString())}">${escapeHtml(d.now.toISOString().slice(11, 19))} UTC</time></p>
+${renderCluster(d.cluster)}<p class="muted">updated <time datetime="${escapeHtml(d.now.toISOString())}">${escapeHtml(d.now.toISOString().slice(11, 19))} UTC</time></p>
 <main id="pools">
 ${pools}
 </main>
@@ -223,6 +235,7 @@ header h1{font-size:20px;margin:0 0 2px}
 .verdict .vstate{display:inline-block;min-width:40px;font-weight:700;text-transform:uppercase}
 .verdict.state-up .vstate{color:var(--up)}.verdict.state-down .vstate{color:var(--down)}
 .verdict .inst{font-family:ui-monospace,monospace}
+.cluster-degraded{background:var(--warn);color:#fff;padding:4px 10px;border-radius:6px;margin:6px 0}
 .balance{display:flex;flex-wrap:wrap;gap:4px 12px;margin-top:4px;font-size:12px;color:var(--muted)}
 .spark{display:inline-flex;align-items:center;gap:4px}
 .spark svg{width:96px;height:20px;color:var(--up);background:var(--card);border-radius:2px}

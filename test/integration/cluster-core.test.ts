@@ -15,11 +15,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addresses, udpQuery } from '../support/dnsclient.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { startHttpBackend, type Backend } from '../support/backends.ts';
-import { freePort, startProcess, tempDir, waitUntil, type ManagedProcess } from '../support/spawn.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { freePort, REPO_ROOT, startProcess, tempDir, waitUntil, type ManagedProcess } from '../support/spawn.ts';
 import { toolPath } from '../support/tools.ts';
 import type { PoolSnapshot } from '../../src/observability/snapshot.ts';
 
 const ETCD = toolPath('etcd');
+const execFileAsync = promisify(execFile);
 
 /** One etcd member on 127.0.0.1; start() again reuses its ports and data directory (a restart). */
 class OneEtcd {
@@ -95,7 +98,7 @@ describe.skipIf(ETCD === undefined)('cluster core: two instances, one etcd', () 
   const start = (instance: string) =>
     startTestServer(zoneFiles(backends), {
       admin: { listen: '127.0.0.1:0' },
-      cluster: { etcd: [etcd.url], name: cluster, instance, leaseTtl: 3, timeoutMs: 1000 },
+      cluster: { etcd: [etcd.url], name: cluster, instance, leaseTtl: 3 },
     });
   const admin = async (t: TestServer, p: string, init?: RequestInit) => {
     const { host, port } = t.server.adminAddress!;
@@ -134,6 +137,10 @@ describe.skipIf(ETCD === undefined)('cluster core: two instances, one etcd', () 
         expect(m.health).toBe('up');
       }
     }
+    const metrics = await (await fetch(`http://127.0.0.1:${a.server.adminAddress!.port}/metrics`)).text();
+    expect(metrics).toMatch(/^rrdns_cluster_members 2$/m);
+    expect(metrics).toMatch(/^rrdns_cluster_degraded 0$/m);
+    expect(metrics).toMatch(/^rrdns_cluster_verdict_writes_total [1-9]/m);
     // The status page lists each instance's verdict under the member.
     const page = await (await fetch(`http://127.0.0.1:${a.server.adminAddress!.port}/`)).text();
     expect(page).toMatch(/data-instance="core-a"/);
@@ -205,6 +212,8 @@ describe.skipIf(ETCD === undefined)('cluster core: two instances, one etcd', () 
       expect(ready.body).toMatchObject({ status: 'ready', cluster: { state: 'degraded', degraded: true } });
       const metrics = await (await fetch(`http://127.0.0.1:${t.server.adminAddress!.port}/metrics`)).text();
       expect(metrics).toMatch(/^rrdns_cluster_degraded 1$/m);
+      const page = await (await fetch(`http://127.0.0.1:${t.server.adminAddress!.port}/`)).text();
+      expect(page).toMatch(/data-cluster-state="degraded"/);
       expect((await served(t, 'www')).length).toBe(2);
       // Degraded, every check runs here: `one`'s members are probed by both instances now.
       await poll('every check probed here', () => pool(t, 'one').members.every((m) => m.cluster!.probedHere));
@@ -272,6 +281,34 @@ describe.skipIf(ETCD === undefined)('cluster core: two instances, one etcd', () 
 });
 
 describe('alone (no --cluster-etcd)', () => {
+  it('a server started alone loads neither etcd3 nor gRPC (a fresh process; with the option both are loaded)', async () => {
+    const zones = tempDir('alone-zones');
+    fs.writeFileSync(path.join(zones, 'alone.test.yaml'), JSON.stringify({ origin: 'alone.test', soa: { mname: 'ns1', rname: 'h', serial: 1 }, records: { '@': { NS: 'ns1' }, ns1: { A: '192.0.2.53' } } }));
+    const script = (cluster: string) => `
+      import { createRequire } from 'node:module';
+      import { parseConfig } from ${JSON.stringify(path.join(REPO_ROOT, 'src/config/schema.ts'))};
+      import { RrdnsServer } from ${JSON.stringify(path.join(REPO_ROOT, 'src/server/server.ts'))};
+      import { createLogger } from ${JSON.stringify(path.join(REPO_ROOT, 'src/observability/log.ts'))};
+      const extra = ${cluster ? `{ cluster: { etcd: [${JSON.stringify(cluster)}], name: 'alone-check', instance: 'x', timeoutMs: 500 } }` : '{}'};
+      const s = new RrdnsServer(parseConfig({ zonesDir: ${JSON.stringify(zones)}, listen: ['127.0.0.1:0'], admin: { listen: 'off' }, stateDir: 'off', watch: { enabled: false }, udpThreads: 1, ...extra }), { logger: createLogger('silent') });
+      await s.start();
+      const cache = Object.keys(createRequire(import.meta.url)('node:module')._cache);
+      console.log(JSON.stringify({ etcd3: cache.some((k) => k.includes('/etcd3/')), grpc: cache.some((k) => k.includes('@grpc')) }));
+      await s.close();
+      process.exit(0);`;
+    const run = async (cluster: string) => {
+      const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', script(cluster)], { cwd: REPO_ROOT, timeout: 60_000 });
+      return JSON.parse(stdout.trim().split('\n').pop()!) as { etcd3: boolean; grpc: boolean };
+    };
+    try {
+      expect(await run('')).toEqual({ etcd3: false, grpc: false });
+      // An unreachable endpoint is enough to load the client (the start goes on degraded).
+      expect(await run('http://127.0.0.1:1')).toEqual({ etcd3: true, grpc: true });
+    } finally {
+      fs.rmSync(zones, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it('GET /api/v1/cluster says disabled, /readyz has no cluster field, members have no cluster verdicts', async () => {
     const bs = [await startHttpBackend(), await startHttpBackend(), await startHttpBackend(), await startHttpBackend()];
     const t = await startTestServer(zoneFiles(bs), { admin: { listen: '127.0.0.1:0' } });

@@ -1,0 +1,162 @@
+/**
+ * Which checks this instance probes. Every check, unless its pool says
+ * `checkers: K` and the instance is connected: then only those whose K
+ * live checkers (rendezvous hashing, members.ts) include it. Handing a check
+ * over is make-before-break: the previous checker keeps probing until every
+ * new checker has a verdict in etcd (at most one lease TTL), so moving a
+ * check never leaves it without a verdict. Degraded or connecting: every
+ * check is probed here, answers come from this instance's own verdicts.
+ */
+import type { Logger } from '../observability/log.ts';
+import type { Membership } from './members.ts';
+import type { RemoteVerdicts } from './remote-verdicts.ts';
+import type { MonitorPort } from './types.ts';
+
+export interface AssignmentDeps {
+  instance: string;
+  monitor: MonitorPort;
+  members: Membership;
+  remote: RemoteVerdicts;
+  leaseTtlMs: number;
+  connected: () => boolean;
+  now: () => number;
+  log: Logger;
+  onViewChange: () => void;
+  /** Our verdict for a check we stopped probing (or that is gone) leaves etcd. */
+  withdraw: (key: string) => void;
+}
+
+export class ProbeAssignment {
+  readonly #d: AssignmentDeps;
+  /** Checks the served pools use: key → K (undefined: every instance probes it). */
+  #checks = new Map<string, number | undefined>();
+  /** Checks switched off here. */
+  readonly #off = new Set<string>();
+  /** Checks no longer assigned here, still probed until the new checkers have verdicts (deadline, ms). */
+  readonly #releasing = new Map<string, number>();
+  #timer: NodeJS.Timeout | undefined;
+  #warnedNoSwitch = false;
+
+  constructor(deps: AssignmentDeps) {
+    this.#d = deps;
+  }
+
+  keys(): IterableIterator<string> {
+    return this.#checks.keys();
+  }
+
+  get total(): number {
+    return this.#checks.size;
+  }
+
+  get probedHere(): number {
+    return this.#checks.size - this.#off.size;
+  }
+
+  has(key: string): boolean {
+    return this.#checks.has(key);
+  }
+
+  /** Probed here (not switched off by the cluster). */
+  probes(key: string): boolean {
+    return !this.#off.has(key);
+  }
+
+  /** The K of `key`'s pools (the largest where pools share it; undefined: every instance). */
+  checkersOf(key: string): number | undefined {
+    return this.#checks.get(key);
+  }
+
+  /** A check being handed over (a remote verdict for it may complete the hand-over). */
+  releasing(key: string): boolean {
+    return this.#releasing.has(key);
+  }
+
+  /** The checks the served pools use now, each with its pool's `checkers`; decides what is probed. */
+  setChecks(entries: Iterable<{ key: string; checkers: number | undefined }>): void {
+    const next = new Map<string, number | undefined>();
+    for (const { key, checkers } of entries) {
+      if (!next.has(key)) next.set(key, checkers);
+      else {
+        const prev = next.get(key);
+        next.set(key, prev === undefined || checkers === undefined ? undefined : Math.max(prev, checkers));
+      }
+    }
+    for (const key of this.#checks.keys()) {
+      if (next.has(key)) continue;
+      this.#off.delete(key);
+      this.#releasing.delete(key);
+      this.#d.withdraw(key);
+    }
+    this.#checks = next;
+    this.reassign();
+  }
+
+  #wants(key: string): boolean {
+    if (!this.#d.connected()) return true;
+    const k = this.#checks.get(key);
+    return k === undefined || this.#d.members.checkers(key, k).includes(this.#d.instance);
+  }
+
+  /** Every live checker of `key` other than us has a verdict for it. */
+  #handedOver(key: string): boolean {
+    const held = this.#d.remote.of(key);
+    return this.#d.members.checkers(key, this.#checks.get(key)).every((i) => i === this.#d.instance || held?.has(i) === true);
+  }
+
+  /** Re-decides what is probed here (membership, checks or connection state changed). */
+  reassign(): void {
+    const sw = this.#d.monitor.setProbing?.bind(this.#d.monitor);
+    if (!sw) {
+      if (!this.#warnedNoSwitch && [...this.#checks.values()].some((k) => k !== undefined)) {
+        this.#warnedNoSwitch = true;
+        this.#d.log.warn("cluster: checkers: K needs the health monitor's probing switch; every instance probes every check");
+      }
+      return;
+    }
+    const now = this.#d.now();
+    let started = 0;
+    let stopped = 0;
+    for (const key of this.#checks.keys()) {
+      if (this.#wants(key)) {
+        this.#releasing.delete(key);
+        if (this.#off.delete(key)) {
+          sw(key, true);
+          started++;
+        }
+        continue;
+      }
+      if (this.#off.has(key)) continue;
+      if (this.#d.monitor.state(key) === undefined) {
+        // Not watched yet (an install is about to add it): nothing to hand over; it starts unprobed
+        // (the switch records the wish, setTargets' probe option reads it).
+        this.#off.add(key);
+        sw(key, false);
+        continue;
+      }
+      if (!this.#releasing.has(key)) this.#releasing.set(key, now + this.#d.leaseTtlMs);
+      if (this.#handedOver(key) || now >= this.#releasing.get(key)!) {
+        this.#releasing.delete(key);
+        this.#off.add(key);
+        sw(key, false);
+        this.#d.withdraw(key);
+        stopped++;
+      }
+    }
+    if (this.#releasing.size > 0 && !this.#timer) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.reassign();
+      }, 1000);
+      this.#timer.unref();
+    }
+    if (started + stopped > 0) {
+      this.#d.log.info({ probedHere: this.probedHere, started, stopped, releasing: this.#releasing.size }, 'cluster: checks reassigned');
+      this.#d.onViewChange();
+    }
+  }
+
+  close(): void {
+    clearTimeout(this.#timer);
+  }
+}
