@@ -125,7 +125,7 @@ describe.skipIf(!HAVE_ETCD)('three rrdns instances sharing verdicts and override
       }),
     });
     rr0Path = await Promise.all(etcd.clientUrls.map((u) => startTcpProxy({ host: '127.0.0.1', port: Number(new URL(u).port) })));
-    rr = await startInstances({ n: 3, zonesDir, etcd: etcd.endpoints, perInstanceEtcd: [rr0Path.map((p) => p.url).join(',')], leaseTtl: LEASE_TTL, sourceAddresses: SOURCES, args: ['--cluster-timeout', '1000'] });
+    rr = await startInstances({ n: 3, zonesDir, etcd: etcd.endpoints, perInstanceEtcd: [rr0Path.map((p) => p.url).join(',')], leaseTtl: LEASE_TTL, sourceAddresses: SOURCES });
     await waitAllClusters((c) => c.enabled && c.state === 'connected' && c.members.length === 3, 'connected, three members seen');
   }, 120_000);
 
