@@ -82,7 +82,7 @@ export async function openEtcdStore(config: ClusterConfig): Promise<ClusterStore
     // Unary calls get the deadline; streams (watch, keepalive) live until they break.
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
   });
-  return new EtcdStore(client, mod);
+  return new EtcdStore(client, mod, timeout);
 }
 
 type Etcd3Module = typeof import('etcd3');
@@ -101,13 +101,39 @@ function prefixEnd(prefix: Buffer): Buffer {
   return Buffer.from([0]);
 }
 
+const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
 class EtcdStore implements ClusterStore {
   private lease: Lease | undefined;
   private leaseId: string | undefined;
   private readonly client: Etcd3;
+  private readonly mod: Etcd3Module;
+  private readonly timeoutMs: number;
 
-  constructor(client: Etcd3, _mod: Etcd3Module) {
+  constructor(client: Etcd3, mod: Etcd3Module, timeoutMs: number) {
     this.client = client;
+    this.mod = mod;
+    this.timeoutMs = timeoutMs;
+  }
+
+  /**
+   * Runs a unary call again while it fails with a recoverable error (an
+   * endpoint unavailable) and the deadline has time left: one etcd member
+   * down is then answered by another, and only etcd as a whole failing to
+   * answer within --cluster-timeout is an error.
+   */
+  private async retrying<T>(call: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await call();
+      } catch (e) {
+        const recoverable = e instanceof Error && this.mod.isRecoverableError(e);
+        const wait = Math.min(200, 25 * 2 ** attempt);
+        if (!recoverable || Date.now() + wait >= deadline) throw e;
+        await pause(wait);
+      }
+    }
   }
 
   async grantLease(ttlSeconds: number, lost: (err: Error) => void): Promise<string> {
@@ -150,30 +176,33 @@ class EtcdStore implements ClusterStore {
         if (op.lease && this.leaseId === undefined) throw new RrdnsError(ErrorCode.CLUSTER_UNAVAILABLE, 'no etcd lease');
         return { request_put: { key: Buffer.from(op.key), value: Buffer.from(op.value), ...(op.lease ? { lease: this.leaseId } : {}) } };
       });
-      await this.client.kv.txn({ success });
+      await this.retrying(() => this.client.kv.txn({ success }));
     }
   }
 
   async claim(key: string, value: string): Promise<{ ok: true } | { ok: false; holder: string }> {
     if (this.leaseId === undefined) throw new RrdnsError(ErrorCode.CLUSTER_UNAVAILABLE, 'no etcd lease');
     const k = Buffer.from(key);
-    const res = await this.client.kv.txn({
-      compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
-      success: [{ request_put: { key: k, value: Buffer.from(value), lease: this.leaseId } }],
-      failure: [{ request_range: { key: k } }],
-    });
+    const lease = this.leaseId;
+    const res = await this.retrying(() =>
+      this.client.kv.txn({
+        compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
+        success: [{ request_put: { key: k, value: Buffer.from(value), lease } }],
+        failure: [{ request_range: { key: k } }],
+      }),
+    );
     if (res.succeeded) return { ok: true };
     const kv = res.responses[0]?.response_range?.kvs[0];
     return { ok: false, holder: kv ? kv.value.toString() : '' };
   }
 
   async ping(key: string): Promise<void> {
-    await this.client.kv.range({ key: Buffer.from(key), count_only: true });
+    await this.retrying(() => this.client.kv.range({ key: Buffer.from(key), count_only: true }));
   }
 
   async snapshot(prefix: string): Promise<{ revision: string; kvs: KeyValue[] }> {
     const key = Buffer.from(prefix);
-    const res = await this.client.kv.range({ key, range_end: prefixEnd(key) });
+    const res = await this.retrying(() => this.client.kv.range({ key, range_end: prefixEnd(key) }));
     return { revision: res.header.revision, kvs: res.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString() })) };
   }
 

@@ -168,6 +168,30 @@ describe.skipIf(ETCD === undefined)('cluster core: two instances, one etcd', () 
     await poll('back in its answers', async () => (await served(learner, 'one')).includes(target.address));
   });
 
+  it('a reload that adds a checkers: 1 pool gives each new member one checker, agreed by both', async () => {
+    const files = zoneFiles(backends);
+    const zone = JSON.parse(files['cluster.test.yaml']!) as { records: Record<string, unknown> };
+    const extra = [backends[0]!, backends[3]!];
+    zone.records.two = { A: extra.map((x) => x.address), pool: { check: { ...FAST, path: '/two' }, checkers: 1, members: Object.fromEntries(extra.map((x) => [x.address, { check: { port: x.port } }])) } };
+    for (const t of [a, b]) {
+      fs.writeFileSync(path.join(t.dir, 'cluster.test.yaml'), JSON.stringify(zone, null, 2));
+      expect((await t.server.reload('test')).ok).toBe(true);
+    }
+    await poll('one checker per member of two, with its verdict on both', () =>
+      pool(a, 'two')?.members.every((m) => {
+        const onB = member(b, 'two', m.address)?.cluster;
+        return onB !== undefined && m.cluster!.assigned.length === 1 && onB.assigned[0] === m.cluster!.assigned[0] && m.cluster!.probedHere !== onB.probedHere && m.cluster!.verdicts.length === 1 && onB.verdicts.length === 1;
+      }) === true,
+    );
+    expect((await served(b, 'two')).sort()).toEqual(extra.map((x) => x.address).sort());
+    // Back to the zones every instance starts with (a restart below reads those).
+    for (const t of [a, b]) {
+      fs.writeFileSync(path.join(t.dir, 'cluster.test.yaml'), files['cluster.test.yaml']!);
+      expect((await t.server.reload('test')).ok).toBe(true);
+    }
+    await poll('two gone on both', () => pool(a, 'two') === undefined && pool(b, 'two') === undefined);
+  });
+
   it('a backend down for both leaves both instances\' answers (majority of 2)', async () => {
     const target = backends[0]!;
     await target.stop();

@@ -256,7 +256,13 @@ describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with b
       console.log(JSON.stringify({
         uid: process.getuid(), user: os.userInfo().username,
         main: has('/opt/rrdns/dist/main.js'), src: has('/opt/rrdns/src'), tsInDist: tsFiles('/opt/rrdns/dist'),
-        devInstalled: Object.keys(pkg.devDependencies).filter((d) => has('/opt/rrdns/node_modules/' + d)),
+        // A dev package that an installed production package depends on (etcd3 → protobufjs → @types/node) belongs there.
+        devInstalled: (() => {
+          const nm = '/opt/rrdns/node_modules/';
+          const dirs = fs.readdirSync(nm).flatMap((d) => (d.startsWith('@') ? fs.readdirSync(nm + d).map((x) => d + '/' + x) : [d]));
+          const needed = new Set(dirs.flatMap((d) => { try { return Object.keys(JSON.parse(fs.readFileSync(nm + d + '/package.json', 'utf8')).dependencies ?? {}); } catch { return []; } }));
+          return Object.keys(pkg.devDependencies).filter((d) => has(nm + d) && !needed.has(d));
+        })(),
         prodMissing: Object.keys(pkg.dependencies).filter((d) => !has('/opt/rrdns/node_modules/' + d)),
         zones: fs.readdirSync('/etc/rrdns/zones'),
         stateDir: (() => { const s = fs.statSync('/var/lib/rrdns'); return { dir: s.isDirectory(), uid: s.uid }; })(),
