@@ -36,7 +36,8 @@ export async function startTcpProxy(target: { host: string; port: number }, list
     }
     relayed++;
     const upstream = net.connect({ host: target.host, port: target.port });
-    upstream.on('error', () => client.destroy());
+    // The server refused or dropped us: the client sees a reset, as from a TCP load balancer in front of it.
+    upstream.on('error', () => client.resetAndDestroy());
     client.on('error', () => upstream.destroy());
     const pair: [net.Socket, net.Socket] = [client, upstream];
     pairs.add(pair);
