@@ -58,9 +58,20 @@ FROM node:24-bookworm-slim
 # If you drop capabilities keep this one: --cap-drop ALL --cap-add
 # NET_BIND_SERVICE. Under no-new-privileges file capabilities do not apply:
 # the entrypoint then says so and runs node without it (use a port >= 1024).
+#
+# fping sends the echoes of `type: icmp` checks (rrdns starts it only when a
+# zone has one). Debian's package gives it CAP_NET_RAW as a file capability
+# (its postinst runs setcap, from libcap2-bin, which it depends on), so it
+# opens raw ICMP sockets although rrdns runs as the rrdns user. That needs
+# NET_RAW in the container's bounding set: Docker's default set has it; with
+# --cap-drop ALL add --cap-add NET_RAW too, or exec of fping fails (EPERM, the
+# icmp checks then fail and rrdns logs why). Under no-new-privileges the file
+# capability is ignored and fping falls back to unprivileged ICMP sockets,
+# which Docker allows in its containers (net.ipv4.ping_group_range).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libcap2-bin \
+ && apt-get install -y --no-install-recommends libcap2-bin fping \
  && setcap cap_net_bind_service=+ip /usr/sbin/capsh \
+ && getcap /usr/bin/fping | grep -q cap_net_raw \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
  && groupadd --gid 10053 rrdns \
  && useradd --no-log-init --uid 10053 --gid rrdns --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin rrdns \

@@ -20,6 +20,8 @@ export const ErrorCode = {
   CLUSTER_UNAVAILABLE: 'RRDNS_CLUSTER_UNAVAILABLE',
   /** Another live process is registered under this --cluster-instance (the start fails after waiting one lease TTL). */
   CLUSTER_INSTANCE_TAKEN: 'RRDNS_CLUSTER_INSTANCE_TAKEN',
+  /** A zone has `type: icmp` checks and fping (which sends the echoes) is not installed. */
+  ICMP_UNAVAILABLE: 'RRDNS_ICMP_UNAVAILABLE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -17,6 +17,7 @@ import { nameToText } from './zone/name.ts';
 import { RrdnsServer } from './server/server.ts';
 import { failoverEstimates } from './server/pool-policy.ts';
 import { assertLocalAddress } from './health/source-address.ts';
+import { PoolRegistry } from './server/pool-registry.ts';
 import { flushLogs, setStdoutBufferBytes } from './observability/log.ts';
 
 /**
@@ -55,7 +56,7 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
   { flag: 'cluster-etcd-user', env: 'RRDNS_CLUSTER_ETCD_USER', kind: 'string', arg: 'USER', help: 'etcd user, with --cluster-etcd-password-file', default: 'none', path: 'cluster.user' },
   { flag: 'cluster-etcd-password-file', env: 'RRDNS_CLUSTER_ETCD_PASSWORD_FILE', kind: 'string', arg: 'FILE', help: 'file holding the etcd user\'s password (one line)', default: 'none', path: 'cluster.passwordFile' },
   { flag: 'watch', env: 'RRDNS_WATCH', kind: 'boolean', help: 'reload zones when files in the zones directory change (--no-watch: only on SIGHUP)', default: 'on' , path: 'watch.enabled' },
-  { flag: 'watch-poll-ms', env: 'RRDNS_WATCH_POLL_MS', kind: 'int', arg: 'MS', help: 'how often the zones directory is polled for changes besides file events', default: '2000' , path: 'watch.pollMs' },
+  { flag: 'watch-poll-ms', env: 'RRDNS_WATCH_POLL_MS', kind: 'int', arg: 'MS', help: 'how often the zones directory is polled for changes besides file events (with thousands of files the poll spaces itself to take at most 2% of the time)', default: '2000' , path: 'watch.pollMs' },
   { flag: 'shutdown-grace-ms', env: 'RRDNS_SHUTDOWN_GRACE_MS', kind: 'int', arg: 'MS', help: 'on SIGTERM/SIGINT, how long TCP clients get to read their answers', default: '3000' , path: 'shutdownGraceMs' },
   { flag: 'udp-threads', env: 'RRDNS_UDP_THREADS', kind: 'int-or-auto', arg: 'auto|N', help: 'threads answering UDP on each address (SO_REUSEPORT); 0 = one per core; auto = 1 on up to 2 cores, else one per core', default: 'auto', path: 'udpThreads' },
   { flag: 'udp-io', env: 'RRDNS_UDP_IO', kind: 'string', arg: 'auto|native|dgram', help: 'how UDP is read and sent: native = batches of datagrams per system call (recvmmsg/sendmmsg, the addon npm ci builds), dgram = Node\'s per-datagram path; auto = native when the addon loads', default: 'auto', path: 'udpIo' },
@@ -152,6 +153,12 @@ function check(dir: string, limits: ZoneLimits): never {
   }
   if (result.issues.length > 0) {
     fail(`rrdns check: ${result.issues.length} error${result.issues.length === 1 ? '' : 's'} in ${dir}\n` + result.issues.map((i) => '  ' + formatIssue(i)).join('\n'));
+  }
+  try {
+    // What start-up would refuse beyond the zone syntax: an unreadable tls.ca, icmp checks without fping.
+    PoolRegistry.plan(result.zones);
+  } catch (e) {
+    fail(`rrdns check: ${(e as Error).message}`);
   }
   for (const z of result.zones) {
     process.stdout.write(`ok ${nameToText(z.origin)} (${z.source}): ${z.nodes.size} names, negative TTL ${z.negativeTtl}s\n`);

@@ -6,6 +6,12 @@
  * new checker has a verdict in etcd (at most one lease TTL), so moving a
  * check never leaves it without a verdict. Degraded or connecting: every
  * check is probed here, answers come from this instance's own verdicts.
+ *
+ * A chosen checker that has not published a verdict for a check within a
+ * grace (one lease TTL plus two intervals after the check appeared here or
+ * the connection began) is passed over for the next instance by score: an
+ * instance still serving older zones (a rolling zone update) must not leave a
+ * new pool without any probe. It takes its place back once it publishes.
  */
 import type { Logger } from '../observability/log.ts';
 import type { Membership } from './members.ts';
@@ -35,6 +41,11 @@ export class ProbeAssignment {
   /** Checks no longer assigned here, still probed until the new checkers have verdicts (deadline, ms). */
   readonly #releasing = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
+  /** When each check appeared here (epoch ms): the grace for its chosen checkers runs from then. */
+  readonly #seenAt = new Map<string, number>();
+  /** When the current connection began (set by the node on every (re)connection). */
+  #connectedAt = 0;
+  #tick: NodeJS.Timeout | undefined;
   #warnedNoSwitch = false;
 
   constructor(deps: AssignmentDeps) {
@@ -82,8 +93,11 @@ export class ProbeAssignment {
         next.set(key, prev === undefined || checkers === undefined ? undefined : Math.max(prev, checkers));
       }
     }
+    const now = this.#d.now();
+    for (const key of next.keys()) if (!this.#seenAt.has(key)) this.#seenAt.set(key, now);
     for (const key of this.#checks.keys()) {
       if (next.has(key)) continue;
+      this.#seenAt.delete(key);
       this.#off.delete(key);
       this.#releasing.delete(key);
       this.#d.withdraw(key);
@@ -92,16 +106,40 @@ export class ProbeAssignment {
     this.reassign();
   }
 
+  /** A connection began: chosen checkers get their grace from now. */
+  connectedNow(): void {
+    this.#connectedAt = this.#d.now();
+  }
+
+  /**
+   * The K instances that should probe `key`: by rendezvous score, passing
+   * over one that has had no verdict for it past the grace (it lacks the check).
+   */
+  #effective(key: string, k: number): string[] {
+    const ranked = this.#d.members.checkers(key, this.#d.members.liveIds().length);
+    const held = this.#d.remote.of(key);
+    const interval = this.#d.monitor.target(key)?.config.interval ?? 0;
+    const graceOver = this.#d.now() - Math.max(this.#seenAt.get(key) ?? 0, this.#connectedAt) > this.#d.leaseTtlMs + 2 * interval;
+    const out: string[] = [];
+    for (const i of ranked) {
+      if (out.length >= k) break;
+      if (i === this.#d.instance || held?.has(i) === true || !graceOver) out.push(i);
+    }
+    return out;
+  }
+
   #wants(key: string): boolean {
     if (!this.#d.connected()) return true;
     const k = this.#checks.get(key);
-    return k === undefined || this.#d.members.checkers(key, k).includes(this.#d.instance);
+    return k === undefined || this.#effective(key, k).includes(this.#d.instance);
   }
 
   /** Every live checker of `key` other than us has a verdict for it. */
   #handedOver(key: string): boolean {
     const held = this.#d.remote.of(key);
-    return this.#d.members.checkers(key, this.#checks.get(key)).every((i) => i === this.#d.instance || held?.has(i) === true);
+    const k = this.#checks.get(key);
+    const checkers = k === undefined ? this.#d.members.liveIds() : this.#effective(key, k);
+    return checkers.every((i) => i === this.#d.instance || held?.has(i) === true);
   }
 
   /** Re-decides what is probed here (membership, checks or connection state changed). */
@@ -143,6 +181,11 @@ export class ProbeAssignment {
         stopped++;
       }
     }
+    // While connected, a chosen checker's grace can run out with no event: look again every second.
+    if (this.#d.connected() && !this.#tick && [...this.#checks.values()].some((k) => k !== undefined)) {
+      this.#tick = setInterval(() => this.reassign(), 1000);
+      this.#tick.unref();
+    }
     if (this.#releasing.size > 0 && !this.#timer) {
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
@@ -158,5 +201,6 @@ export class ProbeAssignment {
 
   close(): void {
     clearTimeout(this.#timer);
+    clearInterval(this.#tick);
   }
 }

@@ -189,6 +189,7 @@ export class ClusterNode {
   }
 
   async #onConnected(degradedSince: number | undefined): Promise<void> {
+    this.#assignment.connectedNow();
     await this.#overrides.sync();
     this.#publisher.republish(this.#assignment.keys());
     this.#assignment.reassign();

@@ -232,6 +232,13 @@ export class EtcdSession {
   /** etcd failed us (error, deadline, lost lease, watch error): degraded, and a retry after a backoff. */
   trouble(op: string, e: unknown, gen: number, retryMs?: number): void {
     if (gen !== this.#generation || this.#state === 'closed') return;
+    // Credentials etcd refuses at start are a configuration error: the start fails naming the option.
+    if (!this.#firstSettled && e instanceof Error && /AuthenticationFailed|PermissionDenied|authentication failed|permission denied/i.test(`${e.name} ${e.constructor.name} ${e.message}`)) {
+      this.#d.log.error({ err: e.message }, 'cluster: etcd refused the credentials');
+      this.#settleFirst(new RrdnsError(ErrorCode.CLUSTER_CONFIG, `etcd refused the credentials (--cluster-etcd-user / --cluster-etcd-password-file, or the client certificate): ${e.message}`));
+      void this.close();
+      return;
+    }
     this.#d.metrics?.etcdError(op);
     const message = e instanceof Error ? e.message : String(e);
     this.#lastError = `${op}: ${message}`;

@@ -141,7 +141,7 @@ const BodySchema = z
  */
 export const CheckObjectSchema = z
   .object({
-    type: z.enum(['http', 'https', 'tcp']).optional(),
+    type: z.enum(['http', 'https', 'tcp', 'icmp']).optional(),
     port: z.number().int().min(1).max(65535).optional(),
     path: z
       .string()
@@ -194,7 +194,8 @@ type RawCheck = z.infer<typeof CheckObjectSchema>;
 
 /** A validated check with every default applied; durations in ms. */
 export interface CheckConfigShape {
-  type: 'http' | 'https' | 'tcp';
+  type: 'http' | 'https' | 'tcp' | 'icmp';
+  /** 0 for icmp (an echo has no port). */
   port: number;
   path: string;
   method: 'GET' | 'HEAD';
@@ -220,8 +221,33 @@ export interface CheckConfigShape {
 
 const HTTP_ONLY = ['path', 'method', 'host', 'tls', 'expectStatus', 'body', 'headers', 'userAgent', 'followRedirects', 'keepAlive', 'load'] as const;
 
+/**
+ * The shortest icmp timeout: fping sends an echo every timeout/2 (health/icmp/fping-plan.ts) and
+ * no faster than every 10 ms, so a probe always has an echo sent within its window.
+ */
+export const MIN_ICMP_TIMEOUT_MS = 20;
+
 function refineCheck(c: RawCheck, ctx: z.RefinementCtx): void {
   const type = c.type ?? 'http';
+  if (type === 'icmp') {
+    // An echo request has no port, path or HTTP settings: a field set here would silently do nothing.
+    for (const field of ['port', ...HTTP_ONLY] as const) {
+      if (c[field] !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [field],
+          message:
+            field === 'port'
+              ? 'port does not apply to icmp checks (an echo request has no port; use type: tcp to check a port)'
+              : `${field} applies to ${field === 'tls' ? 'https' : 'http/https'} checks only`,
+        });
+      }
+    }
+    const t = ms(c.timeout);
+    if (t !== undefined && t >= MIN_TIMEOUT_MS && t < MIN_ICMP_TIMEOUT_MS) {
+      ctx.addIssue({ code: 'custom', path: ['timeout'], message: `an icmp timeout must be at least ${MIN_ICMP_TIMEOUT_MS}ms (an echo is sent every timeout/2, at least 10ms apart), got ${t}ms` });
+    }
+  }
   if (type === 'tcp') {
     if (c.port === undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: 'port is required for tcp checks' });
     for (const field of HTTP_ONLY) {
@@ -277,7 +303,7 @@ function applyDefaults(c: RawCheck): CheckConfigShape {
   const interval = ms(c.interval) ?? DEFAULT_INTERVAL_MS;
   const out: CheckConfigShape = {
     type,
-    port: c.port ?? (type === 'https' ? 443 : 80),
+    port: type === 'icmp' ? 0 : (c.port ?? (type === 'https' ? 443 : 80)),
     path: c.path ?? '/',
     method: c.method ?? 'GET',
     tls: { verify: c.tls?.verify ?? true },

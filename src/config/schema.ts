@@ -205,7 +205,7 @@ const EtcdUrl = z.string().refine((u) => {
  */
 const Cluster = z
   .object({
-    etcd: z.array(EtcdUrl).min(1, 'at least one etcd URL is needed'),
+    etcd: z.array(EtcdUrl, { error: 'the --cluster-* options need --cluster-etcd URL[,URL...]' }).min(1, 'at least one etcd URL is needed'),
     /** Key prefix /rrdns/<name>/: instances with the same name share one view. */
     name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 . _ -').default('rrdns'),
     /** Unique among the live instances; default from the hostname and the first listen address (src/cluster/identity.ts). */

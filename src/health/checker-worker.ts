@@ -34,7 +34,11 @@ try {
  */
 const BATCH_MS = 10;
 const sourceAddress = (workerData as { sourceAddress?: string } | null)?.sourceAddress;
-const checker = createChecker(sourceAddress ? { sourceAddress } : {});
+// fping (icmp checks) is spawned from this thread too: its stream is parsed here, off the answering thread.
+const checker = createChecker({
+  ...(sourceAddress ? { sourceAddress } : {}),
+  icmp: { log: (level, msg, fields) => port.postMessage({ kind: 'log', level, msg, fields } satisfies FromChecker) },
+});
 const targets = new Map<string, CheckTarget>();
 const running = new Map<number, AbortController>();
 let ids: number[] = [];
@@ -87,3 +91,5 @@ port.on('message', (m: ToChecker) => {
     });
   }
 });
+
+port.postMessage({ kind: 'ready' } satisfies FromChecker);

@@ -11,6 +11,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Client, Pool, type Dispatcher } from 'undici';
 import { formatExpect, statusAccepted } from '../config/health-check.ts';
+import { createIcmpChecker, type IcmpChecker, type IcmpCheckerOptions } from './icmp/icmp-checker.ts';
 import { localAddressFor } from './source-address.ts';
 import { hostHeader, serverName, urlHost, type CheckTarget } from './target.ts';
 
@@ -37,6 +38,8 @@ export interface CheckerOptions {
   now?: () => number;
   /** Local address probes of its family connect from (--check-source-address); others use the default. */
   sourceAddress?: string;
+  /** For `type: icmp` checks (fping, started at the first icmp probe: see icmp/icmp-checker.ts). */
+  icmp?: IcmpCheckerOptions;
 }
 
 const TIMEOUT = Symbol('health-check-timeout');
@@ -56,8 +59,11 @@ export function createChecker(opts: CheckerOptions = {}): { check: Checker; clos
   const inFlight = new Set<{ controller: AbortController; done: Promise<unknown> }>();
   let closed = false;
   let closing: Promise<void> | undefined;
+  let icmp: IcmpChecker | undefined;
 
   const check: Checker = async (target, signal) => {
+    // Echoes are not a request per probe: the icmp checker matches probes to fping's stream and keeps its own time.
+    if (target.config.type === 'icmp' && !closed) return (icmp ??= createIcmpChecker({ now, ...opts.icmp })).check(target, signal);
     const started = now();
     const finish = (r: ProbeResult): CheckOutcome => ({ ...r, latencyMs: Math.max(0, Math.round((now() - started) * 10) / 10) });
     if (closed) return finish({ ok: false, detail: 'checker closed' });
@@ -100,7 +106,7 @@ export function createChecker(opts: CheckerOptions = {}): { check: Checker; clos
         const pending = [...inFlight];
         for (const p of pending) p.controller.abort(CLOSED);
         await Promise.allSettled(pending.map((p) => p.done));
-        await pools.close();
+        await Promise.all([pools.close(), icmp?.close()]);
       })();
       return closing;
     },

@@ -47,6 +47,7 @@ export function urlHost(address: string, family: 4 | 6): string {
 /** A short human label for logs and the admin API: `https://www.example.test@192.0.2.1:443/health`. */
 export function describeTarget(target: CheckTarget): string {
   const c = target.config;
+  if (c.type === 'icmp') return `icmp://${urlHost(target.address, target.family)}`;
   const at = `${urlHost(target.address, target.family)}:${c.port}`;
   return c.type === 'tcp' ? `tcp://${at}` : `${c.type}://${hostHeader(target)}@${at}${c.path}`;
 }
@@ -56,7 +57,7 @@ function canonicalKey(address: string, name: string, config: CheckConfig, ca: Bu
   // Everything that changes what is sent, how it is judged, or how results are turned into health.
   // fastInterval is undefined when not set, which JSON.stringify leaves out: keys of checks without it do not change.
   const common = { type: c.type, address, port: c.port, interval: c.interval, fastInterval: c.fastInterval, timeout: c.timeout, fall: c.fall, rise: c.rise };
-  if (c.type === 'tcp') return JSON.stringify(common);
+  if (c.type === 'tcp' || c.type === 'icmp') return JSON.stringify(common);
   const headers = Object.entries(c.headers)
     .map(([k, v]) => [k.toLowerCase(), v] as const)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));

@@ -22,6 +22,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { createChecker, type CheckOutcome, type Checker } from './checkers.ts';
+import type { IcmpLog } from './icmp/icmp-checker.ts';
 import type { CheckTarget } from './target.ts';
 import type { FromChecker, ToChecker } from './worker-protocol.ts';
 
@@ -30,6 +31,8 @@ export interface WorkerCheckerOptions {
   onCrash?: (error: unknown, restartInMs: number) => void;
   /** Called when no worker can be started and probes run in this thread. */
   onFallback?: (error: unknown) => void;
+  /** What the checker logs (fping, for icmp checks, dying or writing garbage). */
+  onLog?: IcmpLog;
   /** Bound on close(): after it the worker is terminated (default 5000 ms). */
   closeTimeoutMs?: number;
   /** Local address probes of its family connect from (--check-source-address; the worker's checker gets it). */
@@ -40,6 +43,12 @@ export interface WorkerChecker {
   check: Checker;
   /** Idempotent: aborts what runs, closes the worker's connections, ends the thread. */
   close(): Promise<void>;
+  /**
+   * Starts the thread if it has not started and resolves once it listens (or
+   * probes run in this thread), at most `boundMs` later: the first round of
+   * checks must not spend its timeouts on the thread's start-up.
+   */
+  ready(boundMs?: number): Promise<void>;
   /** How many times the worker was restarted after dying. */
   readonly restarts: number;
   /** The running worker (tests make it die). */
@@ -122,7 +131,22 @@ export function createWorkerChecker(opts: WorkerCheckerOptions = {}): WorkerChec
     p.resolve(outcome);
   };
 
+  /** Waiting for the current worker's `ready`. */
+  let readyWaiters: (() => void)[] = [];
+  let listening = false;
+  const wakeReady = () => {
+    const waiters = readyWaiters;
+    readyWaiters = [];
+    for (const w of waiters) w();
+  };
+
   const onMessage = (m: FromChecker) => {
+    if (m.kind === 'ready') {
+      listening = true;
+      wakeReady();
+      return;
+    }
+    if (m.kind === 'log') return opts.onLog?.(m.level, m.msg, m.fields);
     if (m.kind !== 'results') return;
     for (let i = 0; i < m.ids.length; i++) {
       const p = pending.get(m.ids[i]!);
@@ -138,13 +162,15 @@ export function createWorkerChecker(opts: WorkerCheckerOptions = {}): WorkerChec
       w = new Worker(url, { name: 'rrdns-health', workerData: { sourceAddress: opts.sourceAddress } });
     } catch (e) {
       opts.onFallback?.(e);
-      fallback = createChecker(opts.sourceAddress ? { sourceAddress: opts.sourceAddress } : {});
+      fallback = createChecker({ ...(opts.sourceAddress ? { sourceAddress: opts.sourceAddress } : {}), ...(opts.onLog ? { icmp: { log: opts.onLog } } : {}) });
+      wakeReady();
       for (const p of [...pending.values()]) void fallback.check(p.target, p.signal).then((o) => settle(p, o));
       return;
     }
     // The monitor's timers never keep a process alive; neither does its worker.
     w.unref();
     worker = w;
+    listening = false;
     sent.clear();
     w.on('message', onMessage);
     w.on('error', () => {}); // 'exit' follows and decides
@@ -189,11 +215,18 @@ export function createWorkerChecker(opts: WorkerCheckerOptions = {}): WorkerChec
   }, SWEEP_MS);
   sweep.unref();
 
-  start();
+  // The thread starts with the first probe (or ready()): zones without health checks never pay for its isolate (~40 MB).
+  let started = false;
+  const startOnce = () => {
+    if (started) return;
+    started = true;
+    start();
+  };
 
   const check: Checker = (target, signal) => {
     if (closed) return Promise.resolve(failed('checker closed'));
     if (signal.aborted) return Promise.resolve(failed('aborted'));
+    startOnce();
     if (fallback) return fallback.check(target, signal);
     return new Promise<CheckOutcome>((resolve) => {
       const id = nextId++;
@@ -221,6 +254,19 @@ export function createWorkerChecker(opts: WorkerCheckerOptions = {}): WorkerChec
 
   return {
     check,
+    ready(boundMs = 10_000) {
+      if (closed) return Promise.resolve();
+      startOnce();
+      if (fallback || listening) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const bound = setTimeout(resolve, boundMs);
+        bound.unref();
+        readyWaiters.push(() => {
+          clearTimeout(bound);
+          resolve();
+        });
+      });
+    },
     get restarts() {
       return restarts;
     },
@@ -228,6 +274,7 @@ export function createWorkerChecker(opts: WorkerCheckerOptions = {}): WorkerChec
     close() {
       closing ??= (async () => {
         closed = true;
+        wakeReady();
         clearInterval(sweep);
         if (restartTimer) clearTimeout(restartTimer);
         for (const p of [...pending.values()]) settle(p, failed('checker closed', Date.now() - p.started));

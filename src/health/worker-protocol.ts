@@ -1,5 +1,6 @@
 /** The messages between worker-checker.ts (the answering thread) and checker-worker.ts (the probing thread). */
 import type { CheckOutcome } from './checkers.ts';
+import type { IcmpLogLevel } from './icmp/icmp-checker.ts';
 import type { CheckTarget } from './target.ts';
 
 export type ToChecker =
@@ -16,4 +17,10 @@ export type ToChecker =
     }
   | { kind: 'close' };
 
-export type FromChecker = { kind: 'results'; ids: number[]; outcomes: CheckOutcome[] } | { kind: 'closed' };
+/** `ready`: the thread has loaded its modules and listens (sent once, first). */
+export type FromChecker =
+  | { kind: 'ready' }
+  | { kind: 'results'; ids: number[]; outcomes: CheckOutcome[] }
+  | { kind: 'closed' }
+  /** Something the checker logs (fping dying, say): the logger lives on the main thread. */
+  | { kind: 'log'; level: IcmpLogLevel; msg: string; fields: Record<string, unknown> };

@@ -9,6 +9,7 @@ import { RRType } from '../zone/records.ts';
 import { nameToText } from '../zone/name.ts';
 import { clampTtl, type AdminOverride, type PoolSpec, type TtlPolicy, type Zone } from '../zone/zone.ts';
 import type { Serving } from '../observability/snapshot.ts';
+import { echoPeriodMs } from '../health/icmp/fping-plan.ts';
 import { steadyHorizonMs, worstDetectionMs } from '../health/recheck.ts';
 
 /** One member as the policy sees it. */
@@ -208,7 +209,7 @@ export function failoverEstimates(zone: Zone): FailoverEstimate[] {
       ttl,
       worstCaseMs: detectionMs + ttl * 1000,
       fast: checks.some((x) => x.fastInterval !== undefined),
-      check: `${c.type}${c.type === 'tcp' ? '' : ` ${c.method} ${c.path}`} port ${c.port}, every ${c.interval / 1000}s${c.fastInterval === undefined ? '' : ` (${c.fastInterval / 1000}s while settling)`}, timeout ${c.timeout / 1000}s, fall ${c.fall}, rise ${c.rise}`,
+      check: `${c.type === 'icmp' ? `icmp echo (layer 3: host up, service not checked; an echo every ${echoPeriodMs(c.timeout) / 1000}s)` : `${c.type}${c.type === 'tcp' ? '' : ` ${c.method} ${c.path}`} port ${c.port}`}, every ${c.interval / 1000}s${c.fastInterval === undefined ? '' : ` (${c.fastInterval / 1000}s while settling)`}, timeout ${c.timeout / 1000}s, fall ${c.fall}, rise ${c.rise}`,
     };
   });
 }

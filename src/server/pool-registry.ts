@@ -9,6 +9,7 @@ import { RRType } from '../zone/records.ts';
 import { nameToText } from '../zone/name.ts';
 import { configuredWeight, type AdminOverride, type PoolSpec, type RRset, type Zone } from '../zone/zone.ts';
 import type { LiveSet } from '../resolver/resolve.ts';
+import { requireFping } from '../health/icmp/fping-locate.ts';
 import { canonicalAddress, makeTarget, type CheckTarget } from '../health/target.ts';
 import type { HealthMonitor, TargetState } from '../health/monitor.ts';
 import type { MemberClusterSnapshot, MemberRole, PoolSnapshot } from '../observability/snapshot.ts';
@@ -150,7 +151,7 @@ export class PoolRegistry {
     return this.entries.values();
   }
 
-  /** Every pool the given zones have, with their check targets (not yet watched). Throws on an unreadable CA file. */
+  /** Every pool the given zones have, with their check targets (not yet watched). Throws on an unreadable CA file, or icmp checks without fping. */
   static plan(zones: readonly Zone[]): Map<RRset, PoolEntry> {
     const entries = new Map<RRset, PoolEntry>();
     for (const zone of zones) {
@@ -168,6 +169,8 @@ export class PoolRegistry {
         entries.set(rrset, { key: `${ownerText(rrset.owner)}|${family === 4 ? 'A' : 'AAAA'}`, zone, rrset, spec, members });
       }
     }
+    // ICMP checks need fping: refused here, with its name, rather than every icmp member going down later.
+    if ([...entries.values()].some((e) => e.members.some((m) => m.target.config.type === 'icmp'))) requireFping();
     return entries;
   }
 

@@ -45,8 +45,11 @@ export type ReloadResult = { ok: true; zones: number } | { ok: false; zones: num
 export interface ReloadHost {
   readonly log: Logger;
   readonly zonesDir: string;
-  /** Reads and validates the zones directory (never swaps anything in); yields to the event loop as it goes. */
-  read(): Promise<LoadResult>;
+  /**
+   * Reads and validates the zones directory (never swaps anything in); yields to the event loop as it goes.
+   * `changed` names the files a watcher saw change (the others are taken as unchanged); absent: look at every file.
+   */
+  read(changed?: ReadonlySet<string>): Promise<LoadResult>;
   /** Files looked at and parsed by the last read (parsed: changed since the read before). */
   counts(): ReadCounts;
   /** Swaps `zones` in as the served set; throws ZoneValidationError when they cannot be served. */
@@ -86,20 +89,20 @@ export class ReloadCoordinator {
    * outcome and never rejects. `allowEmpty: false` refuses a directory that
    * holds no zone while zones are served.
    */
-  reload(trigger: string, opts: { allowEmpty: boolean } = { allowEmpty: true }): Promise<ReloadResult> {
+  reload(trigger: string, opts: { allowEmpty: boolean; changed?: ReadonlySet<string> | undefined } = { allowEmpty: true }): Promise<ReloadResult> {
     // Whatever the previous reload did, this one runs.
     const run = this.last.then(
-      () => this.settled(trigger, opts.allowEmpty),
-      () => this.settled(trigger, opts.allowEmpty),
+      () => this.settled(trigger, opts.allowEmpty, opts.changed),
+      () => this.settled(trigger, opts.allowEmpty, opts.changed),
     );
     this.last = run;
     return run;
   }
 
   /** reloadNow, turned into a result even when it throws. */
-  private async settled(trigger: string, allowEmpty: boolean): Promise<ReloadResult> {
+  private async settled(trigger: string, allowEmpty: boolean, changed: ReadonlySet<string> | undefined): Promise<ReloadResult> {
     try {
-      return await this.reloadNow(trigger, allowEmpty);
+      return await this.reloadNow(trigger, allowEmpty, changed);
     } catch (e) {
       const issues: ZoneIssue[] = [{ file: this.host.zonesDir, message: `reload failed: ${(e as Error)?.message ?? String(e)}` }];
       this.current = { at: new Date().toISOString(), trigger, ok: false, errors: issues.map(formatIssue), keptPrevious: [...this.host.served()].map((z) => z.label) };
@@ -116,7 +119,7 @@ export class ReloadCoordinator {
     return [...this.host.served()].length;
   }
 
-  private async reloadNow(trigger: string, allowEmpty: boolean): Promise<ReloadResult> {
+  private async reloadNow(trigger: string, allowEmpty: boolean, changed: ReadonlySet<string> | undefined): Promise<ReloadResult> {
     const host = this.host;
     if (host.closing()) return { ok: true, zones: this.zoneCount() };
     const at = new Date().toISOString();
@@ -124,7 +127,7 @@ export class ReloadCoordinator {
     let issues: ZoneIssue[];
     let kept: Zone[] = [];
     try {
-      const result = await host.read();
+      const result = await host.read(changed);
       const served = this.zoneCount();
       if (!allowEmpty && served > 0 && result.zones.length === 0 && result.issues.length === 0) return this.refuseEmpty(at, trigger, served);
       issues = result.issues;
@@ -139,8 +142,8 @@ export class ReloadCoordinator {
     const keptPrevious = kept.map((z) => nameToText(z.origin));
     this.current = { at, trigger, ok: issues.length === 0, errors: issues.map(formatIssue), keptPrevious };
     const zones = [...host.served()].map((z) => z.label);
-    const { files, parsed, unchanged } = host.counts();
-    const summary = { trigger, ...zoneSummary(zones), files, parsed, unchanged, ms: Math.round(performance.now() - started) };
+    const { files, parsed, unchanged, looked } = host.counts();
+    const summary = { trigger, ...zoneSummary(zones), files, looked, parsed, unchanged, ms: Math.round(performance.now() - started) };
     if (issues.length > 0) {
       host.log.error({ ...summary, issues: this.current.errors.slice(0, LOG_NAMES), issueCount: issues.length, ...zoneSummary(keptPrevious, 'keptPrevious') }, 'zone reload found errors; the zones of those files keep their previous version');
       return { ok: false, zones: zones.length, issues };

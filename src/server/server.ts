@@ -9,7 +9,7 @@ import path from 'node:path';
 import { ErrorCode, RrdnsError, ZoneValidationError } from '../errors.ts';
 import type { ServerConfig } from '../config/schema.ts';
 import { createLogger, type Logger } from '../observability/log.ts';
-import { ZoneDirReader, type LoadResult } from '../zone/load.ts';
+import { isZoneFileName, ZoneDirReader, type LoadResult } from '../zone/load.ts';
 import { nameToText } from '../zone/name.ts';
 import { ZoneStore } from '../zone/store.ts';
 import { nextTurn, Slicer } from '../zone/slices.ts';
@@ -22,7 +22,7 @@ import type { Zone } from '../zone/zone.ts';
 import { type Checker } from '../health/checkers.ts';
 import { createWorkerChecker } from '../health/worker-checker.ts';
 import { HealthMonitor, realScheduler, type Scheduler } from '../health/monitor.ts';
-import { PoolRegistry } from './pool-registry.ts';
+import { PoolRegistry, type PoolEntry } from './pool-registry.ts';
 import { ProbeSwitch } from './probe-switch.ts';
 import type { PoolSnapshot } from '../observability/snapshot.ts';
 import type { AdminOverride } from '../zone/zone.ts';
@@ -47,13 +47,14 @@ import { Balancing } from './balancing.ts';
 import type { ResolversSnapshot } from '../observability/snapshot.ts';
 // Types only: the cluster module (and etcd3 behind it) is imported at start, and only with --cluster-etcd.
 import type { ClusterNode } from '../cluster/node.ts';
+import { clusterChecks, startClusterNode } from './cluster-glue.ts';
 
 export type { ReloadResult, ReloadStatus } from './reload.ts';
 
 export interface ServerDeps {
   logger?: Logger;
   /** Health checker; default: the real HTTP(S)/TCP checker. */
-  checker?: { check: Checker; close(): Promise<void> };
+  checker?: HealthChecker;
   scheduler?: Scheduler;
   /** Zone transfer limits and NOTIFY retry timing (defaults in transfer.ts / notify.ts). */
   transfer?: Partial<TransferLimits>;
@@ -74,6 +75,14 @@ export interface ServerDeps {
   demandClock?: () => number;
 }
 
+
+/** What the server probes with: the checks, an optional warm-up before the first round, and close. */
+export interface HealthChecker {
+  check: Checker;
+  /** Resolves once probes can start at once (a worker thread that has started); bounded. */
+  ready?(): Promise<void>;
+  close(): Promise<void>;
+}
 
 export interface BoundAddress {
   host: string;
@@ -99,10 +108,12 @@ export class RrdnsServer {
   private bound: BoundAddress[] = [];
   private state: 'new' | 'starting' | 'running' | 'closing' | 'closed' = 'new';
   private closing: Promise<void> | undefined;
-  private readonly checker: { check: Checker; close(): Promise<void> };
+  private readonly checker: HealthChecker;
   readonly monitor: HealthMonitor;
   /** The monitor's probing switch, shared by cold standby and (in a cluster) the shared check load. */
   readonly probeSwitch: ProbeSwitch;
+  /** A start or reload's pools between its first checks and the swap: the probe plan counts them too. */
+  private installingPools: readonly PoolEntry[] | undefined;
   /** An invalidateAnswers is queued for the end of this loop turn (invalidateAnswersSoon). */
   private invalidateQueued = false;
   readonly pools: PoolRegistry;
@@ -159,6 +170,7 @@ export class RrdnsServer {
         onCrash: (err, restartInMs) => this.log.error({ err, restartInMs }, 'health-check worker died; restarting it (health states are kept)'),
         onFallback: (err) => this.log.warn({ err }, 'no health-check worker thread; probes run on the main thread'),
         ...(config.checkSourceAddress ? { sourceAddress: config.checkSourceAddress } : {}),
+        onLog: (level, msg, fields) => this.log[level](fields, msg),
       });
     this.monitor = new HealthMonitor({
       check: this.checker.check,
@@ -212,7 +224,7 @@ export class RrdnsServer {
     this.reloads = new ReloadCoordinator({
       log: this.log,
       zonesDir: config.zonesDir,
-      read: () => this.readZoneDir(),
+      read: (changed) => this.readZoneDir(changed),
       counts: () => this.reader.counts,
       install: (zones) => this.install(zones),
       served: () => this.store.all(),
@@ -261,9 +273,9 @@ export class RrdnsServer {
   }
 
   /** UDP worker threads running, and the queries they have reported answering. */
-  udpThreadStats(): { workers: number; answeredByWorkers: number; threadIds: (number | undefined)[]; restarts: { exit: number; error: number; hung: number } } {
+  udpThreadStats(): { workers: number; answeredByWorkers: number; zonesPosted: number; threadIds: (number | undefined)[]; restarts: { exit: number; error: number; hung: number } } {
     const t = this.udpThreads;
-    return { workers: t.size, answeredByWorkers: t.answeredByWorkers, threadIds: t.threadIds(), restarts: { ...t.restarts } };
+    return { workers: t.size, answeredByWorkers: t.answeredByWorkers, zonesPosted: t.zonesPosted, threadIds: t.threadIds(), restarts: { ...t.restarts } };
   }
 
   /**
@@ -294,8 +306,8 @@ export class RrdnsServer {
   }
 
   /** Reloads read in slices that yield to the event loop, so answering goes on meanwhile. */
-  private async readZoneDir(): Promise<LoadResult> {
-    return this.keepMasterFiles(await this.reader.read());
+  private async readZoneDir(changed?: ReadonlySet<string>): Promise<LoadResult> {
+    return this.keepMasterFiles(await this.reader.read(changed));
   }
 
   private keepMasterFiles(result: LoadResult): LoadResult {
@@ -343,12 +355,15 @@ export class RrdnsServer {
     await this.stateStore?.saveSerialsAsync(this.servedSerials(assigned.zones));
     await nextTurn();
     const next = PoolRegistry.targets(entries);
+    // The probing thread starts with the first checks; their timeouts must not run while it boots.
+    if (next.length > 0) await this.checker.ready?.();
     // Until the swap the old zones still serve: their checks keep running beside the new ones'.
     // In a cluster the checks of both the pools served and the new ones are known first, so that new
     // targets this instance does not run (checkers: K) are added unprobed (its wishes go through probeSwitch).
     this.cluster?.setChecks([...clusterChecks(this.pools.pools()), ...clusterChecks(entries.values())]);
     // Cold standbys new to the monitor start probed only if their pool needs them now (probe-plan.ts).
-    const plan = this.pools.probePlan(entries.values());
+    this.installingPools = [...entries.values()];
+    const plan = this.pools.probePlan(this.installingPools);
     for (const key of plan.managed) this.probeSwitch.set('cold', key, plan.probe.has(key));
     this.monitor.setTargets([...this.monitor.targets(), ...next], { probe: (t) => this.probeSwitch.wants(t.key) });
     await this.monitor.firstRound();
@@ -366,6 +381,7 @@ export class RrdnsServer {
     await nextTurn();
     // No turn between these two: queries see the old pools with the old zones or the new with the new.
     this.pools.use(entries);
+    this.installingPools = undefined;
     this.store.replace(nextServed);
     this.udpThreads.publishZones(this.servedForWorkers(), this.liveTable());
     // Checks that no served pool uses any more stop; unchanged ones keep their state.
@@ -398,7 +414,7 @@ export class RrdnsServer {
    * switched; a switch off resets that check to no result (answers must be rebuilt).
    */
   private applyProbePlan(): number {
-    const plan = this.pools.probePlan();
+    const plan = this.pools.probePlan(this.installingPools);
     this.probeSwitch.prune();
     const changes: { key: string; on: boolean }[] = [];
     const wish = (key: string, on: boolean) => {
@@ -493,53 +509,23 @@ export class RrdnsServer {
     return true;
   }
 
-  /** Connects to etcd in the background (start does not wait for it: answering never depends on etcd). */
+  /** Connects to etcd in the background (answering never waits for etcd; see cluster-glue.ts). */
   private async startCluster(): Promise<void> {
-    if (!this.config.cluster) return;
-    const { createCluster } = await import('../cluster/index.ts');
-    const { registerClusterMetrics } = await import('../observability/cluster-metrics.ts');
     const fmt = (b: BoundAddress) => (b.host.includes(':') ? `[${b.host}]:${b.port}` : `${b.host}:${b.port}`);
-    const monitor = this.monitor;
-    const node = await createCluster(this.config, {
-      // The cluster's probing wishes (checkers: K) go through the switch it shares with cold standby.
-      monitor: {
-        state: (key) => monitor.state(key),
-        target: (key) => monitor.target(key),
-        timeToPossibleChange: (key) => monitor.timeToPossibleChange(key),
-        setProbing: (key, on) => void this.probeSwitch.set('cluster', key, on),
-      },
-      overrides: {
-        apply: (owner, address, value) => this.applyClusterOverride(owner, address, value),
-        local: () =>
-          this.stateStore && this.config.stateDir !== 'off'
-            ? this.stateStore.overrides().map((o) => ({ owner: o.owner, address: o.address, override: o.override, at: Date.parse(o.setAt) || 0 }))
-            : this.pools.apiOverrideList().map((o) => ({ ...o, at: 0 })),
-      },
-      onViewChange: () => this.invalidateAnswersSoon(),
+    this.cluster = await startClusterNode({
+      config: this.config,
+      version: VERSION,
+      monitor: this.monitor,
+      probeSwitch: this.probeSwitch,
+      pools: this.pools,
+      stateStore: () => this.stateStore,
+      metrics: this.metrics,
       log: this.log,
       logLimiter: this.logLimiter,
-      member: {
-        version: VERSION,
-        listen: () => (this.bound.length > 0 ? this.bound : this.config.listen).map(fmt),
-        admin: () => (this.adminBound ? fmt(this.adminBound) : null),
-      },
-      metrics: registerClusterMetrics(this.metrics.registry, () => node.gauges()),
+      invalidateSoon: () => this.invalidateAnswersSoon(),
+      listen: () => (this.bound.length > 0 ? this.bound : this.config.listen).map(fmt),
+      admin: () => (this.adminBound ? fmt(this.adminBound) : null),
     });
-    this.cluster = node;
-    this.pools.setHealthView(node);
-    node.start();
-  }
-
-  /** An override another instance set (null: cleared), from etcd: kept in the state directory too, so a restart with etcd down still knows it. */
-  private applyClusterOverride(owner: string, address: string, override: AdminOverride | null): void {
-    try {
-      this.stateStore?.setOverride(owner, address, override);
-    } catch (e) {
-      // Applied all the same: etcd holds it, and a restart reads it from there.
-      this.log.error({ owner, address, override, err: e }, 'cluster override not written to the state directory');
-    }
-    this.pools.applyOverride(owner, address, override);
-    this.invalidateAnswersSoon();
   }
 
   async start(): Promise<void> {
@@ -567,7 +553,9 @@ export class RrdnsServer {
             pollMs: this.config.watch.pollMs,
             debounceMs: this.config.watch.debounceMs,
             extraFiles: () => this.masterFiles,
-            onChange: async () => void (await this.reload('file change', { allowEmpty: false })),
+            isZoneFile: isZoneFileName,
+            // The files it names are the only ones the reload re-reads ('all': every file is stat'ed).
+            onChange: async (changed) => void (await this.reloads.reload('file change', { allowEmpty: false, changed: changed === 'all' ? undefined : changed })),
             onError: (err) => this.log.warn({ err }, 'zones directory watcher error; polling continues'),
           })
         : undefined;
@@ -603,6 +591,8 @@ export class RrdnsServer {
       throw e;
     }
     this.state = 'running';
+    // Before the line that says we listen: an edit made as soon as someone reads it raises a file event.
+    this.watcher?.start();
     // Secondaries learn at once that we are up (and with which serial); they pull if theirs is older.
     void this.notifier.notify([...this.store.all()].map((s) => s.zone));
     this.log.info(
@@ -619,7 +609,6 @@ export class RrdnsServer {
       },
       'rrdns listening',
     );
-    this.watcher?.start();
   }
 
   private async bindBoth(host: string, port: number): Promise<BoundAddress> {
@@ -705,11 +694,6 @@ export class RrdnsServer {
     this.logLimiter.close();
     this.rateLimiting.close();
   }
-}
-
-/** Each pool member's check with its pool's `checkers` (the cluster decides from these who probes what). */
-function clusterChecks(entries: Iterable<{ spec: { checkers?: number | undefined }; members: { target: { key: string } }[] }>): { key: string; checkers: number | undefined }[] {
-  return [...entries].flatMap((e) => e.members.map((m) => ({ key: m.target.key, checkers: e.spec.checkers })));
 }
 
 export async function startServer(config: ServerConfig, deps: ServerDeps = {}): Promise<RrdnsServer> {

@@ -73,14 +73,29 @@ function reviveLive(table: [string, LiveSet][]): Map<string, LiveSet> {
   return new Map(table);
 }
 
+/** The zones this thread serves, by origin key (a delta is applied to a copy of it). */
+let served = new Map<string, ServedZone>();
+
+function servedZone({ zone: plain, counters }: ZoneForWorker): ServedZone {
+  reviveZone(plain);
+  const zone: Zone = { ...plain, transfer: plain.transfer ? transferSettings(plain.transfer.allow, []) : undefined };
+  const view = (rrset: Parameters<typeof liveKey>[1]) => live.get(liveKey(zone, rrset));
+  return new ServedZone(zone, view, counters, answers, undefined, firstServed);
+}
+
 function install(zones: ZoneForWorker[]): void {
   const next = new Map<string, ServedZone>();
-  for (const { zone: plain, counters } of zones) {
-    reviveZone(plain);
-    const zone: Zone = { ...plain, transfer: plain.transfer ? transferSettings(plain.transfer.allow, []) : undefined };
-    const view = (rrset: Parameters<typeof liveKey>[1]) => live.get(liveKey(zone, rrset));
-    next.set(zone.originKey, new ServedZone(zone, view, counters, answers, undefined, firstServed));
-  }
+  for (const z of zones) next.set(z.zone.originKey, servedZone(z));
+  served = next;
+  store.replace(next);
+}
+
+/** Zones the reload changed are replaced, removed ones go; the others keep their ServedZone (and compiled answers). */
+function installDelta(put: ZoneForWorker[], remove: string[]): void {
+  const next = new Map(served);
+  for (const key of remove) next.delete(key);
+  for (const z of put) next.set(z.zone.originKey, servedZone(z));
+  served = next;
   store.replace(next);
 }
 
@@ -139,6 +154,12 @@ port.on('message', (m: MainMessage) => {
           (err: NodeJS.ErrnoException) => send({ kind: 'error', message: err.code ?? err.message }),
         );
       }
+      break;
+    case 'zonesDelta':
+      live = reviveLive(m.live);
+      // As on the main thread, zones a reload kept keep their compiled answers (health changes invalidate them, by 'live').
+      installDelta(m.put, m.remove);
+      send({ kind: 'installed' });
       break;
     case 'live':
       live = reviveLive(m.live);

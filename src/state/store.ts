@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, RrdnsError } from '../errors.ts';
 import { nextTurn } from '../zone/slices.ts';
-import { emptyState, overrideKey, parseState, patchCookieMasterKey, patchOverride, patchSerials, STATE_FILE, stateText, stateTextInSteps, type StateData, type StoredOverride, type StoredSerial } from './format.ts';
+import { emptyState, overrideKey, parseState, patchCookieMasterKey, patchOverride, patchSerials, STATE_FILE, stateText, stateTextChunks, type StateData, type StoredOverride, type StoredSerial } from './format.ts';
 import { acquireLock, LockTimeout, withLock } from './lock.ts';
 
 export type { StoredOverride, StoredSerial } from './format.ts';
@@ -37,7 +37,7 @@ export interface StateIo {
    * before it. Resolves true when the file was replaced. Optional: without it
    * writes are synchronous.
    */
-  writeAsync?(file: string, text: string, commit: () => boolean): Promise<boolean>;
+  writeAsync?(file: string, text: string | AsyncIterable<string>, commit: () => boolean): Promise<boolean>;
 }
 
 export const atomicIo: StateIo = {
@@ -233,8 +233,8 @@ export class StateStore {
       this.pending = next;
       this.superseded = false;
       this.writtenStamp = undefined;
-      const text = await stateTextInSteps(next, nextTurn);
-      const replaced = await writeAsync(file, text, () => !this.superseded);
+      // Chunk by chunk: no 2 MB string per reload (see stateTextChunks).
+      const replaced = await writeAsync(file, stateTextChunks(next, nextTurn), () => !this.superseded);
       if (replaced) {
         this.data = next;
         this.writtenStamp = fileStamp(file);

@@ -164,6 +164,21 @@ describe('rrdns help', () => {
     expect(mode.stderr).toContain('--rrl / RRDNS_RRL:');
     expect(mode.stderr).toContain('--rrl-exempt / RRDNS_RRL_EXEMPT (entry 1): "not-an-address" is not an address');
   });
+
+  it('cluster options: a bad etcd URL is named by its position in a comma-separated flag; other cluster options need --cluster-etcd (exit 2)', () => {
+    const url = spawnSync(process.execPath, [MAIN, 'serve', '--zones', 'zones', '--cluster-etcd', 'http://127.0.0.1:2379,ftp://127.0.0.1:2379'], { cwd: ROOT, encoding: 'utf8', env: serveEnv() });
+    expect(url.status).toBe(2);
+    expect(url.stderr).toContain('--cluster-etcd / RRDNS_CLUSTER_ETCD (entry 2): must be an etcd client URL');
+    const alone = spawnSync(process.execPath, [MAIN, 'serve', '--zones', 'zones'], { cwd: ROOT, encoding: 'utf8', env: serveEnv({ RRDNS_CLUSTER_NAME: 'prod' }) });
+    expect(alone.status).toBe(2);
+    expect(alone.stderr).toContain('the --cluster-* options need --cluster-etcd');
+    const ttl = spawnSync(process.execPath, [MAIN, 'serve', '--zones', 'zones', '--cluster-etcd', 'http://127.0.0.1:2379', '--cluster-lease-ttl', '1'], { cwd: ROOT, encoding: 'utf8', env: serveEnv() });
+    expect(ttl.status).toBe(2);
+    expect(ttl.stderr).toContain('--cluster-lease-ttl / RRDNS_CLUSTER_LEASE_TTL');
+    const auth = spawnSync(process.execPath, [MAIN, 'serve', '--zones', 'zones', '--cluster-etcd', 'http://127.0.0.1:2379', '--cluster-etcd-user', 'rrdns'], { cwd: ROOT, encoding: 'utf8', env: serveEnv() });
+    expect(auth.status).toBe(2);
+    expect(auth.stderr).toContain('etcd authentication needs both --cluster-etcd-user and --cluster-etcd-password-file');
+  });
 });
 
 describe('rrdns serve', () => {

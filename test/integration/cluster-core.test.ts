@@ -171,12 +171,16 @@ describe.skipIf(ETCD === undefined)('cluster core: two instances, one etcd', () 
   it('a reload that adds a checkers: 1 pool gives each new member one checker, agreed by both', async () => {
     const files = zoneFiles(backends);
     const zone = JSON.parse(files['cluster.test.yaml']!) as { records: Record<string, unknown> };
-    const extra = [backends[0]!, backends[3]!];
+    // Four members: the chance that none is given to b (and the hand-over below has nothing to do) is 1 in 16.
+    const extra = [...backends];
     zone.records.two = { A: extra.map((x) => x.address), pool: { check: { ...FAST, path: '/two' }, checkers: 1, members: Object.fromEntries(extra.map((x) => [x.address, { check: { port: x.port } }])) } };
-    for (const t of [a, b]) {
-      fs.writeFileSync(path.join(t.dir, 'cluster.test.yaml'), JSON.stringify(zone, null, 2));
-      expect((await t.server.reload('test')).ok).toBe(true);
-    }
+    // A rolling zone update: a has the new pool, b not yet. A member whose chosen checker is b (which lacks
+    // the check) is probed by a after the grace, so no member of the new pool goes unchecked.
+    fs.writeFileSync(path.join(a.dir, 'cluster.test.yaml'), JSON.stringify(zone, null, 2));
+    expect((await a.server.reload('test')).ok).toBe(true);
+    await poll('every member of two has a verdict on a while b lacks the pool', () => pool(a, 'two')?.members.every((m) => m.cluster!.probedHere && m.cluster!.verdicts.length === 1 && m.cluster!.combined === 'up') === true);
+    fs.writeFileSync(path.join(b.dir, 'cluster.test.yaml'), JSON.stringify(zone, null, 2));
+    expect((await b.server.reload('test')).ok).toBe(true);
     await poll('one checker per member of two, with its verdict on both', () =>
       pool(a, 'two')?.members.every((m) => {
         const onB = member(b, 'two', m.address)?.cluster;
@@ -302,6 +306,69 @@ describe.skipIf(ETCD === undefined)('cluster core: two instances, one etcd', () 
     // Every backend runs again (the drill above restarted the one it stopped): b alone serves both.
     await poll('both members of one served by b', async () => (await served(b, 'one')).length === 2);
   });
+});
+
+describe.skipIf(ETCD === undefined || toolPath('openssl') === undefined)('etcd over TLS with a client certificate', () => {
+  it('connects with --cluster-etcd-ca/-cert/-key, and a missing CA file fails the start naming the option', async () => {
+    const dir = tempDir('etcd-tls');
+    const ssl = (...args: string[]) => execFileAsync(toolPath('openssl')!, args, { cwd: dir });
+    await ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=rrdns-test-ca');
+    fs.writeFileSync(path.join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+    for (const [name, cn, ext] of [['server', '127.0.0.1', true], ['client', 'rrdns', false]] as const) {
+      await ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
+      await ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', ...(ext ? ['-extfile', 'san.ext'] : []));
+    }
+    const client = await freePort();
+    const peer = `http://127.0.0.1:${await freePort()}`;
+    const url = `https://127.0.0.1:${client}`;
+    const f = (n: string) => path.join(dir, n);
+    const proc = startProcess('etcd-tls', ETCD!, ['--name', 'tls', '--data-dir', f('data'), '--listen-client-urls', url, '--advertise-client-urls', url, '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `tls=${peer}`, '--cert-file', f('server.pem'), '--key-file', f('server.key'), '--trusted-ca-file', f('ca.pem'), '--client-cert-auth', '--log-level', 'error']);
+    let t: TestServer | undefined;
+    try {
+      const backends4 = [await startHttpBackend(), await startHttpBackend(), await startHttpBackend(), await startHttpBackend()];
+      try {
+        const tls = { ca: f('ca.pem'), cert: f('client.pem'), key: f('client.key') };
+        await expect(startTestServer(zoneFiles(backends4), { cluster: { etcd: [url], name: 'tls', instance: 'tls-a', tls: { ...tls, ca: f('missing.pem') } } })).rejects.toMatchObject({ code: 'RRDNS_CLUSTER_CONFIG', message: expect.stringContaining('--cluster-etcd-ca') });
+        t = await startTestServer(zoneFiles(backends4), { cluster: { etcd: [url], name: 'tls', instance: 'tls-a', tls } });
+        const node = t.server.cluster!;
+        await waitUntil(async () => node.state === 'connected', { what: 'connected over TLS', attempts: 300, intervalMs: 100, proc });
+        expect(node.status()).toMatchObject({ state: 'connected', members: [{ instance: 'tls-a', self: true }] });
+      } finally {
+        await t?.close();
+        for (const x of backends4) await x.close();
+      }
+    } finally {
+      await proc.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
+describe.skipIf(ETCD === undefined || toolPath('etcdctl') === undefined)('etcd with user and password', () => {
+  it('connects with --cluster-etcd-user and --cluster-etcd-password-file; a wrong password fails the start with CLUSTER_CONFIG', async () => {
+    const etcd = new OneEtcd();
+    await etcd.start();
+    const backends4 = [await startHttpBackend(), await startHttpBackend(), await startHttpBackend(), await startHttpBackend()];
+    let t: TestServer | undefined;
+    try {
+      const ctl = (...args: string[]) => execFileAsync(toolPath('etcdctl')!, ['--endpoints', etcd.url, ...args], { env: { ...process.env, ETCDCTL_API: '3' } });
+      await ctl('user', 'add', 'root', '--new-user-password=rootpw');
+      await ctl('auth', 'enable');
+      const pw = path.join(etcd.dataDir, 'pw');
+      fs.writeFileSync(pw, 'wrong\n');
+      await expect(startTestServer(zoneFiles(backends4), { cluster: { etcd: [etcd.url], name: 'auth', instance: 'auth-a', user: 'root', passwordFile: pw } })).rejects.toMatchObject({ code: 'RRDNS_CLUSTER_CONFIG', message: expect.stringContaining('--cluster-etcd-user') });
+      // The file's trailing newline is not part of the password.
+      fs.writeFileSync(pw, 'rootpw\n');
+      t = await startTestServer(zoneFiles(backends4), { cluster: { etcd: [etcd.url], name: 'auth', instance: 'auth-a', user: 'root', passwordFile: pw } });
+      const node = t.server.cluster!;
+      await waitUntil(async () => node.state === 'connected', { what: 'connected with a password', attempts: 300, intervalMs: 100 });
+      expect(node.status()).toMatchObject({ state: 'connected', members: [{ instance: 'auth-a', self: true }] });
+    } finally {
+      await t?.close();
+      for (const x of backends4) await x.close();
+      await etcd.close();
+    }
+  }, 120_000);
 });
 
 describe('alone (no --cluster-etcd)', () => {

@@ -277,6 +277,12 @@ describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with b
     expect(seen.stateDir).toEqual({ dir: true, uid: seen.uid });
   }, 120_000);
 
+  it('has fping for icmp checks, with CAP_NET_RAW as a file capability (it runs as rrdns, not root)', async () => {
+    const r = await runImage({ cmd: ['/usr/sbin/getcap', '/usr/bin/fping'] });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout).toMatch(/^\/usr\/bin\/fping cap_net_raw=ep$/m);
+  }, 120_000);
+
   it('passes CMD on to rrdns: `check` validates the zones baked into the image', async () => {
     const r = await runImage({ cmd: ['/opt/rrdns/entrypoint.sh', 'check'] });
     expect(r.code, describeRun(r)).toBe(0);

@@ -50,11 +50,13 @@ describe('fastInterval', () => {
     const t = await serve(victim, witness);
     expect(addresses((await udpQuery(t.port, 'www.fast.test')).packet).sort()).toEqual([victim.address, witness.address].sort());
 
-    // Steady: over 3 of the witness's probes (3 intervals) the victim is probed as often, give or take the phase.
+    // Steady: over 3 of the witness's probes (3 intervals) the victim is probed as often, give or take
+    // the phase and one fast re-check a timeout on a loaded machine may cause (re-checking at the fast
+    // interval throughout would be 30).
     const w0 = witness.hits;
     const v0 = victim.hits;
     await waitFor(() => witness.hits >= w0 + 3, 20_000, 'three witness probes');
-    expect(Math.abs(victim.hits - v0 - 3)).toBeLessThanOrEqual(1);
+    expect(Math.abs(victim.hits - v0 - 3)).toBeLessThanOrEqual(2);
 
     victim.setMode('status500');
     const failedFrom = victim.hits;
@@ -77,10 +79,13 @@ describe('fastInterval', () => {
     await waitFor(() => witness.hits >= w1 + 2, 20_000, 'two witness probes');
     expect(victim.hits - v1).toBeLessThanOrEqual(3);
 
-    // Recovery: rise - 1 = 1 fast re-check after the first success.
+    // Recovery: rise - 1 = 1 fast re-check after the first success, before the next interval tick.
     victim.setMode('ok');
     const okFrom = victim.hits;
     await waitFor(() => member(t, victim.address).health === 'up', 20_000, 'the victim to come back');
-    expect(victim.hits - okFrom).toBe(CHECK.rise);
+    const passing = victim.requests.slice(-(victim.hits - okFrom));
+    expect(passing.length).toBeGreaterThanOrEqual(CHECK.rise);
+    const rising = passing.slice(-CHECK.rise);
+    expect(witness.requests.filter((r) => r.at > rising[0]!.at && r.at < rising.at(-1)!.at).length).toBeLessThanOrEqual(1);
   });
 });

@@ -3,6 +3,8 @@
  * the same outcomes as the in-thread checker, a worker that dies is restarted
  * with the monitor's verdicts kept, and close() is idempotent and ends the thread.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckSchema, type CheckConfigInput } from '../../src/config/health-check.ts';
 import { createChecker } from '../../src/health/checkers.ts';
@@ -10,6 +12,8 @@ import { HealthMonitor, type MemberHealth } from '../../src/health/monitor.ts';
 import { makeTarget, type CheckTarget } from '../../src/health/target.ts';
 import { createWorkerChecker } from '../../src/health/worker-checker.ts';
 import { startHttpBackend, startHttpsBackend, waitFor, type Backend, type HttpsBackend } from '../support/backends.ts';
+import { dig } from '../support/dig.ts';
+import { startRrdns, tempDir } from '../support/spawn.ts';
 
 function target(b: Backend, input: CheckConfigInput = {}): CheckTarget {
   return makeTarget(b.address, 'www.example.test', CheckSchema.parse({ port: b.port, interval: '200ms', timeout: '150ms', ...input }));
@@ -127,4 +131,29 @@ describe('the worker-thread checker', () => {
     expect(await worker.check(target(b), signal())).toMatchObject({ ok: false, detail: 'checker closed' });
     await waitFor(() => b.connections === 0, 5000, 'the keep-alive connection to close with the worker');
   });
+});
+
+describe('the probing thread starts with the first checks', () => {
+  const threadNames = (pid: number) => fs.readdirSync(`/proc/${pid}/task`).map((t) => { try { return fs.readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim(); } catch { return ''; } });
+
+  it.skipIf(!fs.existsSync('/proc/self/task'))('a server whose zones have no checks runs no rrdns-health thread; a reload that adds a pool starts it and its first check passes', async () => {
+    const b = await startHttpBackend();
+    const dir = tempDir('lazy-checker');
+    const zone = (pool: string) => `origin: lazy.test\nsoa: { mname: ns1, rname: hostmaster, serial: 1 }\nrecords:\n  '@': { NS: ns1 }\n  ns1: { A: 192.0.2.53 }\n  www: { A: [${b.address}]${pool} }\n`;
+    fs.writeFileSync(path.join(dir, 'lazy.test.yaml'), zone(''));
+    const rrdns = await startRrdns({ zonesDir: dir, args: ['--admin', 'off', '--no-watch'] });
+    try {
+      expect(threadNames(rrdns.pid)).not.toContain('rrdns-health');
+      fs.writeFileSync(path.join(dir, 'lazy.test.yaml'), zone(`, pool: { check: { port: ${b.port}, interval: 1s, timeout: 500ms } }`));
+      process.kill(rrdns.pid, 'SIGHUP');
+      await waitFor(() => rrdns.logs.some((l) => l.msg === 'zones reloaded' && l.pools === 1), 20_000, 'the reload with a pool');
+      expect(threadNames(rrdns.pid)).toContain('rrdns-health');
+      // The first check ran on the thread once it listened: the backend is up, not timed out during its start.
+      expect(rrdns.logs.filter((l) => l.msg === 'health state changed')).toEqual([]);
+      expect((await dig(rrdns.port, ['www.lazy.test', 'A'])).answer.map((r) => r.data)).toEqual([b.address]);
+    } finally {
+      await rrdns.close();
+      await b.close();
+    }
+  }, 60_000);
 });

@@ -105,3 +105,50 @@ describe(`${ZONES} zones`, () => {
     expect(after - settled).toBeLessThan(settled / 10);
   }, 120_000);
 });
+
+describe(`${ZONES} zones, the watcher on`, () => {
+  let dir: string;
+  let rrdns: RrdnsProcess;
+  const watcherLines = () => reloadLines(rrdns).filter((l) => l.trigger === 'file change');
+
+  beforeAll(async () => {
+    dir = tempDir('many-zones-watch');
+    for (let z = 0; z < ZONES; z++) fs.writeFileSync(path.join(dir, `z${z}.test.zone`), zoneText(z, 1, '10.9.0.1'));
+    // The poll is an hour away: the reloads below come from the file events alone.
+    rrdns = await startRrdns({ zonesDir: dir, args: ['--admin', 'off', '--watch', '--watch-poll-ms', '3600000'], startTimeoutMs: 60_000 });
+  }, 90_000);
+  afterAll(() => rrdns?.close());
+
+  async function nextWatcherLine(before: number): Promise<Record<string, unknown>> {
+    const until = Date.now() + RELOAD_WAIT_MS;
+    while (watcherLines().length <= before) {
+      if (Date.now() > until || !rrdns.running()) throw new Error(`no reload line from the watcher; stderr: ${rrdns.stderr()}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return watcherLines().at(-1)!;
+  }
+
+  it('an edit in place and an editor-style save (temporary file renamed over) each stat and parse one file of 2,000', async () => {
+    let before = watcherLines().length;
+    fs.writeFileSync(path.join(dir, 'z5.test.zone'), zoneText(5, 2, '10.5.5.5'));
+    let line = await nextWatcherLine(before);
+    expect({ looked: line.looked, parsed: line.parsed, unchanged: line.unchanged, files: line.files }).toEqual({ looked: 1, parsed: 1, unchanged: ZONES - 1, files: ZONES });
+    expect((await dig(rrdns.port, ['www.z5.test', 'A'])).answer.map((r) => r.data)).toEqual(['10.5.5.5']);
+
+    before = watcherLines().length;
+    const tmp = path.join(dir, '.z6.test.zone.swp-save');
+    fs.writeFileSync(tmp, zoneText(6, 2, '10.6.6.6'));
+    fs.renameSync(tmp, path.join(dir, 'z6.test.zone'));
+    line = await nextWatcherLine(before);
+    expect({ looked: line.looked, parsed: line.parsed }).toEqual({ looked: 1, parsed: 1 });
+    expect((await dig(rrdns.port, ['www.z6.test', 'A'])).answer.map((r) => r.data)).toEqual(['10.6.6.6']);
+    // Another zone answers as before, and a SIGHUP still looks at every file.
+    expect((await dig(rrdns.port, ['www.z7.test', 'A'])).answer.map((r) => r.data)).toEqual(['10.9.0.1']);
+    const all = reloadLines(rrdns).length;
+    process.kill(rrdns.pid, 'SIGHUP');
+    const until = Date.now() + RELOAD_WAIT_MS;
+    while (reloadLines(rrdns).length <= all && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    const hup = reloadLines(rrdns).at(-1)!;
+    expect({ trigger: hup.trigger, looked: hup.looked, parsed: hup.parsed }).toEqual({ trigger: 'SIGHUP', looked: ZONES, parsed: 0 });
+  }, 120_000);
+});

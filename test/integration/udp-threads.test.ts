@@ -74,6 +74,26 @@ describe('UDP answer threads', () => {
     expect(await workersAnswered(t, 1)).toBeGreaterThan(0);
   });
 
+  it('a reload sends the worker only what changed: an edited, an added and a removed zone reach it, the unchanged one keeps answering', async () => {
+    const other = (origin: string, a: string) => `origin: ${origin}\nsoa: { mname: ns1, rname: hostmaster, serial: 1 }\nrecords:\n  "@": { NS: ns1 }\n  ns1: { A: 192.0.2.53 }\n  www: { A: ${a} }\n`;
+    const t = await serve({ 'mt.test.yaml': zoneText(), 'keep.test.yaml': other('keep.test', '192.0.2.10'), 'gone.test.yaml': other('gone.test', '192.0.2.11') });
+    const before = t.server.udpThreadStats().zonesPosted;
+    expect(before).toBe(3);
+    fs.writeFileSync(path.join(t.dir, 'mt.test.yaml'), zoneText('  new: { A: 192.0.2.99 }\n'));
+    fs.writeFileSync(path.join(t.dir, 'added.test.yaml'), other('added.test', '192.0.2.12'));
+    fs.rmSync(path.join(t.dir, 'gone.test.yaml'));
+    expect((await t.server.reload()).ok).toBe(true);
+    // One worker: the edited zone and the added one cross, the kept and the removed ones do not.
+    expect(t.server.udpThreadStats().zonesPosted - before).toBe(2);
+    for (let i = 0; i < 40; i++) {
+      expect(addresses((await udpQuery(t.port, 'new.mt.test')).packet)).toEqual(['192.0.2.99']);
+      expect(addresses((await udpQuery(t.port, 'www.added.test')).packet)).toEqual(['192.0.2.12']);
+      expect(addresses((await udpQuery(t.port, 'www.keep.test')).packet)).toEqual(['192.0.2.10']);
+      expect((await udpQuery(t.port, 'www.gone.test')).packet.header.rcode).toBe(5); // REFUSED: no zone
+    }
+    expect(await workersAnswered(t, 1)).toBeGreaterThan(0);
+  });
+
   it('a health change reaches every thread: a stopped backend leaves every answer', async () => {
     const a = await startHttpBackend({ mode: 'ok' });
     const b = await startHttpBackend({ mode: 'ok' });

@@ -72,4 +72,14 @@ describe('stateTextInSteps', () => {
     expect(pauses).toBe(Math.max(0, Math.ceil(Object.keys(s.serials).length / 500) - 1));
     expect(parseState(text)).toEqual({ ok: true, state: s });
   });
+
+  it('writes after a patch give the same octets as stateText: the lines it keeps per entry are only reused for unchanged entries', async () => {
+    let s = patchSerials(emptyState(), many(1200, 1));
+    expect(await stateTextInSteps(s, async () => undefined)).toBe(stateText(s));
+    // A reload's change: a few entries replaced, the others the same objects.
+    s = patchSerials(s, new Map([['z3.test.', entry(9)], ['z700.test.', entry(10)], ['new.test.', entry(2)]]));
+    const text = await stateTextInSteps(s, async () => undefined);
+    expect(text).toBe(stateText(s));
+    expect(text).toContain('"serial": 9');
+  });
 });

@@ -44,16 +44,16 @@ describe('ZoneDirReader', () => {
     const reader = new ZoneDirReader(dir);
     const first = reader.readSync();
     expect(first.issues).toEqual([]);
-    expect(first.counts).toEqual({ files: 5, parsed: 5, unchanged: 0 });
+    expect(first.counts).toEqual({ files: 5, parsed: 5, unchanged: 0, looked: 5 });
 
     const again = await reader.read();
-    expect(again.counts).toEqual({ files: 5, parsed: 0, unchanged: 5 });
+    expect(again.counts).toEqual({ files: 5, parsed: 0, unchanged: 5, looked: 5 });
     const before = byOrigin(first.zones);
     for (const z of again.zones) expect(z).toBe(before.get(nameToText(z.origin)));
 
     write(dir, 'z2.test.zone', zoneText('z2.test', '10.9.9.9'));
     const edited = await reader.read();
-    expect(edited.counts).toEqual({ files: 5, parsed: 1, unchanged: 4 });
+    expect(edited.counts).toEqual({ files: 5, parsed: 1, unchanged: 4, looked: 5 });
     const after = byOrigin(edited.zones);
     expect(after.get('z2.test.')).not.toBe(before.get('z2.test.'));
     expect(wwwOf(after.get('z2.test.'))).toContain('10.9.9.9');
@@ -67,7 +67,7 @@ describe('ZoneDirReader', () => {
     const first = reader.readSync();
     write(dir, 'a.test.zone', zoneText('a.test', '10.0.0.1'), new Date(Date.now() + 60_000));
     const touched = await reader.read();
-    expect(touched.counts).toEqual({ files: 1, parsed: 0, unchanged: 1 });
+    expect(touched.counts).toEqual({ files: 1, parsed: 0, unchanged: 1, looked: 1 });
     expect(touched.zones[0]).toBe(first.zones[0]);
   });
 
@@ -85,7 +85,7 @@ describe('ZoneDirReader', () => {
     expect(r.issues).toEqual([]);
     expect([...byOrigin(r.zones).keys()]).toEqual(['c.test.']);
     // Renamed: origin comes from the new file name, so the file is parsed under it.
-    expect(r.counts).toEqual({ files: 1, parsed: 1, unchanged: 0 });
+    expect(r.counts).toEqual({ files: 1, parsed: 1, unchanged: 0, looked: 1 });
   });
 
   it('a broken file is reported with file and line, the other files still load, and fixing it parses it again', async () => {
@@ -124,6 +124,53 @@ describe('ZoneDirReader', () => {
     expect((await reader.read()).counts.parsed).toBe(0);
     fs.writeFileSync(path.join(shared, 'n.txt'), '$TTL 300\n@ SOA ns1 hostmaster 2 3600 900 604800 60\n@ NS ns1\nns1 A 192.0.2.53\nwww A 10.2.2.2\n');
     const r = await reader.read();
+    expect(r.counts.parsed).toBe(1);
+    expect(wwwOf(r.zones[0])).toContain('10.2.2.2');
+  });
+});
+
+describe('ZoneDirReader.read(changed): a watcher names what changed', () => {
+  it('looks only at the named files; files not named keep their Zone until a full read', async () => {
+    const dir = tempDir();
+    for (let i = 0; i < 4; i++) write(dir, `z${i}.test.zone`, zoneText(`z${i}.test`, `10.0.0.${i}`));
+    const reader = new ZoneDirReader(dir);
+    const first = byOrigin(reader.readSync().zones);
+    write(dir, 'z1.test.zone', zoneText('z1.test', '10.1.1.1'));
+    write(dir, 'z2.test.zone', zoneText('z2.test', '10.2.2.2'));
+    const named = await reader.read(new Set(['z1.test.zone']));
+    expect(named.counts).toEqual({ files: 4, parsed: 1, unchanged: 3, looked: 1 });
+    const after = byOrigin(named.zones);
+    expect(wwwOf(after.get('z1.test.'))).toContain('10.1.1.1');
+    // Not named: taken as unchanged (the watcher's poll would name it, or a SIGHUP reads everything).
+    expect(after.get('z2.test.')).toBe(first.get('z2.test.'));
+    const full = await reader.read();
+    expect(full.counts).toEqual({ files: 4, parsed: 1, unchanged: 3, looked: 4 });
+    expect(wwwOf(byOrigin(full.zones).get('z2.test.'))).toContain('10.2.2.2');
+  });
+
+  it('a file added or removed counts whatever was named: the listing is always read', async () => {
+    const dir = tempDir();
+    write(dir, 'a.test.zone', zoneText('a.test', '10.0.0.1'));
+    write(dir, 'b.test.zone', zoneText('b.test', '10.0.0.2'));
+    const reader = new ZoneDirReader(dir);
+    reader.readSync();
+    fs.rmSync(path.join(dir, 'a.test.zone'));
+    write(dir, 'c.test.zone', zoneText('c.test', '10.0.0.3'));
+    const r = await reader.read(new Set());
+    expect([...byOrigin(r.zones).keys()].sort()).toEqual(['b.test.', 'c.test.']);
+    expect(r.counts).toEqual({ files: 2, parsed: 1, unchanged: 1, looked: 1 });
+  });
+
+  it('a native zone whose master file (a .zone file in the same directory) was named is parsed again', async () => {
+    const dir = tempDir();
+    const body = (www: string) => `$TTL 300\n@ SOA ns1 hostmaster 1 3600 900 604800 60\n@ NS ns1\nns1 A 192.0.2.53\nwww A ${www}\n`;
+    write(dir, 'inner.zone', body('10.1.1.1'));
+    write(dir, 'n.test.yaml', 'masterFile: inner.zone\n');
+    const reader = new ZoneDirReader(dir);
+    expect(reader.readSync().zones.map((z) => nameToText(z.origin))).toEqual(['n.test.']);
+    write(dir, 'inner.zone', body('10.2.2.2'));
+    const r = await reader.read(new Set(['inner.zone']));
+    expect(r.issues).toEqual([]);
     expect(r.counts.parsed).toBe(1);
     expect(wwwOf(r.zones[0])).toContain('10.2.2.2');
   });

@@ -1,0 +1,81 @@
+/**
+ * The server's side of the cluster (src/cluster/), kept out of server.ts:
+ * imports the cluster module (and etcd3 behind it) only when --cluster-etcd
+ * is given, and hands it the ports it needs: the monitor (probing wishes go
+ * through the ProbeSwitch it shares with cold standby), the overrides (the
+ * state directory first, then the registry), the metrics, the member record.
+ */
+import type { ServerConfig } from '../config/schema.ts';
+import type { HealthMonitor } from '../health/monitor.ts';
+import type { Logger } from '../observability/log.ts';
+import type { LogLimiter } from '../observability/log-limiter.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { StateStore } from '../state/store.ts';
+import type { AdminOverride } from '../zone/zone.ts';
+import type { ClusterNode } from '../cluster/node.ts';
+import type { PoolRegistry } from './pool-registry.ts';
+import type { ProbeSwitch } from './probe-switch.ts';
+
+export interface ClusterGlueDeps {
+  config: ServerConfig;
+  version: string;
+  monitor: HealthMonitor;
+  probeSwitch: ProbeSwitch;
+  pools: PoolRegistry;
+  stateStore: () => StateStore | undefined;
+  metrics: Metrics;
+  log: Logger;
+  logLimiter: LogLimiter;
+  /** Compiled answers are redone at the end of this loop turn. */
+  invalidateSoon: () => void;
+  listen: () => string[];
+  admin: () => string | null;
+}
+
+/** The cluster node, made and started (connecting in the background); undefined alone. */
+export async function startClusterNode(d: ClusterGlueDeps): Promise<ClusterNode | undefined> {
+  if (!d.config.cluster) return undefined;
+  const { createCluster } = await import('../cluster/index.ts');
+  const { registerClusterMetrics } = await import('../observability/cluster-metrics.ts');
+  const { monitor, probeSwitch, pools } = d;
+  const apply = (owner: string, address: string, override: AdminOverride | null) => {
+    try {
+      d.stateStore()?.setOverride(owner, address, override);
+    } catch (e) {
+      // Applied all the same: etcd holds it, and a restart reads it from there.
+      d.log.error({ owner, address, override, err: e }, 'cluster override not written to the state directory');
+    }
+    pools.applyOverride(owner, address, override);
+    d.invalidateSoon();
+  };
+  const node = await createCluster(d.config, {
+    monitor: {
+      state: (key) => monitor.state(key),
+      target: (key) => monitor.target(key),
+      timeToPossibleChange: (key) => monitor.timeToPossibleChange(key),
+      setProbing: (key, on) => void probeSwitch.set('cluster', key, on),
+    },
+    overrides: {
+      apply,
+      local: () => {
+        const store = d.stateStore();
+        return store && d.config.stateDir !== 'off'
+          ? store.overrides().map((o) => ({ owner: o.owner, address: o.address, override: o.override, at: Date.parse(o.setAt) || 0 }))
+          : pools.apiOverrideList().map((o) => ({ ...o, at: 0 }));
+      },
+    },
+    onViewChange: d.invalidateSoon,
+    log: d.log,
+    logLimiter: d.logLimiter,
+    member: { version: d.version, listen: d.listen, admin: d.admin },
+    metrics: registerClusterMetrics(d.metrics.registry, () => node.gauges()),
+  });
+  pools.setHealthView(node);
+  node.start();
+  return node;
+}
+
+/** Each pool member's check with its pool's `checkers` (the cluster decides from these who probes what). */
+export function clusterChecks(entries: Iterable<{ spec: { checkers?: number | undefined }; members: { target: { key: string } }[] }>): { key: string; checkers: number | undefined }[] {
+  return [...entries].flatMap((e) => e.members.map((m) => ({ key: m.target.key, checkers: e.spec.checkers })));
+}
