@@ -16,6 +16,7 @@ import { loadZoneDir } from './zone/load.ts';
 import { nameToText } from './zone/name.ts';
 import { RrdnsServer } from './server/server.ts';
 import { failoverEstimates } from './server/pool-policy.ts';
+import { assertLocalAddress } from './health/source-address.ts';
 import { PoolRegistry } from './server/pool-registry.ts';
 import { flushLogs, setStdoutBufferBytes } from './observability/log.ts';
 
@@ -38,6 +39,7 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
   { flag: 'listen', env: 'RRDNS_LISTEN', kind: 'list', arg: 'HOST:PORT', help: 'UDP+TCP address, repeatable (env: comma-separated); IPv6 as [::1]:5353', default: '127.0.0.1:5353' , path: 'listen' },
   { flag: 'log-level', env: 'RRDNS_LOG_LEVEL', kind: 'string', arg: 'LEVEL', help: 'fatal|error|warn|info|debug|trace|silent (debug logs every query)', default: 'info' , path: 'logLevel' },
   { flag: 'log-buffer-bytes', env: 'RRDNS_LOG_BUFFER_BYTES', kind: 'int', arg: 'BYTES', help: 'log output waiting for a slow stdout; past it lines are dropped and counted, queries never wait', default: '1048576', path: 'logBufferBytes' },
+  { flag: 'check-source-address', env: 'RRDNS_CHECK_SOURCE_ADDRESS', kind: 'string', arg: 'IP', help: 'local address HTTP(S)/TCP health checks connect from, for targets of its family (the other family: the default source)', default: 'the system\'s choice by route', path: 'checkSourceAddress' },
   { flag: 'identity', env: 'RRDNS_IDENTITY', kind: 'string', arg: 'TEXT', help: 'answer CHAOS TXT id.server/hostname.bind with TEXT', default: 'none: CHAOS is REFUSED' , path: 'identity' },
   { flag: 'admin', env: 'RRDNS_ADMIN', kind: 'string', arg: 'HOST:PORT|off', help: 'admin HTTP listener: /healthz /readyz /api/v1/health /metrics and the status page', default: '127.0.0.1:8053' , path: 'admin.listen' },
   { flag: 'admin-token-file', env: 'RRDNS_ADMIN_TOKEN_FILE', kind: 'string', arg: 'FILE', help: 'bearer token (file contents) that PUT/DELETE on the admin API require; needed to listen off loopback', default: 'none: mutating endpoints open on loopback only', path: 'admin.tokenFile' },
@@ -230,6 +232,7 @@ async function serve(values: ServeValues): Promise<void> {
         logLevel: get('log-level'),
         logBufferBytes: get('log-buffer-bytes'),
         identity: get('identity'),
+        checkSourceAddress: get('check-source-address'),
         admin: drop({ listen: get('admin'), allowRemote: get('admin-allow-remote'), tokenFile: get('admin-token-file') }),
         stateDir: get('state-dir'),
         cluster: clusterSettings(get),
@@ -271,6 +274,14 @@ async function serve(values: ServeValues): Promise<void> {
     let message = (e as Error).message;
     message = nameFlags(message);
     fail(`rrdns: ${message}`, 2);
+  }
+  if (config.checkSourceAddress) {
+    // An address this host does not have would fail every probe: every backend down, not a clear error.
+    try {
+      await assertLocalAddress(config.checkSourceAddress, '--check-source-address / RRDNS_CHECK_SOURCE_ADDRESS');
+    } catch (e) {
+      fail(`rrdns: ${(e as Error).message}`, 2);
+    }
   }
   setStdoutBufferBytes(config.logBufferBytes);
   const server = new RrdnsServer(config);

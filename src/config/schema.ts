@@ -248,6 +248,15 @@ export const ServerConfigSchema = z
     /** Answers CHAOS TXT id.server / hostname.bind when set; otherwise CHAOS is REFUSED. */
     identity: z.string().min(1).max(255).optional(),
     /**
+     * The local address HTTP(S)/TCP health checks connect from, for targets of
+     * its family (the other family keeps the default source). Whether the host
+     * has it is checked at start (src/health/source-address.ts).
+     */
+    checkSourceAddress: z
+      .string()
+      .refine((s) => net.isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address (no port, no name)' })
+      .optional(),
+    /**
      * Zone reload without a signal: the directory is watched (inotify via
      * fs.watch) and also polled, because bind mounts, NFS and Kubernetes
      * ConfigMaps do not always deliver file events.

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { createChecker, type CheckOutcome } from './checkers.ts';
 import type { CheckTarget } from './target.ts';
 import type { FromChecker, ToChecker } from './worker-protocol.ts';
@@ -33,8 +33,12 @@ try {
  * messages themselves a large part of the cost. A verdict is at most this late.
  */
 const BATCH_MS = 10;
+const sourceAddress = (workerData as { sourceAddress?: string } | null)?.sourceAddress;
 // fping (icmp checks) is spawned from this thread too: its stream is parsed here, off the answering thread.
-const checker = createChecker({ icmp: { log: (level, msg, fields) => port.postMessage({ kind: 'log', level, msg, fields } satisfies FromChecker) } });
+const checker = createChecker({
+  ...(sourceAddress ? { sourceAddress } : {}),
+  icmp: { log: (level, msg, fields) => port.postMessage({ kind: 'log', level, msg, fields } satisfies FromChecker) },
+});
 const targets = new Map<string, CheckTarget>();
 const running = new Map<number, AbortController>();
 let ids: number[] = [];

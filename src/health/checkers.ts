@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { Client, Pool, type Dispatcher } from 'undici';
 import { formatExpect, statusAccepted } from '../config/health-check.ts';
 import { createIcmpChecker, type IcmpChecker, type IcmpCheckerOptions } from './icmp/icmp-checker.ts';
+import { localAddressFor } from './source-address.ts';
 import { hostHeader, serverName, urlHost, type CheckTarget } from './target.ts';
 
 export interface CheckOutcome {
@@ -35,6 +36,8 @@ export type Checker = (target: CheckTarget, signal: AbortSignal) => Promise<Chec
 export interface CheckerOptions {
   /** Monotonic clock in ms for `latencyMs` (default `performance.now`). */
   now?: () => number;
+  /** Local address probes of its family connect from (--check-source-address); others use the default. */
+  sourceAddress?: string;
   /** For `type: icmp` checks (fping, started at the first icmp probe: see icmp/icmp-checker.ts). */
   icmp?: IcmpCheckerOptions;
 }
@@ -51,7 +54,8 @@ type ProbeResult = Omit<CheckOutcome, 'latencyMs'>;
 /** Creates a checker; `close()` aborts in-flight probes and resolves once their sockets are closed. */
 export function createChecker(opts: CheckerOptions = {}): { check: Checker; close(): Promise<void> } {
   const now = opts.now ?? (() => performance.now());
-  const pools = new KeepAlivePools();
+  const source = opts.sourceAddress;
+  const pools = new KeepAlivePools(source);
   const inFlight = new Set<{ controller: AbortController; done: Promise<unknown> }>();
   let closed = false;
   let closing: Promise<void> | undefined;
@@ -73,7 +77,7 @@ export function createChecker(opts: CheckerOptions = {}): { check: Checker; clos
 
     const probe = (async (): Promise<ProbeResult> => {
       try {
-        return target.config.type === 'tcp' ? await tcpProbe(target, controller.signal) : await httpProbe(target, controller.signal, pools);
+        return target.config.type === 'tcp' ? await tcpProbe(target, controller.signal, source) : await httpProbe(target, controller.signal, pools, source);
       } catch (e) {
         const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
         if (reason === TIMEOUT) return { ok: false, detail: `timeout after ${timeoutMs}ms` };
@@ -113,9 +117,10 @@ export function createChecker(opts: CheckerOptions = {}): { check: Checker; clos
 // TCP
 
 /** Connects to address:port; success on 'connect'. Resolves or rejects only after the socket closed. */
-function tcpProbe(target: CheckTarget, signal: AbortSignal): Promise<ProbeResult> {
+function tcpProbe(target: CheckTarget, signal: AbortSignal, source: string | undefined): Promise<ProbeResult> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: target.address, port: target.config.port, family: target.family });
+    const localAddress = localAddressFor(source, target.family);
+    const socket = net.connect({ host: target.address, port: target.config.port, family: target.family, ...(localAddress ? { localAddress } : {}) });
     let result: { ok: true } | { ok: false; error: unknown } | undefined;
     const settle = (r: NonNullable<typeof result>) => {
       if (result) return;
@@ -243,11 +248,14 @@ const STALE_SOCKET = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_
 const isStaleSocket = (e: unknown) => STALE_SOCKET.has((e as { code?: string } | null)?.code ?? '');
 
 /** undici options shared by the fresh-connection clients and the keep-alive pools. */
-function dispatcherOptions(target: CheckTarget, scheme: Hop['scheme']) {
+function dispatcherOptions(target: CheckTarget, scheme: Hop['scheme'], source: string | undefined) {
   const c = target.config;
   const sni = serverName(target);
+  const localAddress = localAddressFor(source, target.family);
   return {
     allowH2: false,
+    // A client option, not a connect one: undici passes it to every connection it opens, pooled ones included.
+    ...(localAddress ? { localAddress } : {}),
     // Our own timer (c.timeout, started first) is the limit; undici's timeouts are only a backstop.
     connect: {
       timeout: c.timeout + BACKSTOP_MS,
@@ -272,6 +280,11 @@ export const KEEPALIVE_CONNECTIONS = 16;
  */
 class KeepAlivePools {
   readonly #pools = new Map<string, Pool>();
+  readonly #source: string | undefined;
+
+  constructor(source: string | undefined) {
+    this.#source = source;
+  }
 
   get(target: CheckTarget, hop: Hop, origin: string): Pool {
     const c = target.config;
@@ -279,7 +292,7 @@ class KeepAlivePools {
     let pool = this.#pools.get(key);
     if (!pool) {
       pool = new Pool(origin, {
-        ...dispatcherOptions(target, hop.scheme),
+        ...dispatcherOptions(target, hop.scheme, this.#source),
         pipelining: 1,
         // Bounded: a burst (a first round, a slow backend) queues probes instead of opening a connection for each.
         connections: KEEPALIVE_CONNECTIONS,
@@ -299,7 +312,7 @@ class KeepAlivePools {
   }
 }
 
-async function httpProbe(target: CheckTarget, signal: AbortSignal, pools: KeepAlivePools): Promise<ProbeResult> {
+async function httpProbe(target: CheckTarget, signal: AbortSignal, pools: KeepAlivePools, source: string | undefined): Promise<ProbeResult> {
   const c = target.config;
   const host = hostHeader(target);
   const headers: Record<string, string> = { ...c.headers, host, 'user-agent': c.userAgent };
@@ -308,7 +321,7 @@ async function httpProbe(target: CheckTarget, signal: AbortSignal, pools: KeepAl
     const origin = `${hop.scheme}://${urlHost(target.address, target.family)}:${hop.port}`;
     if (c.keepAlive) return pools.get(target, hop, origin);
     // A new connection per request, closed after it: nothing idles between checks, and a dead listener shows.
-    const client = new Client(origin, { ...dispatcherOptions(target, hop.scheme), pipelining: 0 });
+    const client = new Client(origin, { ...dispatcherOptions(target, hop.scheme, source), pipelining: 0 });
     fresh.push(client);
     return client;
   };

@@ -35,6 +35,8 @@ export interface WorkerCheckerOptions {
   onLog?: IcmpLog;
   /** Bound on close(): after it the worker is terminated (default 5000 ms). */
   closeTimeoutMs?: number;
+  /** Local address probes of its family connect from (--check-source-address; the worker's checker gets it). */
+  sourceAddress?: string;
 }
 
 export interface WorkerChecker {
@@ -157,10 +159,10 @@ export function createWorkerChecker(opts: WorkerCheckerOptions = {}): WorkerChec
     if (closed) return;
     let w: Worker;
     try {
-      w = new Worker(url, { name: 'rrdns-health' });
+      w = new Worker(url, { name: 'rrdns-health', workerData: { sourceAddress: opts.sourceAddress } });
     } catch (e) {
       opts.onFallback?.(e);
-      fallback = createChecker(opts.onLog ? { icmp: { log: opts.onLog } } : {});
+      fallback = createChecker({ ...(opts.sourceAddress ? { sourceAddress: opts.sourceAddress } : {}), ...(opts.onLog ? { icmp: { log: opts.onLog } } : {}) });
       wakeReady();
       for (const p of [...pending.values()]) void fallback.check(p.target, p.signal).then((o) => settle(p, o));
       return;

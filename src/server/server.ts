@@ -169,6 +169,7 @@ export class RrdnsServer {
       createWorkerChecker({
         onCrash: (err, restartInMs) => this.log.error({ err, restartInMs }, 'health-check worker died; restarting it (health states are kept)'),
         onFallback: (err) => this.log.warn({ err }, 'no health-check worker thread; probes run on the main thread'),
+        ...(config.checkSourceAddress ? { sourceAddress: config.checkSourceAddress } : {}),
         onLog: (level, msg, fields) => this.log[level](fields, msg),
       });
     this.monitor = new HealthMonitor({

@@ -35,6 +35,8 @@ export interface SeenRequest {
   headers: http.IncomingHttpHeaders;
   /** Arrival time (performance.now()), for tests of how checks are spread in time. */
   at: number;
+  /** The client's address (the prober's source address). */
+  from: string;
 }
 
 export interface Backend {
@@ -48,6 +50,16 @@ export interface Backend {
   readonly accepted: number;
   /** The last 100 requests, oldest first. */
   readonly requests: readonly SeenRequest[];
+  /** Connections accepted per client address since the backend started (refused ones included). */
+  readonly peers: ReadonlyMap<string, number>;
+  /** HTTP requests received per client address (TCP backends: connections accepted and not refused). */
+  readonly hitsFrom: ReadonlyMap<string, number>;
+  /**
+   * Connections from these client addresses are reset (TCP RST) as soon as
+   * they are accepted, whatever the mode: the backend is down for a prober that
+   * connects from one of them and up for the others. [] refuses nobody.
+   */
+  refuseFrom(addresses: readonly string[]): void;
   setMode(mode: BackendMode): void;
   /** Extra headers the 'ok' answers carry from now on. */
   setHeaders(headers: Record<string, string>): void;
@@ -109,13 +121,32 @@ interface Core {
   mode: BackendMode;
   /** Extra headers on every 200 'ok' answer (e.g. X-Load for load feedback). */
   headers: Record<string, string>;
+  peers: Map<string, number>;
+  hitsFrom: Map<string, number>;
+  refused: Set<string>;
+}
+
+/** 127.0.0.1 for an IPv4-mapped '::ffff:127.0.0.1' (a dual-stack listener's view). */
+function peerAddress(socket: net.Socket): string {
+  const a = socket.remoteAddress ?? '';
+  return a.startsWith('::ffff:') && net.isIPv4(a.slice(7)) ? a.slice(7) : a;
+}
+
+function countFrom(map: Map<string, number>, address: string): void {
+  map.set(address, (map.get(address) ?? 0) + 1);
 }
 
 function track(core: Core, server: net.Server): void {
   server.on('connection', (socket: net.Socket) => {
     core.accepted++;
-    core.sockets.add(socket);
+    const from = peerAddress(socket);
+    countFrom(core.peers, from);
     socket.on('error', () => {}); // clients that reset or go away are expected
+    if (core.refused.has(from)) {
+      socket.resetAndDestroy();
+      return;
+    }
+    core.sockets.add(socket);
     socket.once('close', () => core.sockets.delete(socket));
   });
 }
@@ -124,8 +155,11 @@ function handler(core: Core, secure: boolean): http.RequestListener {
   let flip = 0;
   return (req, res) => {
     core.hits++;
+    const from = peerAddress(req.socket);
+    countFrom(core.hitsFrom, from);
     core.requests.push({
       at: performance.now(),
+      from,
       method: req.method ?? '',
       url: req.url ?? '',
       host: req.headers.host,
@@ -225,6 +259,15 @@ function makeBackend(address: string, core: Core, create: () => net.Server): Bac
     get requests() {
       return core.requests;
     },
+    get peers() {
+      return core.peers;
+    },
+    get hitsFrom() {
+      return core.hitsFrom;
+    },
+    refuseFrom(addresses) {
+      core.refused = new Set(addresses);
+    },
     setMode(mode) {
       core.mode = mode;
     },
@@ -248,7 +291,7 @@ export interface BackendOptions {
 }
 
 function newCore(opts: BackendOptions): Core {
-  return { port: opts.port ?? 0, hits: 0, accepted: 0, perSocket: new WeakMap(), sockets: new Set(), requests: [], mode: opts.mode ?? 'ok', headers: { ...opts.headers } };
+  return { port: opts.port ?? 0, hits: 0, accepted: 0, perSocket: new WeakMap(), sockets: new Set(), requests: [], mode: opts.mode ?? 'ok', headers: { ...opts.headers }, peers: new Map(), hitsFrom: new Map(), refused: new Set() };
 }
 
 export async function startHttpBackend(opts: BackendOptions = {}): Promise<Backend> {
@@ -280,7 +323,10 @@ export async function startTcpBackend(opts: BackendOptions = {}): Promise<Backen
   const core = newCore(opts);
   const b = makeBackend(opts.address ?? nextLoopback(), core, () => {
     const s = net.createServer((socket) => {
+      // This listener runs before track()'s, which resets a refused connection.
+      if (core.refused.has(peerAddress(socket))) return;
       core.hits++;
+      countFrom(core.hitsFrom, peerAddress(socket));
       socket.on('end', () => socket.end());
     });
     return s;

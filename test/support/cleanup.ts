@@ -1,9 +1,14 @@
 /**
- * Runs in every test file (vitest setupFiles): after the file, the temp
- * directories its helpers made are removed. A process exit hook is not enough:
- * vitest ends its worker processes without running them.
+ * Runs in every test file (vitest setupFiles): after the file, the etcd
+ * clusters its helpers started are stopped and the temp directories they made
+ * are removed. A process exit hook is not enough: vitest ends its worker
+ * processes without running them.
  */
 import { afterAll } from 'vitest';
+import { closeEtcdClusters } from './etcd.ts';
 import { removeTempDirs } from './spawn.ts';
 
-afterAll(() => removeTempDirs());
+afterAll(async () => {
+  await closeEtcdClusters();
+  removeTempDirs();
+});
