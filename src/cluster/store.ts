@@ -68,8 +68,10 @@ export async function openEtcdStore(config: ClusterConfig): Promise<ClusterStore
     : undefined;
   const password = config.passwordFile ? readOption(config.passwordFile, '--cluster-etcd-password-file').toString('utf8').replace(/\r?\n$/, '') : undefined;
   let mod: typeof import('etcd3');
+  let policies: typeof import('cockatiel');
   try {
     mod = await import('etcd3');
+    policies = await import('cockatiel');
   } catch (e) {
     throw new RrdnsError(ErrorCode.CLUSTER_CONFIG, `--cluster-etcd needs the etcd3 package (npm ci installs it): ${(e as Error).message}`, { cause: e });
   }
@@ -79,6 +81,11 @@ export async function openEtcdStore(config: ClusterConfig): Promise<ClusterStore
     ...(credentials ? { credentials } : {}),
     ...(config.user && password !== undefined ? { auth: { username: config.user, password } } : {}),
     dialTimeout: timeout,
+    // No per-endpoint circuit breaker: etcd3's default opens a member's breaker for 5 s after three failures,
+    // and while the cluster elects a new leader (one member stopped) the healthy members answer "no leader"
+    // too, so every endpoint was blocked at once and the instance went degraded. Our own deadline, retry and
+    // degraded handling decide instead (a member that is down fails its calls within the deadline).
+    faultHandling: { host: () => policies.noop },
     // Unary calls get the deadline; streams (watch, keepalive) live until they break.
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
   });

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpBackend, type Backend } from '../support/backends.ts';
 import { HAVE_ETCD, startEtcdCluster, type EtcdCluster } from '../support/etcd.ts';
 import { startInstances, type Instances } from '../support/instances.ts';
+import { addresses, udpQuery } from '../support/dnsclient.ts';
 import { metricSum } from '../support/metrics-text.ts';
 import { writeZones } from '../support/server.ts';
 import { freePort, RRDNS_MAIN, REPO_ROOT, startProcess, tempDir, waitUntil } from '../support/spawn.ts';
@@ -269,6 +270,65 @@ describe.skipIf(!HAVE_ETCD)('three rrdns instances sharing verdicts and override
     await waitAllClusters((c) => c.state === 'connected' && c.members.length === 3, 'rr0 back in the view');
     await rr.waitServed('split.cluster.test', addrs('a', 'b'));
     expect(rr0Path.every((p) => p.relayed > 0)).toBe(true);
+  });
+
+  it('stopping one etcd member changes nothing (each member in turn)', async () => {
+    const reconnects = await Promise.all(all.map((i) => metric(i, 'rrdns_cluster_reconnects_total')));
+    // Throughout, every instance keeps serving what it served: sampled answers of rr0 (the one whose own
+    // verdicts differ, so a fall back to them would show) and of the others.
+    const want = addrs('a', 'b').join(' ');
+    const odd: string[] = [];
+    let sampling = true;
+    let samples = 0;
+    // In-process UDP queries, not dig: a dig process per sample would load the machine for nothing.
+    const sampler = (async () => {
+      for (let n = 0; sampling && n < 2000; n++) {
+        const got = await Promise.all(all.map(async (i) => addresses((await udpQuery(rr.instance(i).port, 'split.cluster.test')).packet).sort()));
+        await new Promise((r) => setTimeout(r, 50));
+        samples++;
+        for (const [i, g] of got.entries()) {
+          if (g.join(' ') === want || odd.length >= 10) continue;
+          // What the instance says of etcd at that moment, for the failure message.
+          const c = await rr.api<ClusterInfo & { lastError: string | null }>(i, '/api/v1/cluster').catch(() => undefined);
+          odd.push(`${rr.ids[i]}: [${g.join(' ')}] (cluster ${c?.state}, last error ${c?.lastError})`);
+        }
+      }
+    })();
+    try {
+      for (let m = 0; m < etcd.size; m++) {
+        await etcd.stop(m);
+        // Writes still reach every instance (two of three members are a quorum) …
+        const f = b.f!.address;
+        expect((await rr.setOverride(m, fqdn('ovr'), f, 'drain')).status).toBe(200);
+        await rr.waitServed('ovr.cluster.test', addrs('e'));
+        expect((await rr.setOverride((m + 1) % 3, fqdn('ovr'), f, null)).status).toBe(200);
+        await rr.waitServed('ovr.cluster.test', addrs('e', 'f'));
+        // … verdicts too.
+        b.d!.setMode('status500');
+        await rr.waitServed('alldown.cluster.test', addrs('c'));
+        b.d!.setMode('ok');
+        await rr.waitServed('alldown.cluster.test', addrs('c', 'd'));
+        await etcd.start(m);
+      }
+    } finally {
+      sampling = false;
+      await sampler;
+    }
+    expect(samples).toBeGreaterThan(0);
+    // And no instance went degraded on the way (every problem listed at once: which instances, and why).
+    const problems = [...odd];
+    for (const i of all) {
+      const c = await cluster(i);
+      if (c.state !== 'connected' || c.degraded) problems.push(`${rr.ids[i]}: state ${c.state} at the end`);
+      const degraded = await metric(i, 'rrdns_cluster_degraded');
+      if (degraded !== 0) problems.push(`${rr.ids[i]}: rrdns_cluster_degraded ${degraded} at the end`);
+      const more = (await metric(i, 'rrdns_cluster_reconnects_total')) - reconnects[i]!;
+      if (more !== 0) {
+        const why = (rr.instance(i).proc?.logs ?? []).filter((l) => String(l.msg).startsWith('cluster: etcd unreachable')).map((l) => JSON.stringify(l.err ?? l)).slice(-2);
+        problems.push(`${rr.ids[i]}: ${more} reconnect(s) (it went degraded: ${why.join('; ').slice(0, 400)})`);
+      }
+    }
+    expect(problems).toEqual([]);
   });
 
   it('stopping every etcd member: all keep answering, degraded in /readyz (still ready) and the metric; overrides set meanwhile are kept and spread on recovery', async () => {
