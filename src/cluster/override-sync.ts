@@ -62,6 +62,16 @@ export class OverrideSync {
 
   constructor(deps: OverrideSyncDeps) {
     this.#d = deps;
+    for (const [key, at] of deps.port.clears?.load() ?? []) this.#pendingClears.set(key, at);
+  }
+
+  /** Kept across restarts (the state directory), so a clear etcd has not heard of is not undone by its older value. */
+  #saveClears(): void {
+    try {
+      this.#d.port.clears?.save(this.#pendingClears);
+    } catch (e) {
+      this.#d.log.error({ err: e }, 'cluster: cannot keep the pending override clears in the state directory');
+    }
   }
 
   /** Overrides in force in etcd (tombstones not counted). */
@@ -76,8 +86,10 @@ export class OverrideSync {
   publish(owner: string, address: string, value: AdminOverride | null): void {
     const key = `${owner}|${address}`;
     const at = this.#d.now();
+    const hadClear = this.#pendingClears.has(key);
     if (value === null) this.#pendingClears.set(key, at);
     else this.#pendingClears.delete(key);
+    if (value === null || hadClear) this.#saveClears();
     this.#queue.set(key, { override: value, at });
     void this.write();
   }
@@ -101,7 +113,7 @@ export class OverrideSync {
     // Our own write coming back through the watch, or one already applied.
     if (before && before.override === rec.override && before.at === rec.at) return;
     if (this.#queue.has(key)) return;
-    this.#pendingClears.delete(key);
+    if (this.#pendingClears.delete(key)) this.#saveClears();
     this.#d.port.apply(owner, address, rec.override);
     this.#d.log.info({ owner, address, override: rec.override, setBy: rec.setBy }, 'cluster: override applied from etcd');
     this.#d.onViewChange();
@@ -122,7 +134,14 @@ export class OverrideSync {
       this.#d.port.apply(owner, address, value);
       this.#d.log.info({ owner, address, override: value }, 'cluster: override applied from etcd');
     }
-    this.#pendingClears.clear();
+    // Reconciled: a clear that won is queued for etcd (and stays pending until written); one that lost is dropped.
+    let dropped = false;
+    for (const key of [...this.#pendingClears.keys()]) {
+      if (this.#queue.get(key)?.override === null) continue;
+      this.#pendingClears.delete(key);
+      dropped = true;
+    }
+    if (dropped) this.#saveClears();
     await this.write();
   }
 
@@ -138,11 +157,16 @@ export class OverrideSync {
       this.#d.trouble('put', e, gen);
       return;
     }
+    let cleared = false;
     for (const { key, v, rec } of records) {
       // A newer change to the same member may have come in meanwhile: that one stays queued.
       if (this.#queue.get(key) === v) this.#queue.delete(key);
-      if (v.override === null && this.#pendingClears.get(key) === v.at) this.#pendingClears.delete(key);
+      if (v.override === null && this.#pendingClears.get(key) === v.at) {
+        this.#pendingClears.delete(key);
+        cleared = true;
+      }
       this.#etcd.set(key, rec);
     }
+    if (cleared) this.#saveClears();
   }
 }

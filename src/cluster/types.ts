@@ -26,6 +26,12 @@ export interface OverridePort {
   apply(owner: string, address: string, value: AdminOverride | null): void;
   /** The API overrides in force here with the time each was set (epoch ms; 0 unknown). */
   local(): Iterable<{ owner: string; address: string; override: AdminOverride; at: number }>;
+  /**
+   * Where clears made here that etcd has not been told yet are kept across a
+   * restart (`owner|address` → epoch ms of the clear): without it, a clear made
+   * while etcd was away and then a restart would let etcd's older value back.
+   */
+  clears?: { load(): Iterable<[string, number]>; save(pending: ReadonlyMap<string, number>): void };
 }
 
 export interface ClusterMetricsSink {

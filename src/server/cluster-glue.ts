@@ -10,7 +10,9 @@ import type { HealthMonitor } from '../health/monitor.ts';
 import type { Logger } from '../observability/log.ts';
 import type { LogLimiter } from '../observability/log-limiter.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import type { StateStore } from '../state/store.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import { atomicIo, type StateStore } from '../state/store.ts';
 import type { AdminOverride } from '../zone/zone.ts';
 import type { ClusterNode } from '../cluster/node.ts';
 import type { PoolRegistry } from './pool-registry.ts';
@@ -63,6 +65,7 @@ export async function startClusterNode(d: ClusterGlueDeps): Promise<ClusterNode 
           ? store.overrides().map((o) => ({ owner: o.owner, address: o.address, override: o.override, at: Date.parse(o.setAt) || 0 }))
           : pools.apiOverrideList().map((o) => ({ ...o, at: 0 }));
       },
+      ...(d.config.stateDir === 'off' ? {} : { clears: pendingClearsFile(path.join(d.config.stateDir, PENDING_CLEARS_FILE), d.log) }),
     },
     onViewChange: d.invalidateSoon,
     log: d.log,
@@ -78,4 +81,43 @@ export async function startClusterNode(d: ClusterGlueDeps): Promise<ClusterNode 
 /** Each pool member's check with its pool's `checkers` (the cluster decides from these who probes what). */
 export function clusterChecks(entries: Iterable<{ spec: { checkers?: number | undefined }; members: { target: { key: string } }[] }>): { key: string; checkers: number | undefined }[] {
   return [...entries].flatMap((e) => e.members.map((m) => ({ key: m.target.key, checkers: e.spec.checkers })));
+}
+
+/** Beside state.json: the override clears made here that etcd has not been told yet. */
+export const PENDING_CLEARS_FILE = 'cluster-pending-clears.json';
+
+/**
+ * The pending clears kept in a file of their own (atomic, durable writes), so
+ * state.json's format does not change. An unreadable or malformed file is
+ * logged and read as empty: the clears it held are then lost, as they were
+ * before this file existed, and nothing else is.
+ */
+export function pendingClearsFile(file: string, log: Logger): { load(): Iterable<[string, number]>; save(pending: ReadonlyMap<string, number>): void } {
+  return {
+    load() {
+      let text: string | undefined;
+      try {
+        text = atomicIo.read(file);
+      } catch (e) {
+        log.error({ err: e, file }, 'cluster: cannot read the pending override clears; starting without them');
+        return [];
+      }
+      if (text === undefined) return [];
+      try {
+        const parsed = JSON.parse(text) as unknown;
+        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+        return Object.entries(parsed as Record<string, unknown>).filter((e): e is [string, number] => e[0].includes('|') && typeof e[1] === 'number' && Number.isFinite(e[1]));
+      } catch (e) {
+        log.error({ err: e, file }, 'cluster: the pending override clears file is malformed; starting without them');
+        return [];
+      }
+    },
+    save(pending) {
+      if (pending.size === 0) {
+        fs.rmSync(file, { force: true });
+        return;
+      }
+      atomicIo.write(file, `${JSON.stringify(Object.fromEntries(pending), null, 2)}\n`);
+    },
+  };
 }

@@ -9,6 +9,7 @@
  * point 6 are test/integration/cluster*.test.ts by helper clustertest.)
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +21,7 @@ import { promisify } from 'node:util';
 import { freePort, REPO_ROOT, startProcess, tempDir, waitUntil, type ManagedProcess } from '../support/spawn.ts';
 import { toolPath } from '../support/tools.ts';
 import type { PoolSnapshot } from '../../src/observability/snapshot.ts';
+import { PENDING_CLEARS_FILE } from '../../src/server/cluster-glue.ts';
 
 const ETCD = toolPath('etcd');
 const execFileAsync = promisify(execFile);
@@ -270,6 +272,40 @@ describe.skipIf(ETCD === undefined)('cluster core: two instances, one etcd', () 
     await down.start();
     await admin(a, `/api/v1/pools/www.cluster.test/members/${drained}/override`, { method: 'DELETE' });
     await poll('the clear reached b', () => member(b, 'www', drained).override === null);
+  }, 120_000);
+
+  it('a clear made while etcd is away survives a restart before etcd returns: etcd\'s older override does not come back', async () => {
+    // c keeps a state directory: the pending clear is written there beside state.json.
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rrdns-core-clears-'));
+    const startC = () => startTestServer(zoneFiles(backends), { admin: { listen: '127.0.0.1:0' }, stateDir, cluster: { etcd: [etcd.url], name: cluster, instance: 'core-c', leaseTtl: 3 } });
+    let c = await startC();
+    servers.push(c);
+    try {
+      const address = backends[1]!.address;
+      await poll('c connected', () => connected(c));
+      expect((await admin(c, `/api/v1/pools/www.cluster.test/members/${address}/override`, { method: 'PUT', body: JSON.stringify({ override: 'drain' }) })).status).toBe(200);
+      await poll('the drain on a', () => member(a, 'www', address).override === 'drain');
+      await etcd.stop();
+      await poll('c degraded', async () => (await admin(c, '/api/v1/cluster')).body.state === 'degraded');
+      expect((await admin(c, `/api/v1/pools/www.cluster.test/members/${address}/override`, { method: 'DELETE' })).status).toBe(200);
+      expect(fs.readFileSync(path.join(stateDir, PENDING_CLEARS_FILE), 'utf8')).toContain(`www.cluster.test.|${address}`);
+      // Restarted while etcd is still away: the clear is read back from the state directory.
+      await c.close();
+      servers.splice(servers.indexOf(c), 1);
+      c = await startC();
+      servers.push(c);
+      expect(member(c, 'www', address).override).toBeNull();
+      await etcd.start();
+      for (const t of [a, b, c]) await poll('connected again', () => connected(t));
+      // The clear is newer than etcd's drain: it wins everywhere, and nothing is pending any more.
+      for (const t of [a, b, c]) await poll('the clear everywhere', async () => member(t, 'www', address).override === null && (await served(t, 'www')).includes(address));
+      await poll('the pending clear written to etcd and forgotten', () => !fs.existsSync(path.join(stateDir, PENDING_CLEARS_FILE)));
+      expect(member(c, 'www', address).override).toBeNull();
+    } finally {
+      await c.close();
+      servers.splice(servers.indexOf(c), 1);
+      fs.rmSync(stateDir, { recursive: true, force: true });
+    }
   }, 120_000);
 
   it('etcd frozen (SIGSTOP: slow, no stream breaks): degraded while answering; thawed: connected again', async () => {
