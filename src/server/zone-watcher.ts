@@ -69,6 +69,8 @@ export class DirStamps {
   private readonly dir: string;
   /** Relative names in dir, absolute paths for extra files. */
   private readonly stamps = new Map<string, Stamp>();
+  /** Why the directory could not be read at the last look (an errno code), or undefined when it could. */
+  private unreadable: string | undefined;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -96,21 +98,17 @@ export class DirStamps {
     try {
       names = await fs.promises.readdir(this.dir);
     } catch (e) {
-      // An unreadable directory is a change of its own only once; the reload reports why.
-      const key = `\0unreadable:${(e as NodeJS.ErrnoException).code ?? 'error'}`;
+      // An unreadable directory is a change of its own only once (per reason); the reload reports why.
+      const why = (e as NodeJS.ErrnoException).code ?? 'error';
       const changed = new Set<string>();
-      if (!this.stamps.has(key)) changed.add(key);
-      for (const k of [...this.stamps.keys()]) if (k.startsWith('\0unreadable:') && k !== key) this.stamps.delete(k);
-      this.stamps.set(key, 'gone');
+      if (this.unreadable !== why) changed.add(`\0unreadable:${why}`);
+      this.unreadable = why;
       return changed;
     }
     const changed = new Set<string>();
     // Readable again: the reload that reported it unreadable must be followed by one that reads it.
-    for (const k of [...this.stamps.keys()]) {
-      if (!k.startsWith('\0unreadable:')) continue;
-      this.stamps.delete(k);
-      changed.add('\0readable');
-    }
+    if (this.unreadable !== undefined) changed.add('\0readable');
+    this.unreadable = undefined;
     await runInSlices(this.compareSteps(names, extraFiles, changed), SLICE_MS);
     return changed;
   }
@@ -148,7 +146,7 @@ export class DirStamps {
       }
     }
     for (const name of this.stamps.keys()) {
-      if (present.has(name) || name.startsWith('\0')) continue;
+      if (present.has(name)) continue;
       changed.add(name);
       this.stamps.delete(name);
     }
