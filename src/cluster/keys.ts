@@ -10,6 +10,7 @@
  * key, must not throw inside the watch; what does not parse is ignored.
  */
 import type { AdminOverride } from '../zone/zone.ts';
+import type { InstanceVerdict } from '../observability/snapshot.ts';
 import type { Verdict } from './quorum.ts';
 
 export interface MemberRecord {
@@ -23,15 +24,9 @@ export interface MemberRecord {
   leaseTtl: number;
 }
 
-export interface VerdictRecord {
+/** A verdict as stored in etcd: what the API shows per instance (who wrote it is in the key), plus changeAt. */
+export interface VerdictRecord extends Omit<InstanceVerdict, 'instance' | 'self'> {
   health: Verdict;
-  checks: number;
-  lastOk: boolean | null;
-  lastResult: string | null;
-  lastCheckAt: string | null;
-  since: string;
-  /** When this instance wrote it (its clock). */
-  at: string;
   /** Epoch ms at which this instance's verdict could next flip at the earliest (health-aware TTLs of the others). */
   changeAt?: number;
 }

@@ -57,17 +57,21 @@ export interface MemberClusterSnapshot {
   probedHere: boolean;
   /** The instances expected to check it (the voters). */
   assigned: string[];
-  verdicts: {
-    instance: string;
-    self: boolean;
-    health: 'up' | 'down';
-    checks: number;
-    lastOk: boolean | null;
-    lastResult: string | null;
-    lastCheckAt: string | null;
-    since: string;
-    at: string;
-  }[];
+  verdicts: InstanceVerdict[];
+}
+
+/** One instance's verdict on a member, as it published it (src/cluster/keys.ts VerdictRecord is this, stored). */
+export interface InstanceVerdict {
+  instance: string;
+  self: boolean;
+  health: 'up' | 'down';
+  checks: number;
+  lastOk: boolean | null;
+  lastResult: string | null;
+  lastCheckAt: string | null;
+  since: string;
+  /** When that instance wrote it (its clock). */
+  at: string;
 }
 
 export interface PoolSnapshot {
