@@ -12,6 +12,7 @@ import type { LiveSet } from '../resolver/resolve.ts';
 import type { RData } from '../zone/records.ts';
 import { ZoneStore } from '../zone/store.ts';
 import type { Zone } from '../zone/zone.ts';
+import { RRsets } from '../zone/rrsets.ts';
 import { transferSettings } from '../zone/transfer.ts';
 import { bindUdp, type UdpListener } from '../wire/udp.ts';
 import { countingObserver, QueryPipeline } from './pipeline.ts';
@@ -65,7 +66,10 @@ function reviveRData(r: RData): void {
 }
 
 function reviveZone(zone: ZoneForWorker['zone']): void {
-  for (const node of zone.nodes.values()) for (const rrset of node.rrsets.values()) rrset.records.forEach(reviveRData);
+  for (const node of zone.nodes.values()) {
+    (node as { rrsets: RRsets }).rrsets = RRsets.revive(node.rrsets);
+    for (const rrset of node.rrsets.values()) rrset.records.forEach(reviveRData);
+  }
 }
 
 function reviveLive(table: [string, LiveSet][]): Map<string, LiveSet> {

@@ -65,8 +65,7 @@ export function withSerial(zone: Zone, serial: number): Zone {
   const soaData = { ...(zone.soa.records[0] as Extract<RData, { kind: 'SOA' }>), serial };
   const soa: RRset = { ...zone.soa, records: Object.freeze([soaData]) };
   const apex = zone.nodes.get(zone.originKey)!;
-  const rrsets = new Map(apex.rrsets);
-  rrsets.set(RRType.SOA, soa);
+  const rrsets = apex.rrsets.with(soa);
   const nodes = new Map(zone.nodes);
   nodes.set(zone.originKey, { ...apex, rrsets });
   const next: Zone = { ...zone, soa, nodes };

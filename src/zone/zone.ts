@@ -9,6 +9,7 @@ import type { CheckConfig } from '../config/health-check.ts';
 import { ZONE_LIMIT_DEFAULTS, type ZoneLimits } from '../config/schema.ts';
 import { isAtOrBelow, nameKey, nameToText, parentOf, wireLength } from './name.ts';
 import { RRType, rdataKey, rdataLength, typeToText, type RData, type ZoneRecord } from './records.ts';
+import { RRsets } from './rrsets.ts';
 
 export interface TtlPolicy {
   /** TTL for records that state none. */
@@ -162,7 +163,7 @@ export interface SectionEntry {
 export interface ZoneNode {
   readonly name: string;
   readonly key: string;
-  readonly rrsets: ReadonlyMap<number, RRset>;
+  readonly rrsets: RRsets;
   /** A name with no data of its own but with descendants (RFC 4592 §2.2.2): answered NODATA. */
   readonly emptyNonTerminal: boolean;
 }
@@ -344,7 +345,7 @@ export function buildZone(input: ZoneInput, limits: ZoneLimits = ZONE_LIMIT_DEFA
   let hasWildcards = false;
   for (const [key, byType] of grouped) {
     const opts = nameOptions.get(key);
-    const rrsets = new Map<number, RRset>();
+    const rrsets: RRset[] = [];
     let owner = input.origin;
     for (const [type, set] of byType) {
       owner = set.owner;
@@ -353,7 +354,7 @@ export function buildZone(input: ZoneInput, limits: ZoneLimits = ZONE_LIMIT_DEFA
       const pool = isAddress ? opts?.pool : undefined;
       const rotates = isAddress && (set.records.length > 1 || pool !== undefined);
       const maxAnswers = rotates && opts?.maxAnswers !== undefined && (pool !== undefined || opts.maxAnswers < set.records.length) ? opts.maxAnswers : undefined;
-      rrsets.set(type, {
+      rrsets.push({
         owner: set.owner,
         ownerKey: key,
         type,
@@ -367,7 +368,7 @@ export function buildZone(input: ZoneInput, limits: ZoneLimits = ZONE_LIMIT_DEFA
     }
     if (key !== originKey && byType.has(RRType.NS)) hasDelegations = true;
     if (key.startsWith('*.') || key === '*') hasWildcards = true;
-    nodes.set(key, { name: owner, key, rrsets, emptyNonTerminal: false });
+    nodes.set(key, { name: owner, key, rrsets: new RRsets(rrsets), emptyNonTerminal: false });
   }
   // A name of up to 127 labels can bring up to 126 empty non-terminals, so they count against
   // the zone limit too: otherwise a file of deep, distinct names would cost ~126 nodes per record.
@@ -386,7 +387,7 @@ export function buildZone(input: ZoneInput, limits: ZoneLimits = ZONE_LIMIT_DEFA
           ],
         };
       }
-      nodes.set(parent, { name: parentName, key: parent, rrsets: new Map(), emptyNonTerminal: true });
+      nodes.set(parent, { name: parentName, key: parent, rrsets: RRsets.EMPTY, emptyNonTerminal: true });
       parent = parentOf(parent);
       parentName = parentOf(parentName);
     }

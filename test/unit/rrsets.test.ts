@@ -1,0 +1,78 @@
+/**
+ * RRsets: the per-name table of RRsets by type that replaced a Map per name.
+ * It must answer like the Map did (get, has, size, values, keys, entries),
+ * stay frozen, replace by type, and survive a trip to a worker thread
+ * (structured clone drops its class; revive makes it whole again).
+ */
+import { describe, expect, it } from 'vitest';
+import { RRsets } from '../../src/zone/rrsets.ts';
+import { RRType } from '../../src/zone/records.ts';
+import { buildZone, type RRset } from '../../src/zone/zone.ts';
+import { parseMasterFile } from '../../src/zone/masterfile.ts';
+import { parseName } from '../../src/zone/name.ts';
+
+const ZONE = `$ORIGIN t.test.
+$TTL 300
+@ SOA ns1 hostmaster 1 3600 900 604800 60
+@ NS ns1
+ns1 A 192.0.2.53
+www A 192.0.2.1
+www A 192.0.2.2
+www AAAA 2001:db8::1
+www TXT "hello"
+deep.below A 192.0.2.9
+`;
+
+function zone() {
+  const origin = parseName('t.test.', '');
+  const parsed = parseMasterFile(ZONE, { file: 't.test.zone', origin, defaultTtl: 300 });
+  expect(parsed.issues).toEqual([]);
+  const built = buildZone({ origin, source: 't.test.zone', records: parsed.records, ttlPolicy: { defaultTtl: 300, minTtl: 0, maxTtl: 0x7fffffff } });
+  expect(built.issues).toEqual([]);
+  return built.zone!;
+}
+
+describe('RRsets', () => {
+  const www = () => zone().nodes.get('www.t.test')!.rrsets;
+  const cases: { name: string; run: (t: RRsets) => unknown; want: unknown }[] = [
+    { name: 'size counts the types', run: (t) => t.size, want: 3 },
+    { name: 'get finds a type', run: (t) => t.get(RRType.A)!.records.length, want: 2 },
+    { name: 'get of a missing type is undefined', run: (t) => t.get(RRType.MX), want: undefined },
+    { name: 'has', run: (t) => [t.has(RRType.AAAA), t.has(RRType.CNAME)], want: [true, false] },
+    { name: 'keys in zone order', run: (t) => [...t.keys()], want: [RRType.A, RRType.AAAA, RRType.TXT] },
+    { name: 'entries like a Map', run: (t) => [...t].map(([type, s]) => type === s.type), want: [true, true, true] },
+    { name: 'values are the sets', run: (t) => [...t.values()].map((s) => s.ownerKey), want: ['www.t.test', 'www.t.test', 'www.t.test'] },
+    { name: 'the list is frozen', run: (t) => Object.isFrozen(t.list), want: true },
+  ];
+  for (const c of cases) it(c.name, () => expect(c.run(www())).toEqual(c.want));
+
+  it('empty non-terminals share the one empty table', () => {
+    const z = zone();
+    expect(z.nodes.get('below.t.test')!.emptyNonTerminal).toBe(true);
+    expect(z.nodes.get('below.t.test')!.rrsets).toBe(RRsets.EMPTY);
+    expect(RRsets.EMPTY.size).toBe(0);
+    expect(RRsets.EMPTY.get(RRType.A)).toBeUndefined();
+  });
+
+  it('with() replaces the set of its type in a copy and leaves the original alone', () => {
+    const t = www();
+    const a = t.get(RRType.A)!;
+    const replaced: RRset = { ...a, ttl: 5 };
+    const next = t.with(replaced);
+    expect(next.get(RRType.A)!.ttl).toBe(5);
+    expect(next.size).toBe(3);
+    expect(t.get(RRType.A)).toBe(a);
+    const added = t.with({ ...a, type: RRType.MX });
+    expect(added.size).toBe(4);
+  });
+
+  it('a structured clone (as sent to a UDP worker) is made whole by revive', () => {
+    const t = www();
+    const cloned = structuredClone(t) as unknown as { list: RRset[] };
+    expect(cloned).not.toBeInstanceOf(RRsets);
+    const revived = RRsets.revive(cloned);
+    expect(revived).toBeInstanceOf(RRsets);
+    expect(revived.get(RRType.AAAA)!.records).toEqual(t.get(RRType.AAAA)!.records);
+    expect(RRsets.revive(structuredClone(RRsets.EMPTY) as unknown as { list: RRset[] })).toBe(RRsets.EMPTY);
+  });
+});
