@@ -33,7 +33,7 @@
  * force-up/down) are applied by the DNS layer, not here.
  */
 import type { CheckOutcome, Checker } from './checkers.ts';
-import { describeError } from './checkers.ts';
+import { describeError } from './describe-error.ts';
 import type { CheckTarget } from './target.ts';
 import { nextSlot, spreadPhases } from './spread.ts';
 import { earliestChange, nextCheck, settling } from './recheck.ts';

@@ -21,7 +21,8 @@
  * probes run in this thread through createChecker.
  */
 import { Worker } from 'node:worker_threads';
-import { createChecker, type CheckOutcome, type Checker } from './checkers.ts';
+// Types only: undici (through checkers.ts) is loaded on this thread only when the worker cannot start.
+import type { createChecker, CheckOutcome, Checker } from './checkers.ts';
 import type { IcmpLog } from './icmp/icmp-checker.ts';
 import type { CheckTarget } from './target.ts';
 import type { FromChecker, ToChecker } from './worker-protocol.ts';
@@ -84,6 +85,8 @@ export function createWorkerChecker(opts: WorkerCheckerOptions = {}): WorkerChec
   let nextId = 1;
   let worker: Worker | undefined;
   let fallback: ReturnType<typeof createChecker> | undefined;
+  /** The in-thread checker being loaded (no worker): probes asked meanwhile wait in `pending`. */
+  let fallbackLoading: Promise<void> | undefined;
   let restartTimer: NodeJS.Timeout | undefined;
   let restarts = 0;
   const recentDeaths: number[] = [];
@@ -162,9 +165,16 @@ export function createWorkerChecker(opts: WorkerCheckerOptions = {}): WorkerChec
       w = new Worker(url, { name: 'rrdns-health', workerData: { sourceAddress: opts.sourceAddress } });
     } catch (e) {
       opts.onFallback?.(e);
-      fallback = createChecker({ ...(opts.sourceAddress ? { sourceAddress: opts.sourceAddress } : {}), ...(opts.onLog ? { icmp: { log: opts.onLog } } : {}) });
-      wakeReady();
-      for (const p of [...pending.values()]) void fallback.check(p.target, p.signal).then((o) => settle(p, o));
+      fallbackLoading = import('./checkers.ts').then(({ createChecker }) => {
+        const f = createChecker({ ...(opts.sourceAddress ? { sourceAddress: opts.sourceAddress } : {}), ...(opts.onLog ? { icmp: { log: opts.onLog } } : {}) });
+        fallback = f;
+        wakeReady();
+        for (const p of [...pending.values()]) void f.check(p.target, p.signal).then((o) => settle(p, o));
+      }, (err: unknown) => {
+        // Neither a thread nor the module: every probe fails with the reason, none hangs.
+        wakeReady();
+        for (const p of [...pending.values()]) settle(p, failed(`checker unavailable: ${(err as Error)?.message ?? String(err)}`));
+      });
       return;
     }
     // The monitor's timers never keep a process alive; neither does its worker.
@@ -278,6 +288,7 @@ export function createWorkerChecker(opts: WorkerCheckerOptions = {}): WorkerChec
         clearInterval(sweep);
         if (restartTimer) clearTimeout(restartTimer);
         for (const p of [...pending.values()]) settle(p, failed('checker closed', Date.now() - p.started));
+        await fallbackLoading;
         if (fallback) await fallback.close();
         const w = worker;
         if (!w) return;
