@@ -174,4 +174,80 @@ describe('ZoneDirReader.read(changed): a watcher names what changed', () => {
     expect(r.counts.parsed).toBe(1);
     expect(wwwOf(r.zones[0])).toContain('10.2.2.2');
   });
+
+  it('an edit the watcher names is put in place in the last result: the listing is not read again and nothing else is made anew', async () => {
+    const dir = tempDir();
+    for (let i = 0; i < 4; i++) write(dir, `z${i}.test.zone`, zoneText(`z${i}.test`, `10.0.0.${i}`));
+    const reader = new ZoneDirReader(dir);
+    const first = reader.readSync();
+    write(dir, 'z1.test.zone', zoneText('z1.test', '10.1.1.1'));
+    // Not named and not in the listing the reader holds: the edit-in-place read does not list the directory.
+    write(dir, 'late.test.zone', zoneText('late.test', '10.5.5.5'));
+    const named = await reader.read(new Set(['z1.test.zone']));
+    expect(named.issues).toEqual([]);
+    expect(named.files).toBe(first.files);
+    expect(named.counts).toEqual({ files: 4, parsed: 1, unchanged: 3, looked: 1 });
+    expect(named.zones.map((z) => nameToText(z.origin))).toEqual(first.zones.map((z) => nameToText(z.origin)));
+    named.zones.forEach((z, i) => (i === 1 ? expect(z).not.toBe(first.zones[i]) : expect(z).toBe(first.zones[i])));
+    expect(wwwOf(named.zones[1])).toContain('10.1.1.1');
+    // The full read sees the added file.
+    const full = await reader.read();
+    expect([...byOrigin(full.zones).keys()].sort()).toEqual(['late.test.', 'z0.test.', 'z1.test.', 'z2.test.', 'z3.test.']);
+  });
+
+  const twoNative = (origin: string, www: string) => JSON.stringify({ origin, soa: { mname: 'ns1', rname: 'hostmaster', serial: 1 }, records: { '@': { NS: 'ns1' }, ns1: { A: '192.0.2.53' }, www: { A: www } } });
+  const fallbacks: { name: string; change: (dir: string) => void; named: string; expect: (r: Awaited<ReturnType<ZoneDirReader['read']>>) => void }[] = [
+    {
+      name: 'the named file now fails: its issue is reported and its previous zone is not in the result',
+      change: (dir) => write(dir, 'b.test.zone', '$ORIGIN b.test.\n@ SOA ns1 hostmaster 1 3600 900 604800 60\nwww A not-an-address\n'),
+      named: 'b.test.zone',
+      expect: (r) => {
+        expect(r.issues.map(formatIssue).join('\n')).toContain('b.test.zone');
+        expect([...byOrigin(r.zones).keys()].sort()).toEqual(['a.test.', 'n.test.']);
+      },
+    },
+    {
+      name: 'the named file is gone: its zone goes',
+      change: (dir) => fs.rmSync(path.join(dir, 'b.test.zone')),
+      named: 'b.test.zone',
+      expect: (r) => {
+        expect(r.issues).toEqual([]);
+        expect([...byOrigin(r.zones).keys()].sort()).toEqual(['a.test.', 'n.test.']);
+      },
+    },
+    {
+      name: 'the named file is new: its zone comes',
+      change: (dir) => write(dir, 'c.test.zone', zoneText('c.test', '10.0.0.3')),
+      named: 'c.test.zone',
+      expect: (r) => expect([...byOrigin(r.zones).keys()].sort()).toEqual(['a.test.', 'b.test.', 'c.test.', 'n.test.']),
+    },
+    {
+      name: 'the named native file now claims an origin another file serves: the duplicate is reported',
+      change: (dir) => write(dir, 'n.test.json', twoNative('a.test.', '10.7.7.7')),
+      named: 'n.test.json',
+      expect: (r) => expect(r.issues.map(formatIssue).join('\n')).toMatch(/also defined by/),
+    },
+    {
+      name: 'a name that is no zone file: the full read decides (nothing changes)',
+      change: (dir) => write(dir, 'README', 'notes'),
+      named: 'README',
+      expect: (r) => {
+        expect(r.issues).toEqual([]);
+        expect(r.zones).toHaveLength(3);
+        expect(r.counts).toEqual({ files: 3, parsed: 0, unchanged: 3, looked: 0 });
+      },
+    },
+  ];
+  for (const c of fallbacks) {
+    it(`a named change the edit-in-place read does not take goes through the full read: ${c.name}`, async () => {
+      const dir = tempDir();
+      write(dir, 'a.test.zone', zoneText('a.test', '10.0.0.1'));
+      write(dir, 'b.test.zone', zoneText('b.test', '10.0.0.2'));
+      write(dir, 'n.test.json', twoNative('n.test.', '10.0.0.9'));
+      const reader = new ZoneDirReader(dir);
+      expect(reader.readSync().issues).toEqual([]);
+      c.change(dir);
+      c.expect(await reader.read(new Set([c.named])));
+    });
+  }
 });
