@@ -18,7 +18,8 @@ export class RRsets implements Iterable<[number, RRset]> {
 
   /** `sets` must hold at most one RRset per type. */
   constructor(sets: readonly RRset[]) {
-    this.list = Object.freeze(sets);
+    // A copy of exactly its length: an array grown by push keeps room for 17 (~150 octets) however few it holds.
+    this.list = Object.freeze(sets.slice());
   }
 
   /** A table that crossed threads as plain data (`{ list }`), made whole again. */
