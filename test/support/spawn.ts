@@ -17,7 +17,8 @@ import path from 'node:path';
 import { dig, type DigResult } from './dig.ts';
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
-export const RRDNS_MAIN = path.join(REPO_ROOT, 'src/main.ts');
+/** The launcher `npm start` and the `rrdns` bin run (bin/rrdns.js: src/main.ts with the compile cache on). */
+export const RRDNS_MAIN = path.join(REPO_ROOT, 'bin/rrdns.js');
 
 /** Output kept per stream: the tail, for error messages. */
 const OUTPUT_LIMIT = 64 * 1024;
@@ -307,7 +308,7 @@ export interface RrdnsOptions {
 const QUIET = new Set(['warn', 'error', 'fatal', 'silent']);
 
 /**
- * `node src/main.ts serve --zones DIR --listen ... --log-level LEVEL` as a
+ * `node bin/rrdns.js serve --zones DIR --listen ... --log-level LEVEL` as a
  * child. Resolves once every address is bound: at the "rrdns listening" log
  * line (log level info or lower), otherwise when each address answers a dig
  * over UDP and accepts a TCP connection.
