@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { emptyState, parseState, patchSerials, STATE_FILE, stateText, stateTextInSteps, type StoredSerial } from '../../src/state/format.ts';
-import { StateStore } from '../../src/state/store.ts';
+import { applySerials, emptyState, parseState, patchSerials, STATE_FILE, stateText, stateTextChunks, stateTextInSteps, type StoredSerial } from '../../src/state/format.ts';
+import { atomicIo, StateStore } from '../../src/state/store.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -36,6 +36,25 @@ describe('StateStore.saveSerialsAsync', () => {
     const before = fs.statSync(path.join(dir, STATE_FILE)).mtimeMs;
     await store.saveSerialsAsync(many(1000, 5));
     expect(fs.statSync(path.join(dir, STATE_FILE)).mtimeMs).toBe(before);
+  });
+
+  it('a write that fails leaves the serials as they were (they are patched in place, and undone), so the next write does not skip them', async () => {
+    const dir = tmp();
+    let fail = false;
+    const io = { ...atomicIo, writeAsync: (file: string, text: string | AsyncIterable<string>, commit: () => boolean) => (fail ? Promise.reject(new Error('disk full')) : atomicIo.writeAsync!(file, text, commit)) };
+    const store = StateStore.open(dir, io);
+    await store.saveSerialsAsync(many(3, 5));
+    fail = true;
+    await expect(store.saveSerialsAsync(new Map([['z1.test.', entry(6)], ['new.test.', entry(1)]]))).rejects.toThrow(/disk full/);
+    expect(store.serial('z1.test.')?.serial).toBe(5);
+    expect(store.serial('new.test.')).toBeUndefined();
+    expect(StateStore.open(dir).serial('z1.test.')?.serial).toBe(5);
+    fail = false;
+    await store.saveSerialsAsync(new Map([['z1.test.', entry(6)], ['new.test.', entry(1)]]));
+    const reopened = StateStore.open(dir);
+    expect(reopened.serial('z1.test.')?.serial).toBe(6);
+    expect(reopened.serial('new.test.')?.serial).toBe(1);
+    expect(reopened.serial('z2.test.')?.serial).toBe(5);
   });
 
   it('an override set while the write is in flight keeps both the override and the serials', async () => {
@@ -81,5 +100,26 @@ describe('stateTextInSteps', () => {
     const text = await stateTextInSteps(s, async () => undefined);
     expect(text).toBe(stateText(s));
     expect(text).toContain('"serial": 9');
+  });
+
+  it('a record patched in place (as a reload does) is written from the slices it had: only the slice with the changed entry is encoded again', async () => {
+    const s = patchSerials(emptyState(), many(1600, 1));
+    const chunks = async () => {
+      const out: (string | Buffer)[] = [];
+      for await (const c of stateTextChunks(s, async () => undefined, 500)) out.push(c);
+      return out;
+    };
+    const first = await chunks();
+    const undo = applySerials(s.serials, new Map([['z700.test.', entry(9)]]));
+    const second = await chunks();
+    const joined = second.map((c) => (typeof c === 'string' ? c : c.toString('utf8'))).join('');
+    expect(joined).toBe(stateText(s));
+    expect(joined).toContain('"serial": 9');
+    // Slices 0, 2 and 3 are the very Buffers of the first write; slice 1 (entries 500-999) is new.
+    const slices = (cs: (string | Buffer)[]) => cs.filter((c) => Buffer.isBuffer(c));
+    expect(slices(second)).toHaveLength(4);
+    expect(slices(second).map((b, i) => b === slices(first)[i])).toEqual([true, false, true, true]);
+    undo();
+    expect(s.serials['z700.test.']!.serial).toBe(1);
   });
 });
