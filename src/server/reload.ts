@@ -134,7 +134,7 @@ export class ReloadCoordinator {
       if (!allowEmpty && served > 0 && result.zones.length === 0 && result.issues.length === 0) return this.refuseEmpty(at, trigger, served);
       issues = result.issues;
       if (issues.length > 0) kept = this.previousOfBroken(result.zones);
-      await host.install([...result.zones, ...kept]);
+      await host.install(kept.length === 0 ? result.zones : [...result.zones, ...kept]);
     } catch (e) {
       issues = e instanceof ZoneValidationError ? [...e.issues] : [{ file: host.zonesDir, message: (e as Error).message }];
       this.current = { at, trigger, ok: false, errors: issues.map(formatIssue), keptPrevious: [...host.served()].map((z) => z.label) };

@@ -35,6 +35,7 @@ import { ServerCookies } from '../cookies/server-cookies.ts';
 import { ZoneWatcher } from './zone-watcher.ts';
 import { RateLimiting } from './rate-limit.ts';
 import { chooseUdpThreads, type UdpThreadChoice } from './udp-thread-count.ts';
+import { settleHeap } from './settle-heap.ts';
 import { liveKey, UdpThreads, type SupervisorOptions, type WorkerFault, type WorkerSetup } from './udp-threads.ts';
 import { LIVE_PLAN_MS } from './served-zone.ts';
 import { servedVersions, TransferService, type TransferLimits } from './transfer.ts';
@@ -329,20 +330,25 @@ export class RrdnsServer {
     // answers, rotation counters and serial stay; only the others go through serial assignment.
     // Indexed loops and no map of the kept ones: with 10,000 zones and one edit, a reload's garbage
     // must not grow with the zones it leaves alone (it outlives the young generation and costs full GCs).
-    const zones: Zone[] = [];
+    // `zones` is made at its length (an array grown by push is copied as it grows): loaded order, fresh ones filled in below.
+    const zones = new Array<Zone>(loaded.length);
     const fresh: Zone[] = [];
+    const freshAt: number[] = [];
     const slice = new Slicer();
     for (let i = 0; i < loaded.length; i++) {
       if (slice.due()) await slice.pause();
       const z = loaded[i]!;
       const served = this.store.get(z.originKey);
-      if (served !== undefined && (this.loadedOf.get(served) === z || served.zone === z)) zones.push(served.zone);
-      else fresh.push(z);
+      if (served !== undefined && (this.loadedOf.get(served) === z || served.zone === z)) zones[i] = served.zone;
+      else {
+        fresh.push(z);
+        freshAt.push(i);
+      }
     }
     const assigned = servedVersions(fresh, (key) => this.store.get(key)?.zone, this.log, (origin) => this.stateStore?.serial(origin));
     const { changed } = assigned;
     const loadedOfFresh = new Map(assigned.zones.map((z, i) => [z, fresh[i]!]));
-    for (const z of assigned.zones) zones.push(z);
+    for (let i = 0; i < freshAt.length; i++) zones[freshAt[i]!] = assigned.zones[i]!;
     // The same origins as now (only contents changed): per-zone metric series need no pruning.
     const sameOrigins = zones.length === this.store.size && fresh.every((z) => this.store.get(z.originKey) !== undefined);
     // Each step below walks every zone; between them answering gets a turn.
@@ -372,10 +378,11 @@ export class RrdnsServer {
     this.monitor.setTargets([...this.monitor.targets(), ...next], { probe: (t) => this.probeSwitch.wants(t.key) });
     await this.monitor.firstRound();
     const live = (rrset: Parameters<PoolRegistry['liveSet']>[0]) => this.pools.liveSet(rrset);
+    // The same origins: only the changed zones' entries are swapped (store.patch); otherwise a whole new set.
     const nextServed = new Map<string, ServedZone>();
-    for (let i = 0; i < zones.length; i++) {
+    for (let i = 0; i < (sameOrigins ? assigned.zones.length : zones.length); i++) {
       if (slice.due()) await slice.pause();
-      const z = zones[i]!;
+      const z = sameOrigins ? assigned.zones[i]! : zones[i]!;
       // Kept: the served zone itself came back (see the first loop).
       let served = this.store.get(z.originKey);
       if (served?.zone !== z) {
@@ -388,7 +395,8 @@ export class RrdnsServer {
     // No turn between these two: queries see the old pools with the old zones or the new with the new.
     this.pools.use(entries);
     this.installingPools = undefined;
-    this.store.replace(nextServed);
+    if (sameOrigins) this.store.patch(nextServed);
+    else this.store.replace(nextServed);
     // Only where worker threads answer too: the list walks every zone, garbage on each reload for nobody.
     if (this.udpThreadChoice.threads > 1) this.udpThreads.publishZones(this.servedForWorkers(), this.liveTable());
     // Checks that no served pool uses any more stop; unchanged ones keep their state.
@@ -567,6 +575,8 @@ export class RrdnsServer {
           })
         : undefined;
       await this.install(this.loadZones());
+      // Before any socket is bound: the load's garbage is collected while no query waits (settle-heap.ts).
+      settleHeap();
       this.watcher = watcher;
       try {
         this.udpIo = udpPath(this.config.udpIo);

@@ -5,6 +5,7 @@
  * fails to parse never reaches `replace`.
  */
 export class ZoneStore<T> {
+  /** Owned by the store: replace() takes the map it is given, patch() changes it in place. */
   private zones: ReadonlyMap<string, T> = new Map();
   /** Moves on every replace(): what was looked up before may be stale (the pipeline's answer table checks it). */
   version = 0;
@@ -12,6 +13,22 @@ export class ZoneStore<T> {
   /** Atomically swaps in a complete new set, keyed by origin key (lower case). */
   replace(next: ReadonlyMap<string, T>): void {
     this.zones = next;
+    this.version++;
+  }
+
+  /**
+   * Replaces some entries in place, in one synchronous step (so, like
+   * replace(), a query sees all of them old or all new). For a reload that
+   * changed a few zones of thousands: a new map of every zone per reload went
+   * straight to V8's large-object space and was what brought its full
+   * collections. Keys must already be present (use replace() to add or remove).
+   */
+  patch(changed: ReadonlyMap<string, T>): void {
+    const zones = this.zones as Map<string, T>;
+    for (const [key, value] of changed) {
+      if (!zones.has(key)) throw new Error(`ZoneStore.patch: ${key} is not served; use replace()`);
+    }
+    for (const [key, value] of changed) zones.set(key, value);
     this.version++;
   }
 
