@@ -14,7 +14,7 @@
  * one alone); `--trigger sighup` sends SIGHUP after each edit, which makes the
  * reload stat every file.
  *
- *   npm run bench:zones-reload [-- --zones N] [--state-dir off] [--trigger watch|sighup] [--node-options '--max-semi-space-size=2']
+ *   npm run bench:zones-reload [-- --zones N] [--state-dir off] [--trigger watch|sighup] [--node-options '--max-semi-space-size=2'] [--node-args '--no-compact'] [--gc-trace off]
  */
 import dgram from 'node:dgram';
 import fs from 'node:fs';
@@ -35,6 +35,38 @@ const RELOADS = Number(opt('reloads', '100'));
 const TRIGGER = opt('trigger', 'watch') === 'sighup' ? 'sighup' : 'watch';
 /** V8 flags for the rrdns process (NODE_OPTIONS), e.g. a smaller young generation. */
 const NODE_OPTIONS = opt('node-options', '');
+/**
+ * rrdns runs with --trace-gc (`--gc-trace off` leaves it out) and each phase
+ * counts the pauses of its collections, so that a slow answer can be told
+ * from the client's own noise: a pause of rrdns's answering thread holds every
+ * answer due meanwhile.
+ */
+const GC_TRACE = opt('gc-trace', 'on') !== 'off';
+/** Node/V8 flags on rrdns's command line, for those NODE_OPTIONS refuses (e.g. '--no-compact'). */
+const NODE_ARGS = opt('node-args', '').split(' ').filter(Boolean);
+
+interface GcPause {
+  /** When the client read the line (performance.now()). */
+  at: number;
+  kind: string;
+  ms: number;
+}
+const gcPauses: GcPause[] = [];
+/** `[pid:0x..]   4764 ms: Scavenge 106.1 (116.2) -> 101.6 (118.4) MB, pooled: 0 MB, 5.04 / 0.00 ms ...` */
+const GC_LINE = /ms: (Scavenge|Mark-Compact|Minor Mark-Sweep|Mark-Compact \(reduce\))[^,]*,(?: pooled: [\d.]+ MB,)? ([\d.]+) \/ [\d.]+ ms/;
+function onGcLine(line: string): void {
+  const m = GC_LINE.exec(line);
+  if (m) gcPauses.push({ at: performance.now(), kind: m[1]!, ms: Number(m[2]) });
+}
+/** The collections between `from` and `to`: how many of each kind, the longest pause, how many over 10 ms. */
+function gcSummary(from: number, to: number): string {
+  const inPhase = gcPauses.filter((p) => p.at >= from && p.at <= to);
+  if (!GC_TRACE) return 'not traced';
+  const kinds = new Map<string, number>();
+  for (const p of inPhase) kinds.set(p.kind, (kinds.get(p.kind) ?? 0) + 1);
+  const longest = inPhase.reduce((m, p) => Math.max(m, p.ms), 0);
+  return `${[...kinds].map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}; longest pause ${longest.toFixed(1)} ms, ${inPhase.filter((p) => p.ms > 10).length} over 10 ms`;
+}
 /** Queries in flight at once (closed loop: each answer sends the next query). */
 const IN_FLIGHT = 4;
 const MAX_QUERIES = 2_000_000;
@@ -86,14 +118,17 @@ async function load(port: number, ms: number, during?: () => Promise<void>): Pro
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
   const queries = Array.from({ length: 256 }, (_, i) => query(`${LABELS[i % LABELS.length]}.z${(i * 7919) % ZONES}.test`));
   const sentAt = new Float64Array(65536);
-  const samples: number[] = [];
+  // Preallocated: a growing array of 400,000 numbers is copied as it grows, and the client's own
+  // collections would show up as rrdns's latency.
+  const samples = new Float64Array(MAX_QUERIES);
+  let count = 0;
   let lost = 0;
   let id = 1;
   let next = 0;
   const deadline = performance.now() + ms;
   let stop = false;
   const send = () => {
-    if (stop || samples.length + lost >= MAX_QUERIES || performance.now() >= deadline) return;
+    if (stop || count + lost >= MAX_QUERIES || performance.now() >= deadline) return;
     const q = queries[next++ & 255]!;
     id = (id + 1) & 0xffff || 1;
     q.writeUInt16BE(id, 0);
@@ -106,7 +141,7 @@ async function load(port: number, ms: number, during?: () => Promise<void>): Pro
     const t = sentAt[rid]!;
     if (t === 0) return;
     sentAt[rid] = 0;
-    samples.push(now - t);
+    samples[count++] = now - t;
     send();
   });
   // Lost queries are replaced, so the load stays at IN_FLIGHT.
@@ -129,10 +164,11 @@ async function load(port: number, ms: number, during?: () => Promise<void>): Pro
   clearInterval(sweeper);
   await new Promise((r) => setTimeout(r, 50));
   sock.close();
-  samples.sort((a, b) => a - b);
-  const at = (p: number) => round(samples[Math.min(samples.length - 1, Math.floor(samples.length * p))] ?? NaN);
-  const over10 = samples.length - samples.findIndex((x) => x > 10);
-  return { answered: samples.length, lost, p50: at(0.5), p99: at(0.99), p999: at(0.999), worst: round(samples[samples.length - 1] ?? NaN), over10: samples.some((x) => x > 10) ? over10 : 0 };
+  const sorted = samples.subarray(0, count).sort();
+  const at = (p: number) => round(sorted[Math.min(count - 1, Math.floor(count * p))] ?? NaN);
+  let over10 = 0;
+  for (let i = count - 1; i >= 0 && sorted[i]! > 10; i--) over10++;
+  return { answered: count, lost, p50: at(0.5), p99: at(0.99), p999: at(0.999), worst: round(sorted[count - 1] ?? NaN), over10 };
 }
 
 /**
@@ -177,18 +213,21 @@ async function main(): Promise<void> {
   try {
     for (let z = 0; z < ZONES; z++) fs.writeFileSync(path.join(dir, `z${z}.test.zone`), zoneText(z));
     const t0 = performance.now();
-    rrdns = await startRrdns({ zonesDir: dir, args: ['--admin', 'off', ...(STATE === 'off' ? ['--state-dir', 'off'] : [])], startTimeoutMs: 60_000, ...(NODE_OPTIONS ? { env: { ...process.env, NODE_OPTIONS } } : {}) });
+    rrdns = await startRrdns({ zonesDir: dir, args: ['--admin', 'off', ...(STATE === 'off' ? ['--state-dir', 'off'] : [])], startTimeoutMs: 60_000, ...(NODE_OPTIONS ? { env: { ...process.env, NODE_OPTIONS } } : {}), nodeArgs: [...NODE_ARGS, ...(GC_TRACE ? ['--trace-gc'] : [])], onOtherLine: onGcLine });
     const startMs = Math.round(performance.now() - t0);
     const startLine = rrdns.logs.find((l) => l.msg === 'rrdns listening');
     const rssStart = rssMB(rrdns.pid);
     // Warm-up: compile the answers the load asks for.
     await load(rrdns.port, 1000);
     const noiseBefore = await schedulingNoise(PHASE_MS);
+    const quietFrom = performance.now();
     const quiet = await load(rrdns.port, PHASE_MS);
+    const quietTo = performance.now();
     const rssLoaded = rssMB(rrdns.pid);
     const reloadMs: number[] = [];
     const parsed: number[] = [];
     const looked: number[] = [];
+    const duringFrom = performance.now();
     const during = await load(rrdns.port, PHASE_MS, async () => {
       for (let n = 1; n <= EDITS; n++) {
         const line = await editAndReload(rrdns!, dir, n);
@@ -198,6 +237,7 @@ async function main(): Promise<void> {
         await sleep(Math.max(0, PHASE_MS / EDITS - 50));
       }
     });
+    const duringTo = performance.now();
     for (let n = EDITS + 1; n <= EDITS + RELOADS; n++) {
       const line = await editAndReload(rrdns, dir, n);
       reloadMs.push(Number(line.ms));
@@ -205,12 +245,14 @@ async function main(): Promise<void> {
     await sleep(500);
     const rssAfter = rssMB(rrdns.pid);
     const row = (name: string, l: Latencies) => `${name.padEnd(26)} ${String(l.answered).padStart(8)} ${String(l.lost).padStart(5)} ${String(l.p50).padStart(7)} ${String(l.p99).padStart(7)} ${String(l.p999).padStart(7)} ${String(l.worst).padStart(7)} ${String(l.over10).padStart(7)}`;
-    console.log(`rrdns with ${ZONES} zones x 10 records, reloads by ${TRIGGER === 'sighup' ? 'SIGHUP (every file stat\'ed)' : 'the directory watcher (the edited file named)'}, state dir ${STATE === 'off' ? 'off' : 'on'}${NODE_OPTIONS ? `, NODE_OPTIONS=${NODE_OPTIONS}` : ''}; start-up ${startMs} ms, start-up log line ${JSON.stringify(startLine ?? {}).length} bytes`);
+    console.log(`rrdns with ${ZONES} zones x 10 records, reloads by ${TRIGGER === 'sighup' ? 'SIGHUP (every file stat\'ed)' : 'the directory watcher (the edited file named)'}, state dir ${STATE === 'off' ? 'off' : 'on'}${NODE_OPTIONS ? `, NODE_OPTIONS=${NODE_OPTIONS}` : ''}${NODE_ARGS.length ? `, node ${NODE_ARGS.join(' ')}` : ''}; start-up ${startMs} ms, start-up log line ${JSON.stringify(startLine ?? {}).length} bytes`);
     console.log(`${'phase'.padEnd(26)} ${'answered'.padStart(8)} ${'lost'.padStart(5)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'p99.9'.padStart(7)} ${'worst'.padStart(7)} ${'>10 ms'.padStart(7)}`);
     console.log(row('no reloads', quiet));
     console.log(row(`${EDITS} edits + reloads`, during));
     const sorted = [...reloadMs].sort((a, b) => a - b);
     console.log(`reloads: ${reloadMs.length}, wall ms per reload median ${sorted[Math.floor(sorted.length / 2)]} max ${sorted.at(-1)}; files stat'ed per reload: ${[...new Set(looked)].join(',')}, parsed: ${[...new Set(parsed)].join(',')}`);
+    console.log(`rrdns's collections (--trace-gc), no reloads: ${gcSummary(quietFrom, quietTo)}`);
+    console.log(`rrdns's collections (--trace-gc), ${EDITS} edits + reloads: ${gcSummary(duringFrom, duringTo)}`);
     console.log(`scheduling noise: an idle Node process on this machine saw a longest event-loop gap of ${noiseBefore} ms over ${PHASE_MS} ms`);
     console.log(`RSS MB: after start-up ${rssStart}, after query load ${rssLoaded}, after ${EDITS + RELOADS} reloads ${rssAfter}`);
     console.log(`node ${process.version}, ${os.cpus().length} CPUs, closed loop of ${IN_FLIGHT} queries in flight from one socket; latency is measured by the client (its own event loop included). Measured under contention.`);

@@ -36,3 +36,37 @@ export async function liveHeapBytes(url: string, timeoutMs = 20_000): Promise<nu
     ws.close();
   }
 }
+
+/**
+ * Octets the process at `url` allocated while `during` ran, by V8's sampling
+ * heap profiler (one sample per ~`intervalBytes` allocated, objects collected
+ * meanwhile included): an estimate of the garbage a piece of work makes, to
+ * compare two kinds of work, not an exact count.
+ */
+export async function sampledAllocationBytes(url: string, during: () => Promise<void>, intervalBytes = 512, timeoutMs = 60_000): Promise<number> {
+  const ws = new WebSocket(url);
+  const pending = new Map<number, (result: Record<string, unknown>) => void>();
+  let next = 1;
+  const call = (method: string, params: Record<string, unknown> = {}): Promise<Record<string, unknown>> =>
+    new Promise((resolve) => {
+      const id = next++;
+      pending.set(id, resolve);
+      ws.send(JSON.stringify({ id, method, params }));
+    });
+  ws.addEventListener('message', (e) => {
+    const msg = JSON.parse(String(e.data)) as { id?: number; result?: Record<string, unknown> };
+    if (msg.id !== undefined) pending.get(msg.id)?.(msg.result ?? {});
+  });
+  const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer from the inspector at ${url} within ${timeoutMs} ms`)), timeoutMs).unref());
+  type ProfileNode = { selfSize: number; children: ProfileNode[] };
+  const total = (n: ProfileNode): number => n.selfSize + n.children.reduce((s, c) => s + total(c), 0);
+  try {
+    await Promise.race([new Promise((resolve, reject) => (ws.addEventListener('open', resolve), ws.addEventListener('error', reject))), timer]);
+    await Promise.race([call('HeapProfiler.startSampling', { samplingInterval: intervalBytes, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true }), timer]);
+    await during();
+    const { profile } = (await Promise.race([call('HeapProfiler.stopSampling'), timer])) as { profile: { head: ProfileNode } };
+    return total(profile.head);
+  } finally {
+    ws.close();
+  }
+}

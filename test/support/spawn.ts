@@ -303,6 +303,10 @@ export interface RrdnsOptions {
   env?: NodeJS.ProcessEnv;
   /** Bound on waiting for start-up, default 30000 ms. */
   startTimeoutMs?: number;
+  /** Node flags before the script, for those NODE_OPTIONS refuses (e.g. --trace-gc). */
+  nodeArgs?: string[];
+  /** Called with each stdout line that is not a JSON log line (e.g. V8's --trace-gc), for benchmarks. */
+  onOtherLine?: (line: string) => void;
 }
 
 const QUIET = new Set(['warn', 'error', 'fatal', 'silent']);
@@ -331,14 +335,17 @@ export async function startRrdns(opts: RrdnsOptions): Promise<RrdnsProcess> {
   // Tests that are not about them run without rate limiting (they send thousands of queries from
   // one address) and with a state directory of their own (parallel tests must not share overrides or serials).
   const defaults = [...(given('--rrl', 'RRDNS_RRL') ? [] : ['--rrl', 'off']), ...(given('--state-dir', 'RRDNS_STATE_DIR') ? [] : ['--state-dir', tempDir('state')])];
-  const args = [RRDNS_MAIN, 'serve', '--zones', opts.zonesDir, ...listen.flatMap((l) => ['--listen', l]), '--log-level', level, ...defaults, ...extra];
+  const args = [...(opts.nodeArgs ?? []), RRDNS_MAIN, 'serve', '--zones', opts.zonesDir, ...listen.flatMap((l) => ['--listen', l]), '--log-level', level, ...defaults, ...extra];
   const logs: Record<string, unknown>[] = [];
   let onListening: ((listen: string[]) => void) | undefined;
   const proc = startProcess('rrdns', process.execPath, args, {
     cwd: REPO_ROOT,
     env,
     onStdoutLine(line) {
-      if (!line.startsWith('{')) return;
+      if (!line.startsWith('{')) {
+        opts.onOtherLine?.(line);
+        return;
+      }
       let obj: Record<string, unknown>;
       try {
         obj = JSON.parse(line) as Record<string, unknown>;
