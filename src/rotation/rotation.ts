@@ -24,6 +24,8 @@ export function rotatedWindow<T>(records: readonly T[], start: number, size = re
 const NO_SLOTS = new SharedArrayBuffer(4);
 
 export class RotationCounters {
+  /** For zones without a rotating RRset: nothing to count, one instance for all of them. */
+  static readonly NONE = new RotationCounters(0);
   readonly buffer: SharedArrayBuffer;
   private readonly slots: Uint32Array;
   /** `count` slots, or the counters of `shared` (another thread's RotationCounters.buffer). */

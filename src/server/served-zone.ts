@@ -38,8 +38,6 @@ export class ServedZone {
   private readonly id = nextZoneId++;
   /** How many times this zone's answers were invalidated (the pipeline's answer table compares it). Only invalidate() moves it. */
   generation = 0;
-  /** The node each qtype-free NODATA plan answers for (see Resolution.missingAt). */
-  private readonly missingAt = new WeakMap<AnswerPlan, ZoneNode>();
 
   /** What health-checked RRsets serve now; undefined for a zone without pools. */
   private readonly live: LiveView | undefined;
@@ -59,7 +57,8 @@ export class ServedZone {
     this.firstCounts = firstServed?.counts;
     this.label = nameToText(zone.origin);
     this.live = zone.pooled.length > 0 ? live : undefined;
-    this.rotation = new RotationCounters(zone.rotationSlots, counters);
+    // Most small zones rotate nothing: they share one empty set of counters (a view each was ~150 octets a zone).
+    this.rotation = zone.rotationSlots === 0 && counters === undefined ? RotationCounters.NONE : new RotationCounters(zone.rotationSlots, counters);
     this.cache = cache ?? new AnswerCache();
     this.prefix = `${this.id}.0\u0000`;
   }

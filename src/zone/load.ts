@@ -86,6 +86,10 @@ function stampOf(file: string): string {
 
 const sha256 = (text: string) => crypto.createHash('sha256').update(text).digest('hex');
 
+/** What most entries hold: one frozen empty list each, not two arrays per file (10,000 files: ~0.6 MB). */
+const NO_DEPS: FileEntry['deps'] = Object.freeze([]) as unknown as FileEntry['deps'];
+const NO_ISSUES: ZoneIssue[] = Object.freeze([]) as unknown as ZoneIssue[];
+
 /** Slices of synchronous work between event-loop turns, in ms. */
 const SLICE_MS = 1;
 
@@ -187,7 +191,7 @@ export class ZoneDirReader {
       }
       const { zone, issues } = parsed;
       if (zone === undefined || issues.length > 0 || deps.length > 0 || zone.originKey !== old.zone.originKey) return undefined;
-      edits.push({ file, old: old as FileEntry & { zone: Zone }, entry: { stamp, digest, deps, zone, issues: [], seen: this.generation } });
+      edits.push({ file, old: old as FileEntry & { zone: Zone }, entry: { stamp, digest, deps: NO_DEPS, zone, issues: NO_ISSUES, seen: this.generation } });
     }
     const zones = last.zones.slice();
     let parsed = 0;
@@ -300,7 +304,7 @@ export class ZoneDirReader {
           const text = r.text ?? readLimited(file);
           const deps: FileEntry['deps'] = [];
           const { zone, issues } = parse(text, deps);
-          entry = { stamp: r.stamp, digest: r.digest ?? sha256(text), deps, zone, issues };
+          entry = { stamp: r.stamp, digest: r.digest ?? sha256(text), deps: deps.length === 0 ? NO_DEPS : deps, zone, issues: issues.length === 0 ? NO_ISSUES : issues };
         }
       } catch (e) {
         entry = { stamp: '', digest: '', deps: [], zone: undefined, issues: [{ file, message: (e as Error).message }] };
