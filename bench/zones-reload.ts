@@ -50,13 +50,15 @@ interface GcPause {
   at: number;
   kind: string;
   ms: number;
+  /** What V8 says started it (the end of the trace line). */
+  why: string;
 }
 const gcPauses: GcPause[] = [];
 /** `[pid:0x..]   4764 ms: Scavenge 106.1 (116.2) -> 101.6 (118.4) MB, pooled: 0 MB, 5.04 / 0.00 ms ...` */
 const GC_LINE = /ms: (Scavenge|Mark-Compact|Minor Mark-Sweep|Mark-Compact \(reduce\))[^,]*,(?: pooled: [\d.]+ MB,)? ([\d.]+) \/ [\d.]+ ms/;
 function onGcLine(line: string): void {
   const m = GC_LINE.exec(line);
-  if (m) gcPauses.push({ at: performance.now(), kind: m[1]!, ms: Number(m[2]) });
+  if (m) gcPauses.push({ at: performance.now(), kind: m[1]!, ms: Number(m[2]), why: line.slice(line.lastIndexOf(')') + 1).trim().slice(0, 120) });
 }
 /** The collections between `from` and `to`: how many of each kind, the longest pause, how many over 10 ms. */
 function gcSummary(from: number, to: number): string {
@@ -64,8 +66,8 @@ function gcSummary(from: number, to: number): string {
   if (!GC_TRACE) return 'not traced';
   const kinds = new Map<string, number>();
   for (const p of inPhase) kinds.set(p.kind, (kinds.get(p.kind) ?? 0) + 1);
-  const longest = inPhase.reduce((m, p) => Math.max(m, p.ms), 0);
-  return `${[...kinds].map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}; longest pause ${longest.toFixed(1)} ms, ${inPhase.filter((p) => p.ms > 10).length} over 10 ms`;
+  const longest = inPhase.reduce<GcPause | undefined>((m, p) => (m === undefined || p.ms > m.ms ? p : m), undefined);
+  return `${[...kinds].map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}; longest pause ${(longest?.ms ?? 0).toFixed(1)} ms${longest ? ` (${longest.kind}: ${longest.why})` : ''}, ${inPhase.filter((p) => p.ms > 10).length} over 10 ms`;
 }
 /** Queries in flight at once (closed loop: each answer sends the next query). */
 const IN_FLIGHT = 4;
