@@ -181,6 +181,11 @@ export class PoolRegistry {
     return [...entries.values()].flatMap((e) => e.members.map((m) => m.target));
   }
 
+  /** The pools served now, as plan() made them (an install whose changed zones have no pools keeps them). */
+  get planned(): Map<RRset, PoolEntry> {
+    return this.entries;
+  }
+
   /** Makes `entries` the pools served (after the monitor watches their targets). */
   use(entries: Map<RRset, PoolEntry>): void {
     this.entries = entries;

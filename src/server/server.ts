@@ -330,8 +330,6 @@ export class RrdnsServer {
     // answers, rotation counters and serial stay; only the others go through serial assignment.
     // Indexed loops and no map of the kept ones: with 10,000 zones and one edit, a reload's garbage
     // must not grow with the zones it leaves alone (it outlives the young generation and costs full GCs).
-    // `zones` is made at its length (an array grown by push is copied as it grows): loaded order, fresh ones filled in below.
-    const zones = new Array<Zone>(loaded.length);
     const fresh: Zone[] = [];
     const freshAt: number[] = [];
     const slice = new Slicer();
@@ -339,8 +337,7 @@ export class RrdnsServer {
       if (slice.due()) await slice.pause();
       const z = loaded[i]!;
       const served = this.store.get(z.originKey);
-      if (served !== undefined && (this.loadedOf.get(served) === z || served.zone === z)) zones[i] = served.zone;
-      else {
+      if (served === undefined || (this.loadedOf.get(served) !== z && served.zone !== z)) {
         fresh.push(z);
         freshAt.push(i);
       }
@@ -348,14 +345,25 @@ export class RrdnsServer {
     const assigned = servedVersions(fresh, (key) => this.store.get(key)?.zone, this.log, (origin) => this.stateStore?.serial(origin));
     const { changed } = assigned;
     const loadedOfFresh = new Map(assigned.zones.map((z, i) => [z, fresh[i]!]));
-    for (let i = 0; i < freshAt.length; i++) zones[freshAt[i]!] = assigned.zones[i]!;
     // The same origins as now (only contents changed): per-zone metric series need no pruning.
-    const sameOrigins = zones.length === this.store.size && fresh.every((z) => this.store.get(z.originKey) !== undefined);
+    const sameOrigins = loaded.length === this.store.size && fresh.every((z) => this.store.get(z.originKey) !== undefined);
+    // Only zones without pools changed, before and after (the common edit): the pools stay as planned,
+    // and no list of every zone is made (it outlived the young generation on every reload).
+    const poolsSame = sameOrigins && fresh.every((z) => z.pooled.length === 0 && (this.store.get(z.originKey)?.zone.pooled.length ?? 0) === 0);
+    // Every zone to serve, in loaded order: the served zone of the kept ones, the new versions of the others.
+    let all: Zone[] | undefined;
+    const zones = (): Zone[] => {
+      if (all !== undefined) return all;
+      all = new Array<Zone>(loaded.length);
+      for (let i = 0; i < loaded.length; i++) all[i] = this.store.get(loaded[i]!.originKey)?.zone ?? loaded[i]!;
+      for (let i = 0; i < freshAt.length; i++) all[freshAt[i]!] = assigned.zones[i]!;
+      return all;
+    };
     // Each step below walks every zone; between them answering gets a turn.
     await nextTurn();
     let entries;
     try {
-      entries = PoolRegistry.plan(zones);
+      entries = poolsSame ? this.pools.planned : PoolRegistry.plan(zones());
     } catch (e) {
       throw new ZoneValidationError([{ file: this.config.zonesDir, message: (e as Error).message }]);
     }
@@ -380,9 +388,10 @@ export class RrdnsServer {
     const live = (rrset: Parameters<PoolRegistry['liveSet']>[0]) => this.pools.liveSet(rrset);
     // The same origins: only the changed zones' entries are swapped (store.patch); otherwise a whole new set.
     const nextServed = new Map<string, ServedZone>();
-    for (let i = 0; i < (sameOrigins ? assigned.zones.length : zones.length); i++) {
+    const swapped = sameOrigins ? assigned.zones : zones();
+    for (let i = 0; i < swapped.length; i++) {
       if (slice.due()) await slice.pause();
-      const z = sameOrigins ? assigned.zones[i]! : zones[i]!;
+      const z = swapped[i]!;
       // Kept: the served zone itself came back (see the first loop).
       let served = this.store.get(z.originKey);
       if (served?.zone !== z) {
