@@ -11,7 +11,7 @@ import { configuredWeight, type AdminOverride, type PoolSpec, type RRset, type Z
 import type { LiveSet } from '../resolver/resolve.ts';
 import { requireFping } from '../health/icmp/fping-locate.ts';
 import { canonicalAddress, makeTarget, type CheckTarget } from '../health/target.ts';
-import type { HealthMonitor, TargetState } from '../health/monitor.ts';
+import type { MonitorApi, TargetState } from '../health/monitor.ts';
 import type { MemberClusterSnapshot, MemberRole, PoolSnapshot } from '../observability/snapshot.ts';
 import { decidePool, usable, type PolicyMember } from './pool-policy.ts';
 import { probePlan, type ProbePlan } from './probe-plan.ts';
@@ -102,7 +102,7 @@ export const configuredWeights: WeightSource = { weight: (_pool, _address, confi
 export class PoolRegistry {
   private entries = new Map<RRset, PoolEntry>();
   private readonly apiOverrides = new ApiOverrides();
-  private readonly monitor: HealthMonitor;
+  private readonly monitor: MonitorApi;
   private readonly weights: WeightSource;
   private view: HealthView | undefined;
 
@@ -121,7 +121,7 @@ export class PoolRegistry {
     return this.apiOverrides.list();
   }
 
-  constructor(monitor: HealthMonitor, weights: WeightSource = configuredWeights) {
+  constructor(monitor: MonitorApi, weights: WeightSource = configuredWeights) {
     this.monitor = monitor;
     this.weights = weights;
   }

@@ -302,6 +302,8 @@ export interface RrdnsOptions {
   env?: NodeJS.ProcessEnv;
   /** Bound on waiting for start-up, default 30000 ms. */
   startTimeoutMs?: number;
+  /** Another tree's src/main.ts to run (benchmarks comparing two versions); default this tree's. */
+  main?: string;
 }
 
 const QUIET = new Set(['warn', 'error', 'fatal', 'silent']);
@@ -330,7 +332,7 @@ export async function startRrdns(opts: RrdnsOptions): Promise<RrdnsProcess> {
   // Tests that are not about them run without rate limiting (they send thousands of queries from
   // one address) and with a state directory of their own (parallel tests must not share overrides or serials).
   const defaults = [...(given('--rrl', 'RRDNS_RRL') ? [] : ['--rrl', 'off']), ...(given('--state-dir', 'RRDNS_STATE_DIR') ? [] : ['--state-dir', tempDir('state')])];
-  const args = [RRDNS_MAIN, 'serve', '--zones', opts.zonesDir, ...listen.flatMap((l) => ['--listen', l]), '--log-level', level, ...defaults, ...extra];
+  const args = [opts.main ?? RRDNS_MAIN, 'serve', '--zones', opts.zonesDir, ...listen.flatMap((l) => ['--listen', l]), '--log-level', level, ...defaults, ...extra];
   const logs: Record<string, unknown>[] = [];
   let onListening: ((listen: string[]) => void) | undefined;
   const proc = startProcess('rrdns', process.execPath, args, {
