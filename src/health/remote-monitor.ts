@@ -322,28 +322,33 @@ export class RemoteMonitor implements MonitorApi {
     }
   }
 
-  /** Results, in the order the checks completed: applied in place, then the callbacks (as HealthMonitor calls them). */
+  /**
+   * Results, in the order the checks completed: applied in place, then the
+   * callbacks (as HealthMonitor calls them). Allocation-free per row: integers
+   * are read as int32 (small integers, no number boxes), doubles go to fields
+   * that only ever hold doubles (written in place), no closure per call.
+   */
   #apply(rows: Float64Array, texts: string[]): void {
     let t = 0;
     for (let at = 0; at < rows.length; at += ROW) {
-      const flags = rows[at + Row.flags]!;
+      const flags = rows[at + Row.flags]! | 0;
       const detail = flags & Flag.detail ? texts[t++]! : undefined;
       const reason = flags & Flag.changed ? texts[t++]! : undefined;
-      const m = this.#bySlot.get(rows[at + Row.slot]!);
+      const m = this.#bySlot.get(rows[at + Row.slot]! | 0);
       // Gone (a reload removed it), or a check from before probing went off or on again: not ours.
-      if (!m || m.gen !== rows[at + Row.gen] || !m.probing || this.#closed) continue;
+      if (m === undefined || m.gen !== (rows[at + Row.gen]! | 0) || !m.probing || this.#closed) continue;
       const s = m.state;
       const o = m.outcome;
       const previous = s.health;
       o.ok = (flags & Flag.ok) !== 0;
       if (detail !== undefined) o.detail = detail;
-      o.status = flags & Flag.hasStatus ? rows[at + Row.status]! : undefined;
+      o.status = flags & Flag.hasStatus ? rows[at + Row.status]! | 0 : undefined;
       o.latencyMs = rows[at + Row.latencyMs]!;
       o.load = flags & Flag.hasLoad ? rows[at + Row.load]! : undefined;
       s.health = flags & Flag.down ? 'down' : 'up';
-      s.checks = rows[at + Row.checks]!;
-      s.consecutiveOk = rows[at + Row.consecutiveOk]!;
-      s.consecutiveFail = rows[at + Row.consecutiveFail]!;
+      s.checks = rows[at + Row.checks]! | 0;
+      s.consecutiveOk = rows[at + Row.consecutiveOk]! | 0;
+      s.consecutiveFail = rows[at + Row.consecutiveFail]! | 0;
       s.since = rows[at + Row.since]!;
       s.lastCheckAt = rows[at + Row.lastCheckAt]!;
       if (!m.hasOutcome) {
@@ -351,17 +356,21 @@ export class RemoteMonitor implements MonitorApi {
         s.lastOutcome = o as CheckOutcome;
       }
       m.changeAt = rows[at + Row.changeAt]!;
-      if (reason !== undefined) this.#safely(() => this.#d.onChange?.(this.#copy(m), previous, reason));
-      this.#safely(() => this.#d.onResult?.(s, o as CheckOutcome));
+      try {
+        if (reason !== undefined) this.#d.onChange?.(this.#copy(m), previous, reason);
+      } catch (e) {
+        this.#warn(e);
+      }
+      try {
+        this.#d.onResult?.(s, o as CheckOutcome);
+      } catch (e) {
+        this.#warn(e);
+      }
     }
   }
 
   /** A throwing callback must not stop the monitor; its error is reported asynchronously as a warning. */
-  #safely(fn: () => void): void {
-    try {
-      fn();
-    } catch (e) {
-      process.emitWarning(`health monitor callback threw: ${String(e)}`);
-    }
+  #warn(e: unknown): void {
+    process.emitWarning(`health monitor callback threw: ${String(e)}`);
   }
 }

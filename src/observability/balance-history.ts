@@ -10,7 +10,10 @@
  * at most `maxMembers` members are kept, and a member missing from a sample
  * (a reload removed it) is dropped at once.
  */
-import type { PoolSnapshot } from './snapshot.ts';
+import type { MemberSnapshot, PoolSnapshot } from './snapshot.ts';
+
+/** What a sample reads of a pool: a PoolSnapshot has it, and so has the registry's lean balanceSample(). */
+export type SampledPool = Pick<PoolSnapshot, 'zone' | 'name' | 'type'> & { members: readonly Pick<MemberSnapshot, 'address' | 'firstServed' | 'effectiveWeight' | 'load'>[] };
 
 export const SAMPLE_EVERY_MS = 10_000;
 export const HISTORY_WINDOW_MS = 15 * 60_000;
@@ -107,7 +110,7 @@ export class BalanceHistory {
    * first-position count (MemberSnapshot.firstServed, cumulative) against
    * the previous sample's, its effective weight and reported load.
    */
-  sample(now: number, pools: readonly PoolSnapshot[]): void {
+  sample(now: number, pools: readonly SampledPool[]): void {
     const n = this.taken++;
     const at = n % this.capacity;
     this.times[at] = now;
