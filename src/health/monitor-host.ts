@@ -12,7 +12,7 @@
  * when no worker can be started (then `post` is a plain call).
  */
 import type { Checker } from './checkers.ts';
-import { HealthMonitor, realScheduler, type Scheduler, type TargetState } from './monitor.ts';
+import { HealthMonitor, realScheduler, type Scheduler, type TargetState, type Timer } from './monitor.ts';
 import { Flag, ROW, Row, type AddedTarget, type FromMonitor, type ToMonitor } from './monitor-protocol.ts';
 import type { CheckTarget } from './target.ts';
 
@@ -50,7 +50,7 @@ export class MonitorHost {
   #rows = new Float64Array(ROW * 256);
   #count = 0;
   #texts: string[] = [];
-  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  #flushTimer: Timer | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(d: MonitorHostDeps) {
@@ -160,14 +160,11 @@ export class MonitorHost {
     r[at + Row.lastCheckAt] = state.lastCheckAt ?? 0;
     r[at + Row.changeAt] = Infinity;
     this.#count++;
-    if (this.#flushTimer === undefined) {
-      this.#flushTimer = setTimeout(() => this.#flush(), this.#batchMs);
-      this.#flushTimer.unref?.();
-    }
+    this.#flushTimer ??= (this.#d.scheduler ?? realScheduler).setTimeout(() => this.#flush(), this.#batchMs);
   }
 
   #flush(): void {
-    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
+    this.#flushTimer?.cancel();
     this.#flushTimer = undefined;
     if (this.#count === 0) return;
     const now = this.#now();

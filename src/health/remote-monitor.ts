@@ -53,6 +53,19 @@ export interface RemoteMonitorDeps {
   sourceAddress?: string;
   /** Bound on close(): after it the worker is terminated (default 5000 ms). */
   closeTimeoutMs?: number;
+  /**
+   * The probing side in this thread instead of a worker (tests: a MonitorHost
+   * with a scripted checker and a manual clock); `post` delivers its messages.
+   */
+  host?: (post: (m: FromMonitor) => void) => LocalHost;
+  /** The clock (default: realScheduler's); the probing side must use the same one. */
+  clock?: () => number;
+}
+
+/** The probing side when it runs in this thread. */
+export interface LocalHost {
+  handle(m: ToMonitor): void;
+  close(): Promise<void>;
 }
 
 /** What the outcome of a mirror holds; absent fields are undefined (the shape stays fixed: writes are in place). */
@@ -94,7 +107,7 @@ export class RemoteMonitor implements MonitorApi {
   #firstWaiters: { seq: number; resolve: () => void }[] = [];
   #worker: Worker | undefined;
   /** The host in this thread when no worker can be started. */
-  #local: { host: MonitorHost } | undefined;
+  #local: { host: LocalHost } | undefined;
   #started = false;
   #restartTimer: NodeJS.Timeout | undefined;
   #restarts = 0;
@@ -102,8 +115,11 @@ export class RemoteMonitor implements MonitorApi {
   #closed = false;
   #closing: Promise<void> | undefined;
 
+  readonly #now: () => number;
+
   constructor(d: RemoteMonitorDeps = {}) {
     this.#d = d;
+    this.#now = d.clock ?? realScheduler.now;
   }
 
   /** How many times the probing thread was restarted after dying. */
@@ -128,7 +144,7 @@ export class RemoteMonitor implements MonitorApi {
       remove.push(m.slot);
     }
     const add: AddedTarget[] = [];
-    const now = realScheduler.now();
+    const now = this.#now();
     for (const [key, target] of wanted) {
       if (this.#byKey.has(key)) continue;
       const probe = options.probe?.(target) ?? true;
@@ -168,7 +184,7 @@ export class RemoteMonitor implements MonitorApi {
     if (!on) {
       const s = m.state;
       s.health = 'up';
-      s.since = realScheduler.now();
+      s.since = this.#now();
       s.consecutiveOk = 0;
       s.consecutiveFail = 0;
       s.checks = 0;
@@ -205,7 +221,7 @@ export class RemoteMonitor implements MonitorApi {
     const m = this.#byKey.get(key);
     if (m && !m.probing) return Infinity;
     if (!m || m.state.checks === 0) return 0;
-    return Math.max(0, m.changeAt - realScheduler.now());
+    return Math.max(0, m.changeAt - this.#now());
   }
 
   close(): Promise<void> {
@@ -251,8 +267,13 @@ export class RemoteMonitor implements MonitorApi {
     this.#started = true;
     this.#restartTimer = undefined;
     if (this.#closed) return;
+    if (this.#d.host) {
+      this.#local = { host: this.#d.host((m) => this.#onMessage(m)) };
+      this.#sendAll();
+      return;
+    }
     const file = import.meta.url.endsWith('.ts') ? './monitor-worker.ts' : './monitor-worker.js';
-    const epochAtHr0 = realScheduler.now() - Number(process.hrtime.bigint()) / 1e6;
+    const epochAtHr0 = this.#now() - Number(process.hrtime.bigint()) / 1e6;
     let w: Worker;
     try {
       w = new Worker(new URL(file, import.meta.url), { name: 'rrdns-health', workerData: { sourceAddress: this.#d.sourceAddress, epochAtHr0 } });
