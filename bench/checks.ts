@@ -19,6 +19,11 @@
  * Bounded: every process is stopped by its PID, the client sends a fixed
  * number of queries per second for a fixed time, each run is a few seconds.
  *
+ * `--perf` (perf installed, and allowed) records rrdns and the backends during
+ * each check mode's window and prints how much of each one's CPU was the
+ * kernel receiving packets for the other (loopback-share.ts): shown apart,
+ * not subtracted from rrdns's cost.
+ *
  * `--compare DIR` runs every mode a second time per round with the rrdns of
  * another tree (DIR/src/main.ts, e.g. an export of the previous commit with
  * this tree's node_modules linked in), alternating which goes first, and
@@ -37,6 +42,7 @@ import YAML from 'yaml';
 import { buildQuery } from '../test/support/dnsclient.ts';
 import { freePort, retryOnPortClash, startRrdns, tempDir, removeTempDirs } from '../test/support/spawn.ts';
 import { cpuSeconds } from './measure.ts';
+import { perfAvailable, recordPeerReceive, type ProcessShare } from './loopback-share.ts';
 
 type Mode = 'none' | 'fresh' | 'keepalive';
 
@@ -50,6 +56,8 @@ const CHECKS = Math.min(20_000, Math.max(2, Number(arg('checks', '5000'))));
 const ROUNDS = Math.min(5, Math.max(1, Number(arg('rounds', '1'))));
 const MODES = arg('modes', 'none,fresh,keepalive').split(',') as Mode[];
 const COMPARE = arg('compare', '');
+/** `--perf`: record rrdns and the backends with perf in each check mode's window (loopback-share.ts). */
+const PERF = process.argv.includes('--perf') && perfAvailable();
 /** The rrdns builds measured: this tree's, and the one `--compare` names. */
 const VARIANTS: { label: string; main: string | undefined }[] = [{ label: '', main: undefined }, ...(COMPARE ? [{ label: '@cmp', main: path.resolve(COMPARE, 'src/main.ts') }] : [])];
 const WARMUP_MS = Math.min(30_000, Math.max(1000, Number(arg('warmup', '6')) * 1000));
@@ -195,6 +203,8 @@ interface Figures {
   backendCpu: number;
   /** rrdns's CPU share by thread: the answering (main) thread, the probing thread (rrdns-health), the rest (GC helpers, libuv). */
   threads: { main: number; probe: number; other: number };
+  /** With --perf: rrdns's and the backends' CPU as perf saw it, and the part that was the peer's packet receive. */
+  perf?: { rrdns: ProcessShare | undefined; backends: ProcessShare | undefined };
 }
 
 /** CPU seconds of each thread of `pid` by role, from /proc/PID/task/TID/stat (USER_HZ 100). */
@@ -234,14 +244,16 @@ async function runMode(mode: Mode, variant: (typeof VARIANTS)[number], backends:
     const b0 = cpuSeconds(backends.child.pid!) ?? NaN;
     const s0 = await backends.stats();
     const t0 = performance.now();
+    const recording = PERF && mode !== 'none' ? recordPeerReceive([rrdns.pid, backends.child.pid!], SECONDS, tempDir('bench-checks-perf')) : undefined;
     const lat = await paceQueries(rrdns.port, SECONDS);
+    const shares = await recording;
     const wall = (performance.now() - t0) / 1000;
     const cpu1 = cpuSeconds(rrdns.pid)!;
     const th1 = threadSeconds(rrdns.pid);
     const b1 = cpuSeconds(backends.child.pid!) ?? NaN;
     const s1 = await backends.stats();
     const changes = rrdns.logs.filter((l) => l.msg === 'health state changed').length - changes0;
-    return { mode, variant: variant.label, cpuShare: (cpu1 - cpu0) / wall, probesPerS: (s1.requests - s0.requests) / wall, connsPerS: (s1.connections - s0.connections) / wall, lat, changes, backendCpu: (b1 - b0) / wall, threads: { main: (th1.main - th0.main) / wall, probe: (th1.probe - th0.probe) / wall, other: (th1.other - th0.other) / wall } };
+    return { mode, variant: variant.label, cpuShare: (cpu1 - cpu0) / wall, probesPerS: (s1.requests - s0.requests) / wall, connsPerS: (s1.connections - s0.connections) / wall, lat, changes, backendCpu: (b1 - b0) / wall, threads: { main: (th1.main - th0.main) / wall, probe: (th1.probe - th0.probe) / wall, other: (th1.other - th0.other) / wall }, ...(shares ? { perf: { rrdns: shares.get(rrdns.pid), backends: shares.get(backends.child.pid!) } } : {}) };
   } finally {
     await rrdns.stop();
   }
@@ -267,6 +279,16 @@ async function main(): Promise<void> {
             `${(mode + variant.label).padEnd(13)} rrdns CPU ${pct(f.cpuShare).padStart(6)} of a core (main ${pct(f.threads.main)}, probing ${pct(f.threads.probe)}, other ${pct(f.threads.other)}) | probes ${f.probesPerS.toFixed(0).padStart(5)}/s, new connections ${f.connsPerS.toFixed(0).padStart(5)}/s | ` +
               `DNS ${f.lat.answered}/${f.lat.sent} answered, p50 ${ms(f.lat.p50)}, p99 ${ms(f.lat.p99)}, worst ${ms(f.lat.worst)} | false verdicts ${f.changes} | backends CPU ${pct(f.backendCpu)}`,
           );
+          if (f.perf) {
+            const r = f.perf.rrdns;
+            const b = f.perf.backends;
+            const probing = r?.threads.get('rrdns-health');
+            const answering = [...(r?.threads ?? [])].find(([name]) => name === 'MainThread' || name === 'node')?.[1];
+            console.log(
+              `${''.padEnd(13)} perf: rrdns ${pct(r?.cpu ?? 0)}; kernel receive for the peer: probing thread ${pct(probing?.peerReceive ?? 0)} of its ${pct(probing?.cpu ?? 0)} (the backends' receive of the requests), ` +
+                `answering thread ${pct(answering?.peerReceive ?? 0)} of its ${pct(answering?.cpu ?? 0)} (the DNS client's receive of the answers, as without checks); backends ${pct(b?.cpu ?? 0)}, of it ${pct(b?.peerReceive ?? 0)} receiving their responses for rrdns`,
+            );
+          }
         }
       }
     }
@@ -295,6 +317,15 @@ function summary(all: Figures[], label: string): void {
     const dp99 = avg(mode, (x) => x.lat.p99) - baseP99;
     const cpuTarget = mode === 'keepalive' ? (cost <= 0.25 ? 'met' : 'NOT met') : 'no target (a connection per probe)';
     console.log(`${(mode + label).padEnd(13)} checks cost ${pct(cost)} of a core (target <= 25%: ${cpuTarget}); p99 ${dp99 >= 0 ? '+' : ''}${ms(dp99)} vs no checks (target <= +1 ms: ${dp99 <= 1 ? 'met' : 'NOT met'})`);
+    const withPerf = all.filter((x) => x.mode === mode && x.perf);
+    if (withPerf.length > 0) {
+      // Loopback only: a send runs the receiver's side of the packet too. Shown apart, never subtracted from the cost.
+      const mean = (f: (x: Figures) => number) => withPerf.reduce((a, x) => a + f(x), 0) / withPerf.length;
+      console.log(
+        `${(mode + label).padEnd(13)} of the cost, the kernel receiving rrdns's requests on the backends' behalf (loopback) ${pct(mean((x) => x.perf?.rrdns?.threads.get('rrdns-health')?.peerReceive ?? 0))} of a core; ` +
+          `the backends paid ${pct(mean((x) => x.perf?.backends?.peerReceive ?? 0))} receiving rrdns's responses (with remote backends each side pays its own receive)`,
+      );
+    }
   }
 }
 
