@@ -25,7 +25,7 @@
  * not subtracted from rrdns's cost.
  *
  * `--compare DIR` runs every mode a second time per round with the rrdns of
- * another tree (DIR/src/main.ts, e.g. an export of the previous commit with
+ * another tree (its entry point at the same path, e.g. an export of the previous commit with
  * this tree's node_modules linked in), alternating which goes first, and
  * prints both: an A/B within one run on a machine whose load moves.
  *
@@ -40,7 +40,7 @@ import readline from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import YAML from 'yaml';
 import { buildQuery } from '../test/support/dnsclient.ts';
-import { freePort, retryOnPortClash, startRrdns, tempDir, removeTempDirs } from '../test/support/spawn.ts';
+import { freePort, REPO_ROOT, RRDNS_MAIN, retryOnPortClash, startRrdns, tempDir, removeTempDirs } from '../test/support/spawn.ts';
 import { cpuSeconds } from './measure.ts';
 import { perfAvailable, recordPeerReceive, type ProcessShare } from './loopback-share.ts';
 
@@ -59,7 +59,8 @@ const COMPARE = arg('compare', '');
 /** `--perf`: record rrdns and the backends with perf in each check mode's window (loopback-share.ts). */
 const PERF = process.argv.includes('--perf') && perfAvailable();
 /** The rrdns builds measured: this tree's, and the one `--compare` names. */
-const VARIANTS: { label: string; main: string | undefined }[] = [{ label: '', main: undefined }, ...(COMPARE ? [{ label: '@cmp', main: path.resolve(COMPARE, 'src/main.ts') }] : [])];
+// The other tree's entry point at the same place as this tree's (src/main.ts, or the bin launcher).
+const VARIANTS: { label: string; main: string | undefined }[] = [{ label: '', main: undefined }, ...(COMPARE ? [{ label: '@cmp', main: path.resolve(COMPARE, path.relative(REPO_ROOT, RRDNS_MAIN)) }] : [])];
 const WARMUP_MS = Math.min(30_000, Math.max(1000, Number(arg('warmup', '6')) * 1000));
 /**
  * The backends stand for servers on other machines; here they share the 2

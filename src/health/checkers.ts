@@ -10,10 +10,11 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Client, Pool, type Dispatcher } from 'undici';
-import { formatExpect, statusAccepted } from '../config/health-check.ts';
+import { formatExpect } from '../config/health-check.ts';
 import { createIcmpChecker, type IcmpChecker, type IcmpCheckerOptions } from './icmp/icmp-checker.ts';
 import { localAddressFor } from './source-address.ts';
-import { hostHeader, serverName, urlHost, type CheckTarget } from './target.ts';
+import { inRanges, originOf, prepareHttp, type Hop } from './http-prepared.ts';
+import { serverName, type CheckTarget } from './target.ts';
 
 export interface CheckOutcome {
   ok: boolean;
@@ -144,11 +145,6 @@ function tcpProbe(target: CheckTarget, signal: AbortSignal, source: string | und
 // ---------------------------------------------------------------------------------------------
 // HTTP(S)
 
-interface Hop {
-  scheme: 'http' | 'https';
-  port: number;
-  path: string;
-}
 
 /** What one request brought back: the status, the headers and at most the asked-for bytes of the body. */
 interface Exchange {
@@ -286,6 +282,15 @@ class KeepAlivePools {
     this.#source = source;
   }
 
+  /** The pool of a target's first hop, remembered for the target (no key to build per probe). */
+  first(target: CheckTarget, hop: Hop, origin: string): Pool {
+    let pool = this.#first.get(target);
+    if (!pool || pool.destroyed) this.#first.set(target, (pool = this.get(target, hop, origin)));
+    return pool;
+  }
+
+  readonly #first = new WeakMap<CheckTarget, Pool>();
+
   get(target: CheckTarget, hop: Hop, origin: string): Pool {
     const c = target.config;
     const key = `${origin}|${c.timeout}|${c.interval}|${hop.scheme === 'https' ? `${c.tls.verify}|${serverName(target) ?? ''}|${target.key}` : ''}`;
@@ -314,24 +319,25 @@ class KeepAlivePools {
 
 async function httpProbe(target: CheckTarget, signal: AbortSignal, pools: KeepAlivePools, source: string | undefined): Promise<ProbeResult> {
   const c = target.config;
-  const host = hostHeader(target);
-  const headers: Record<string, string> = { ...c.headers, host, 'user-agent': c.userAgent };
+  // Headers, first hop, status ranges: made once per target (http-prepared.ts), not per probe.
+  const prep = prepareHttp(target, LOAD_BODY_BYTES);
+  const host = prep.host;
+  const headers = prep.headers;
   const fresh: Client[] = [];
   const dispatcherFor = (hop: Hop): Dispatcher => {
-    const origin = `${hop.scheme}://${urlHost(target.address, target.family)}:${hop.port}`;
+    if (c.keepAlive && hop === prep.firstHop) return pools.first(target, hop, prep.firstOrigin);
+    const origin = hop === prep.firstHop ? prep.firstOrigin : originOf(target, hop);
     if (c.keepAlive) return pools.get(target, hop, origin);
     // A new connection per request, closed after it: nothing idles between checks, and a dead listener shows.
     const client = new Client(origin, { ...dispatcherOptions(target, hop.scheme, source), pipelining: 0 });
     fresh.push(client);
     return client;
   };
-  const jsonLoad = c.load !== undefined && 'json' in c.load ? c.load.json : undefined;
-  const wantBody = c.body !== undefined || jsonLoad !== undefined;
-  // One read serves both the body match and the JSON load, bounded by the check's body limit.
-  const limit = c.body?.maxBytes ?? LOAD_BODY_BYTES;
+  const wantBody = prep.wantBody;
+  const limit = prep.limit;
 
   try {
-    let hop: Hop = { scheme: c.type === 'https' ? 'https' : 'http', port: c.port, path: c.path };
+    let hop: Hop = prep.firstHop;
     // Bounded: at most followRedirects + 1 requests (+ one retry each on a stale keep-alive connection).
     for (let redirects = 0; ; redirects++) {
       const opts: Dispatcher.DispatchOptions = { path: hop.path, method: c.method, headers, reset: !c.keepAlive };
@@ -360,7 +366,7 @@ async function httpProbe(target: CheckTarget, signal: AbortSignal, pools: KeepAl
         }
       }
 
-      if (!statusAccepted(status, c.expectStatus)) {
+      if (!inRanges(status, prep.accepted)) {
         return { ok: false, status, detail: `HTTP ${status} not in ${formatExpect(c.expectStatus)}${after}` };
       }
       if (!wantBody) return withLoad({ ok: true, status, detail: `HTTP ${status}${after}` }, c.load, res.headers, '', 0);

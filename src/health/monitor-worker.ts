@@ -31,7 +31,8 @@ const scheduler: Scheduler = {
   now: () => realScheduler.now() + delta,
   setTimeout(fn, ms) {
     const now = performance.now();
-    return realScheduler.setTimeout(fn, Math.ceil((now + Math.max(0, ms)) / TICK_MS) * TICK_MS - now);
+    // Whole milliseconds: Node keeps one timer list per duration, and timers of one duration share it.
+    return realScheduler.setTimeout(fn, Math.max(1, Math.ceil(Math.ceil((now + Math.max(0, ms)) / TICK_MS) * TICK_MS - now)));
   },
 };
 // fping (icmp checks) is spawned from this thread too: its stream is parsed here, off the answering thread.

@@ -28,7 +28,8 @@
  * thread (the old cost, but it works).
  */
 import { Worker } from 'node:worker_threads';
-import { createChecker, type CheckOutcome } from './checkers.ts';
+// Types only: undici (through checkers.ts) is loaded on this thread only when no worker can start.
+import type { CheckOutcome } from './checkers.ts';
 import type { IcmpLog } from './icmp/icmp-checker.ts';
 import { MonitorHost } from './monitor-host.ts';
 import { Flag, ROW, Row, type AddedTarget, type FromMonitor, type RestoredState, type ToMonitor } from './monitor-protocol.ts';
@@ -108,6 +109,8 @@ export class RemoteMonitor implements MonitorApi {
   #worker: Worker | undefined;
   /** The host in this thread when no worker can be started. */
   #local: { host: LocalHost } | undefined;
+  /** The in-thread checker being loaded (no worker could start). */
+  #fallbackLoading: Promise<void> | undefined;
   #started = false;
   #restartTimer: NodeJS.Timeout | undefined;
   #restarts = 0;
@@ -229,6 +232,7 @@ export class RemoteMonitor implements MonitorApi {
       this.#closed = true;
       if (this.#restartTimer) clearTimeout(this.#restartTimer);
       this.#wakeFirst(Infinity);
+      await this.#fallbackLoading;
       if (this.#local) return this.#local.host.close();
       const w = this.#worker;
       if (!w) return;
@@ -279,9 +283,20 @@ export class RemoteMonitor implements MonitorApi {
       w = new Worker(new URL(file, import.meta.url), { name: 'rrdns-health', workerData: { sourceAddress: this.#d.sourceAddress, epochAtHr0 } });
     } catch (e) {
       this.#d.onFallback?.(e);
-      const checker = createChecker({ ...(this.#d.sourceAddress ? { sourceAddress: this.#d.sourceAddress } : {}), ...(this.#d.onLog ? { icmp: { log: this.#d.onLog } } : {}) });
-      this.#local = { host: new MonitorHost({ check: checker.check, closeChecker: () => checker.close(), post: (m) => this.#onMessage(m) }) };
-      this.#sendAll();
+      // What changes while the module loads is in the mirror: the whole set goes once the host is there.
+      this.#fallbackLoading = import('./checkers.ts').then(
+        ({ createChecker }) => {
+          if (this.#closed) return;
+          const checker = createChecker({ ...(this.#d.sourceAddress ? { sourceAddress: this.#d.sourceAddress } : {}), ...(this.#d.onLog ? { icmp: { log: this.#d.onLog } } : {}) });
+          this.#local = { host: new MonitorHost({ check: checker.check, closeChecker: () => checker.close(), post: (m) => this.#onMessage(m) }) };
+          this.#sendAll();
+        },
+        (err: unknown) => {
+          // Neither a thread nor the module: nothing is probed (every target stays as it is, fail open); said once.
+          this.#d.onLog?.('error', 'health checks cannot run: no worker thread and no checker module', { err: String(err) });
+          this.#wakeFirst(Infinity);
+        },
+      );
       return;
     }
     // The monitor's timers never keep a process alive; neither does its thread.
