@@ -10,7 +10,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createChecker } from './checkers.ts';
 import { MonitorHost } from './monitor-host.ts';
 import type { FromMonitor, ToMonitor } from './monitor-protocol.ts';
-import { realScheduler, type Scheduler } from './monitor.ts';
+import { realScheduler } from './monitor.ts';
+import { TickScheduler } from './tick-scheduler.ts';
 import { lowerThisThread } from './thread-priority.ts';
 
 const port = parentPort!;
@@ -20,21 +21,15 @@ const hrMs = () => Number(process.hrtime.bigint()) / 1e6;
 // This thread's performance clock, corrected to the main thread's once (hrtime is the same in every thread).
 const delta = data.epochAtHr0 === undefined ? 0 : data.epochAtHr0 + hrMs() - realScheduler.now();
 /**
- * Timers end on the next multiple of TICK_MS: the checks due within one tick
- * start together, so the thread wakes about 100 times a second for 5,000
- * probes instead of at every one of them (each wake-up, its epoll round and
- * context switch cost more than the few probes it served). A check starts at
- * most TICK_MS late; its phase does not drift (the monitor plans from its grid).
+ * Timers end on the next multiple of TICK_MS (tick-scheduler.ts): the checks
+ * due within one tick start together, so the thread wakes about 100 times a
+ * second for 5,000 probes instead of at every one of them (each wake-up, its
+ * epoll round and context switch cost more than the few probes it served). A
+ * check starts at most TICK_MS late; its phase does not drift (the monitor
+ * plans from its grid).
  */
 export const TICK_MS = 10;
-const scheduler: Scheduler = {
-  now: () => realScheduler.now() + delta,
-  setTimeout(fn, ms) {
-    const now = performance.now();
-    // Whole milliseconds: Node keeps one timer list per duration, and timers of one duration share it.
-    return realScheduler.setTimeout(fn, Math.max(1, Math.ceil(Math.ceil((now + Math.max(0, ms)) / TICK_MS) * TICK_MS - now)));
-  },
-};
+const scheduler = new TickScheduler(TICK_MS, () => realScheduler.now() + delta);
 // fping (icmp checks) is spawned from this thread too: its stream is parsed here, off the answering thread.
 const checker = createChecker({
   ...(data.sourceAddress ? { sourceAddress: data.sourceAddress } : {}),
