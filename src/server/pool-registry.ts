@@ -13,7 +13,7 @@ import { requireFping } from '../health/icmp/fping-locate.ts';
 import { canonicalAddress, makeTarget, type CheckTarget } from '../health/target.ts';
 import type { MonitorApi, TargetState } from '../health/monitor.ts';
 import type { MemberClusterSnapshot, MemberRole, PoolSnapshot } from '../observability/snapshot.ts';
-import type { SampledPool } from '../observability/balance-history.ts';
+import { memberKey, type SampledPool } from '../observability/balance-history.ts';
 import { decidePool, usable, type PolicyMember } from './pool-policy.ts';
 import { probePlan, type ProbePlan } from './probe-plan.ts';
 import { OVERFLOW_SLOT, type FirstServedCounters } from '../balancing/first-served.ts';
@@ -335,25 +335,28 @@ export class PoolRegistry {
   balanceSample(): SampledPool[] {
     const out: SampledPool[] = [];
     for (const entry of this.entries.values()) {
-      let names = this.names.get(entry);
-      if (!names) this.names.set(entry, (names = { zone: nameToText(entry.zone.origin), name: ownerText(entry.rrset.owner) }));
-      out.push({
-        zone: names.zone,
-        name: names.name,
-        type: entry.rrset.type === RRType.A ? 'A' : 'AAAA',
-        members: entry.members.map((m) => ({
-          address: m.address,
-          firstServed: this.firstCount(entry, m),
-          effectiveWeight: this.weights.weight(entry.key, m.address, configuredWeight(entry.spec, m.address)),
-          load: this.weights.load?.(entry.key, m.address) ?? null,
-        })),
+      // One object per pool and member, kept and updated in place: its names and member keys are made once.
+      let sampled = this.sampled.get(entry);
+      if (!sampled) {
+        const zone = nameToText(entry.zone.origin);
+        const name = ownerText(entry.rrset.owner);
+        const type = entry.rrset.type === RRType.A ? 'A' : 'AAAA';
+        const members = entry.members.map((m) => ({ address: m.address, key: memberKey(zone, name, type, m.address), firstServed: null as number | null, effectiveWeight: 0, load: null as number | null }));
+        this.sampled.set(entry, (sampled = { zone, name, type, members }));
+      }
+      entry.members.forEach((m, i) => {
+        const s = sampled.members[i]!;
+        s.firstServed = this.firstCount(entry, m);
+        s.effectiveWeight = this.weights.weight(entry.key, m.address, configuredWeight(entry.spec, m.address));
+        s.load = this.weights.load?.(entry.key, m.address) ?? null;
       });
+      out.push(sampled);
     }
     return out;
   }
 
-  /** Each pool's zone and owner as text, made once (balanceSample runs every 10 s over every pool). */
-  private readonly names = new WeakMap<PoolEntry, { zone: string; name: string }>();
+  /** Each pool's balance sample, made once and updated in place (balanceSample runs every 10 s over every pool). */
+  private readonly sampled = new WeakMap<PoolEntry, SampledPool & { members: { address: string; key: string; firstServed: number | null; effectiveWeight: number; load: number | null }[] }>();
 
   snapshot(): PoolSnapshot[] {
     const out: PoolSnapshot[] = [];
