@@ -19,7 +19,17 @@
  * Bounded: every process is stopped by its PID, the client sends a fixed
  * number of queries per second for a fixed time, each run is a few seconds.
  *
- *   npm run bench:checks [-- --seconds 8 --qps 2000 --checks 5000 --modes none,fresh,keepalive --rounds 1]
+ * `--perf` (perf installed, and allowed) records rrdns and the backends during
+ * each check mode's window and prints how much of each one's CPU was the
+ * kernel receiving packets for the other (loopback-share.ts): shown apart,
+ * not subtracted from rrdns's cost.
+ *
+ * `--compare DIR` runs every mode a second time per round with the rrdns of
+ * another tree (its entry point at the same path, e.g. an export of the previous commit with
+ * this tree's node_modules linked in), alternating which goes first, and
+ * prints both: an A/B within one run on a machine whose load moves.
+ *
+ *   npm run bench:checks [-- --seconds 8 --qps 2000 --checks 5000 --modes none,fresh,keepalive --rounds 1 --compare DIR]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -30,8 +40,9 @@ import readline from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import YAML from 'yaml';
 import { buildQuery } from '../test/support/dnsclient.ts';
-import { freePort, retryOnPortClash, startRrdns, tempDir, removeTempDirs } from '../test/support/spawn.ts';
+import { freePort, REPO_ROOT, RRDNS_MAIN, retryOnPortClash, startRrdns, tempDir, removeTempDirs } from '../test/support/spawn.ts';
 import { cpuSeconds } from './measure.ts';
+import { perfAvailable, recordPeerReceive, type ProcessShare } from './loopback-share.ts';
 
 type Mode = 'none' | 'fresh' | 'keepalive';
 
@@ -44,6 +55,12 @@ const QPS = Math.min(20_000, Math.max(100, Number(arg('qps', '2000'))));
 const CHECKS = Math.min(20_000, Math.max(2, Number(arg('checks', '5000'))));
 const ROUNDS = Math.min(5, Math.max(1, Number(arg('rounds', '1'))));
 const MODES = arg('modes', 'none,fresh,keepalive').split(',') as Mode[];
+const COMPARE = arg('compare', '');
+/** `--perf`: record rrdns and the backends with perf in each check mode's window (loopback-share.ts). */
+const PERF = process.argv.includes('--perf') && perfAvailable();
+/** The rrdns builds measured: this tree's, and the one `--compare` names. */
+// The other tree's entry point at the same place as this tree's (src/main.ts, or the bin launcher).
+const VARIANTS: { label: string; main: string | undefined }[] = [{ label: '', main: undefined }, ...(COMPARE ? [{ label: '@cmp', main: path.resolve(COMPARE, path.relative(REPO_ROOT, RRDNS_MAIN)) }] : [])];
 const WARMUP_MS = Math.min(30_000, Math.max(1000, Number(arg('warmup', '6')) * 1000));
 /**
  * The backends stand for servers on other machines; here they share the 2
@@ -175,6 +192,8 @@ async function paceQueries(port: number, seconds: number): Promise<Latency> {
 
 interface Figures {
   mode: Mode;
+  /** '' for this tree, '@cmp' for the --compare tree. */
+  variant: string;
   cpuShare: number;
   probesPerS: number;
   connsPerS: number;
@@ -183,26 +202,59 @@ interface Figures {
   changes: number;
   /** CPU share of the backends' process over the window (it must not be what limits the probe rate). */
   backendCpu: number;
+  /** rrdns's CPU share by thread: the answering (main) thread, the probing thread (rrdns-health), the rest (GC helpers, libuv). */
+  threads: { main: number; probe: number; other: number };
+  /** With --perf: rrdns's and the backends' CPU as perf saw it, and the part that was the peer's packet receive. */
+  perf?: { rrdns: ProcessShare | undefined; backends: ProcessShare | undefined };
 }
 
-async function runMode(mode: Mode, backends: Backends, backendPort: number): Promise<Figures> {
+/** CPU seconds of each thread of `pid` by role, from /proc/PID/task/TID/stat (USER_HZ 100). */
+function threadSeconds(pid: number): { main: number; probe: number; other: number } {
+  const t = { main: 0, probe: 0, other: 0 };
+  let tids: string[] = [];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return t;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const sec = (Number(f[11]) + Number(f[12])) / 100;
+      if (tid === String(pid)) t.main += sec;
+      else if (name === 'rrdns-health') t.probe += sec;
+      else t.other += sec;
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return t;
+}
+
+async function runMode(mode: Mode, variant: (typeof VARIANTS)[number], backends: Backends, backendPort: number): Promise<Figures> {
   const zonesDir = writeZone(mode, backendPort);
   // Another process can take the free port first (other benchmarks share the machine): tried again, at most 3 times.
-  const rrdns = await retryOnPortClash(() => startRrdns({ zonesDir, logLevel: 'warn', args: ['--admin', 'off', '--state-dir', 'off', '--no-watch'], startTimeoutMs: 60_000 }), undefined);
+  const rrdns = await retryOnPortClash(() => startRrdns({ zonesDir, ...(variant.main ? { main: variant.main } : {}), logLevel: 'warn', args: ['--admin', 'off', '--state-dir', 'off', '--no-watch'], startTimeoutMs: 60_000 }), undefined);
   try {
     await new Promise((r) => setTimeout(r, WARMUP_MS));
     const changes0 = rrdns.logs.filter((l) => l.msg === 'health state changed').length;
     const cpu0 = cpuSeconds(rrdns.pid)!;
+    const th0 = threadSeconds(rrdns.pid);
     const b0 = cpuSeconds(backends.child.pid!) ?? NaN;
     const s0 = await backends.stats();
     const t0 = performance.now();
+    const recording = PERF && mode !== 'none' ? recordPeerReceive([rrdns.pid, backends.child.pid!], SECONDS, tempDir('bench-checks-perf')) : undefined;
     const lat = await paceQueries(rrdns.port, SECONDS);
+    const shares = await recording;
     const wall = (performance.now() - t0) / 1000;
     const cpu1 = cpuSeconds(rrdns.pid)!;
+    const th1 = threadSeconds(rrdns.pid);
     const b1 = cpuSeconds(backends.child.pid!) ?? NaN;
     const s1 = await backends.stats();
     const changes = rrdns.logs.filter((l) => l.msg === 'health state changed').length - changes0;
-    return { mode, cpuShare: (cpu1 - cpu0) / wall, probesPerS: (s1.requests - s0.requests) / wall, connsPerS: (s1.connections - s0.connections) / wall, lat, changes, backendCpu: (b1 - b0) / wall };
+    return { mode, variant: variant.label, cpuShare: (cpu1 - cpu0) / wall, probesPerS: (s1.requests - s0.requests) / wall, connsPerS: (s1.connections - s0.connections) / wall, lat, changes, backendCpu: (b1 - b0) / wall, threads: { main: (th1.main - th0.main) / wall, probe: (th1.probe - th0.probe) / wall, other: (th1.other - th0.other) / wall }, ...(shares ? { perf: { rrdns: shares.get(rrdns.pid), backends: shares.get(backends.child.pid!) } } : {}) };
   } finally {
     await rrdns.stop();
   }
@@ -220,18 +272,36 @@ async function main(): Promise<void> {
   try {
     for (let r = 0; r < ROUNDS; r++) {
       for (const mode of MODES) {
-        const f = await runMode(mode, backends, backendPort);
-        all.push(f);
-        console.log(
-          `${mode.padEnd(9)} rrdns CPU ${pct(f.cpuShare).padStart(6)} of a core | probes ${f.probesPerS.toFixed(0).padStart(5)}/s, new connections ${f.connsPerS.toFixed(0).padStart(5)}/s | ` +
-            `DNS ${f.lat.answered}/${f.lat.sent} answered, p50 ${ms(f.lat.p50)}, p99 ${ms(f.lat.p99)}, worst ${ms(f.lat.worst)} | false verdicts ${f.changes} | backends CPU ${pct(f.backendCpu)}`,
-        );
+        // Alternating which build goes first: a load that drifts over the run falls on both.
+        for (const variant of r % 2 === 0 ? VARIANTS : [...VARIANTS].reverse()) {
+          const f = await runMode(mode, variant, backends, backendPort);
+          all.push(f);
+          console.log(
+            `${(mode + variant.label).padEnd(13)} rrdns CPU ${pct(f.cpuShare).padStart(6)} of a core (main ${pct(f.threads.main)}, probing ${pct(f.threads.probe)}, other ${pct(f.threads.other)}) | probes ${f.probesPerS.toFixed(0).padStart(5)}/s, new connections ${f.connsPerS.toFixed(0).padStart(5)}/s | ` +
+              `DNS ${f.lat.answered}/${f.lat.sent} answered, p50 ${ms(f.lat.p50)}, p99 ${ms(f.lat.p99)}, worst ${ms(f.lat.worst)} | false verdicts ${f.changes} | backends CPU ${pct(f.backendCpu)}`,
+          );
+          if (f.perf) {
+            const r = f.perf.rrdns;
+            const b = f.perf.backends;
+            const probing = r?.threads.get('rrdns-health');
+            const answering = [...(r?.threads ?? [])].find(([name]) => name === 'MainThread' || name === 'node')?.[1];
+            console.log(
+              `${''.padEnd(13)} perf: rrdns ${pct(r?.cpu ?? 0)}; kernel receive for the peer: probing thread ${pct(probing?.peerReceive ?? 0)} of its ${pct(probing?.cpu ?? 0)} (the backends' receive of the requests), ` +
+                `answering thread ${pct(answering?.peerReceive ?? 0)} of its ${pct(answering?.cpu ?? 0)} (the DNS client's receive of the answers, as without checks); backends ${pct(b?.cpu ?? 0)}, of it ${pct(b?.peerReceive ?? 0)} receiving their responses for rrdns`,
+            );
+          }
+        }
       }
     }
   } finally {
     await backends.stop();
     removeTempDirs();
   }
+  if (COMPARE) console.log(`\n@cmp: the rrdns of ${COMPARE}`);
+  for (const variant of VARIANTS) summary(all.filter((x) => x.variant === variant.label), variant.label);
+}
+
+function summary(all: Figures[], label: string): void {
   const avg = (mode: Mode, f: (x: Figures) => number) => {
     const xs = all.filter((x) => x.mode === mode).map(f);
     return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
@@ -240,14 +310,23 @@ async function main(): Promise<void> {
   const baseCpu = avg('none', (x) => x.cpuShare);
   const baseP99 = avg('none', (x) => x.lat.p99);
   const baseP99s = all.filter((x) => x.mode === 'none').map((x) => x.lat.p99);
-  console.log('\nsummary (mean over rounds; cost = CPU over the no-check baseline):');
+  console.log(`\nsummary${label ? ` ${label}` : ''} (mean over rounds; cost = CPU over the no-check baseline):`);
   // On a contended machine the baseline's own p99 moves by more than the 1 ms target: shown so the delta is read with it.
   console.log(`no checks p99 over ${baseP99s.length} round(s): ${ms(Math.min(...baseP99s))} to ${ms(Math.max(...baseP99s))}`);
   for (const mode of MODES.filter((m) => m !== 'none')) {
     const cost = avg(mode, (x) => x.cpuShare) - baseCpu;
     const dp99 = avg(mode, (x) => x.lat.p99) - baseP99;
     const cpuTarget = mode === 'keepalive' ? (cost <= 0.25 ? 'met' : 'NOT met') : 'no target (a connection per probe)';
-    console.log(`${mode.padEnd(9)} checks cost ${pct(cost)} of a core (target <= 25%: ${cpuTarget}); p99 ${dp99 >= 0 ? '+' : ''}${ms(dp99)} vs no checks (target <= +1 ms: ${dp99 <= 1 ? 'met' : 'NOT met'})`);
+    console.log(`${(mode + label).padEnd(13)} checks cost ${pct(cost)} of a core (target <= 25%: ${cpuTarget}); p99 ${dp99 >= 0 ? '+' : ''}${ms(dp99)} vs no checks (target <= +1 ms: ${dp99 <= 1 ? 'met' : 'NOT met'})`);
+    const withPerf = all.filter((x) => x.mode === mode && x.perf);
+    if (withPerf.length > 0) {
+      // Loopback only: a send runs the receiver's side of the packet too. Shown apart, never subtracted from the cost.
+      const mean = (f: (x: Figures) => number) => withPerf.reduce((a, x) => a + f(x), 0) / withPerf.length;
+      console.log(
+        `${(mode + label).padEnd(13)} of the cost, the kernel receiving rrdns's requests on the backends' behalf (loopback) ${pct(mean((x) => x.perf?.rrdns?.threads.get('rrdns-health')?.peerReceive ?? 0))} of a core; ` +
+          `the backends paid ${pct(mean((x) => x.perf?.backends?.peerReceive ?? 0))} receiving rrdns's responses (with remote backends each side pays its own receive)`,
+      );
+    }
   }
 }
 

@@ -5,28 +5,16 @@
  * key) and the ids of probes to abort; it posts the outcomes back in batches,
  * at most one message per BATCH_MS however many probes finished meanwhile.
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createChecker, type CheckOutcome } from './checkers.ts';
+import { lowerThisThread } from './thread-priority.ts';
 import type { CheckTarget } from './target.ts';
 import type { FromChecker, ToChecker } from './worker-protocol.ts';
 
 const port = parentPort!;
 
-/**
- * How much lower than the answering thread this one runs (nice +5, Linux: the
- * nice value is per thread, and /proc/thread-self names this thread). On a
- * busy machine the two threads compete for a core; the answers must win, a
- * probe can wait a few ms. Elsewhere, or without the right, it stays as it is.
- */
-export const CHECKER_NICE = 5;
-try {
-  const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
-  if (Number.isInteger(tid) && tid > 0) os.setPriority(tid, Math.min(19, os.getPriority(tid) + CHECKER_NICE));
-} catch {
-  // not Linux, or not allowed: same priority as the answering thread
-}
+export { CHECKER_NICE } from './thread-priority.ts';
+lowerThisThread();
 /**
  * Outcomes wait this long to travel together: each message wakes the main
  * thread, and per-turn batches (a few outcomes each at 5,000 probes/s) made the

@@ -10,13 +10,14 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Client, Pool, type Dispatcher } from 'undici';
+import { formatExpect } from '../config/health-check.ts';
 import { describeError } from './describe-error.ts';
 
 export { describeError };
-import { formatExpect, statusAccepted } from '../config/health-check.ts';
 import { createIcmpChecker, type IcmpChecker, type IcmpCheckerOptions } from './icmp/icmp-checker.ts';
 import { localAddressFor } from './source-address.ts';
-import { hostHeader, serverName, urlHost, type CheckTarget } from './target.ts';
+import { inRanges, originOf, prepareHttp, type Hop } from './http-prepared.ts';
+import { serverName, type CheckTarget } from './target.ts';
 
 export interface CheckOutcome {
   ok: boolean;
@@ -76,7 +77,7 @@ export function createChecker(opts: CheckerOptions = {}): { check: Checker; clos
     const timeoutMs = target.config.timeout;
     const timer = setTimeout(() => controller.abort(TIMEOUT), timeoutMs);
     const onAbort = () => controller.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
+    signal.addEventListener('abort', onAbort, ONCE);
 
     const probe = (async (): Promise<ProbeResult> => {
       try {
@@ -147,11 +148,6 @@ function tcpProbe(target: CheckTarget, signal: AbortSignal, source: string | und
 // ---------------------------------------------------------------------------------------------
 // HTTP(S)
 
-interface Hop {
-  scheme: 'http' | 'https';
-  port: number;
-  path: string;
-}
 
 /** What one request brought back: the status, the headers and at most the asked-for bytes of the body. */
 interface Exchange {
@@ -172,74 +168,109 @@ interface Exchange {
  */
 function exchange(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, keep: number, drain: boolean, signal: AbortSignal): Promise<Exchange> {
   return new Promise((resolve, reject) => {
-    let controller: Dispatcher.DispatchController | undefined;
-    let settled = false;
-    let status = 0;
-    let headers: Exchange['headers'] = {};
-    const chunks: Buffer[] = [];
-    let kept = 0;
-    let truncated = false;
-    const done = (err: unknown, value?: Exchange) => {
-      if (settled) return;
-      settled = true;
-      signal.removeEventListener('abort', onAbort);
-      if (err !== undefined) reject(err);
-      else resolve(value!);
-    };
-    const result = (): Exchange => ({ status, headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, kept), truncated });
-    const onAbort = () => {
-      // In flight: the connection goes (a backend that hangs must not keep it). Not started yet (queued in a
-      // keep-alive pool): onRequestStart drops it, leaving the connection it gets for the next probe.
-      controller?.abort(ABORTED);
-      done(signal.reason);
-    };
-    const handler: Dispatcher.DispatchHandler = {
-      onRequestStart(c) {
-        // Over before it could start: throwing here makes undici drop the request without writing it and
-        // without closing the socket (controller.abort would destroy the socket).
-        if (settled) throw ABORTED;
-        controller = c;
-      },
-      onResponseStart(c, statusCode, h) {
-        if (settled) return;
-        status = statusCode;
-        headers = h as Exchange['headers'];
-        if (keep === 0 && !drain) {
-          done(undefined, result());
-          c.abort(NOT_NEEDED);
-        }
-      },
-      onResponseData(c, chunk) {
-        if (settled) return;
-        const take = Math.min(chunk.length, keep - kept);
-        if (take > 0) {
-          chunks.push(take === chunk.length ? chunk : chunk.subarray(0, take));
-          kept += take;
-        }
-        if (take < chunk.length) {
-          truncated = true;
-          done(undefined, result());
-          c.abort(NOT_NEEDED);
-        } else if (kept >= keep && !drain) {
-          done(undefined, result());
-          c.abort(NOT_NEEDED);
-        }
-      },
-      onResponseEnd() {
-        done(undefined, result());
-      },
-      onResponseError(_c, err) {
-        done(err);
-      },
-    };
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
+    const h = new ExchangeHandler(keep, drain, signal, resolve, reject);
+    if (signal.aborted) return h.handleEvent();
+    signal.addEventListener('abort', h, ONCE);
     try {
-      dispatcher.dispatch(opts, handler);
+      dispatcher.dispatch(opts, h);
     } catch (e) {
-      done(e);
+      h.done(e);
     }
   });
+}
+
+const ONCE = { once: true } as const;
+const NO_BODY = Buffer.alloc(0);
+
+/**
+ * One request's state, its undici handler and its abort listener (an object
+ * listener: EventTarget calls handleEvent) in one object with prototype
+ * methods: 5,000 probes a second made a closure per callback a good part of
+ * the probing thread's garbage.
+ */
+class ExchangeHandler implements Dispatcher.DispatchHandler {
+  controller: Dispatcher.DispatchController | undefined = undefined;
+  settled = false;
+  status = 0;
+  headers: Exchange['headers'] = {};
+  chunks: Buffer[] | undefined = undefined;
+  kept = 0;
+  truncated = false;
+  readonly keep: number;
+  readonly drain: boolean;
+  readonly signal: AbortSignal;
+  readonly resolve: (e: Exchange) => void;
+  readonly reject: (e: unknown) => void;
+
+  constructor(keep: number, drain: boolean, signal: AbortSignal, resolve: (e: Exchange) => void, reject: (e: unknown) => void) {
+    this.keep = keep;
+    this.drain = drain;
+    this.signal = signal;
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+
+  /** The signal aborted. In flight: the connection goes (a backend that hangs must not keep it). Not started yet
+   * (queued in a keep-alive pool): onRequestStart drops it, leaving the connection it gets for the next probe. */
+  handleEvent(): void {
+    this.controller?.abort(ABORTED);
+    this.done(this.signal.reason);
+  }
+
+  done(err: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.signal.removeEventListener('abort', this);
+    if (err !== undefined) this.reject(err);
+    else this.resolve(this.result());
+  }
+
+  result(): Exchange {
+    const c = this.chunks;
+    return { status: this.status, headers: this.headers, body: c === undefined ? NO_BODY : c.length === 1 ? c[0]! : Buffer.concat(c, this.kept), truncated: this.truncated };
+  }
+
+  onRequestStart(c: Dispatcher.DispatchController): void {
+    // Over before it could start: throwing here makes undici drop the request without writing it and
+    // without closing the socket (controller.abort would destroy the socket).
+    if (this.settled) throw ABORTED;
+    this.controller = c;
+  }
+
+  onResponseStart(c: Dispatcher.DispatchController, statusCode: number, h: Record<string, string | string[]>): void {
+    if (this.settled) return;
+    this.status = statusCode;
+    this.headers = h as Exchange['headers'];
+    if (this.keep === 0 && !this.drain) {
+      this.done(undefined);
+      c.abort(NOT_NEEDED);
+    }
+  }
+
+  onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.settled) return;
+    const take = Math.min(chunk.length, this.keep - this.kept);
+    if (take > 0) {
+      (this.chunks ??= []).push(take === chunk.length ? chunk : chunk.subarray(0, take));
+      this.kept += take;
+    }
+    if (take < chunk.length) {
+      this.truncated = true;
+      this.done(undefined);
+      c.abort(NOT_NEEDED);
+    } else if (this.kept >= this.keep && !this.drain) {
+      this.done(undefined);
+      c.abort(NOT_NEEDED);
+    }
+  }
+
+  onResponseEnd(): void {
+    this.done(undefined);
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    this.done(err);
+  }
 }
 
 /** Reasons for aborting our own requests: shared, so a probe does not pay for building an Error and its stack. */
@@ -289,6 +320,15 @@ class KeepAlivePools {
     this.#source = source;
   }
 
+  /** The pool of a target's first hop, remembered for the target (no key to build per probe). */
+  first(target: CheckTarget, hop: Hop, origin: string): Pool {
+    let pool = this.#first.get(target);
+    if (!pool || pool.destroyed) this.#first.set(target, (pool = this.get(target, hop, origin)));
+    return pool;
+  }
+
+  readonly #first = new WeakMap<CheckTarget, Pool>();
+
   get(target: CheckTarget, hop: Hop, origin: string): Pool {
     const c = target.config;
     const key = `${origin}|${c.timeout}|${c.interval}|${hop.scheme === 'https' ? `${c.tls.verify}|${serverName(target) ?? ''}|${target.key}` : ''}`;
@@ -317,24 +357,25 @@ class KeepAlivePools {
 
 async function httpProbe(target: CheckTarget, signal: AbortSignal, pools: KeepAlivePools, source: string | undefined): Promise<ProbeResult> {
   const c = target.config;
-  const host = hostHeader(target);
-  const headers: Record<string, string> = { ...c.headers, host, 'user-agent': c.userAgent };
+  // Headers, first hop, status ranges: made once per target (http-prepared.ts), not per probe.
+  const prep = prepareHttp(target, LOAD_BODY_BYTES);
+  const host = prep.host;
+  const headers = prep.headers;
   const fresh: Client[] = [];
   const dispatcherFor = (hop: Hop): Dispatcher => {
-    const origin = `${hop.scheme}://${urlHost(target.address, target.family)}:${hop.port}`;
+    if (c.keepAlive && hop === prep.firstHop) return pools.first(target, hop, prep.firstOrigin);
+    const origin = hop === prep.firstHop ? prep.firstOrigin : originOf(target, hop);
     if (c.keepAlive) return pools.get(target, hop, origin);
     // A new connection per request, closed after it: nothing idles between checks, and a dead listener shows.
     const client = new Client(origin, { ...dispatcherOptions(target, hop.scheme, source), pipelining: 0 });
     fresh.push(client);
     return client;
   };
-  const jsonLoad = c.load !== undefined && 'json' in c.load ? c.load.json : undefined;
-  const wantBody = c.body !== undefined || jsonLoad !== undefined;
-  // One read serves both the body match and the JSON load, bounded by the check's body limit.
-  const limit = c.body?.maxBytes ?? LOAD_BODY_BYTES;
+  const wantBody = prep.wantBody;
+  const limit = prep.limit;
 
   try {
-    let hop: Hop = { scheme: c.type === 'https' ? 'https' : 'http', port: c.port, path: c.path };
+    let hop: Hop = prep.firstHop;
     // Bounded: at most followRedirects + 1 requests (+ one retry each on a stale keep-alive connection).
     for (let redirects = 0; ; redirects++) {
       const opts: Dispatcher.DispatchOptions = { path: hop.path, method: c.method, headers, reset: !c.keepAlive };
@@ -363,7 +404,7 @@ async function httpProbe(target: CheckTarget, signal: AbortSignal, pools: KeepAl
         }
       }
 
-      if (!statusAccepted(status, c.expectStatus)) {
+      if (!inRanges(status, prep.accepted)) {
         return { ok: false, status, detail: `HTTP ${status} not in ${formatExpect(c.expectStatus)}${after}` };
       }
       if (!wantBody) return withLoad({ ok: true, status, detail: `HTTP ${status}${after}` }, c.load, res.headers, '', 0);

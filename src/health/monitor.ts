@@ -108,7 +108,16 @@ export interface SetTargetsOptions {
    * targets added by this call: surviving ones keep their probing state.
    */
   probe?: (target: CheckTarget) => boolean;
+  /**
+   * The state a newly added target starts from instead of "no result" (a
+   * restarted probing thread takes over the verdicts it had: remote-monitor.ts).
+   * Its first check still runs at once; the result then counts with fall/rise.
+   */
+  restore?: (target: CheckTarget) => Partial<Omit<TargetState, 'key' | 'address' | 'name'>> | undefined;
 }
+
+/** What the server reads and drives: this monitor, or one that runs in the probing thread (remote-monitor.ts). */
+export type MonitorApi = Pick<HealthMonitor, 'setTargets' | 'firstRound' | 'setProbing' | 'probing' | 'state' | 'states' | 'target' | 'targets' | 'timeToPossibleChange' | 'close'>;
 
 interface Entry {
   target: CheckTarget;
@@ -218,6 +227,8 @@ export class HealthMonitor {
           checks: 0,
         },
       };
+      const restored = options.restore?.(target);
+      if (restored) Object.assign(entry.state, restored);
       this.#entries.set(key, entry);
       if (probing) this.#pendingFirst++;
       let group = added.get(interval);

@@ -10,7 +10,18 @@
  * at most `maxMembers` members are kept, and a member missing from a sample
  * (a reload removed it) is dropped at once.
  */
-import type { PoolSnapshot } from './snapshot.ts';
+import type { MemberSnapshot, PoolSnapshot } from './snapshot.ts';
+
+/** What a sample reads of a pool: a PoolSnapshot has it, and so has the registry's lean balanceSample(). */
+export type SampledPool = Pick<PoolSnapshot, 'zone' | 'name' | 'type'> & { members: readonly SampledMember[] };
+
+/**
+ * A member as a sample reads it. `key`, when given, is its memberKey made
+ * once by the caller: the same string every sample, so its hash is computed
+ * once (5,000 members' keys built and hashed anew each sample were most of
+ * the sample's time).
+ */
+export type SampledMember = Pick<MemberSnapshot, 'address' | 'firstServed' | 'effectiveWeight' | 'load'> & { key?: string };
 
 export const SAMPLE_EVERY_MS = 10_000;
 export const HISTORY_WINDOW_MS = 15 * 60_000;
@@ -107,7 +118,7 @@ export class BalanceHistory {
    * first-position count (MemberSnapshot.firstServed, cumulative) against
    * the previous sample's, its effective weight and reported load.
    */
-  sample(now: number, pools: readonly PoolSnapshot[]): void {
+  sample(now: number, pools: readonly SampledPool[]): void {
     const n = this.taken++;
     const at = n % this.capacity;
     this.times[at] = now;
@@ -117,7 +128,7 @@ export class BalanceHistory {
       const deltas: number[] = [];
       const tracked: (Tracked | undefined)[] = [];
       for (const m of p.members) {
-        const t = this.track(p.zone, p.name, p.type, m.address);
+        const t = this.track(p.zone, p.name, p.type, m.address, m.key);
         tracked.push(t);
         const delta = t && t.lastCount !== null && m.firstServed !== null && t.seenAt === n - 1 ? Math.max(0, m.firstServed - t.lastCount) : NaN;
         deltas.push(delta);
@@ -138,8 +149,8 @@ export class BalanceHistory {
     for (const [key, t] of this.members) if (t.seenAt !== n) this.members.delete(key);
   }
 
-  private track(zone: string, name: string, type: PoolType, address: string): Tracked | undefined {
-    const key = memberKey(zone, name, type, address);
+  private track(zone: string, name: string, type: PoolType, address: string, known?: string): Tracked | undefined {
+    const key = known ?? memberKey(zone, name, type, address);
     let t = this.members.get(key);
     if (t) return t;
     if (this.members.size >= this.maxMembers) return undefined;

@@ -85,7 +85,8 @@ export class Balancing {
 
   /** Takes one history sample now (the timer does every history.intervalMs; tests call it to see a share at once). */
   sample(pools: PoolRegistry): void {
-    this.history.sample(this.scheduler.now(), pools.snapshot());
+    // Not snapshot(): that decides every pool and copies every member's state (balanceSample in pool-registry.ts).
+    this.history.sample(this.scheduler.now(), pools.balanceSample());
   }
 
   /** Samples now and then every interval, on the scheduler (unref'd timers; stopped by close()). */

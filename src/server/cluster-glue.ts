@@ -6,7 +6,7 @@
  * state directory first, then the registry), the metrics, the member record.
  */
 import type { ServerConfig } from '../config/schema.ts';
-import type { HealthMonitor } from '../health/monitor.ts';
+import type { MonitorApi } from '../health/monitor.ts';
 import type { Logger } from '../observability/log.ts';
 import type { LogLimiter } from '../observability/log-limiter.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -21,7 +21,7 @@ import type { ProbeSwitch } from './probe-switch.ts';
 export interface ClusterGlueDeps {
   config: ServerConfig;
   version: string;
-  monitor: HealthMonitor;
+  monitor: MonitorApi;
   probeSwitch: ProbeSwitch;
   pools: PoolRegistry;
   stateStore: () => StateStore | undefined;

@@ -19,9 +19,10 @@ import { QueryPipeline } from './pipeline.ts';
 import { ServedZone } from './served-zone.ts';
 import { AnswerCache } from './answer-cache.ts';
 import type { Zone } from '../zone/zone.ts';
-import { type Checker } from '../health/checkers.ts';
+import { type CheckOutcome, type Checker } from '../health/checkers.ts';
 import { createWorkerChecker } from '../health/worker-checker.ts';
-import { HealthMonitor, realScheduler, type Scheduler } from '../health/monitor.ts';
+import { HealthMonitor, realScheduler, type MemberHealth, type MonitorApi, type Scheduler, type TargetState } from '../health/monitor.ts';
+import { RemoteMonitor } from '../health/remote-monitor.ts';
 import { PoolRegistry, type PoolEntry } from './pool-registry.ts';
 import { ProbeSwitch } from './probe-switch.ts';
 import type { PoolSnapshot } from '../observability/snapshot.ts';
@@ -109,8 +110,9 @@ export class RrdnsServer {
   private bound: BoundAddress[] = [];
   private state: 'new' | 'starting' | 'running' | 'closing' | 'closed' = 'new';
   private closing: Promise<void> | undefined;
-  private readonly checker: HealthChecker;
-  readonly monitor: HealthMonitor;
+  /** The checker of a monitor on this thread (an injected checker or scheduler); none with the remote monitor. */
+  private readonly checker: HealthChecker | undefined;
+  readonly monitor: MonitorApi;
   /** The monitor's probing switch, shared by cold standby and (in a cluster) the shared check load. */
   readonly probeSwitch: ProbeSwitch;
   /** A start or reload's pools between its first checks and the swap: the probe plan counts them too. */
@@ -164,29 +166,30 @@ export class RrdnsServer {
     this.stateIo = deps.stateIo;
     this.answers = new AnswerCache(config.answerCacheBytes);
     this.log = deps.logger ?? createLogger(config.logLevel);
-    // Probes run on a thread of their own: 5,000 of them a second must not share the answering event loop.
-    this.checker =
-      deps.checker ??
-      createWorkerChecker({
-        onCrash: (err, restartInMs) => this.log.error({ err, restartInMs }, 'health-check worker died; restarting it (health states are kept)'),
-        onFallback: (err) => this.log.warn({ err }, 'no health-check worker thread; probes run on the main thread'),
-        ...(config.checkSourceAddress ? { sourceAddress: config.checkSourceAddress } : {}),
-        onLog: (level, msg, fields) => this.log[level](fields, msg),
-      });
-    this.monitor = new HealthMonitor({
-      check: this.checker.check,
-      scheduler: deps.scheduler,
-      onChange: (state, previous, reason) => {
-        this.log.warn({ check: state.key, address: state.address, owner: state.name, from: previous, to: state.health, reason }, 'health state changed');
-        this.invalidateAnswersSoon();
-      },
-      onResult: (state, outcome) => {
-        this.metrics.checkResult(state.key, state.address, outcome.ok, outcome.latencyMs);
-        this.cluster?.observe(state);
-        // A cold standby's first result changes what it may serve even when its health does not change.
-        if (state.checks === 1 && this.pools.isColdStandby(state.key)) this.invalidateAnswersSoon();
-      },
-    });
+    const onChange = (state: TargetState, previous: MemberHealth, reason: string) => {
+      this.log.warn({ check: state.key, address: state.address, owner: state.name, from: previous, to: state.health, reason }, 'health state changed');
+      this.invalidateAnswersSoon();
+    };
+    const onResult = (state: TargetState, outcome: CheckOutcome) => {
+      this.metrics.checkResult(state.key, state.address, outcome.ok, outcome.latencyMs);
+      this.cluster?.observe(state);
+      // A cold standby's first result changes what it may serve even when its health does not change.
+      if (state.checks === 1 && this.pools.isColdStandby(state.key)) this.invalidateAnswersSoon();
+    };
+    const onCrash = (err: unknown, restartInMs: number) => this.log.error({ err, restartInMs }, 'health-check worker died; restarting it (health states are kept)');
+    const onFallback = (err: unknown) => this.log.warn({ err }, 'no health-check worker thread; probes run on the main thread');
+    const onLog = (level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>) => this.log[level](fields, msg);
+    const source = config.checkSourceAddress ? { sourceAddress: config.checkSourceAddress } : {};
+    if (deps.checker === undefined && deps.scheduler === undefined) {
+      // The monitor (its schedule, timers and probes) runs on a thread of its own: 5,000 checks a second must
+      // not share the answering event loop, nor fill its young generation (remote-monitor.ts).
+      this.checker = undefined;
+      this.monitor = new RemoteMonitor({ onChange, onResult, onCrash, onFallback, onLog, ...source });
+    } else {
+      // An injected checker or clock (tests): the monitor runs here, probes in a worker unless a checker is given.
+      this.checker = deps.checker ?? createWorkerChecker({ onCrash, onFallback, onLog, ...source });
+      this.monitor = new HealthMonitor({ check: this.checker.check, scheduler: deps.scheduler, onChange, onResult });
+    }
     this.probeSwitch = new ProbeSwitch(this.monitor);
     this.scheduler = deps.scheduler ?? realScheduler;
     this.balancing = new Balancing({ scheduler: this.scheduler, state: (key) => this.monitor.state(key), demand: config.resolverDemand, demandClock: deps.demandClock });
@@ -374,7 +377,7 @@ export class RrdnsServer {
     await nextTurn();
     const next = PoolRegistry.targets(entries);
     // The probing thread starts with the first checks; their timeouts must not run while it boots.
-    if (next.length > 0) await this.checker.ready?.();
+    if (next.length > 0) await this.checker?.ready?.();
     // Until the swap the old zones still serve: their checks keep running beside the new ones'.
     // In a cluster the checks of both the pools served and the new ones are known first, so that new
     // targets this instance does not run (checkers: K) are added unprobed (its wishes go through probeSwitch).
@@ -712,7 +715,7 @@ export class RrdnsServer {
     await Promise.all([
       ...udp.map((s) => s.close()),
       ...tcp.map((t) => t.close(this.config.shutdownGraceMs)),
-      this.monitor.close().then(() => this.checker.close()),
+      this.monitor.close().then(() => this.checker?.close()),
       this.notifier.close(),
       this.udpThreads.close(),
     ]);

@@ -307,6 +307,8 @@ export interface RrdnsOptions {
   nodeArgs?: string[];
   /** Called with each stdout line that is not a JSON log line (e.g. V8's --trace-gc), for benchmarks. */
   onOtherLine?: (line: string) => void;
+  /** Another tree's entry point to run (benchmarks comparing two versions); default this tree's RRDNS_MAIN. */
+  main?: string;
 }
 
 const QUIET = new Set(['warn', 'error', 'fatal', 'silent']);
@@ -335,7 +337,7 @@ export async function startRrdns(opts: RrdnsOptions): Promise<RrdnsProcess> {
   // Tests that are not about them run without rate limiting (they send thousands of queries from
   // one address) and with a state directory of their own (parallel tests must not share overrides or serials).
   const defaults = [...(given('--rrl', 'RRDNS_RRL') ? [] : ['--rrl', 'off']), ...(given('--state-dir', 'RRDNS_STATE_DIR') ? [] : ['--state-dir', tempDir('state')])];
-  const args = [...(opts.nodeArgs ?? []), RRDNS_MAIN, 'serve', '--zones', opts.zonesDir, ...listen.flatMap((l) => ['--listen', l]), '--log-level', level, ...defaults, ...extra];
+  const args = [...(opts.nodeArgs ?? []), opts.main ?? RRDNS_MAIN, 'serve', '--zones', opts.zonesDir, ...listen.flatMap((l) => ['--listen', l]), '--log-level', level, ...defaults, ...extra];
   const logs: Record<string, unknown>[] = [];
   let onListening: ((listen: string[]) => void) | undefined;
   const proc = startProcess('rrdns', process.execPath, args, {
