@@ -36,6 +36,9 @@ import { Flag, ROW, Row, type AddedTarget, type FromMonitor, type RestoredState,
 import { realScheduler, type MemberHealth, type MonitorApi, type SetTargetsOptions, type TargetState } from './monitor.ts';
 import type { CheckTarget } from './target.ts';
 
+/** After this many probing threads in a row die before saying anything, the checks run in the answering thread. */
+export const SILENT_DEATHS_BEFORE_FALLBACK = 3;
+
 export interface RemoteMonitorDeps {
   /** On every change of measured health (a copy of the state, the previous health, the reason). */
   onChange?: (state: TargetState, previous: MemberHealth, reason: string) => void;
@@ -114,6 +117,8 @@ export class RemoteMonitor implements MonitorApi {
   #started = false;
   #restartTimer: NodeJS.Timeout | undefined;
   #restarts = 0;
+  /** Probing threads in a row that exited without a message (see SILENT_DEATHS_BEFORE_FALLBACK). */
+  #silentDeaths = 0;
   readonly #recentDeaths: number[] = [];
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -282,9 +287,37 @@ export class RemoteMonitor implements MonitorApi {
     try {
       w = new Worker(new URL(file, import.meta.url), { name: 'rrdns-health', workerData: { sourceAddress: this.#d.sourceAddress, epochAtHr0 } });
     } catch (e) {
-      this.#d.onFallback?.(e);
-      // What changes while the module loads is in the mirror: the whole set goes once the host is there.
-      this.#fallbackLoading = import('./checkers.ts').then(
+      this.#runHere(e);
+      return;
+    }
+    // The monitor's timers never keep a process alive; neither does its thread.
+    w.unref();
+    this.#worker = w;
+    let heard = false;
+    w.on('message', (m: FromMonitor) => {
+      heard = true;
+      this.#onMessage(m);
+    });
+    w.on('error', () => {}); // 'exit' follows and decides
+    w.once('exit', (code) => {
+      if (this.#worker === w) this.#worker = undefined;
+      if (this.#closed) return;
+      const error = new Error(`health-check worker exited with code ${code}`);
+      // A thread that dies before it says anything, again and again, will not start here (a broken
+      // install, flags the thread cannot take): the checks run in this thread rather than never,
+      // and the first round (which start() awaits) is not left waiting for a thread that never comes.
+      this.#silentDeaths = heard ? 0 : this.#silentDeaths + 1;
+      if (this.#silentDeaths >= SILENT_DEATHS_BEFORE_FALLBACK) this.#runHere(error);
+      else this.#died(error);
+    });
+    this.#sendAll();
+  }
+
+  /** No probing thread: the same host runs in this thread, with the checker (and undici) loaded now. */
+  #runHere(reason: unknown): void {
+    this.#d.onFallback?.(reason);
+    // What changes while the module loads is in the mirror: the whole set goes once the host is there.
+    this.#fallbackLoading = import('./checkers.ts').then(
         ({ createChecker }) => {
           if (this.#closed) return;
           const checker = createChecker({ ...(this.#d.sourceAddress ? { sourceAddress: this.#d.sourceAddress } : {}), ...(this.#d.onLog ? { icmp: { log: this.#d.onLog } } : {}) });
@@ -297,18 +330,6 @@ export class RemoteMonitor implements MonitorApi {
           this.#wakeFirst(Infinity);
         },
       );
-      return;
-    }
-    // The monitor's timers never keep a process alive; neither does its thread.
-    w.unref();
-    this.#worker = w;
-    w.on('message', (m: FromMonitor) => this.#onMessage(m));
-    w.on('error', () => {}); // 'exit' follows and decides
-    w.once('exit', (code) => {
-      if (this.#worker === w) this.#worker = undefined;
-      if (!this.#closed) this.#died(new Error(`health-check worker exited with code ${code}`));
-    });
-    this.#sendAll();
   }
 
   /** A new thread gets every target, each with the state it had (nothing is lost with the old thread). */

@@ -19,7 +19,7 @@ import { QueryPipeline } from './pipeline.ts';
 import { ServedZone } from './served-zone.ts';
 import { AnswerCache } from './answer-cache.ts';
 import type { Zone } from '../zone/zone.ts';
-import { type CheckOutcome, type Checker } from '../health/checkers.ts';
+import type { CheckOutcome, Checker } from '../health/checkers.ts';
 import { createWorkerChecker } from '../health/worker-checker.ts';
 import { HealthMonitor, realScheduler, type MemberHealth, type MonitorApi, type Scheduler, type TargetState } from '../health/monitor.ts';
 import { RemoteMonitor } from '../health/remote-monitor.ts';
