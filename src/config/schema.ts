@@ -264,7 +264,7 @@ export const ServerConfigSchema = z
     watch: z
       .object({
         enabled: z.boolean().default(true),
-        /** How often the directory's fingerprint (names, sizes, mtimes) is compared, ms. */
+        /** How often every entry's stamp (size, mtime, inode) is compared, ms (spaced further for large directories: POLL_BUDGET). */
         pollMs: z.number().int().min(100).max(3_600_000).default(2000),
         /** Quiet time after a change before reloading, so a save in several writes is read once. */
         debounceMs: z.number().int().min(0).max(60_000).default(300),

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { ErrorCode, RrdnsError, ZoneValidationError } from '../errors.ts';
 import type { ServerConfig } from '../config/schema.ts';
 import { createLogger, type Logger } from '../observability/log.ts';
-import { isZoneFileName, ZoneDirReader, type LoadResult } from '../zone/load.ts';
+import { ZoneDirReader, type LoadResult } from '../zone/load.ts';
 import { nameToText } from '../zone/name.ts';
 import { ZoneStore } from '../zone/store.ts';
 import { nextTurn, Slicer } from '../zone/slices.ts';
@@ -580,7 +580,6 @@ export class RrdnsServer {
             pollMs: this.config.watch.pollMs,
             debounceMs: this.config.watch.debounceMs,
             extraFiles: () => this.masterFiles,
-            isZoneFile: isZoneFileName,
             // The files it names are the only ones the reload re-reads ('all': every file is stat'ed).
             onChange: async (changed) => void (await this.reloads.reload('file change', { allowEmpty: false, changed: changed === 'all' ? undefined : changed })),
             onError: (err) => this.log.warn({ err }, 'zones directory watcher error; polling continues'),

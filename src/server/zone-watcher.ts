@@ -18,6 +18,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { isZoneFileName } from '../zone/load.ts';
 import { runInSlices } from '../zone/slices.ts';
 
 /** The files a change touched (relative names in the directory, absolute for files outside it), or everything. */
@@ -31,7 +32,7 @@ export interface ZoneWatcherOptions {
   onChange: (changed: ChangedFiles) => Promise<void>;
   /** Files outside `dir` that the served zones read (e.g. `masterFile: ../shared.zone`). */
   extraFiles?: () => readonly string[];
-  /** Whether a name in the directory is a zone file (one the reader reads). */
+  /** Whether a name in the directory is a zone file; default the reader's own rule (isZoneFileName). */
   isZoneFile?: (name: string) => boolean;
   onError?: (err: unknown) => void;
 }
@@ -91,8 +92,6 @@ export const POLL_BUDGET = 0.02;
 
 /** Synchronous work between event-loop turns, in ms: 10,000 stat calls take tens of ms. */
 const SLICE_MS = 1;
-
-const isDefaultZoneFile = (name: string) => /\.(ya?ml|json|zone)$/i.test(name);
 
 /**
  * The stamps of a directory and some extra files, kept in place and compared
@@ -234,7 +233,7 @@ export class ZoneWatcher {
 
   constructor(opts: ZoneWatcherOptions) {
     this.opts = opts;
-    this.isZoneFile = opts.isZoneFile ?? isDefaultZoneFile;
+    this.isZoneFile = opts.isZoneFile ?? isZoneFileName;
     this.stamps = new DirStamps(opts.dir);
     // Before the first read, so an edit racing the start-up is not missed.
     this.stamps.takeAll(opts.extraFiles?.() ?? []);
@@ -316,10 +315,8 @@ export class ZoneWatcher {
     try {
       const partial = all ? undefined : this.partialNames(named);
       let changed: ChangedFiles;
-      if (partial !== undefined) {
-        const some = this.stamps.compareSome(partial);
-        changed = some;
-      } else {
+      if (partial !== undefined) changed = this.stamps.compareSome(partial);
+      else {
         const started = performance.now();
         const every = await this.stamps.compareAll(this.opts.extraFiles?.() ?? []);
         this.lastScanMs = performance.now() - started;
