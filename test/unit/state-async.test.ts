@@ -122,4 +122,15 @@ describe('stateTextInSteps', () => {
     undo();
     expect(s.serials['z700.test.']!.serial).toBe(1);
   });
+
+  it('an entry gone from the middle of the record (an undo of one added before) shifts every later slice: they are encoded again, not reused out of place', async () => {
+    const s = patchSerials(emptyState(), many(1600, 1));
+    const text = async () => stateTextInSteps(s, async () => undefined, 500);
+    expect(await text()).toBe(stateText(s));
+    delete s.serials['z100.test.'];
+    const after = await text();
+    expect(after).toBe(stateText(s));
+    expect(after).not.toContain('"z100.test."');
+    expect(parseState(after)).toEqual({ ok: true, state: s });
+  });
 });
