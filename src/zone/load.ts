@@ -87,6 +87,29 @@ function stampOf(file: string): string {
 
 const sha256 = (text: string) => crypto.createHash('sha256').update(text).digest('hex');
 
+/**
+ * `file` looked at again against what it gave last time (`old`): the kept
+ * entry when neither it nor what it pulled in changed (by stamp, then by
+ * digest), else its text to parse. Reads the file only when its stamp moved;
+ * throws when it cannot be stat'ed or read.
+ */
+function examine(file: string, old: FileEntry | undefined): { entry?: FileEntry; text?: string; stamp: string; digest?: string } {
+  const stamp = stampOf(file);
+  if (old === undefined) return { stamp };
+  const depsSame = old.deps.every((d) => {
+    try {
+      return stampOf(d.file) === d.stamp;
+    } catch {
+      return false;
+    }
+  });
+  if (old.stamp === stamp && depsSame) return { entry: old, stamp };
+  const text = readLimited(file);
+  const digest = sha256(text);
+  if (digest === old.digest && depsSame) return { entry: { ...old, stamp }, stamp, digest };
+  return { text, stamp, digest };
+}
+
 /** What most entries hold: one frozen empty list each, not two arrays per file (10,000 files: ~0.6 MB). */
 const NO_DEPS: FileEntry['deps'] = Object.freeze([]) as unknown as FileEntry['deps'];
 const NO_ISSUES: ZoneIssue[] = Object.freeze([]) as unknown as ZoneIssue[];
@@ -130,8 +153,10 @@ export class ZoneDirReader {
    * loop between them. `changed` (names in the directory, from a watcher that
    * stat'ed them) narrows the look: a file read before and not named is taken
    * as unchanged without a stat, so one edit among 10,000 files costs one
-   * stat and one parse. The listing is still read, so added and removed files
-   * count whatever was named; without `changed` every file is stat'ed.
+   * stat and one parse. When every named file was read before and still gives
+   * a valid zone of the same origin, the listing is not read either (edited);
+   * otherwise it is, so a named file added or removed counts. Without
+   * `changed` every file is stat'ed.
    */
   async read(changed?: ReadonlySet<string>): Promise<LoadResult> {
     if (changed !== undefined) {
@@ -169,30 +194,24 @@ export class ZoneDirReader {
       const old = file === undefined ? undefined : this.entries.get(file);
       if (file === undefined || old?.zone === undefined || old.deps.length > 0) return undefined;
       if (edits.length > 0) await nextTurn();
-      let stamp: string;
-      let text: string;
-      try {
-        stamp = stampOf(file);
-        if (stamp === old.stamp) continue;
-        text = readLimited(file);
-      } catch {
-        return undefined;
-      }
-      const digest = sha256(text);
-      if (digest === old.digest) {
-        edits.push({ file, old: old as FileEntry & { zone: Zone }, entry: { ...old, stamp } });
-        continue;
-      }
       const deps: FileEntry['deps'] = [];
-      let parsed: { zone: Zone | undefined; issues: ZoneIssue[] };
+      let looked: ReturnType<typeof examine>;
+      let parsed: { zone: Zone | undefined; issues: ZoneIssue[] } | undefined;
       try {
-        parsed = NATIVE.test(name) ? this.parseNative(file, name, text, deps) : this.parseMaster(file, name, text);
+        looked = examine(file, old);
+        if (looked.entry === old) continue;
+        if (looked.text !== undefined) parsed = NATIVE.test(name) ? this.parseNative(file, name, looked.text, deps) : this.parseMaster(file, name, looked.text);
       } catch {
         return undefined;
+      }
+      if (parsed === undefined) {
+        // The same content under a new stamp (touched, or rewritten alike).
+        edits.push({ file, old: old as FileEntry & { zone: Zone }, entry: looked.entry! });
+        continue;
       }
       const { zone, issues } = parsed;
       if (zone === undefined || issues.length > 0 || deps.length > 0 || zone.originKey !== old.zone.originKey) return undefined;
-      edits.push({ file, old: old as FileEntry & { zone: Zone }, entry: { stamp, digest, deps: NO_DEPS, zone, issues: NO_ISSUES, seen: this.generation } });
+      edits.push({ file, old: old as FileEntry & { zone: Zone }, entry: { stamp: looked.stamp, digest: looked.digest!, deps: NO_DEPS, zone, issues: NO_ISSUES, seen: this.generation } });
     }
     // In place: reads are one at a time, and the install that took the last list is done with it
     // (a copy of 10,000 pointers per reload outlived the young generation).
@@ -275,20 +294,7 @@ export class ZoneDirReader {
       // is looked at anyway: the file that changed may be one of those, named under its own name.
       if (old !== undefined && changed !== undefined && !changed.has(name) && old.deps.length === 0) return { entry: old, stamp: old.stamp };
       counts.looked++;
-      const stamp = stampOf(file);
-      if (old === undefined) return { stamp };
-      const depsSame = old.deps.every((d) => {
-        try {
-          return stampOf(d.file) === d.stamp;
-        } catch {
-          return false;
-        }
-      });
-      if (old.stamp === stamp && depsSame) return { entry: old, stamp };
-      const text = readLimited(file);
-      const digest = sha256(text);
-      if (digest === old.digest && depsSame) return { entry: { ...old, stamp }, stamp, digest };
-      return { text, stamp, digest };
+      return examine(file, old);
     };
 
     /**
