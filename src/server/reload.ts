@@ -69,7 +69,25 @@ export const LOG_NAMES = 5;
 
 /** A list of names for a log line: the first few under `key`, the count under `${key}Count`. */
 export function zoneSummary(labels: readonly string[], key = 'zones'): Record<string, unknown> {
-  return { [key]: labels.slice(0, LOG_NAMES), [`${key}Count`]: labels.length };
+  return servedSummary(labels, labels.length, key);
+}
+
+/**
+ * zoneSummary of the served zones without a list of them: their first few
+ * labels and `count` (the store's size), so a reload among 10,000 zones does
+ * not copy 10,000 labels for a line that shows five.
+ */
+export function servedSummary(labels: Iterable<string>, count: number, key = 'zones'): Record<string, unknown> {
+  const shown: string[] = [];
+  for (const label of labels) {
+    if (shown.length === LOG_NAMES) break;
+    shown.push(label);
+  }
+  return { [key]: shown, [`${key}Count`]: count };
+}
+
+function* labelsOf(served: Iterable<ServedZone>): Generator<string> {
+  for (const z of served) yield z.label;
 }
 
 export class ReloadCoordinator {
@@ -143,15 +161,9 @@ export class ReloadCoordinator {
     }
     const keptPrevious = kept.map((z) => nameToText(z.origin));
     this.current = { at, trigger, ok: issues.length === 0, errors: issues.map(formatIssue), keptPrevious };
-    // The first few labels and a count, not a list of every zone made on every reload.
-    const shown: string[] = [];
-    for (const z of host.served()) {
-      if (shown.length === LOG_NAMES) break;
-      shown.push(z.label);
-    }
     const count = host.servedCount();
     const { files, parsed, unchanged, looked } = host.counts();
-    const summary = { trigger, zones: shown, zonesCount: count, files, looked, parsed, unchanged, ms: Math.round(performance.now() - started) };
+    const summary = { trigger, ...servedSummary(labelsOf(host.served()), count), files, looked, parsed, unchanged, ms: Math.round(performance.now() - started) };
     if (issues.length > 0) {
       host.log.error({ ...summary, issues: this.current.errors.slice(0, LOG_NAMES), issueCount: issues.length, ...zoneSummary(keptPrevious, 'keptPrevious') }, 'zone reload found errors; the zones of those files keep their previous version');
       return { ok: false, zones: count, issues };

@@ -25,7 +25,7 @@ export class ZoneStore<T> {
    */
   patch(changed: ReadonlyMap<string, T>): void {
     const zones = this.zones as Map<string, T>;
-    for (const [key, value] of changed) {
+    for (const key of changed.keys()) {
       if (!zones.has(key)) throw new Error(`ZoneStore.patch: ${key} is not served; use replace()`);
     }
     for (const [key, value] of changed) zones.set(key, value);
