@@ -24,12 +24,16 @@
  * kernel receiving packets for the other (loopback-share.ts): shown apart,
  * not subtracted from rrdns's cost.
  *
+ * rrdns runs with --trace-gc (`--gc-trace off` leaves it out): each mode also
+ * prints the collections in its window, the answering thread's apart from the
+ * others', so a slow answer can be told from a pause.
+ *
  * `--compare DIR` runs every mode a second time per round with the rrdns of
  * another tree (its entry point at the same path, e.g. an export of the previous commit with
  * this tree's node_modules linked in), alternating which goes first, and
  * prints both: an A/B within one run on a machine whose load moves.
  *
- *   npm run bench:checks [-- --seconds 8 --qps 2000 --checks 5000 --modes none,fresh,keepalive --rounds 1 --compare DIR]
+ *   npm run bench:checks [-- --seconds 8 --qps 2000 --checks 5000 --modes none,fresh,keepalive --rounds 1 --compare DIR --gc-trace off]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -71,6 +75,9 @@ const WARMUP_MS = Math.min(30_000, Math.max(1000, Number(arg('warmup', '6')) * 1
  * so the default is 0, the same priority as rrdns.
  */
 const BACKEND_NICE = Math.min(19, Math.max(0, Number(arg('backend-nice', '0'))));
+/** `--gc-trace off` leaves out rrdns's --trace-gc (on: each mode prints its collections by thread). */
+const GC_TRACE = arg('gc-trace', 'on') !== 'off';
+const GC_LINE = /^\[\d+:(0x[0-9a-f]+)\][^:]*ms: (Scavenge|Mark-Compact|Minor Mark-Sweep|Mark-Compact \(reduce\))[^,]*,(?: pooled: [\d.]+ MB,)? ([\d.]+) \/ [\d.]+ ms/;
 const BACKENDS = Array.from({ length: 8 }, (_, i) => `127.0.0.${21 + i}`);
 const NAMES = Math.ceil(CHECKS / 2);
 const ORIGIN = 'checks.test';
@@ -152,7 +159,9 @@ async function paceQueries(port: number, seconds: number): Promise<Latency> {
   const socket = dgram.createSocket('udp4');
   await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
   const sentAt = new Float64Array(65536).fill(-1);
-  const rtts: number[] = [];
+  // Preallocated: a growing array of samples made the client's own collections part of the figures.
+  const rtts = new Float64Array(QPS * seconds);
+  let answered = 0;
   const queries = Array.from({ length: 256 }, (_, i) => buildQuery(`n${(i * 7) % NAMES}.${ORIGIN}`, { id: 0 }));
   let id = 0;
   let sent = 0;
@@ -161,7 +170,7 @@ async function paceQueries(port: number, seconds: number): Promise<Latency> {
     const t = sentAt[qid]!;
     if (t < 0) return;
     sentAt[qid] = -1;
-    rtts.push(performance.now() - t);
+    if (answered < rtts.length) rtts[answered++] = performance.now() - t;
   });
   const total = QPS * seconds;
   const start = performance.now();
@@ -185,9 +194,9 @@ async function paceQueries(port: number, seconds: number): Promise<Latency> {
   });
   await new Promise((r) => setTimeout(r, 1000));
   socket.close();
-  rtts.sort((a, b) => a - b);
-  const pct = (p: number) => rtts[Math.min(rtts.length - 1, Math.floor(p * rtts.length))] ?? NaN;
-  return { sent, answered: rtts.length, p50: pct(0.5), p99: pct(0.99), worst: rtts.at(-1) ?? NaN };
+  const got = rtts.subarray(0, answered).sort();
+  const pct = (p: number) => got[Math.min(got.length - 1, Math.floor(p * got.length))] ?? NaN;
+  return { sent, answered, p50: pct(0.5), p99: pct(0.99), worst: got.at(-1) ?? NaN };
 }
 
 interface Figures {
@@ -203,14 +212,32 @@ interface Figures {
   /** CPU share of the backends' process over the window (it must not be what limits the probe rate). */
   backendCpu: number;
   /** rrdns's CPU share by thread: the answering (main) thread, the probing thread (rrdns-health), the rest (GC helpers, libuv). */
-  threads: { main: number; probe: number; other: number };
+  threads: { main: number; probe: number; probeKernel: number; other: number };
+  /** rrdns's collections in the window by thread (--trace-gc): the answering thread's isolate is the first to report. */
+  gc: { answering: GcTally; other: GcTally } | undefined;
   /** With --perf: rrdns's and the backends' CPU as perf saw it, and the part that was the peer's packet receive. */
   perf?: { rrdns: ProcessShare | undefined; backends: ProcessShare | undefined };
 }
 
+interface GcTally {
+  count: number;
+  totalMs: number;
+  longestMs: number;
+  over5: number;
+  /** How many of each kind (Scavenge, Mark-Compact…). */
+  kinds: string;
+}
+const kindsOf = (ps: { kind: string }[]) => {
+  const n = new Map<string, number>();
+  for (const p of ps) n.set(p.kind, (n.get(p.kind) ?? 0) + 1);
+  return [...n].map(([k, c]) => `${c} ${k}`).join(', ');
+};
+const tally = (ps: { ms: number; kind: string }[]): GcTally => ({ kinds: kindsOf(ps), count: ps.length, totalMs: ps.reduce((a, p) => a + p.ms, 0), longestMs: ps.reduce((a, p) => Math.max(a, p.ms), 0), over5: ps.filter((p) => p.ms > 5).length });
+const gcText = (t: GcTally) => `${t.count} (${t.kinds || 'none'}: ${t.totalMs.toFixed(0)} ms, longest ${t.longestMs.toFixed(1)} ms, ${t.over5} over 5 ms)`;
+
 /** CPU seconds of each thread of `pid` by role, from /proc/PID/task/TID/stat (USER_HZ 100). */
-function threadSeconds(pid: number): { main: number; probe: number; other: number } {
-  const t = { main: 0, probe: 0, other: 0 };
+function threadSeconds(pid: number): { main: number; probe: number; probeKernel: number; other: number } {
+  const t = { main: 0, probe: 0, probeKernel: 0, other: 0 };
   let tids: string[] = [];
   try {
     tids = fs.readdirSync(`/proc/${pid}/task`);
@@ -224,7 +251,10 @@ function threadSeconds(pid: number): { main: number; probe: number; other: numbe
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const sec = (Number(f[11]) + Number(f[12])) / 100;
       if (tid === String(pid)) t.main += sec;
-      else if (name === 'rrdns-health') t.probe += sec;
+      else if (name === 'rrdns-health') {
+        t.probe += sec;
+        t.probeKernel += Number(f[12]) / 100;
+      }
       else t.other += sec;
     } catch {
       // the thread ended between the listing and the read
@@ -236,7 +266,18 @@ function threadSeconds(pid: number): { main: number; probe: number; other: numbe
 async function runMode(mode: Mode, variant: (typeof VARIANTS)[number], backends: Backends, backendPort: number): Promise<Figures> {
   const zonesDir = writeZone(mode, backendPort);
   // Another process can take the free port first (other benchmarks share the machine): tried again, at most 3 times.
-  const rrdns = await retryOnPortClash(() => startRrdns({ zonesDir, ...(variant.main ? { main: variant.main } : {}), logLevel: 'warn', args: ['--admin', 'off', '--state-dir', 'off', '--no-watch'], startTimeoutMs: 60_000 }), undefined);
+  const pauses: { at: number; isolate: string; kind: string; ms: number }[] = [];
+  let firstIsolate: string | undefined;
+  const onGcLine = (line: string) => {
+    const m = GC_LINE.exec(line);
+    if (!m) return;
+    firstIsolate ??= m[1]!;
+    pauses.push({ at: performance.now(), isolate: m[1]!, kind: m[2]!, ms: Number(m[3]) });
+  };
+  const rrdns = await retryOnPortClash(
+    () => startRrdns({ zonesDir, ...(variant.main ? { main: variant.main } : {}), logLevel: 'warn', args: ['--admin', 'off', '--state-dir', 'off', '--no-watch'], startTimeoutMs: 60_000, ...(GC_TRACE ? { nodeArgs: ['--trace-gc'], onOtherLine: onGcLine } : {}) }),
+    undefined,
+  );
   try {
     await new Promise((r) => setTimeout(r, WARMUP_MS));
     const changes0 = rrdns.logs.filter((l) => l.msg === 'health state changed').length;
@@ -254,7 +295,11 @@ async function runMode(mode: Mode, variant: (typeof VARIANTS)[number], backends:
     const b1 = cpuSeconds(backends.child.pid!) ?? NaN;
     const s1 = await backends.stats();
     const changes = rrdns.logs.filter((l) => l.msg === 'health state changed').length - changes0;
-    return { mode, variant: variant.label, cpuShare: (cpu1 - cpu0) / wall, probesPerS: (s1.requests - s0.requests) / wall, connsPerS: (s1.connections - s0.connections) / wall, lat, changes, backendCpu: (b1 - b0) / wall, threads: { main: (th1.main - th0.main) / wall, probe: (th1.probe - th0.probe) / wall, other: (th1.other - th0.other) / wall }, ...(shares ? { perf: { rrdns: shares.get(rrdns.pid), backends: shares.get(backends.child.pid!) } } : {}) };
+    const t1 = performance.now();
+    const inWindow = pauses.filter((p) => p.at >= t0 && p.at <= t1);
+    const gc = GC_TRACE ? { answering: tally(inWindow.filter((p) => p.isolate === firstIsolate)), other: tally(inWindow.filter((p) => p.isolate !== firstIsolate)) } : undefined;
+    return {
+      gc, mode, variant: variant.label, cpuShare: (cpu1 - cpu0) / wall, probesPerS: (s1.requests - s0.requests) / wall, connsPerS: (s1.connections - s0.connections) / wall, lat, changes, backendCpu: (b1 - b0) / wall, threads: { main: (th1.main - th0.main) / wall, probe: (th1.probe - th0.probe) / wall, probeKernel: (th1.probeKernel - th0.probeKernel) / wall, other: (th1.other - th0.other) / wall }, ...(shares ? { perf: { rrdns: shares.get(rrdns.pid), backends: shares.get(backends.child.pid!) } } : {}) };
   } finally {
     await rrdns.stop();
   }
@@ -277,9 +322,10 @@ async function main(): Promise<void> {
           const f = await runMode(mode, variant, backends, backendPort);
           all.push(f);
           console.log(
-            `${(mode + variant.label).padEnd(13)} rrdns CPU ${pct(f.cpuShare).padStart(6)} of a core (main ${pct(f.threads.main)}, probing ${pct(f.threads.probe)}, other ${pct(f.threads.other)}) | probes ${f.probesPerS.toFixed(0).padStart(5)}/s, new connections ${f.connsPerS.toFixed(0).padStart(5)}/s | ` +
+            `${(mode + variant.label).padEnd(13)} rrdns CPU ${pct(f.cpuShare).padStart(6)} of a core (main ${pct(f.threads.main)}, probing ${pct(f.threads.probe)} (kernel ${pct(f.threads.probeKernel)}), other ${pct(f.threads.other)}) | probes ${f.probesPerS.toFixed(0).padStart(5)}/s, new connections ${f.connsPerS.toFixed(0).padStart(5)}/s | ` +
               `DNS ${f.lat.answered}/${f.lat.sent} answered, p50 ${ms(f.lat.p50)}, p99 ${ms(f.lat.p99)}, worst ${ms(f.lat.worst)} | false verdicts ${f.changes} | backends CPU ${pct(f.backendCpu)}`,
           );
+          if (f.gc) console.log(`${''.padEnd(13)} rrdns's collections (--trace-gc): answering thread ${gcText(f.gc.answering)}; other threads ${gcText(f.gc.other)}`);
           if (f.perf) {
             const r = f.perf.rrdns;
             const b = f.perf.backends;
