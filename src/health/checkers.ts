@@ -118,6 +118,27 @@ export function createChecker(opts: CheckerOptions = {}): { check: Checker; clos
 }
 
 // ---------------------------------------------------------------------------------------------
+// Details of passing probes: the same few strings every time, made once. A new string per probe
+// is kept as the target's last outcome for an interval: young garbage that lives just long enough
+// to be copied and promoted.
+
+const HTTP_DETAILS = new Array<string | undefined>(1000).fill(undefined);
+const TCP_DETAILS = new Map<number, string>();
+
+/** 'HTTP 200'. */
+export function httpDetail(status: number): string {
+  if (!(status >= 100 && status <= 999)) return `HTTP ${status}`;
+  return (HTTP_DETAILS[status] ??= `HTTP ${status}`);
+}
+
+/** 'TCP connect to port 80'. */
+function tcpDetail(port: number): string {
+  let d = TCP_DETAILS.get(port);
+  if (d === undefined) TCP_DETAILS.set(port, (d = `TCP connect to port ${port}`));
+  return d;
+}
+
+// ---------------------------------------------------------------------------------------------
 // TCP
 
 /** Connects to address:port; success on 'connect'. Resolves or rejects only after the socket closed. */
@@ -137,7 +158,7 @@ function tcpProbe(target: CheckTarget, signal: AbortSignal, source: string | und
     socket.on('error', (error) => settle({ ok: false, error }));
     socket.once('close', () => {
       settle({ ok: false, error: new Error('connection closed') });
-      if (result!.ok) resolve({ ok: true, detail: `TCP connect to port ${target.config.port}` });
+      if (result!.ok) resolve({ ok: true, detail: tcpDetail(target.config.port) });
       else reject(result!.error);
     });
     if (signal.aborted) onAbort();
@@ -407,11 +428,11 @@ async function httpProbe(target: CheckTarget, signal: AbortSignal, pools: KeepAl
       if (!inRanges(status, prep.accepted)) {
         return { ok: false, status, detail: `HTTP ${status} not in ${formatExpect(c.expectStatus)}${after}` };
       }
-      if (!wantBody) return withLoad({ ok: true, status, detail: `HTTP ${status}${after}` }, c.load, res.headers, '', 0);
+      if (!wantBody) return withLoad({ ok: true, status, detail: after === '' ? httpDetail(status) : `HTTP ${status}${after}` }, c.load, res.headers, '', 0);
       const text = res.body.toString('utf8');
       const matched = !c.body || (c.body.regex ? new RegExp(c.body.match).test(text) : text.includes(c.body.match));
       return matched
-        ? withLoad({ ok: true, status, detail: `HTTP ${status}${after}` }, c.load, res.headers, text, res.truncated || res.body.length >= limit ? limit : 0)
+        ? withLoad({ ok: true, status, detail: after === '' ? httpDetail(status) : `HTTP ${status}${after}` }, c.load, res.headers, text, res.truncated || res.body.length >= limit ? limit : 0)
         : { ok: false, status, detail: `HTTP ${status}${after}, body does not match (first ${c.body!.maxBytes} bytes)` };
     }
   } finally {

@@ -86,7 +86,7 @@ export interface HealthMonitorDeps {
   scheduler?: Scheduler;
   /** Called on every change of measured health, with a reason naming the outcome. */
   onChange?: (state: TargetState, previous: MemberHealth, reason: string) => void;
-  /** Called after every completed check. */
+  /** Called after every completed check, with the monitor's own state: read it during the call, copy what you keep. */
   onResult?: (state: TargetState, outcome: CheckOutcome) => void;
   /** First checks in flight at once (default 64). */
   maxConcurrentFirstChecks?: number;
@@ -136,7 +136,35 @@ interface Entry {
   probing: boolean;
   /** Bumped whenever probing goes off or on: a check or queue slot of an older generation is stale. */
   gen: number;
+  /** Whether the timer set now is a fast re-check (off the grid). */
+  fastNext: boolean;
+  /** The periodic timer's callback, made once per entry. */
+  readonly onTimer: () => void;
+  /**
+   * The last result, overwritten in place by each check (state.lastOutcome is
+   * it once there is one): at 5,000 probes a second, an outcome object per probe
+   * kept for an interval was young garbage that lived just long enough to be
+   * copied and promoted.
+   */
+  outcome: MutableOutcome | undefined;
 }
+
+/** CheckOutcome with every field always present (a stable shape, updated in place); absent ones are undefined. */
+export interface MutableOutcome {
+  ok: boolean;
+  detail: string;
+  status: number | undefined;
+  latencyMs: number;
+  load: number | undefined;
+}
+
+/** A CheckOutcome of its own, without the fields that are absent. */
+export const copyOutcome = (o: CheckOutcome | MutableOutcome): CheckOutcome => {
+  const c: CheckOutcome = { ok: o.ok, detail: o.detail, latencyMs: o.latencyMs };
+  if (o.status !== undefined) c.status = o.status;
+  if (o.load !== undefined) c.load = o.load;
+  return c;
+};
 
 interface Queued {
   entry: Entry;
@@ -145,7 +173,7 @@ interface Queued {
 
 const copyState = (s: TargetState): TargetState => {
   const c = { ...s };
-  if (s.lastOutcome) c.lastOutcome = { ...s.lastOutcome };
+  if (s.lastOutcome) c.lastOutcome = copyOutcome(s.lastOutcome);
   return c;
 };
 
@@ -216,6 +244,9 @@ export class HealthMonitor {
         active: true,
         probing,
         gen: 0,
+        fastNext: false,
+        onTimer: () => this.#onTimer(entry),
+        outcome: undefined,
         state: {
           key,
           address: target.address,
@@ -228,7 +259,10 @@ export class HealthMonitor {
         },
       };
       const restored = options.restore?.(target);
-      if (restored) Object.assign(entry.state, restored);
+      if (restored) {
+        Object.assign(entry.state, restored);
+        if (restored.lastOutcome) entry.state.lastOutcome = entry.outcome = { status: undefined, load: undefined, ...restored.lastOutcome };
+      }
       this.#entries.set(key, entry);
       if (probing) this.#pendingFirst++;
       let group = added.get(interval);
@@ -294,6 +328,7 @@ export class HealthMonitor {
       s.checks = 0;
       delete s.lastCheckAt;
       delete s.lastOutcome;
+      entry.outcome = undefined;
       this.#settleFirstRound();
       return true;
     }
@@ -451,12 +486,15 @@ export class HealthMonitor {
     });
     entry.nextAt = next.gridAt;
     entry.timerAt = next.at;
-    entry.timer = this.#sched.setTimeout(() => {
-      entry.timer = undefined;
-      if (this.#closed || !entry.active || !entry.probing) return;
-      if (!next.fast) entry.nextAt += entry.interval;
-      this.#run(entry, false);
-    }, next.at - now);
+    entry.fastNext = next.fast;
+    entry.timer = this.#sched.setTimeout(entry.onTimer, next.at - now);
+  }
+
+  #onTimer(entry: Entry): void {
+    entry.timer = undefined;
+    if (this.#closed || !entry.active || !entry.probing) return;
+    if (!entry.fastNext) entry.nextAt += entry.interval;
+    this.#run(entry, false);
   }
 
   #apply(entry: Entry, outcome: CheckOutcome, startedAt: number): void {
@@ -465,7 +503,16 @@ export class HealthMonitor {
     const previous = s.health;
     s.checks++;
     s.lastCheckAt = startedAt;
-    s.lastOutcome = outcome;
+    const kept = entry.outcome;
+    if (kept === undefined) {
+      s.lastOutcome = entry.outcome = { ok: outcome.ok, detail: outcome.detail, status: outcome.status, latencyMs: outcome.latencyMs, load: outcome.load };
+    } else {
+      kept.ok = outcome.ok;
+      kept.detail = outcome.detail;
+      kept.status = outcome.status;
+      kept.latencyMs = outcome.latencyMs;
+      kept.load = outcome.load;
+    }
     if (outcome.ok) {
       s.consecutiveOk++;
       s.consecutiveFail = 0;
@@ -488,7 +535,14 @@ export class HealthMonitor {
       s.since = this.#sched.now();
       this.#safely(() => this.#onChange?.(copyState(s), previous, reason));
     }
-    this.#safely(() => this.#onResult?.(copyState(s), outcome));
+    // The live state, not a copy (one per probe was garbage): onResult reads it during the call and keeps nothing of it.
+    if (this.#onResult) {
+      try {
+        this.#onResult(s, outcome);
+      } catch (e) {
+        process.emitWarning(`health monitor callback threw: ${describeError(e)}`);
+      }
+    }
   }
 
   /** New targets: the first round lasts at least until `at`. */

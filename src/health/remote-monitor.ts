@@ -33,7 +33,7 @@ import type { CheckOutcome } from './checkers.ts';
 import type { IcmpLog } from './icmp/icmp-checker.ts';
 import { MonitorHost } from './monitor-host.ts';
 import { Flag, ROW, Row, type AddedTarget, type FromMonitor, type RestoredState, type ToMonitor } from './monitor-protocol.ts';
-import { realScheduler, type MemberHealth, type MonitorApi, type SetTargetsOptions, type TargetState } from './monitor.ts';
+import { copyOutcome, realScheduler, type MemberHealth, type MutableOutcome, type MonitorApi, type SetTargetsOptions, type TargetState } from './monitor.ts';
 import type { CheckTarget } from './target.ts';
 
 /** After this many probing threads in a row die before saying anything, the checks run in the answering thread. */
@@ -72,33 +72,18 @@ export interface LocalHost {
   close(): Promise<void>;
 }
 
-/** What the outcome of a mirror holds; absent fields are undefined (the shape stays fixed: writes are in place). */
-interface MirrorOutcome {
-  ok: boolean;
-  detail: string;
-  status: number | undefined;
-  latencyMs: number;
-  load: number | undefined;
-}
-
 interface Mirror {
   slot: number;
   target: CheckTarget;
   state: TargetState;
-  outcome: MirrorOutcome;
+  /** Absent fields are undefined (the shape stays fixed: writes are in place). */
+  outcome: MutableOutcome;
   hasOutcome: boolean;
   probing: boolean;
   gen: number;
   /** When the health could next change (epoch ms), as the probing thread planned it with the last result. */
   changeAt: number;
 }
-
-const copyOutcome = (o: MirrorOutcome): CheckOutcome => {
-  const c: CheckOutcome = { ok: o.ok, detail: o.detail, latencyMs: o.latencyMs };
-  if (o.status !== undefined) c.status = o.status;
-  if (o.load !== undefined) c.load = o.load;
-  return c;
-};
 
 export class RemoteMonitor implements MonitorApi {
   readonly #d: RemoteMonitorDeps;

@@ -537,3 +537,36 @@ describe('the real scheduler uses a monotonic clock', () => {
     }
   });
 });
+
+describe('last outcome kept in place', () => {
+  it('each result overwrites one outcome object; state() hands out copies with only the fields present', async () => {
+    const sched = new ManualScheduler();
+    // A status on the first result, none on the second (a TCP-like outcome), a load on the third.
+    const script: Omit<CheckOutcome, 'latencyMs'>[] = [OK, { ok: false, detail: 'ECONNREFUSED' }, { ok: true, detail: 'HTTP 200, load 0.5', status: 200, load: 0.5 }];
+    let n = 0;
+    const seen: { outcome: CheckOutcome | undefined; checks: number }[] = [];
+    const m = new HealthMonitor({
+      check: async () => ({ ...script[n++]!, latencyMs: n }),
+      scheduler: sched,
+      // The live state, read during the call.
+      onResult: (s) => seen.push({ outcome: s.lastOutcome, checks: s.checks }),
+    });
+    const t = tgt(1);
+    m.setTargets([t]);
+    await flushPromises();
+    const first = m.state(t.key)!.lastOutcome!;
+    expect(first).toStrictEqual({ ok: true, detail: 'HTTP 200', status: 200, latencyMs: 1 });
+    await sched.advance(1000);
+    const second = m.state(t.key)!.lastOutcome!;
+    // No leftover status from the first result, and no key for what the outcome lacks.
+    expect(second).toStrictEqual({ ok: false, detail: 'ECONNREFUSED', latencyMs: 2 });
+    expect(first).toStrictEqual({ ok: true, detail: 'HTTP 200', status: 200, latencyMs: 1 }); // a copy: not changed since
+    await sched.advance(1000);
+    expect(m.state(t.key)!.lastOutcome).toStrictEqual({ ok: true, detail: 'HTTP 200, load 0.5', status: 200, load: 0.5, latencyMs: 3 });
+    // onResult saw one and the same object each time, updated in place.
+    expect(seen.map((x) => x.checks)).toEqual([1, 2, 3]);
+    expect(new Set(seen.map((x) => x.outcome)).size).toBe(1);
+    expect(seen[0]!.outcome).toMatchObject({ detail: 'HTTP 200, load 0.5', load: 0.5 });
+    await m.close();
+  });
+});
