@@ -24,6 +24,11 @@
  * kernel receiving packets for the other (loopback-share.ts): shown apart,
  * not subtracted from rrdns's cost.
  *
+ * Then (`--floor off` leaves it out) the client floor, check-floor.ts: what a
+ * keep-alive probe costs with a bare net.Socket, with undici's dispatch alone,
+ * and with rrdns's checker, at the same rate against the same backends: what
+ * bounds the checks' cost.
+ *
  * rrdns runs with --trace-gc (`--gc-trace off` leaves it out): each mode also
  * prints the collections in its window, the answering thread's apart from the
  * others', so a slow answer can be told from a pause.
@@ -33,7 +38,7 @@
  * this tree's node_modules linked in), alternating which goes first, and
  * prints both: an A/B within one run on a machine whose load moves.
  *
- *   npm run bench:checks [-- --seconds 8 --qps 2000 --checks 5000 --modes none,fresh,keepalive --rounds 1 --compare DIR --gc-trace off]
+ *   npm run bench:checks [-- --seconds 8 --qps 2000 --checks 5000 --modes none,fresh,keepalive --rounds 1 --compare DIR --gc-trace off --floor off]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -47,6 +52,7 @@ import { buildQuery } from '../test/support/dnsclient.ts';
 import { freePort, REPO_ROOT, RRDNS_MAIN, retryOnPortClash, startRrdns, tempDir, removeTempDirs } from '../test/support/spawn.ts';
 import { cpuSeconds } from './measure.ts';
 import { perfAvailable, recordPeerReceive, type ProcessShare } from './loopback-share.ts';
+import { measureClientFloor, type FloorFigure } from './check-floor.ts';
 
 type Mode = 'none' | 'fresh' | 'keepalive';
 
@@ -75,6 +81,8 @@ const WARMUP_MS = Math.min(30_000, Math.max(1000, Number(arg('warmup', '6')) * 1
  * so the default is 0, the same priority as rrdns.
  */
 const BACKEND_NICE = Math.min(19, Math.max(0, Number(arg('backend-nice', '0'))));
+/** `--floor off` leaves out the client floor (check-floor.ts): net, undici and rrdns's checker alone, at the same rate. */
+const FLOOR = arg('floor', 'on') !== 'off';
 /** `--gc-trace off` leaves out rrdns's --trace-gc (on: each mode prints its collections by thread). */
 const GC_TRACE = arg('gc-trace', 'on') !== 'off';
 const GC_LINE = /^\[\d+:(0x[0-9a-f]+)\][^:]*ms: (Scavenge|Mark-Compact|Minor Mark-Sweep|Mark-Compact \(reduce\))[^,]*,(?: pooled: [\d.]+ MB,)? ([\d.]+) \/ [\d.]+ ms/;
@@ -314,6 +322,7 @@ async function main(): Promise<void> {
   console.log(`bench:checks: ${CHECKS} HTTP checks (${NAMES} names x 2 addresses) at 1 s on ${BACKENDS.length} backends :${backendPort}; ` + `${SECONDS} s per run after ${WARMUP_MS / 1000} s warm-up; DNS client ${QPS} q/s; ${ROUNDS} round(s); backends at nice ${BACKEND_NICE}`);
   console.log('measured under contention (2 shared cores): figures are indicative');
   const all: Figures[] = [];
+  let floor: FloorFigure[] | undefined;
   try {
     for (let r = 0; r < ROUNDS; r++) {
       for (const mode of MODES) {
@@ -339,9 +348,19 @@ async function main(): Promise<void> {
         }
       }
     }
+    if (FLOOR) {
+      // The same targets (a Host per name, the backends in turn), the same rate, in this process.
+      const names = Array.from({ length: CHECKS }, (_, i) => `n${i >> 1}.${ORIGIN}`);
+      floor = await measureClientFloor(backendPort, BACKENDS, names, CHECKS, SECONDS);
+    }
   } finally {
     await backends.stop();
     removeTempDirs();
+  }
+  if (floor) {
+    console.log(`\nclient floor (check-floor.ts): one keep-alive probe's CPU at ${CHECKS}/s, in the benchmark's own process, against the same backends`);
+    const labels = { net: 'net.Socket, no HTTP parsing', undici: 'undici Pool.dispatch, empty handler', checker: "rrdns's checker (undici + timeout, abort, outcome)" };
+    for (const f of floor) console.log(`${f.client.padEnd(8)} ${f.usPerProbe.toFixed(1).padStart(6)} us per probe = ${pct(f.cpuShare).padStart(6)} of a core at ${f.probesPerS.toFixed(0)} probes/s${f.failed ? `, ${f.failed} failed` : ''}  (${labels[f.client]})`);
   }
   if (COMPARE) console.log(`\n@cmp: the rrdns of ${COMPARE}`);
   for (const variant of VARIANTS) summary(all.filter((x) => x.variant === variant.label), variant.label);
