@@ -55,51 +55,83 @@ export const LOAD_BODY_BYTES = 64 * 1024;
 
 type ProbeResult = Omit<CheckOutcome, 'latencyMs'>;
 
+/** What a probe in flight is told to stop through: the exchange or connection it waits on. */
+interface Stoppable {
+  stop(): void;
+}
+
+/**
+ * One probe's abort: its own timeout, the caller's signal (this object is its
+ * listener: EventTarget calls handleEvent) and close() all end here, and stop
+ * what the probe waits on. One small object instead of an AbortController, a
+ * timer closure and listener closures per probe: 5,000 probes a second made
+ * those a good part of the probing thread's work.
+ */
+class ProbeAbort {
+  aborted = false;
+  reason: unknown = undefined;
+  /** What the probe waits on now (set by exchange and tcpProbe while they run). */
+  current: Stoppable | undefined = undefined;
+  readonly signal: AbortSignal;
+  timer: NodeJS.Timeout | undefined = undefined;
+
+  constructor(signal: AbortSignal) {
+    this.signal = signal;
+  }
+
+  /** The caller's signal aborted. */
+  handleEvent(): void {
+    this.abort(this.signal.reason);
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const c = this.current;
+    this.current = undefined;
+    c?.stop();
+  }
+}
+
+const onProbeTimeout = (p: ProbeAbort) => p.abort(TIMEOUT);
+
 /** Creates a checker; `close()` aborts in-flight probes and resolves once their sockets are closed. */
 export function createChecker(opts: CheckerOptions = {}): { check: Checker; close(): Promise<void> } {
   const now = opts.now ?? (() => performance.now());
   const source = opts.sourceAddress;
   const pools = new KeepAlivePools(source);
-  const inFlight = new Set<{ controller: AbortController; done: Promise<unknown> }>();
+  const inFlight = new Set<ProbeAbort>();
   let closed = false;
   let closing: Promise<void> | undefined;
+  /** Set by close(): called when the last probe in flight has settled. */
+  let drained: (() => void) | undefined;
   let icmp: IcmpChecker | undefined;
 
   const check: Checker = async (target, signal) => {
     // Echoes are not a request per probe: the icmp checker matches probes to fping's stream and keeps its own time.
     if (target.config.type === 'icmp' && !closed) return (icmp ??= createIcmpChecker({ now, ...opts.icmp })).check(target, signal);
     const started = now();
-    const finish = (r: ProbeResult): CheckOutcome => ({ ...r, latencyMs: Math.max(0, Math.round((now() - started) * 10) / 10) });
-    if (closed) return finish({ ok: false, detail: 'checker closed' });
-    if (signal.aborted) return finish({ ok: false, detail: 'aborted' });
+    if (closed) return outcome({ ok: false, detail: 'checker closed' }, started, now());
+    if (signal.aborted) return outcome({ ok: false, detail: 'aborted' }, started, now());
 
-    const controller = new AbortController();
     const timeoutMs = target.config.timeout;
-    const timer = setTimeout(() => controller.abort(TIMEOUT), timeoutMs);
-    const onAbort = () => controller.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, ONCE);
-
-    const probe = (async (): Promise<ProbeResult> => {
-      try {
-        return target.config.type === 'tcp' ? await tcpProbe(target, controller.signal, source) : await httpProbe(target, controller.signal, pools, source);
-      } catch (e) {
-        const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
-        if (reason === TIMEOUT) return { ok: false, detail: `timeout after ${timeoutMs}ms` };
-        if (reason === CLOSED) return { ok: false, detail: 'checker closed' };
-        if (controller.signal.aborted) return { ok: false, detail: 'aborted' };
-        if (UNDICI_TIMEOUTS.has((e as { code?: string } | null)?.code ?? '')) return { ok: false, detail: `timeout after ${timeoutMs}ms` };
-        return { ok: false, detail: describeError(e) };
-      }
-    })();
-    const entry = { controller, done: probe };
-    inFlight.add(entry);
+    const p = new ProbeAbort(signal);
+    p.timer = setTimeout(onProbeTimeout, timeoutMs, p);
+    signal.addEventListener('abort', p, ONCE);
+    inFlight.add(p);
+    let r: ProbeResult;
     try {
-      return finish(await probe);
+      r = target.config.type === 'tcp' ? await tcpProbe(target, p, source) : await httpProbe(target, p, pools, source);
+    } catch (e) {
+      r = failure(e, p, timeoutMs);
     } finally {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      inFlight.delete(entry);
+      clearTimeout(p.timer);
+      signal.removeEventListener('abort', p);
+      inFlight.delete(p);
+      if (drained !== undefined && inFlight.size === 0) drained();
     }
+    return outcome(r, started, now());
   };
 
   return {
@@ -107,14 +139,34 @@ export function createChecker(opts: CheckerOptions = {}): { check: Checker; clos
     close() {
       closed = true;
       closing ??= (async () => {
-        const pending = [...inFlight];
-        for (const p of pending) p.controller.abort(CLOSED);
-        await Promise.allSettled(pending.map((p) => p.done));
+        if (inFlight.size > 0) {
+          const settled = new Promise<void>((resolve) => (drained = resolve));
+          for (const p of inFlight) p.abort(CLOSED);
+          await settled;
+        }
         await Promise.all([pools.close(), icmp?.close()]);
       })();
       return closing;
     },
   };
+}
+
+/** A probe's result with its latency (0.1 ms steps, never negative). */
+const outcome = (r: ProbeResult, started: number, ended: number): CheckOutcome => {
+  const o: CheckOutcome = { ok: r.ok, detail: r.detail, latencyMs: Math.max(0, Math.round((ended - started) * 10) / 10) };
+  if (r.status !== undefined) o.status = r.status;
+  if (r.load !== undefined) o.load = r.load;
+  return o;
+};
+
+/** Why a probe that threw failed: its own timeout, close(), the caller's abort, or the error itself. */
+function failure(e: unknown, p: ProbeAbort, timeoutMs: number): ProbeResult {
+  const reason = p.aborted ? p.reason : undefined;
+  if (reason === TIMEOUT) return { ok: false, detail: `timeout after ${timeoutMs}ms` };
+  if (reason === CLOSED) return { ok: false, detail: 'checker closed' };
+  if (p.aborted) return { ok: false, detail: 'aborted' };
+  if (UNDICI_TIMEOUTS.has((e as { code?: string } | null)?.code ?? '')) return { ok: false, detail: `timeout after ${timeoutMs}ms` };
+  return { ok: false, detail: describeError(e) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -142,7 +194,7 @@ function tcpDetail(port: number): string {
 // TCP
 
 /** Connects to address:port; success on 'connect'. Resolves or rejects only after the socket closed. */
-function tcpProbe(target: CheckTarget, signal: AbortSignal, source: string | undefined): Promise<ProbeResult> {
+function tcpProbe(target: CheckTarget, p: ProbeAbort, source: string | undefined): Promise<ProbeResult> {
   return new Promise((resolve, reject) => {
     const localAddress = localAddressFor(source, target.family);
     const socket = net.connect({ host: target.address, port: target.config.port, family: target.family, ...(localAddress ? { localAddress } : {}) });
@@ -150,10 +202,10 @@ function tcpProbe(target: CheckTarget, signal: AbortSignal, source: string | und
     const settle = (r: NonNullable<typeof result>) => {
       if (result) return;
       result = r;
-      signal.removeEventListener('abort', onAbort);
+      if (p.current === stoppable) p.current = undefined;
       socket.destroy();
     };
-    const onAbort = () => settle({ ok: false, error: signal.reason });
+    const stoppable: Stoppable = { stop: () => settle({ ok: false, error: p.reason }) };
     socket.once('connect', () => settle({ ok: true }));
     socket.on('error', (error) => settle({ ok: false, error }));
     socket.once('close', () => {
@@ -161,8 +213,8 @@ function tcpProbe(target: CheckTarget, signal: AbortSignal, source: string | und
       if (result!.ok) resolve({ ok: true, detail: tcpDetail(target.config.port) });
       else reject(result!.error);
     });
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
+    if (p.aborted) stoppable.stop();
+    else p.current = stoppable;
   });
 }
 
@@ -185,13 +237,13 @@ interface Exchange {
  * of the body are kept; with `drain` the rest (up to `keep`) is read to its end
  * so the connection can be reused, otherwise the request is aborted as soon as
  * nothing more is wanted (the connection is being thrown away anyway).
- * Rejects with undici's or the socket's error, or with `signal.reason`.
+ * Rejects with undici's or the socket's error, or with the probe's abort reason.
  */
-function exchange(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, keep: number, drain: boolean, signal: AbortSignal): Promise<Exchange> {
+function exchange(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, keep: number, max: number, drain: boolean, p: ProbeAbort): Promise<Exchange> {
   return new Promise((resolve, reject) => {
-    const h = new ExchangeHandler(keep, drain, signal, resolve, reject);
-    if (signal.aborted) return h.handleEvent();
-    signal.addEventListener('abort', h, ONCE);
+    const h = new ExchangeHandler(keep, max, drain, p, resolve, reject);
+    if (p.aborted) return h.stop();
+    p.current = h;
     try {
       dispatcher.dispatch(opts, h);
     } catch (e) {
@@ -204,44 +256,46 @@ const ONCE = { once: true } as const;
 const NO_BODY = Buffer.alloc(0);
 
 /**
- * One request's state, its undici handler and its abort listener (an object
- * listener: EventTarget calls handleEvent) in one object with prototype
- * methods: 5,000 probes a second made a closure per callback a good part of
- * the probing thread's garbage.
+ * One request's state, its undici handler and what the probe's abort stops,
+ * in one object with prototype methods: 5,000 probes a second made a closure
+ * per callback a good part of the probing thread's garbage.
  */
-class ExchangeHandler implements Dispatcher.DispatchHandler {
+class ExchangeHandler implements Dispatcher.DispatchHandler, Stoppable {
   controller: Dispatcher.DispatchController | undefined = undefined;
   settled = false;
   status = 0;
   headers: Exchange['headers'] = {};
   chunks: Buffer[] | undefined = undefined;
   kept = 0;
+  read = 0;
   truncated = false;
   readonly keep: number;
+  readonly max: number;
   readonly drain: boolean;
-  readonly signal: AbortSignal;
+  readonly probe: ProbeAbort;
   readonly resolve: (e: Exchange) => void;
   readonly reject: (e: unknown) => void;
 
-  constructor(keep: number, drain: boolean, signal: AbortSignal, resolve: (e: Exchange) => void, reject: (e: unknown) => void) {
+  constructor(keep: number, max: number, drain: boolean, probe: ProbeAbort, resolve: (e: Exchange) => void, reject: (e: unknown) => void) {
     this.keep = keep;
+    this.max = Math.max(keep, max);
     this.drain = drain;
-    this.signal = signal;
+    this.probe = probe;
     this.resolve = resolve;
     this.reject = reject;
   }
 
-  /** The signal aborted. In flight: the connection goes (a backend that hangs must not keep it). Not started yet
+  /** The probe aborted. In flight: the connection goes (a backend that hangs must not keep it). Not started yet
    * (queued in a keep-alive pool): onRequestStart drops it, leaving the connection it gets for the next probe. */
-  handleEvent(): void {
+  stop(): void {
     this.controller?.abort(ABORTED);
-    this.done(this.signal.reason);
+    this.done(this.probe.reason);
   }
 
   done(err: unknown): void {
     if (this.settled) return;
     this.settled = true;
-    this.signal.removeEventListener('abort', this);
+    if (this.probe.current === this) this.probe.current = undefined;
     if (err !== undefined) this.reject(err);
     else this.resolve(this.result());
   }
@@ -275,7 +329,8 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
       (this.chunks ??= []).push(take === chunk.length ? chunk : chunk.subarray(0, take));
       this.kept += take;
     }
-    if (take < chunk.length) {
+    this.read += chunk.length;
+    if (this.read > this.max) {
       this.truncated = true;
       this.done(undefined);
       c.abort(NOT_NEEDED);
@@ -376,40 +431,42 @@ class KeepAlivePools {
   }
 }
 
-async function httpProbe(target: CheckTarget, signal: AbortSignal, pools: KeepAlivePools, source: string | undefined): Promise<ProbeResult> {
+async function httpProbe(target: CheckTarget, p: ProbeAbort, pools: KeepAlivePools, source: string | undefined): Promise<ProbeResult> {
   const c = target.config;
   // Headers, first hop, status ranges: made once per target (http-prepared.ts), not per probe.
   const prep = prepareHttp(target, LOAD_BODY_BYTES);
   const host = prep.host;
   const headers = prep.headers;
-  const fresh: Client[] = [];
-  const dispatcherFor = (hop: Hop): Dispatcher => {
-    if (c.keepAlive && hop === prep.firstHop) return pools.first(target, hop, prep.firstOrigin);
-    const origin = hop === prep.firstHop ? prep.firstOrigin : originOf(target, hop);
-    if (c.keepAlive) return pools.get(target, hop, origin);
-    // A new connection per request, closed after it: nothing idles between checks, and a dead listener shows.
-    const client = new Client(origin, { ...dispatcherOptions(target, hop.scheme, source), pipelining: 0 });
-    fresh.push(client);
-    return client;
-  };
+  // The clients made for this probe (connection per probe), closed at its end.
+  let fresh: Client[] | undefined;
   const wantBody = prep.wantBody;
   const limit = prep.limit;
+  // Bytes of the body kept; bytes read at most (a keep-alive connection drains a body it does not need,
+  // bounded, so it can carry the next probe; past the bound the connection is dropped instead).
+  const keep = wantBody ? limit : 0;
+  const max = wantBody ? limit : c.keepAlive ? LOAD_BODY_BYTES : 0;
 
   try {
     let hop: Hop = prep.firstHop;
     // Bounded: at most followRedirects + 1 requests (+ one retry each on a stale keep-alive connection).
     for (let redirects = 0; ; redirects++) {
       const opts: Dispatcher.DispatchOptions = { path: hop.path, method: c.method, headers, reset: !c.keepAlive };
-      // A keep-alive connection drains a body it does not need (bounded), so it can carry the next probe.
-      const keep = wantBody ? limit : c.keepAlive ? LOAD_BODY_BYTES : 0;
-      const dispatcher = dispatcherFor(hop);
+      let dispatcher: Dispatcher;
+      if (c.keepAlive) dispatcher = hop === prep.firstHop ? pools.first(target, hop, prep.firstOrigin) : pools.get(target, hop, originOf(target, hop));
+      else {
+        // A new connection per request, closed after it: nothing idles between checks, and a dead listener shows.
+        const origin = hop === prep.firstHop ? prep.firstOrigin : originOf(target, hop);
+        const client = new Client(origin, { ...dispatcherOptions(target, hop.scheme, source), pipelining: 0 });
+        (fresh ??= []).push(client);
+        dispatcher = client;
+      }
       let res: Exchange;
       try {
-        res = await exchange(dispatcher, opts, keep, c.keepAlive, signal);
+        res = await exchange(dispatcher, opts, keep, max, c.keepAlive, p);
       } catch (e) {
         // The server closed an idle connection as we reused it: not the backend failing, so one retry (a new connection).
-        if (!c.keepAlive || signal.aborted || !isStaleSocket(e)) throw e;
-        res = await exchange(dispatcher, opts, keep, c.keepAlive, signal);
+        if (!c.keepAlive || p.aborted || !isStaleSocket(e)) throw e;
+        res = await exchange(dispatcher, opts, keep, max, c.keepAlive, p);
       }
       const status = res.status;
       const after = redirects > 0 ? ` (after ${redirects} redirect${redirects === 1 ? '' : 's'})` : '';
@@ -437,7 +494,7 @@ async function httpProbe(target: CheckTarget, signal: AbortSignal, pools: KeepAl
     }
   } finally {
     // Resolves once each fresh client's socket is closed.
-    if (fresh.length > 0) await Promise.allSettled(fresh.map((cl) => cl.destroy()));
+    if (fresh !== undefined) await Promise.allSettled(fresh.map((cl) => cl.destroy()));
   }
 }
 
