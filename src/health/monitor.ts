@@ -102,6 +102,18 @@ interface Running {
   startedAt: number;
 }
 
+/**
+ * Aborts the entry's controller (a check in flight stops) and drops it: an
+ * aborted signal cannot be used again. Until then one controller serves every
+ * check of the entry (the checkers remove their listener when a check ends):
+ * one per probe was an AbortController and its EventTarget 5,000 times a second.
+ */
+const abortChecks = (entry: Entry): void => {
+  const c = entry.controller;
+  entry.controller = undefined;
+  c?.abort();
+};
+
 export interface SetTargetsOptions {
   /**
    * Whether a newly added target is probed from the start (default: yes). Only
@@ -129,6 +141,8 @@ interface Entry {
   timerAt: number;
   timer?: Timer | undefined;
   running?: Running | undefined;
+  /** The signal this entry's checks get (see abortChecks); undefined until the next check needs one. */
+  controller: AbortController | undefined;
   /** Counted in #pendingFirst: probed, first check since added (or since probing went on) not completed. */
   pending: boolean;
   active: boolean;
@@ -199,8 +213,10 @@ export class HealthMonitor {
   #firstDeadline = -Infinity;
   #firstDeadlineTimer: Timer | undefined;
   #firstRoundExpired = false;
-  /** Every check in flight, including those of removed targets (close() waits for them). */
-  readonly #inFlight = new Set<Promise<void>>();
+  /** Checks in flight, including those of removed targets (close() waits for them). */
+  #inFlight = 0;
+  /** Set by close() while checks are in flight: called when the last one settles. */
+  #drained: (() => void) | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -224,7 +240,7 @@ export class HealthMonitor {
       entry.active = false;
       entry.timer?.cancel();
       entry.timer = undefined;
-      entry.running?.controller.abort();
+      abortChecks(entry);
       this.#clearPending(entry);
       this.#entries.delete(key);
     }
@@ -245,6 +261,7 @@ export class HealthMonitor {
         probing,
         gen: 0,
         fastNext: false,
+        controller: undefined,
         onTimer: () => this.#onTimer(entry),
         outcome: undefined,
         state: {
@@ -317,7 +334,7 @@ export class HealthMonitor {
     if (!on) {
       entry.timer?.cancel();
       entry.timer = undefined;
-      entry.running?.controller.abort();
+      abortChecks(entry);
       entry.running = undefined;
       this.#clearPending(entry);
       const s = entry.state;
@@ -398,14 +415,14 @@ export class HealthMonitor {
       e.active = false;
       e.timer?.cancel();
       e.timer = undefined;
-      e.running?.controller.abort();
+      abortChecks(e);
     }
     this.#queue = [];
     this.#queueHead = 0;
     this.#firstDeadlineTimer?.cancel();
     this.#firstDeadlineTimer = undefined;
     this.#resolveFirstWaiters();
-    this.#closing = Promise.allSettled([...this.#inFlight]).then(() => undefined);
+    this.#closing = this.#inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#drained = resolve));
     return this.#closing;
   }
 
@@ -427,20 +444,17 @@ export class HealthMonitor {
   #run(entry: Entry, first: boolean): void {
     const startedAt = this.#sched.now();
     const gen = entry.gen;
-    const controller = new AbortController();
+    const controller = (entry.controller ??= new AbortController());
     const timeout = entry.target.config.timeout;
     let settled = false;
-    let markDone!: () => void;
-    const done = new Promise<void>((r) => (markDone = r));
-    this.#inFlight.add(done);
+    this.#inFlight++;
 
     const finish = (outcome: CheckOutcome): void => {
       if (settled) return;
       settled = true;
       guard.cancel();
-      if (entry.running?.controller === controller) entry.running = undefined;
-      this.#inFlight.delete(done);
-      markDone();
+      if (entry.running === running) entry.running = undefined;
+      if (--this.#inFlight === 0) this.#drained?.();
       if (first) this.#firstInFlight--;
       if (!this.#closed && entry.active && entry.probing && entry.gen === gen) {
         this.#apply(entry, outcome, startedAt);
@@ -452,14 +466,17 @@ export class HealthMonitor {
     };
 
     const guard = this.#sched.setTimeout(() => {
-      controller.abort();
+      // This check's controller, unless the entry moved on to another one meanwhile.
+      if (entry.controller === controller) abortChecks(entry);
+      else controller.abort();
       finish({
         ok: false,
         detail: `no result within ${timeout}ms (checker ignored its timeout)`,
         latencyMs: this.#sched.now() - startedAt,
       });
     }, timeout + this.#grace);
-    entry.running = { controller, startedAt };
+    const running: Running = { controller, startedAt };
+    entry.running = running;
 
     let result: Promise<CheckOutcome>;
     try {

@@ -570,3 +570,66 @@ describe('last outcome kept in place', () => {
     await m.close();
   });
 });
+
+describe('the signal a check gets', () => {
+  it('one per target while nothing aborts; after an abort (probing off) the next check gets a fresh one', async () => {
+    const sched = new ManualScheduler();
+    const signals: AbortSignal[] = [];
+    const h = held(sched);
+    const m = new HealthMonitor({
+      check: (t, signal) => {
+        signals.push(signal);
+        return h.check(t, signal);
+      },
+      scheduler: sched,
+    });
+    const t = tgt(1);
+    m.setTargets([t]);
+    h.settleAll(true);
+    await flushPromises();
+    await sched.advance(1000);
+    h.settleAll(true);
+    await flushPromises();
+    expect(signals).toHaveLength(2);
+    expect(signals[1]).toBe(signals[0]); // reused: no AbortController per probe
+    expect(signals[0]!.aborted).toBe(false);
+    // A check in flight when probing goes off is aborted through that signal…
+    await sched.advance(1000);
+    expect(signals).toHaveLength(3);
+    m.setProbing(t.key, false);
+    expect(signals[2]!.aborted).toBe(true);
+    await flushPromises();
+    // …and the next check (probing on again) does not get the aborted one.
+    m.setProbing(t.key, true);
+    expect(signals).toHaveLength(4);
+    expect(signals[3]).not.toBe(signals[2]);
+    expect(signals[3]!.aborted).toBe(false);
+    h.settleAll(true);
+    await m.close();
+  });
+
+  it('a check that ignores its abort is failed by the guard, and the next check gets a fresh signal', async () => {
+    const sched = new ManualScheduler();
+    const signals: AbortSignal[] = [];
+    let n = 0;
+    const m = new HealthMonitor({
+      // The first check never settles (ignores its signal); the later ones pass at once.
+      check: (_t, signal) => {
+        signals.push(signal);
+        return n++ === 0 ? new Promise<CheckOutcome>(() => {}) : Promise.resolve({ ...OK, latencyMs: 0 });
+      },
+      scheduler: sched,
+      stuckGraceMs: 100,
+    });
+    const t = tgt(1);
+    m.setTargets([t]);
+    await sched.advance(600); // timeout 500 + grace 100
+    expect(signals[0]!.aborted).toBe(true);
+    expect(m.state(t.key)!.lastOutcome!.detail).toMatch(/no result within 500ms/);
+    await sched.advance(1000);
+    expect(signals.length).toBeGreaterThanOrEqual(2);
+    expect(signals[1]).not.toBe(signals[0]);
+    expect(signals[1]!.aborted).toBe(false);
+    await m.close();
+  });
+});
