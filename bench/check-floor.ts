@@ -10,6 +10,11 @@
  *            rrdns uses, 16 connections per origin, no timers of ours)
  *   checker  rrdns's own checker (createChecker().check, keepAlive: true):
  *            undici plus the timeout, abort and outcome of each probe
+ *   fresh    rrdns's checker with a new connection per probe (the default),
+ *            at a fifth of the rate (this one process could not keep up)
+ *
+ * The checkers run as in the probing thread: with its error-stack setting
+ * (src/health/error-stacks.ts), put back afterwards.
  *
  * It prints each one's CPU per probe (user + system of this process) and as a
  * share of one core at that rate. The monitor's own work (schedule, fall/rise,
@@ -23,10 +28,11 @@ import { performance } from 'node:perf_hooks';
 import { Pool, type Dispatcher } from 'undici';
 import { CheckSchema } from '../src/config/health-check.ts';
 import { createChecker } from '../src/health/checkers.ts';
+import { PROBING_STACK_TRACE_LIMIT } from '../src/health/error-stacks.ts';
 import { makeTarget } from '../src/health/target.ts';
 
 export interface FloorFigure {
-  client: 'net' | 'undici' | 'checker';
+  client: 'net' | 'undici' | 'checker' | 'fresh';
   probesPerS: number;
   usPerProbe: number;
   /** CPU as a share of one core at the measured rate. */
@@ -97,7 +103,7 @@ function makeClient(kind: FloorFigure['client'], port: number, backends: readonl
     };
   }
   const checker = createChecker();
-  const config = CheckSchema.parse({ type: 'http', port, path: '/health', interval: '1s', timeout: '500ms', keepAlive: true });
+  const config = CheckSchema.parse({ type: 'http', port, path: '/health', interval: '1s', timeout: '500ms', keepAlive: kind === 'checker' });
   const targets = names.map((n, i) => makeTarget(backends[backendOf(i)]!, n, config));
   const signal = new AbortController().signal;
   return {
@@ -112,6 +118,8 @@ function makeClient(kind: FloorFigure['client'], port: number, backends: readonl
 async function measure(kind: FloorFigure['client'], port: number, backends: readonly string[], names: readonly string[], rate: number, seconds: number): Promise<FloorFigure> {
   const counts = { done: 0, failed: 0 };
   const client = makeClient(kind, port, backends, names, counts);
+  const stackLimit = Error.stackTraceLimit;
+  if (kind === 'checker' || kind === 'fresh') Error.stackTraceLimit = PROBING_STACK_TRACE_LIMIT;
   const perTick = Math.max(1, Math.round(rate / 100));
   let next = 0;
   const tick = setInterval(() => {
@@ -133,12 +141,13 @@ async function measure(kind: FloorFigure['client'], port: number, backends: read
     // In-flight probes end (or fail) before the next client starts.
     await new Promise((r) => setTimeout(r, 600));
     await client.close();
+    Error.stackTraceLimit = stackLimit;
   }
 }
 
 /** Each client in turn, `net` first (the floor), then undici, then rrdns's checker. */
 export async function measureClientFloor(port: number, backends: readonly string[], names: readonly string[], rate: number, seconds: number): Promise<FloorFigure[]> {
   const out: FloorFigure[] = [];
-  for (const kind of ['net', 'undici', 'checker'] as const) out.push(await measure(kind, port, backends, names, rate, seconds));
+  for (const kind of ['net', 'undici', 'checker', 'fresh'] as const) out.push(await measure(kind, port, backends, names, kind === 'fresh' ? Math.ceil(rate / 5) : rate, seconds));
   return out;
 }

@@ -359,7 +359,7 @@ async function main(): Promise<void> {
   }
   if (floor) {
     console.log(`\nclient floor (check-floor.ts): one keep-alive probe's CPU at ${CHECKS}/s, in the benchmark's own process, against the same backends`);
-    const labels = { net: 'net.Socket, no HTTP parsing', undici: 'undici Pool.dispatch, empty handler', checker: "rrdns's checker (undici + timeout, abort, outcome)" };
+    const labels = { net: 'net.Socket, no HTTP parsing', undici: 'undici Pool.dispatch, empty handler', checker: "rrdns's checker, keepAlive (undici + timeout, abort, outcome)", fresh: "rrdns's checker, a connection per probe (the default)" };
     for (const f of floor) console.log(`${f.client.padEnd(8)} ${f.usPerProbe.toFixed(1).padStart(6)} us per probe = ${pct(f.cpuShare).padStart(6)} of a core at ${f.probesPerS.toFixed(0)} probes/s${f.failed ? `, ${f.failed} failed` : ''}  (${labels[f.client]})`);
   }
   if (COMPARE) console.log(`\n@cmp: the rrdns of ${COMPARE}`);

@@ -7,6 +7,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createChecker, type CheckOutcome } from './checkers.ts';
+import { dropErrorStacks } from './error-stacks.ts';
 import { lowerThisThread } from './thread-priority.ts';
 import type { CheckTarget } from './target.ts';
 import type { FromChecker, ToChecker } from './worker-protocol.ts';
@@ -15,6 +16,7 @@ const port = parentPort!;
 
 export { CHECKER_NICE } from './thread-priority.ts';
 lowerThisThread();
+dropErrorStacks();
 /**
  * Outcomes wait this long to travel together: each message wakes the main
  * thread, and per-turn batches (a few outcomes each at 5,000 probes/s) made the

@@ -12,10 +12,12 @@ import { MonitorHost } from './monitor-host.ts';
 import type { FromMonitor, ToMonitor } from './monitor-protocol.ts';
 import { realScheduler } from './monitor.ts';
 import { TickScheduler } from './tick-scheduler.ts';
+import { dropErrorStacks } from './error-stacks.ts';
 import { lowerThisThread } from './thread-priority.ts';
 
 const port = parentPort!;
 lowerThisThread();
+dropErrorStacks();
 const data = (workerData ?? {}) as { sourceAddress?: string; epochAtHr0?: number };
 const hrMs = () => Number(process.hrtime.bigint()) / 1e6;
 // This thread's performance clock, corrected to the main thread's once (hrtime is the same in every thread).
