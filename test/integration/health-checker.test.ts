@@ -3,6 +3,7 @@
  * 127.0.0.11+. Short check timeouts keep the failure cases fast; every wait is
  * bounded and waits for an event, never asserts on elapsed time.
  */
+import { getEventListeners } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckSchema, type CheckConfigInput } from '../../src/config/health-check.ts';
 import { createChecker } from '../../src/health/checkers.ts';
@@ -255,6 +256,32 @@ describe('no leaked sockets', () => {
     } finally {
       await checker.close();
       await b.close();
+    }
+  });
+
+  it('one signal for many probes: one listener on it, and its abort stops every probe in flight under it', async () => {
+    const ok = await startHttpBackend();
+    const hang = await startHttpBackend({ mode: 'hang' });
+    const checker = createChecker();
+    try {
+      const ac = new AbortController();
+      // Probes that end: the signal keeps a single listener however many used it (the monitor's case).
+      for (let i = 0; i < 5; i++) expect(await checker.check(target(ok), ac.signal)).toMatchObject({ ok: true });
+      expect(getEventListeners(ac.signal, 'abort')).toHaveLength(1);
+      // Two probes in flight under the same signal: one abort ends both.
+      const a = checker.check(target(hang, { interval: '10s', timeout: '5s' }), ac.signal);
+      const c = checker.check(target(hang, { interval: '10s', timeout: '5s' }, 'other.example.test'), ac.signal);
+      await waitFor(() => hang.connections === 2, 5000, 'both check connections');
+      ac.abort();
+      expect(await a).toMatchObject({ ok: false, detail: 'aborted' });
+      expect(await c).toMatchObject({ ok: false, detail: 'aborted' });
+      await waitFor(() => hang.connections === 0, 5000, 'backend connections to drop to 0');
+      // A probe under the aborted signal does not start.
+      expect(await checker.check(target(ok), ac.signal)).toMatchObject({ ok: false, detail: 'aborted' });
+    } finally {
+      await checker.close();
+      await ok.close();
+      await hang.close();
     }
   });
 });
