@@ -13,6 +13,7 @@ import type { RData } from '../zone/records.ts';
 import { ZoneStore } from '../zone/store.ts';
 import type { Zone } from '../zone/zone.ts';
 import { RRsets } from '../zone/rrsets.ts';
+import { reviveNodes } from '../zone/node-index.ts';
 import { transferSettings } from '../zone/transfer.ts';
 import { bindUdp, type UdpListener } from '../wire/udp.ts';
 import { countingObserver, QueryPipeline } from './pipeline.ts';
@@ -66,8 +67,9 @@ function reviveRData(r: RData): void {
 }
 
 function reviveZone(zone: ZoneForWorker['zone']): void {
+  (zone as { nodes: Zone['nodes'] }).nodes = reviveNodes(zone.nodes);
   for (const node of zone.nodes.values()) {
-    (node as { rrsets: RRsets }).rrsets = RRsets.revive(node.rrsets);
+    (node as { rrsets: RRsets }).rrsets = RRsets.revive(node.rrsets as unknown as Parameters<typeof RRsets.revive>[0]);
     for (const rrset of node.rrsets.values()) rrset.records.forEach(reviveRData);
   }
 }

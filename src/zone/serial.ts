@@ -8,6 +8,7 @@
 import crypto from 'node:crypto';
 import { RRType, type RData } from './records.ts';
 import type { RRset, Zone, ZoneNode } from './zone.ts';
+import { withNode } from './node-index.ts';
 
 const HALF = 2 ** 31;
 const SPACE = 2 ** 32;
@@ -66,8 +67,7 @@ export function withSerial(zone: Zone, serial: number): Zone {
   const soa: RRset = { ...zone.soa, records: Object.freeze([soaData]) };
   const apex = zone.nodes.get(zone.originKey)!;
   const rrsets = apex.rrsets.with(soa);
-  const nodes = new Map(zone.nodes);
-  nodes.set(zone.originKey, { ...apex, rrsets });
+  const nodes = withNode(zone.nodes, { ...apex, rrsets });
   const next: Zone = { ...zone, soa, nodes };
   const digest = digests.get(zone);
   if (digest !== undefined) digests.set(next, digest);

@@ -10,6 +10,7 @@ import { ZONE_LIMIT_DEFAULTS, type ZoneLimits } from '../config/schema.ts';
 import { isAtOrBelow, nameKey, nameToText, parentOf, wireLength } from './name.ts';
 import { RRType, rdataKey, rdataLength, typeToText, type RData, type ZoneRecord } from './records.ts';
 import { RRsets } from './rrsets.ts';
+import { nodeIndex } from './node-index.ts';
 
 export interface TtlPolicy {
   /** TTL for records that state none. */
@@ -174,6 +175,7 @@ export interface Zone {
   /** Number of labels in the origin; lets the resolver walk down from the apex. */
   readonly originLabels: number;
   readonly source: string;
+  /** By key; a short array for a small zone (src/zone/node-index.ts). */
   readonly nodes: ReadonlyMap<string, ZoneNode>;
   readonly soa: RRset;
   /** RFC 2308 §5: min(SOA TTL, SOA MINIMUM), then clamped. */
@@ -403,7 +405,7 @@ export function buildZone(input: ZoneInput, limits: ZoneLimits = ZONE_LIMIT_DEFA
     originKey,
     originLabels: originKey === '' ? 0 : originKey.split('.').length,
     source: input.source,
-    nodes,
+    nodes: nodeIndex(nodes),
     soa,
     negativeTtl: clampTtl(Math.min(soa.ttl, soaData.minimum), input.ttlPolicy),
     ttlPolicy: input.ttlPolicy,
