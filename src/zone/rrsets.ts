@@ -10,6 +10,9 @@
  */
 import type { RRset } from './zone.ts';
 
+/** The list of every table without RRsets (empty non-terminals). */
+const NONE: readonly RRset[] = Object.freeze([]);
+
 export class RRsets implements Iterable<[number, RRset]> {
   /** Every name without records (empty non-terminals) shares this one. */
   static readonly EMPTY = new RRsets([]);
@@ -24,14 +27,14 @@ export class RRsets implements Iterable<[number, RRset]> {
   /** `sets` must hold at most one RRset per type. */
   constructor(sets: readonly RRset[]) {
     // A copy of exactly its length: an array grown by push keeps room for 17 (~150 octets) however few it holds.
-    this.sets = sets.length === 1 ? sets[0]! : Object.freeze(sets.slice());
+    this.sets = sets.length === 1 ? sets[0]! : sets.length === 0 ? NONE : Object.freeze(sets.slice());
   }
 
   /** A table that crossed threads as plain data (`{ sets }`), made whole again. */
   static revive(plain: { readonly sets: RRset | readonly RRset[] }): RRsets {
     const sets = plain.sets;
     if (!Array.isArray(sets)) return new RRsets([sets as RRset]);
-    return sets.length === 0 ? RRsets.EMPTY : new RRsets(sets);
+    return sets.length === 0 ? RRsets.EMPTY : new RRsets(sets as readonly RRset[]);
   }
 
   /** The RRsets in zone order (a new frozen array for a name of one type; for iteration, not the hot path). */

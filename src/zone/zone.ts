@@ -9,7 +9,8 @@ import type { CheckConfig } from '../config/health-check.ts';
 import { ZONE_LIMIT_DEFAULTS, type ZoneLimits } from '../config/schema.ts';
 import { isAtOrBelow, nameKey, nameToText, parentOf, wireLength } from './name.ts';
 import { RRType, rdataKey, rdataLength, typeToText, type RData, type ZoneRecord } from './records.ts';
-import { RRsets } from './rrsets.ts';
+import type { RRsets } from './rrsets.ts';
+import { NameNode } from './name-node.ts';
 import { nodeIndex } from './node-index.ts';
 
 export interface TtlPolicy {
@@ -166,6 +167,7 @@ export interface SectionEntry {
   readonly steer?: readonly number[] | undefined;
 }
 
+/** One name: buildZone makes each a NameNode (src/zone/name-node.ts), its own table of RRsets. */
 export interface ZoneNode {
   readonly name: string;
   readonly key: string;
@@ -368,7 +370,7 @@ export function buildZone(input: ZoneInput, limits: ZoneLimits = ZONE_LIMIT_DEFA
     }
     if (key !== originKey && byType.has(RRType.NS)) hasDelegations = true;
     if (key.startsWith('*.') || key === '*') hasWildcards = true;
-    nodes.set(key, { name: owner, key, rrsets: new RRsets(rrsets), emptyNonTerminal: false });
+    nodes.set(key, new NameNode(owner, key, rrsets));
   }
   // A name of up to 127 labels can bring up to 126 empty non-terminals, so they count against
   // the zone limit too: otherwise a file of deep, distinct names would cost ~126 nodes per record.
@@ -387,7 +389,7 @@ export function buildZone(input: ZoneInput, limits: ZoneLimits = ZONE_LIMIT_DEFA
           ],
         };
       }
-      nodes.set(parent, { name: parentName, key: parent, rrsets: RRsets.EMPTY, emptyNonTerminal: true });
+      nodes.set(parent, new NameNode(parentName, parent, []));
       parent = parentOf(parent);
       parentName = parentOf(parentName);
     }
