@@ -216,6 +216,14 @@ export interface ZoneInput {
 
 const MAX_TTL = 0x7fffffff;
 
+/** What a zone without pools (most) shares: one frozen empty list, not an array each. */
+const NO_POOLS: readonly RRset[] = Object.freeze([]);
+
+function pooledOf(nodes: ReadonlyMap<string, ZoneNode>): readonly RRset[] {
+  const pooled = [...nodes.values()].flatMap((n) => [...n.rrsets.values()].filter((r) => r.pool !== undefined));
+  return pooled.length === 0 ? NO_POOLS : pooled;
+}
+
 export function clampTtl(ttl: number, policy: TtlPolicy): number {
   return Math.min(Math.max(ttl, policy.minTtl), policy.maxTtl, MAX_TTL);
 }
@@ -412,7 +420,7 @@ export function buildZone(input: ZoneInput, limits: ZoneLimits = ZONE_LIMIT_DEFA
     rotationSlots: slot,
     hasDelegations,
     hasWildcards,
-    pooled: [...nodes.values()].flatMap((n) => [...n.rrsets.values()].filter((r) => r.pool !== undefined)),
+    pooled: pooledOf(nodes),
     transfer: input.transfer,
     serialAuto: input.serialAuto ?? false,
   };
