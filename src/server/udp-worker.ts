@@ -11,8 +11,9 @@ import { ServerCookies } from '../cookies/server-cookies.ts';
 import type { LiveSet } from '../resolver/resolve.ts';
 import type { RData } from '../zone/records.ts';
 import { ZoneStore } from '../zone/store.ts';
-import type { Zone } from '../zone/zone.ts';
-import { RRsets } from '../zone/rrsets.ts';
+import type { Zone, ZoneNode } from '../zone/zone.ts';
+import { NameNode } from '../zone/name-node.ts';
+import { nodeIndex, reviveNodes } from '../zone/node-index.ts';
 import { transferSettings } from '../zone/transfer.ts';
 import { bindUdp, type UdpListener } from '../wire/udp.ts';
 import { countingObserver, QueryPipeline } from './pipeline.ts';
@@ -66,10 +67,13 @@ function reviveRData(r: RData): void {
 }
 
 function reviveZone(zone: ZoneForWorker['zone']): void {
-  for (const node of zone.nodes.values()) {
-    (node as { rrsets: RRsets }).rrsets = RRsets.revive(node.rrsets);
+  const nodes = new Map<string, ZoneNode>();
+  for (const plain of reviveNodes(zone.nodes).values()) {
+    const node = NameNode.reviveNode(plain);
+    nodes.set(node.key, node);
     for (const rrset of node.rrsets.values()) rrset.records.forEach(reviveRData);
   }
+  (zone as { nodes: Zone['nodes'] }).nodes = nodeIndex(nodes);
 }
 
 function reviveLive(table: [string, LiveSet][]): Map<string, LiveSet> {

@@ -212,7 +212,9 @@ export async function* stateTextChunks(state: StateData, pause: () => Promise<vo
       n++;
       const entry = serials[origin]!;
       // An entry object only ever sits under its own origin: its line is the one the last write made.
-      if (!serialLines.has(entry)) serialLines.set(entry, `    ${JSON.stringify(origin)}: ${indented(entry, '    ')}`);
+      // Kept as one flat string (join): the template and replace() make a tree of ~15 concatenations and slices
+      // over the whole JSON text, ~740 octets a line against ~220, ~5 MB with 10,000 zones.
+      if (!serialLines.has(entry)) serialLines.set(entry, [`    ${JSON.stringify(origin)}: `, indented(entry, '    ')].join(''));
       if (entries === undefined && (old === undefined || old.entries[k] !== entry)) entries = old === undefined ? [] : old.entries.slice(0, k);
       entries?.push(entry);
       k++;

@@ -235,7 +235,7 @@ export function compileAnswer(res: AnswerSections, ctx: CompileContext, expiresA
       const period = cycle?.period ?? e.records.length;
       const firstStep = resolvers?.steer ? firstSteps(e.records.length, period, cycle?.order, cycle?.stride ?? 0) : undefined;
       rotation = {
-        slot: e.rrset.rotationSlot,
+        slot: e.rrset.rotationSlot ?? -1,
         count: e.records.length,
         period,
         order: cycle?.order,

@@ -8,6 +8,8 @@
 import crypto from 'node:crypto';
 import { RRType, type RData } from './records.ts';
 import type { RRset, Zone, ZoneNode } from './zone.ts';
+import { withNode } from './node-index.ts';
+import { NameNode } from './name-node.ts';
 
 const HALF = 2 ** 31;
 const SPACE = 2 ** 32;
@@ -65,9 +67,7 @@ export function withSerial(zone: Zone, serial: number): Zone {
   const soaData = { ...(zone.soa.records[0] as Extract<RData, { kind: 'SOA' }>), serial };
   const soa: RRset = { ...zone.soa, records: Object.freeze([soaData]) };
   const apex = zone.nodes.get(zone.originKey)!;
-  const rrsets = apex.rrsets.with(soa);
-  const nodes = new Map(zone.nodes);
-  nodes.set(zone.originKey, { ...apex, rrsets });
+  const nodes = withNode(zone.nodes, new NameNode(apex.name, apex.key, apex.rrsets.with(soa).list));
   const next: Zone = { ...zone, soa, nodes };
   const digest = digests.get(zone);
   if (digest !== undefined) digests.set(next, digest);
