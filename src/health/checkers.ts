@@ -399,8 +399,11 @@ function dispatcherOptions(target: CheckTarget, scheme: Hop['scheme'], source: s
         ? { rejectUnauthorized: c.tls.verify, ...(target.ca ? { ca: target.ca } : {}), ...(sni ? { servername: sni } : {}) }
         : {}),
     },
-    headersTimeout: c.timeout + BACKSTOP_MS,
-    bodyTimeout: c.timeout + BACKSTOP_MS,
+    // None of undici's own per-request timers: the probe's timer (c.timeout, from start to the last body
+    // byte, ProbeAbort) is stricter than both and aborts the request, which destroys its socket. As
+    // backstops they cost a timer set or refreshed per request: ~6 µs of a keep-alive probe's ~50.
+    headersTimeout: 0,
+    bodyTimeout: 0,
   };
 }
 

@@ -78,6 +78,18 @@ describe('HTTP checker against real backends', () => {
     await waitFor(() => b.connections === 0, 5000, 'the hung connection to close');
   });
 
+  it('a body that stalls after the headers: the check times out at its own timeout and the connection is released (keep-alive drain, body match, plain)', async () => {
+    b.setMode('stallBody');
+    // Keep-alive reads the body to its end to reuse the connection; a body match needs it; a plain check does not.
+    for (const input of [{ keepAlive: true }, { body: { match: 'OK body' } }, { keepAlive: true, body: { match: 'OK' } }] as const) {
+      expect(await check(target(b, input))).toMatchObject({ ok: false, detail: 'timeout after 300ms' });
+      await waitFor(() => b.connections === 0, 5000, 'the stalled connection to close');
+    }
+    // Without a body to read, the status decides at once and the connection goes.
+    expect(await check(target(b))).toMatchObject({ ok: true, status: 200 });
+    await waitFor(() => b.connections === 0, 5000, 'the connection to close');
+  });
+
   it('reset: the connection reset is the detail', async () => {
     b.setMode('reset');
     expect(await check(target(b))).toMatchObject({ ok: false, detail: 'ECONNRESET' });

@@ -23,6 +23,7 @@ export type BackendMode =
   | 'redirect' // 302 to /elsewhere (which answers 200 'OK body')
   | 'redirectAway' // 302 to http://elsewhere.test/ (another host)
   | 'big' // 200, 'BEGIN' + 1 MiB + 'END', then the response is left open
+  | 'stallBody' // 200 with a content-length of 100, 'OK' sent, the rest never
   | 'dropReused'; // 200 on a connection's first request; a later request on it: the socket is closed unanswered (a server that dropped an idle keep-alive connection)
 
 export interface SeenRequest {
@@ -186,6 +187,10 @@ function handler(core: Core, secure: boolean): http.RequestListener {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('maintenance page');
         return;
       case 'hang':
+        return;
+      case 'stallBody':
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' });
+        res.write('OK');
         return;
       case 'dropReused':
         if (onSocket > 1) {
