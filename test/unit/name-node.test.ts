@@ -9,9 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { NameNode } from '../../src/zone/name-node.ts';
 import { RRsets } from '../../src/zone/rrsets.ts';
 import { RRType } from '../../src/zone/records.ts';
-import { buildZone, type RRset, type Zone } from '../../src/zone/zone.ts';
-import { parseMasterFile } from '../../src/zone/masterfile.ts';
+import type { RRset, Zone } from '../../src/zone/zone.ts';
 import { parseName } from '../../src/zone/name.ts';
+import { zoneFromText } from '../support/zone-text.ts';
 
 const ZONE = `$ORIGIN Nn.test.
 $TTL 300
@@ -23,13 +23,9 @@ www AAAA 2001:db8::1
 deep.below A 192.0.2.9
 `;
 
+/** The test zone, built as a zone file is (test/support/zone-text.ts). */
 function zone(): Zone {
-  const origin = parseName('Nn.test.', '');
-  const parsed = parseMasterFile(ZONE, { file: 'nn.test.zone', origin, defaultTtl: 300 });
-  expect(parsed.issues).toEqual([]);
-  const built = buildZone({ origin, source: 'nn.test.zone', records: parsed.records, ttlPolicy: { defaultTtl: 300, minTtl: 0, maxTtl: 0x7fffffff } });
-  expect(built.issues).toEqual([]);
-  return built.zone!;
+  return zoneFromText(parseName('Nn.test.', ''), ZONE);
 }
 
 describe('NameNode', () => {

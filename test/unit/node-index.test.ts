@@ -7,20 +7,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import { nodeIndex, reviveNodes, SMALL_MAX, SmallNodeIndex, withNode } from '../../src/zone/node-index.ts';
-import { buildZone, type Zone } from '../../src/zone/zone.ts';
-import { parseMasterFile } from '../../src/zone/masterfile.ts';
+import type { Zone } from '../../src/zone/zone.ts';
 import { parseName } from '../../src/zone/name.ts';
 import { RRsets } from '../../src/zone/rrsets.ts';
+import { zoneFromText } from '../support/zone-text.ts';
 
 function zoneOf(names: number): Zone {
   let text = '$ORIGIN n.test.\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 900 604800 60\n@ NS ns1\nns1 A 192.0.2.53\n';
   for (let i = 0; i < names; i++) text += `h${i}.Sub A 192.0.2.${i % 250}\n`;
-  const origin = parseName('n.test.', '');
-  const parsed = parseMasterFile(text, { file: 'n.test.zone', origin, defaultTtl: 300 });
-  expect(parsed.issues).toEqual([]);
-  const built = buildZone({ origin, source: 'n.test.zone', records: parsed.records, ttlPolicy: { defaultTtl: 300, minTtl: 0, maxTtl: 0x7fffffff } });
-  expect(built.issues).toEqual([]);
-  return built.zone!;
+  return zoneFromText(parseName('n.test.', ''), text);
 }
 
 /** Every way of reading the index, as plain data. */

@@ -7,9 +7,9 @@
 import { describe, expect, it } from 'vitest';
 import { RRsets } from '../../src/zone/rrsets.ts';
 import { RRType } from '../../src/zone/records.ts';
-import { buildZone, type RRset } from '../../src/zone/zone.ts';
-import { parseMasterFile } from '../../src/zone/masterfile.ts';
+import type { RRset } from '../../src/zone/zone.ts';
 import { parseName } from '../../src/zone/name.ts';
+import { zoneFromText } from '../support/zone-text.ts';
 
 const ZONE = `$ORIGIN t.test.
 $TTL 300
@@ -23,13 +23,9 @@ www TXT "hello"
 deep.below A 192.0.2.9
 `;
 
+/** The test zone, built as a zone file is (test/support/zone-text.ts). */
 function zone() {
-  const origin = parseName('t.test.', '');
-  const parsed = parseMasterFile(ZONE, { file: 't.test.zone', origin, defaultTtl: 300 });
-  expect(parsed.issues).toEqual([]);
-  const built = buildZone({ origin, source: 't.test.zone', records: parsed.records, ttlPolicy: { defaultTtl: 300, minTtl: 0, maxTtl: 0x7fffffff } });
-  expect(built.issues).toEqual([]);
-  return built.zone!;
+  return zoneFromText(parseName('t.test.', ''), ZONE);
 }
 
 /** What a structured clone of an RRsets is: its fields, without the class. */
