@@ -48,7 +48,8 @@ export interface CheckerOptions {
 
 const TIMEOUT = Symbol('health-check-timeout');
 const BACKSTOP_MS = 1000;
-const UNDICI_TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+/** The one undici timeout still set (connect, a backstop: dispatcherOptions); it reads as the check's timeout. */
+const UNDICI_CONNECT_TIMEOUT = 'UND_ERR_CONNECT_TIMEOUT';
 const CLOSED = Symbol('health-checker-closed');
 /** Bytes of body read for `load.json` when the check sets no `body.maxBytes`. */
 export const LOAD_BODY_BYTES = 64 * 1024;
@@ -191,7 +192,7 @@ function failure(e: unknown, p: ProbeAbort, timeoutMs: number): ProbeResult {
   if (reason === TIMEOUT) return { ok: false, detail: `timeout after ${timeoutMs}ms` };
   if (reason === CLOSED) return { ok: false, detail: 'checker closed' };
   if (p.aborted) return { ok: false, detail: 'aborted' };
-  if (UNDICI_TIMEOUTS.has((e as { code?: string } | null)?.code ?? '')) return { ok: false, detail: `timeout after ${timeoutMs}ms` };
+  if ((e as { code?: string } | null)?.code === UNDICI_CONNECT_TIMEOUT) return { ok: false, detail: `timeout after ${timeoutMs}ms` };
   return { ok: false, detail: describeError(e) };
 }
 
@@ -260,9 +261,10 @@ interface Exchange {
 /**
  * One request through undici's dispatch API with a minimal handler: no Response
  * object, body stream or promise chain per probe, only callbacks. `keep` bytes
- * of the body are kept; with `drain` the rest (up to `keep`) is read to its end
- * so the connection can be reused, otherwise the request is aborted as soon as
- * nothing more is wanted (the connection is being thrown away anyway).
+ * of the body are kept and at most `max` read (past it: truncated, the request
+ * aborted). With `drain` the body is read to its end so the connection can be
+ * reused; otherwise the request is aborted as soon as nothing more is wanted
+ * (the connection is being thrown away anyway).
  * Rejects with undici's or the socket's error, or with the probe's abort reason.
  */
 function exchange(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, keep: number, max: number, drain: boolean, p: ProbeAbort): Promise<Exchange> {
