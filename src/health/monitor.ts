@@ -557,7 +557,7 @@ export class HealthMonitor {
       try {
         this.#onResult(s, outcome);
       } catch (e) {
-        process.emitWarning(`health monitor callback threw: ${describeError(e)}`);
+        this.#callbackThrew(e);
       }
     }
   }
@@ -596,7 +596,11 @@ export class HealthMonitor {
     try {
       fn();
     } catch (e) {
-      process.emitWarning(`health monitor callback threw: ${describeError(e)}`);
+      this.#callbackThrew(e);
     }
+  }
+
+  #callbackThrew(e: unknown): void {
+    process.emitWarning(`health monitor callback threw: ${describeError(e)}`);
   }
 }
