@@ -50,7 +50,7 @@ import { performance } from 'node:perf_hooks';
 import YAML from 'yaml';
 import { buildQuery } from '../test/support/dnsclient.ts';
 import { freePort, REPO_ROOT, RRDNS_MAIN, retryOnPortClash, startRrdns, tempDir, removeTempDirs } from '../test/support/spawn.ts';
-import { cpuSeconds } from './measure.ts';
+import { cpuSeconds, parseGcTraceLine, threadCpu } from './measure.ts';
 import { perfAvailable, recordPeerReceive, type ProcessShare } from './loopback-share.ts';
 import { measureClientFloor, type FloorFigure } from './check-floor.ts';
 
@@ -94,7 +94,6 @@ const FLOOR = arg('floor', 'on') !== 'off';
 const NODE_ARGS = arg('node-args', '').split(' ').filter(Boolean);
 /** `--gc-trace off` leaves out rrdns's --trace-gc (on: each mode prints its collections by thread). */
 const GC_TRACE = arg('gc-trace', 'on') !== 'off';
-const GC_LINE = /^\[\d+:(0x[0-9a-f]+)\][^:]*ms: (Scavenge|Mark-Compact|Minor Mark-Sweep|Mark-Compact \(reduce\))[^,]*,(?: pooled: [\d.]+ MB,)? ([\d.]+) \/ [\d.]+ ms/;
 const BACKENDS = Array.from({ length: 8 }, (_, i) => `127.0.0.${21 + i}`);
 const NAMES = Math.ceil(CHECKS / 2);
 const ORIGIN = 'checks.test';
@@ -254,30 +253,16 @@ const kindsOf = (ps: { kind: string }[]) => {
 const tally = (ps: { ms: number; kind: string; why: string }[]): GcTally => ({ kinds: kindsOf(ps), longestWhy: ps.reduce<{ ms: number; why: string } | undefined>((m, p) => (m === undefined || p.ms > m.ms ? p : m), undefined)?.why ?? '', count: ps.length, totalMs: ps.reduce((a, p) => a + p.ms, 0), longestMs: ps.reduce((a, p) => Math.max(a, p.ms), 0), over5: ps.filter((p) => p.ms > 5).length });
 const gcText = (t: GcTally) => `${t.count} (${t.kinds || 'none'}: ${t.totalMs.toFixed(0)} ms, longest ${t.longestMs.toFixed(1)} ms${t.longestWhy ? ` [${t.longestWhy}]` : ''}, ${t.over5} over 5 ms)`;
 
-/** CPU seconds of each thread of `pid` by role, from /proc/PID/task/TID/stat (USER_HZ 100). */
+/** CPU seconds of each thread of `pid` by role (the probing thread is named rrdns-health). */
 function threadSeconds(pid: number): { main: number; probe: number; probeKernel: number; other: number } {
   const t = { main: 0, probe: 0, probeKernel: 0, other: 0 };
-  let tids: string[] = [];
-  try {
-    tids = fs.readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return t;
-  }
-  for (const tid of tids) {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const sec = (Number(f[11]) + Number(f[12])) / 100;
-      if (tid === String(pid)) t.main += sec;
-      else if (name === 'rrdns-health') {
-        t.probe += sec;
-        t.probeKernel += Number(f[12]) / 100;
-      }
-      else t.other += sec;
-    } catch {
-      // the thread ended between the listing and the read
-    }
+  for (const [tid, c] of threadCpu(pid)) {
+    const sec = c.user + c.system;
+    if (tid === pid) t.main += sec;
+    else if (c.name === 'rrdns-health') {
+      t.probe += sec;
+      t.probeKernel += c.system;
+    } else t.other += sec;
   }
   return t;
 }
@@ -288,10 +273,10 @@ async function runMode(mode: Mode, variant: (typeof VARIANTS)[number], backends:
   const pauses: { at: number; isolate: string; kind: string; ms: number; why: string }[] = [];
   let firstIsolate: string | undefined;
   const onGcLine = (line: string) => {
-    const m = GC_LINE.exec(line);
-    if (!m) return;
-    firstIsolate ??= m[1]!;
-    pauses.push({ at: performance.now(), isolate: m[1]!, kind: m[2]!, ms: Number(m[3]), why: line.slice(line.lastIndexOf(')') + 1).replace(/;\s*$/, '').trim().slice(0, 80) });
+    const g = parseGcTraceLine(line);
+    if (!g) return;
+    firstIsolate ??= g.isolate;
+    pauses.push({ at: performance.now(), ...g });
   };
   const rrdns = await retryOnPortClash(
     () => startRrdns({ zonesDir, ...(variant.main ? { main: variant.main } : {}), logLevel: 'warn', args: ['--admin', 'off', '--state-dir', 'off', '--no-watch'], startTimeoutMs: 60_000, nodeArgs: [...NODE_ARGS, ...(GC_TRACE ? ['--trace-gc'] : [])], ...(GC_TRACE ? { onOtherLine: onGcLine } : {}) }),

@@ -70,3 +70,44 @@ export function cpuSeconds(pid: number): number | undefined {
   }
 }
 
+
+/** CPU seconds of each thread of `pid`, by thread id, from /proc/PID/task/TID/stat (USER_HZ 100); empty off Linux. */
+export function threadCpu(pid: number): Map<number, { name: string; user: number; system: number }> {
+  const out = new Map<number, { name: string; user: number; system: number }>();
+  let tids: string[];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), { name, user: Number(f[11]) / 100, system: Number(f[12]) / 100 });
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
+/** One collection as `node --trace-gc` prints it: the isolate, the kind, the pause, and what V8 says started it. */
+export interface GcTraceLine {
+  /** `0x…`: which isolate (thread) collected; the first to print is the main thread's. */
+  isolate: string;
+  kind: string;
+  ms: number;
+  why: string;
+}
+
+/** `[pid:0x..]   4764 ms: Scavenge 106.1 (116.2) -> 101.6 (118.4) MB, pooled: 0 MB, 5.04 / 0.00 ms  (…) task;` */
+const GC_TRACE_LINE = /^\[\d+:(0x[0-9a-f]+)\][^:]*ms: (Scavenge|Mark-Compact|Minor Mark-Sweep|Mark-Compact \(reduce\))[^,]*,(?: pooled: [\d.]+ MB,)? ([\d.]+) \/ [\d.]+ ms/;
+
+/** A --trace-gc line read, or undefined for any other line. */
+export function parseGcTraceLine(line: string): GcTraceLine | undefined {
+  const m = GC_TRACE_LINE.exec(line);
+  if (!m) return undefined;
+  return { isolate: m[1]!, kind: m[2]!, ms: Number(m[3]), why: line.slice(line.lastIndexOf(')') + 1).replace(/;\s*$/, '').trim().slice(0, 120) };
+}

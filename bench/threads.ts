@@ -34,7 +34,7 @@ import path from 'node:path';
 import { removeDir, startProcess, startRrdns, stopAll, tempDir, type RrdnsProcess } from '../test/support/spawn.ts';
 import { ensureTool, toolPath } from '../test/support/tools.ts';
 import { ORIGIN, QUERIES, ZONE } from './mix.ts';
-import { CLIENTS, THREADS, cpuSeconds, dnsperf, MAX_QPS, OUTSTANDING, type PerfResult } from './measure.ts';
+import { CLIENTS, THREADS, cpuSeconds, dnsperf, MAX_QPS, OUTSTANDING, threadCpu, type PerfResult } from './measure.ts';
 
 interface Config {
   io: 'native' | 'dgram';
@@ -85,24 +85,7 @@ function countSyscalls(pid: number, seconds: number): { done: Promise<Syscalls |
 
 /** CPU seconds of each thread of `pid` (Linux /proc; empty elsewhere). */
 function taskCpu(pid: number): Map<number, { name: string; cpu: number }> {
-  const out = new Map<number, { name: string; cpu: number }>();
-  let tids: string[];
-  try {
-    tids = fs.readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tids) {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(tid), { name, cpu: (Number(f[11]) + Number(f[12])) / 100 });
-    } catch {
-      // The thread ended meanwhile.
-    }
-  }
-  return out;
+  return new Map([...threadCpu(pid)].map(([tid, t]) => [tid, { name: t.name, cpu: t.user + t.system }]));
 }
 
 /** Idle and total jiffies of the whole machine (/proc/stat `cpu` line). */

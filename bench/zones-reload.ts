@@ -21,6 +21,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startRrdns, type RrdnsProcess } from '../test/support/spawn.ts';
+import { parseGcTraceLine, type GcTraceLine } from './measure.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => {
@@ -45,20 +46,12 @@ const GC_TRACE = opt('gc-trace', 'on') !== 'off';
 /** Node/V8 flags on rrdns's command line, for those NODE_OPTIONS refuses (e.g. '--no-compact'). */
 const NODE_ARGS = opt('node-args', '').split(' ').filter(Boolean);
 
-interface GcPause {
-  /** When the client read the line (performance.now()). */
-  at: number;
-  kind: string;
-  ms: number;
-  /** What V8 says started it (the end of the trace line). */
-  why: string;
-}
+/** A collection of rrdns's, any thread, and when the client read its line (performance.now()). */
+type GcPause = GcTraceLine & { at: number };
 const gcPauses: GcPause[] = [];
-/** `[pid:0x..]   4764 ms: Scavenge 106.1 (116.2) -> 101.6 (118.4) MB, pooled: 0 MB, 5.04 / 0.00 ms ...` */
-const GC_LINE = /ms: (Scavenge|Mark-Compact|Minor Mark-Sweep|Mark-Compact \(reduce\))[^,]*,(?: pooled: [\d.]+ MB,)? ([\d.]+) \/ [\d.]+ ms/;
 function onGcLine(line: string): void {
-  const m = GC_LINE.exec(line);
-  if (m) gcPauses.push({ at: performance.now(), kind: m[1]!, ms: Number(m[2]), why: line.slice(line.lastIndexOf(')') + 1).trim().slice(0, 120) });
+  const g = parseGcTraceLine(line);
+  if (g) gcPauses.push({ at: performance.now(), ...g });
 }
 /** The collections between `from` and `to`: how many of each kind, the longest pause, how many over 10 ms. */
 function gcSummary(from: number, to: number): string {
