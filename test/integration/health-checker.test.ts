@@ -150,6 +150,18 @@ describe('HTTP checker against real backends', () => {
     expect(far.detail).toContain('body does not match');
     await waitFor(() => b.connections === 0, 5000, 'the big-body connections to close');
   });
+
+  it('keep-alive drains a body it does not need only up to a bound: a never-ending body passes on its status and the connection is dropped, not kept', async () => {
+    b.setMode('big');
+    const ka = target(b, { timeout: '2s', interval: '5s', keepAlive: true });
+    expect(await check(ka)).toMatchObject({ ok: true, status: 200, detail: 'HTTP 200' });
+    // With a body match the bound is the check's maxBytes, as without keep-alive.
+    expect(await check(target(b, { timeout: '2s', interval: '5s', keepAlive: true, body: { match: 'BEGIN', maxBytes: 4096 } }))).toMatchObject({ ok: true });
+    await waitFor(() => b.connections === 0, 5000, 'the undrained connections to close');
+    // Back to normal bodies, the same keep-alive check passes on a new connection.
+    b.setMode('ok');
+    expect(await check(ka)).toMatchObject({ ok: true, status: 200 });
+  });
 });
 
 describe('HTTPS checker with a self-signed certificate', () => {
