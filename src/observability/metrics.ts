@@ -11,7 +11,8 @@
  * fixed list or `OTHER`, rcode one of the named rcodes or `OTHER`, zone is
  * one of the zones served (or `none` for queries outside every zone).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { CountedHistogram } from './counted-histogram.ts';
 import type { PoolSnapshot, Serving } from './snapshot.ts';
 import { logStats } from './log.ts';
 
@@ -293,8 +294,8 @@ export class Metrics {
 
   /** Check results per address. */
   private readonly checks = new Map<string, CheckCounts>();
-  private readonly checkOk: Histogram.Internal<'result'>;
-  private readonly checkFail: Histogram.Internal<'result'>;
+  /** Durations by result: label index 0 is ok, 1 is fail (CHECK_RESULTS). */
+  private readonly checkDuration: CountedHistogram<'ok' | 'fail'>;
 
   private poolSource: () => PoolSnapshot[];
 
@@ -338,16 +339,16 @@ export class Metrics {
       },
     });
 
-    const duration = new Histogram({
+    // Counted in place (counted-histogram.ts): prom-client's observe() made a label object and a hash
+    // string per result, ~0.5 MB/s of garbage on the answering thread with 5,000 checks.
+    this.checkDuration = new CountedHistogram({
       name: 'rrdns_health_check_duration_seconds',
       help: 'Health check duration, by result (ok or fail).',
-      labelNames: ['result'] as const,
+      labelName: 'result',
+      labelValues: ['ok', 'fail'],
       buckets: CHECK_DURATION_BUCKETS,
       registers,
     });
-    // Bound once: observing then costs no label lookup.
-    this.checkOk = duration.labels('ok');
-    this.checkFail = duration.labels('fail');
 
     // The pool gauges share one snapshot per scrape: prom-client runs every
     // collect() synchronously at the start of a scrape, so the first gauge
@@ -501,7 +502,7 @@ export class Metrics {
     if (ok) c.ok++;
     else c.fail++;
     const seconds = Number.isFinite(latencyMs) && latencyMs > 0 ? latencyMs / 1000 : 0;
-    (ok ? this.checkOk : this.checkFail).observe(seconds);
+    this.checkDuration.observe(ok ? 0 : 1, seconds);
   }
 
   /** Where the first-position table's fill reads from (the server's FirstServedCounters). */
