@@ -37,6 +37,7 @@ import { ZoneWatcher } from './zone-watcher.ts';
 import { RateLimiting } from './rate-limit.ts';
 import { chooseUdpThreads, type UdpThreadChoice } from './udp-thread-count.ts';
 import { settleHeap } from './settle-heap.ts';
+import { dropAllZones, sweepIdleZones, ZONE_SWEEP_MS } from '../zone/lazy-zone.ts';
 import { liveKey, UdpThreads, type SupervisorOptions, type WorkerFault, type WorkerSetup } from './udp-threads.ts';
 import { LIVE_PLAN_MS } from './served-zone.ts';
 import { servedVersions, TransferService, type TransferLimits } from './transfer.ts';
@@ -138,6 +139,8 @@ export class RrdnsServer {
     return this.udpIo?.path;
   }
   private liveTimer: NodeJS.Timeout | undefined;
+  /** sweepIdleZones every ZONE_SWEEP_MS (lazy-zone.ts). */
+  private zoneSweep: NodeJS.Timeout | undefined;
   /** Master files outside the zones directory that the served zones read. */
   private masterFiles: readonly string[] = [];
   private readonly reloads: ReloadCoordinator;
@@ -586,8 +589,14 @@ export class RrdnsServer {
           })
         : undefined;
       await this.install(this.loadZones());
-      // Before any socket is bound: the load's garbage is collected while no query waits (settle-heap.ts).
+      // No query has read a zone yet: small ones go back to their text (lazy-zone.ts), and are built again
+      // when first asked for. Then, before any socket is bound, the load's garbage is collected while no
+      // query waits (settle-heap.ts).
+      dropAllZones();
       settleHeap();
+      // Zones nobody asked about for a while drop their records again (each UDP thread sweeps its own).
+      this.zoneSweep = setInterval(sweepIdleZones, ZONE_SWEEP_MS);
+      this.zoneSweep.unref();
       this.watcher = watcher;
       try {
         this.udpIo = udpPath(this.config.udpIo);
@@ -706,6 +715,7 @@ export class RrdnsServer {
   private async shutdownSockets(): Promise<void> {
     this.watcher?.close();
     clearInterval(this.liveTimer);
+    clearInterval(this.zoneSweep);
     this.balancing.close();
     // First: revoking the lease tells the others at once that this instance's verdicts are gone.
     await this.cluster?.close();

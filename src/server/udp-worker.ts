@@ -15,6 +15,8 @@ import type { Zone, ZoneNode } from '../zone/zone.ts';
 import { NameNode } from '../zone/name-node.ts';
 import { nodeIndex, reviveNodes } from '../zone/node-index.ts';
 import { transferSettings } from '../zone/transfer.ts';
+import { LazyZone, sweepIdleZones, ZONE_SWEEP_MS } from '../zone/lazy-zone.ts';
+import { MASTER_BUILDER } from '../zone/load.ts';
 import { bindUdp, type UdpListener } from '../wire/udp.ts';
 import { countingObserver, QueryPipeline } from './pipeline.ts';
 import { ServedZone } from './served-zone.ts';
@@ -66,7 +68,7 @@ function reviveRData(r: RData): void {
   else if (r.kind === 'UNKNOWN') (r as { data: Buffer }).data = asBuffer(r.data);
 }
 
-function reviveZone(zone: ZoneForWorker['zone']): void {
+function reviveZone(zone: Extract<ZoneForWorker['zone'], { lazy?: undefined }>): void {
   const nodes = new Map<string, ZoneNode>();
   for (const plain of reviveNodes(zone.nodes).values()) {
     const node = NameNode.reviveNode(plain);
@@ -85,8 +87,15 @@ function reviveLive(table: [string, LiveSet][]): Map<string, LiveSet> {
 let served = new Map<string, ServedZone>();
 
 function servedZone({ zone: plain, counters }: ZoneForWorker): ServedZone {
-  reviveZone(plain);
-  const zone: Zone = { ...plain, transfer: plain.transfer ? transferSettings(plain.transfer.allow, []) : undefined };
+  let zone: Zone;
+  if (plain.lazy !== undefined) {
+    // Its text, built here when first asked for (and dropped again by this thread's sweeps).
+    const { recipe, ...facts } = plain.lazy;
+    zone = new LazyZone({ ...plain, transfer: undefined }, facts, recipe, MASTER_BUILDER);
+  } else {
+    reviveZone(plain);
+    zone = { ...plain, transfer: plain.transfer ? transferSettings(plain.transfer.allow, []) : undefined };
+  }
   const view = (rrset: Parameters<typeof liveKey>[1]) => live.get(liveKey(zone, rrset));
   return new ServedZone(zone, view, counters, answers, undefined, firstServed);
 }
@@ -126,6 +135,9 @@ const timer = setInterval(flushCounts, COUNTS_EVERY_MS);
 // Bumped from this thread's event loop: a loop that is stuck stops bumping it, and the main thread replaces us.
 const beat = setup.heartbeat ? new Int32Array(setup.heartbeat) : undefined;
 const heartbeat = setInterval(() => beat && Atomics.add(beat, 0, 1), HEARTBEAT_EVERY_MS);
+// This thread's lazy zones drop their records when idle, as the main thread's do (lazy-zone.ts).
+const zoneSweep = setInterval(sweepIdleZones, ZONE_SWEEP_MS);
+zoneSweep.unref();
 
 /** Test and drill faults (UdpThreads.injectFault): what a crash, a bug and a stuck loop look like from outside. */
 function commit(fault: WorkerFault): void {
@@ -179,6 +191,7 @@ port.on('message', (m: MainMessage) => {
     case 'close':
       clearInterval(timer);
       clearInterval(heartbeat);
+      clearInterval(zoneSweep);
       if (socket) void socket.close().then(finish);
       else finish();
       break;

@@ -15,6 +15,8 @@ import { nameToText, parseName } from './name.ts';
 import { parseNativeZone } from './native.ts';
 import { buildZone, type Zone } from './zone.ts';
 import { nextTurn, runInSlices } from './slices.ts';
+import { LAZY_MAX_TEXT, LazyZone, type ZoneBuilder } from './lazy-zone.ts';
+import { contentDigest, reserial, serialOf } from './serial.ts';
 
 /** Resource limits on what a zones directory may make us read. */
 export const MAX_ZONE_FILE_BYTES = 64 * 1024 * 1024;
@@ -115,6 +117,42 @@ function examine(file: string, old: FileEntry | undefined): { entry?: FileEntry;
 /** What most entries hold: one frozen empty list each, not two arrays per file (10,000 files: ~0.6 MB). */
 const NO_DEPS: FileEntry['deps'] = Object.freeze([]) as unknown as FileEntry['deps'];
 const NO_ISSUES: ZoneIssue[] = Object.freeze([]) as unknown as ZoneIssue[];
+
+/** What building a master-file zone again takes: the text as it was read, and the options it was read with. */
+export interface MasterRecipe {
+  text: string;
+  file: string;
+  origin: string;
+  limits: ZoneLimits;
+}
+
+function buildMasterZone(r: MasterRecipe): { zone: Zone | undefined; issues: ZoneIssue[] } {
+  const result = parseMasterFile(r.text, { file: r.file, origin: r.origin, defaultTtl: MASTER_FILE_POLICY.defaultTtl, maxRecords: r.limits.maxRecords });
+  const issues = [...result.issues];
+  let zone: Zone | undefined;
+  if (result.issues.length === 0) {
+    const built = buildZone({ origin: r.origin, source: r.file, records: result.records, ttlPolicy: MASTER_FILE_POLICY }, r.limits);
+    for (const i of built.issues) issues.push(i);
+    zone = built.zone;
+  }
+  return { zone, issues };
+}
+
+/** Builds a master-file zone again from its recipe; the text gave a valid zone once, so anything else is a bug. */
+export const MASTER_BUILDER: ZoneBuilder<MasterRecipe> = {
+  build(r) {
+    const { zone, issues } = buildMasterZone(r);
+    if (zone === undefined || issues.length > 0) throw new Error(`zone ${r.file} no longer builds from its kept text: ${issues[0]?.message ?? 'no zone'}`);
+    return zone;
+  },
+  reserial,
+};
+
+/** `built` as a LazyZone: its records resident until the sweeps find it idle. */
+function lazyZone<R>(built: Zone, recipe: R, builder: ZoneBuilder<R>): LazyZone<R> {
+  const serial = serialOf(built);
+  return new LazyZone(built, { serial, declaredSerial: serial, digest: contentDigest(built) }, recipe, builder, built);
+}
 
 /** Slices of synchronous work between event-loop turns, in ms. */
 const SLICE_MS = 1;
@@ -257,16 +295,11 @@ export class ZoneDirReader {
   }
 
   private parseMaster(file: string, name: string, text: string): { zone: Zone | undefined; issues: ZoneIssue[] } {
-    const origin = originFromFileName(name, MASTER);
-    const result = parseMasterFile(text, { file, origin, defaultTtl: MASTER_FILE_POLICY.defaultTtl, maxRecords: this.limits.maxRecords });
-    const issues = [...result.issues];
-    let zone: Zone | undefined;
-    if (result.issues.length === 0) {
-      const built = buildZone({ origin, source: file, records: result.records, ttlPolicy: MASTER_FILE_POLICY }, this.limits);
-      for (const i of built.issues) issues.push(i);
-      zone = built.zone;
-    }
-    return { zone, issues };
+    const recipe: MasterRecipe = { text, file, origin: originFromFileName(name, MASTER), limits: this.limits };
+    const { zone, issues } = buildMasterZone(recipe);
+    // A small master file is a pure function of its text: kept as text, built again when asked for (lazy-zone.ts).
+    if (zone === undefined || issues.length > 0 || text.length > LAZY_MAX_TEXT) return { zone, issues };
+    return { zone: lazyZone(zone, recipe, MASTER_BUILDER), issues };
   }
 
   /** The work of one read, yielding after each file so the caller decides when to pause. */

@@ -10,6 +10,7 @@ import { RRType, type RData } from './records.ts';
 import type { RRset, Zone, ZoneNode } from './zone.ts';
 import { withNode } from './node-index.ts';
 import { NameNode } from './name-node.ts';
+import { LazyZone } from './lazy-zone.ts';
 
 const HALF = 2 ** 31;
 const SPACE = 2 ** 32;
@@ -25,6 +26,8 @@ export function serialAdd(serial: number, n: number): number {
 }
 
 export function serialOf(zone: Zone): number {
+  // A lazy zone knows its serial without building its records.
+  if (zone instanceof LazyZone) return zone.serial;
   return (zone.soa.records[0] as Extract<RData, { kind: 'SOA' }>).serial;
 }
 
@@ -45,6 +48,7 @@ const digests = new WeakMap<Zone, string>();
  * Computed once per zone version (cached), linear in the records.
  */
 export function contentDigest(zone: Zone): string {
+  if (zone instanceof LazyZone) return zone.digest;
   const cached = digests.get(zone);
   if (cached !== undefined) return cached;
   const hash = crypto.createHash('sha256');
@@ -64,6 +68,12 @@ export function contentDigest(zone: Zone): string {
 /** A copy of `zone` serving `serial` in its SOA; every other part is shared. */
 export function withSerial(zone: Zone, serial: number): Zone {
   if (serialOf(zone) === serial) return zone;
+  if (zone instanceof LazyZone) return zone.withSerial(serial);
+  return reserial(zone, serial);
+}
+
+/** withSerial for a built zone: the apex node and SOA RRset copied, every other part shared. */
+export function reserial(zone: Zone, serial: number): Zone {
   const soaData = { ...(zone.soa.records[0] as Extract<RData, { kind: 'SOA' }>), serial };
   const soa: RRset = { ...zone.soa, records: Object.freeze([soaData]) };
   const apex = zone.nodes.get(zone.originKey)!;

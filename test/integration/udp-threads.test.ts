@@ -66,6 +66,23 @@ describe('UDP answer threads', () => {
     expect(await workersAnswered(t, 1)).toBeGreaterThan(0);
   });
 
+  it('a master-file zone (kept as text, built when asked for: lazy-zone.ts) answers from both threads, rotates as one cycle and reloads in both', async () => {
+    const master = (extra = '') => `$ORIGIN lz.test.\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 900 604800 60\n@ NS ns1\nns1 A 192.0.2.53\n${RR.map((a) => `www A ${a}`).join('\n')}\n${extra}`;
+    const t = await serve({ 'lz.test.zone': master() });
+    const firsts: string[] = [];
+    for (let i = 0; i < RR.length * 10; i++) {
+      const answer = addresses((await udpQuery(t.port, 'www.lz.test')).packet);
+      expect([...answer].sort()).toEqual(RR);
+      firsts.push(answer[0]!);
+    }
+    const start = RR.indexOf(firsts[0]!);
+    expect(firsts).toEqual(firsts.map((_, i) => RR[(start + i) % RR.length]));
+    expect(await workersAnswered(t, 1)).toBeGreaterThan(0);
+    fs.writeFileSync(path.join(t.dir, 'lz.test.zone'), master('new A 192.0.2.99\n'));
+    expect((await t.server.reload()).ok).toBe(true);
+    for (let i = 0; i < 40; i++) expect(addresses((await udpQuery(t.port, 'new.lz.test')).packet)).toEqual(['192.0.2.99']);
+  });
+
   it('a reload reaches every thread', async () => {
     const t = await serve({ 'mt.test.yaml': zoneText() });
     fs.writeFileSync(path.join(t.dir, 'mt.test.yaml'), zoneText('  new: { A: 192.0.2.99 }\n'));
