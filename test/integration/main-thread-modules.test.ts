@@ -7,6 +7,9 @@
  *   thread only. An `import { type X }` (inline type specifiers only) keeps
  *   the module as a side-effect import under type stripping, which is how
  *   undici had come back onto this thread.
+ * - Nor is Node's bundled undici (what fetch and WebSocket use): an ESM
+ *   import of node:http builds its namespace from every export, the lazy
+ *   WebSocket among them, which loaded it with http2, tls and zlib.
  * - A probing thread that dies before it says anything, again and again (here:
  *   `--input-type=module`, inherited by worker threads, which refuse it for a
  *   file), does not leave start() waiting for a first round forever: after
@@ -54,10 +57,10 @@ describe('modules of the answering thread', () => {
     await s.start();
     clearInterval(hold);
     const cache = Object.keys(createRequire(import.meta.url)('node:module')._cache);
-    console.log(JSON.stringify({ undici: cache.some((k) => k.includes('/undici/')) }));
+    console.log(JSON.stringify({ undici: cache.some((k) => k.includes('/undici/')), bundledUndici: process.moduleLoadList.some((m) => m.includes('internal/deps/undici')) }));
     await s.close();
     process.exit(0);`;
-  const result = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!) as { undici: boolean };
+  const result = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!) as { undici: boolean; bundledUndici: boolean };
 
   it('HTTP checks run, and undici is loaded by the probing thread, not by the thread that answers', async () => {
     const file = path.join(tempDir('main-thread-script'), 'start.mjs');
@@ -65,6 +68,9 @@ describe('modules of the answering thread', () => {
     const before = backend.hits;
     const { stdout } = await execFileAsync(process.execPath, [file], { cwd: REPO_ROOT, timeout: 60_000 });
     expect(result(stdout).undici).toBe(false);
+    // Nor Node's own bundled undici (fetch, WebSocket): an ESM import of node:http reads its lazy
+    // exports and loaded it, with http2, tls and zlib (admin.ts takes http through getBuiltinModule).
+    expect(result(stdout).bundledUndici).toBe(false);
     // start() waits for the first round of checks: the probing thread did probe.
     expect(backend.hits).toBeGreaterThan(before);
   }, 90_000);
