@@ -13,6 +13,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CountedHistogram } from './counted-histogram.ts';
+import { lazyZoneStats } from '../zone/lazy-zone.ts';
 import type { PoolSnapshot, Serving } from './snapshot.ts';
 import { logStats } from './log.ts';
 
@@ -461,6 +462,25 @@ export class Metrics {
       registers,
       collect() {
         this.set(cache().entries);
+      },
+    });
+    // Lazy zones (zone/lazy-zone.ts): how many have their records built now, and how often one was built.
+    new Gauge({
+      name: 'rrdns_zones_built',
+      help: 'Zones kept as text whose records the main thread has built now (the others are built when a query needs them; each UDP worker thread has its own).',
+      registers,
+      collect() {
+        this.set(lazyZoneStats().resident);
+      },
+    });
+    new Counter({
+      name: 'rrdns_zone_builds_total',
+      help: 'Times the main thread built a zone kept as text (a query needed it while it was not built).',
+      registers,
+      collect() {
+        this.reset();
+        const n = lazyZoneStats().builds;
+        if (n > 0) this.inc(n);
       },
     });
     this.survived = faultMetrics(registers);

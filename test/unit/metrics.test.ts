@@ -287,3 +287,26 @@ describe('exposition', () => {
     expect(m.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
   });
 });
+
+describe('lazy zone metrics', () => {
+  it('count the zones built now and every build a query caused', async () => {
+    const { LazyZone, dropAllZones } = await import('../../src/zone/lazy-zone.ts');
+    const { zoneFromText } = await import('../support/zone-text.ts');
+    const text = '$ORIGIN lz.test.\n@ 300 SOA ns1 hostmaster 1 3600 900 604800 60\n@ 300 NS ns1\nns1 300 A 192.0.2.1\n';
+    const built = zoneFromText('lz.test', text);
+    const builder = { build: () => zoneFromText('lz.test', text), reserial: (z: typeof built) => z };
+    const m = new Metrics({ defaultMetrics: false });
+    dropAllZones();
+    const before = await scrape(m);
+    expect(value(before, 'rrdns_zones_built', {})).toBe(0);
+    const builds = value(before, 'rrdns_zone_builds_total', {})!;
+    const lazy = new LazyZone(built, { serial: 1, declaredSerial: 1, digest: 'd' }, { text }, builder);
+    void lazy.nodes;
+    void lazy.soa;
+    const after = await scrape(m);
+    expect(value(after, 'rrdns_zones_built', {})).toBe(1);
+    expect(value(after, 'rrdns_zone_builds_total', {})).toBe(builds + 1);
+    dropAllZones();
+    expect(value(await scrape(m), 'rrdns_zones_built', {})).toBe(0);
+  });
+});
