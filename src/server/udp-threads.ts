@@ -49,12 +49,13 @@ export function liveKey(zone: Zone, rrset: RRset): string {
 /** A zone as it crosses to a worker: plain data (transfer settings without their matcher) and its rotation counters. */
 export interface ZoneForWorker {
   /**
-   * A built zone with its records, or a lazy one's fields and recipe without
-   * them (`lazy`: the worker builds them when asked for, lazy-zone.ts).
+   * A built zone with its records, or a lazy one's own fields (its recipe
+   * among them) without them (`lazy`: the worker builds them when asked for,
+   * lazy-zone.ts).
    */
   zone:
     | (Omit<Zone, 'transfer'> & { transfer: { allow: readonly string[] } | undefined; lazy?: undefined })
-    | (Omit<Zone, 'transfer' | 'nodes' | 'soa'> & { transfer: undefined; lazy: { recipe: MasterRecipe; serial: number; declaredSerial: number; digest: string } });
+    | (Omit<Zone, 'transfer' | 'nodes' | 'soa'> & { transfer: undefined; lazy: true; recipe: MasterRecipe; serial: number; declaredSerial: number; digest: string });
   counters: SharedArrayBuffer;
 }
 
@@ -136,19 +137,15 @@ const forWorker = new WeakMap<Zone, ZoneForWorker>();
 function zoneForWorker(zone: Zone, counters: SharedArrayBuffer): ZoneForWorker {
   let z = forWorker.get(zone);
   if (z === undefined || z.counters !== counters) {
-    // A lazy zone goes as its text (its own fields are plain data; its records stay unbuilt here).
+    // A lazy zone goes as its own fields, plain data with its text: a spread copies neither its
+    // records (read through getters) nor its builder (private), and builds nothing here.
     z =
       zone instanceof LazyZone
-        ? { zone: { ...shapeOf(zone), transfer: undefined, lazy: { recipe: zone.recipe as MasterRecipe, serial: zone.serial, declaredSerial: zone.declaredSerial, digest: zone.digest } }, counters }
+        ? { zone: { ...zone, recipe: zone.recipe as MasterRecipe, transfer: undefined, lazy: true }, counters }
         : { zone: { ...zone, transfer: zone.transfer ? { allow: zone.transfer.allow } : undefined }, counters };
     forWorker.set(zone, z);
   }
   return z;
-}
-
-/** The fields of a lazy zone a worker rebuilds it from, without its recipe and facts (sent beside them). */
-function shapeOf(z: LazyZone): Omit<Zone, 'transfer' | 'nodes' | 'soa'> {
-  return { origin: z.origin, originKey: z.originKey, originLabels: z.originLabels, source: z.source, negativeTtl: z.negativeTtl, ttlPolicy: z.ttlPolicy, rotationSlots: z.rotationSlots, hasDelegations: z.hasDelegations, hasWildcards: z.hasWildcards, pooled: z.pooled, serialAuto: z.serialAuto };
 }
 
 /** The delay before restart number `failuresInARow` (0-based). */

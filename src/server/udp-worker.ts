@@ -88,10 +88,9 @@ let served = new Map<string, ServedZone>();
 
 function servedZone({ zone: plain, counters }: ZoneForWorker): ServedZone {
   let zone: Zone;
-  if (plain.lazy !== undefined) {
+  if (plain.lazy) {
     // Its text, built here when first asked for (and dropped again by this thread's sweeps).
-    const { recipe, ...facts } = plain.lazy;
-    zone = new LazyZone({ ...plain, transfer: undefined }, facts, recipe, MASTER_BUILDER);
+    zone = new LazyZone(plain, plain, plain.recipe, MASTER_BUILDER);
   } else {
     reviveZone(plain);
     zone = { ...plain, transfer: plain.transfer ? transferSettings(plain.transfer.allow, []) : undefined };
