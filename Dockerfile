@@ -20,7 +20,8 @@ RUN npm run build
 
 FROM node:24-bookworm-slim AS deps
 # `npm ci` runs the install script, which builds the batched UDP addon
-# (native/udp_batch.c, recvmmsg/sendmmsg) with node-gyp against this Node's own
+# (native/udp_batch.c, recvmmsg/sendmmsg) and the malloc_trim one
+# (native/memory.c) with node-gyp against this Node's own
 # headers (/usr/local/include/node). The compiler stays in this stage; only the
 # built .node file reaches the image. Outside Docker a failed addon build only
 # means node:dgram (the install goes on); here the image build fails instead
@@ -41,7 +42,8 @@ RUN headers=/usr/local \
       && headers="/tmp/node-headers/node_modules/node-linux-$arch"; \
     fi \
  && npm_config_nodedir="$headers" npm ci --omit=dev --no-audit --no-fund \
- && test -f native/build/Release/udp_batch.node
+ && test -f native/build/Release/udp_batch.node \
+ && test -f native/build/Release/memory.node
 
 FROM node:24-bookworm-slim
 
@@ -106,6 +108,7 @@ COPY package.json ./
 COPY --from=deps /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY --from=deps /src/native/build/Release/udp_batch.node ./native/build/Release/udp_batch.node
+COPY --from=deps /src/native/build/Release/memory.node ./native/build/Release/memory.node
 COPY docker/entrypoint.sh ./entrypoint.sh
 # The example zone, as default content; a mounted directory replaces it.
 COPY zones /etc/rrdns/zones

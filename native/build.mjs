@@ -1,5 +1,5 @@
 // `npm ci` / `npm install` run this (package.json "install"): builds the batched UDP addon
-// (native/udp_batch.c) with node-gyp against the headers of the Node that runs the install
+// (native/udp_batch.c) and the malloc_trim one (native/memory.c) with node-gyp against the headers of the Node that runs the install
 // (--nodedir: there is no internet to download them from). It never fails the install: without
 // a compiler, on another platform, or with RRDNS_NATIVE=off, rrdns uses node:dgram and says so
 // when it starts. `npm run build:native` runs it again by hand.
@@ -45,7 +45,7 @@ function main() {
   if (!gyp) return say('node-gyp not found (it comes with npm); rrdns will use node:dgram');
   if (!dir) return say(`no Node headers (include/node/node_api.h) next to ${process.execPath}; rrdns will use node:dgram`);
   const r = spawnSync(process.execPath, [gyp, 'rebuild', `--directory=${here}`, `--nodedir=${dir}`, '--loglevel=warn'], { stdio: 'inherit', env: { ...process.env, npm_config_nodedir: dir } });
-  if (r.status === 0) return say(`built native/build/Release/udp_batch.node against ${dir}/include/node`);
+  if (r.status === 0) return say(`built native/build/Release/udp_batch.node and memory.node against ${dir}/include/node`);
   say(`build failed (exit ${r.status ?? r.signal}: is there a C compiler, make and python3?); rrdns will use node:dgram`);
 }
 

@@ -37,6 +37,7 @@ import { ZoneWatcher } from './zone-watcher.ts';
 import { RateLimiting } from './rate-limit.ts';
 import { chooseUdpThreads, type UdpThreadChoice } from './udp-thread-count.ts';
 import { settleHeap } from './settle-heap.ts';
+import { mallocTrimAvailable, trimMallocNow, trimMallocPeriodically } from './malloc-trim.ts';
 import { dropAllZones, sweepIdleZones, ZONE_SWEEP_MS } from '../zone/lazy-zone.ts';
 import { liveKey, UdpThreads, type SupervisorOptions, type WorkerFault, type WorkerSetup } from './udp-threads.ts';
 import { LIVE_PLAN_MS } from './served-zone.ts';
@@ -141,6 +142,8 @@ export class RrdnsServer {
   private liveTimer: NodeJS.Timeout | undefined;
   /** sweepIdleZones every ZONE_SWEEP_MS (lazy-zone.ts). */
   private zoneSweep: NodeJS.Timeout | undefined;
+  /** Stops the periodic malloc_trim (malloc-trim.ts). */
+  private stopTrim: (() => void) | undefined;
   /** Master files outside the zones directory that the served zones read. */
   private masterFiles: readonly string[] = [];
   private readonly reloads: ReloadCoordinator;
@@ -594,6 +597,9 @@ export class RrdnsServer {
       // query waits (settle-heap.ts).
       dropAllZones();
       settleHeap();
+      // What the collection freed of the files' buffers, and the read's C-heap garbage, back to the kernel (malloc-trim.ts).
+      trimMallocNow();
+      this.stopTrim = trimMallocPeriodically();
       // Zones nobody asked about for a while drop their records again (each UDP thread sweeps its own).
       this.zoneSweep = setInterval(sweepIdleZones, ZONE_SWEEP_MS);
       this.zoneSweep.unref();
@@ -643,6 +649,8 @@ export class RrdnsServer {
         udpThreads: this.udpThreadChoice.threads,
         udpThreadsWhy: this.udpThreadChoice.why,
         udpIo: this.udpIo,
+        // Whether free C-heap pages go back to the kernel (native/memory.c; not without the addon or glibc).
+        mallocTrim: mallocTrimAvailable(),
       },
       'rrdns listening',
     );
@@ -716,6 +724,7 @@ export class RrdnsServer {
     this.watcher?.close();
     clearInterval(this.liveTimer);
     clearInterval(this.zoneSweep);
+    this.stopTrim?.();
     this.balancing.close();
     // First: revoking the lease tells the others at once that this instance's verdicts are gone.
     await this.cluster?.close();

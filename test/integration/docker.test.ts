@@ -350,6 +350,8 @@ describe.skipIf(skipReason !== undefined)('Docker image (Dockerfile built with b
       expect(listening && (JSON.parse(listening) as { udpThreads: number }).udpThreads).toBe(chooseUdpThreads('auto', os.availableParallelism()).threads);
       // The image built the batched UDP addon (Dockerfile deps stage) and serves through it.
       expect(listening && (JSON.parse(listening) as { udpIo: { path: string } }).udpIo.path).toBe('native');
+      // The malloc_trim addon is in the image too (native/memory.c): the C heap's free pages go back.
+      expect(listening && (JSON.parse(listening) as { mallocTrim: boolean }).mallocTrim).toBe(true);
     });
 
     it('health-checks the compose example backends from inside the container: only the live ones are served', async () => {

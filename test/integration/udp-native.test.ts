@@ -214,7 +214,7 @@ describe('which UDP path serves, and the fallback', () => {
     // A copy of native/ (the script builds next to itself), so the suite's own addon is never touched.
     const dir = path.join(tempDir('native-build'), 'native');
     fs.mkdirSync(dir);
-    for (const f of ['udp_batch.c', 'binding.gyp', 'build.mjs']) fs.copyFileSync(path.join(REPO_ROOT, 'native', f), path.join(dir, f));
+    for (const f of ['udp_batch.c', 'memory.c', 'binding.gyp', 'build.mjs']) fs.copyFileSync(path.join(REPO_ROOT, 'native', f), path.join(dir, f));
     const run = (env: NodeJS.ProcessEnv) => spawnSync(process.execPath, [path.join(dir, 'build.mjs')], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 100_000 });
     const broken = run({ CC: '/bin/false', CXX: '/bin/false' });
     expect(broken.status).toBe(0);
