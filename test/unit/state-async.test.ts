@@ -92,7 +92,7 @@ describe('stateTextInSteps', () => {
     expect(parseState(text)).toEqual({ ok: true, state: s });
   });
 
-  it('writes after a patch give the same octets as stateText: the lines it keeps per entry are only reused for unchanged entries', async () => {
+  it('writes after a patch give the same octets as stateText: a kept slice is only reused where its entries are unchanged', async () => {
     let s = patchSerials(emptyState(), many(1200, 1));
     expect(await stateTextInSteps(s, async () => undefined)).toBe(stateText(s));
     // A reload's change: a few entries replaced, the others the same objects.
@@ -119,6 +119,10 @@ describe('stateTextInSteps', () => {
     const slices = (cs: (string | Buffer)[]) => cs.filter((c) => Buffer.isBuffer(c));
     expect(slices(second)).toHaveLength(4);
     expect(slices(second).map((b, i) => b === slices(first)[i])).toEqual([true, false, true, true]);
+    // The first write's slice 1 is not kept by anyone now: its octets were freed (a detached, empty Buffer);
+    // the reused ones are whole.
+    expect(slices(first).map((b) => b.length > 0)).toEqual([true, false, true, true]);
+    expect((slices(first)[1]!.buffer as ArrayBuffer).detached).toBe(true);
     undo();
     expect(s.serials['z700.test.']!.serial).toBe(1);
   });
