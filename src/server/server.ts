@@ -428,7 +428,13 @@ export class RrdnsServer {
 
   private servedSerials(zones: readonly Zone[]): Map<string, StoredSerial> {
     const savedAt = new Date().toISOString();
-    return new Map(zones.map((z) => [nameToText(z.origin).toLowerCase(), { ...servedVersion(z), savedAt }]));
+    return new Map(
+      zones.map((z) => {
+        const v = servedVersion(z);
+        // Written out, not spread: `{ ...v, savedAt }` adds savedAt out of the object (a property array of its own, 10,000 of them).
+        return [nameToText(z.origin).toLowerCase(), { serial: v.serial, digest: v.digest, declared: v.declared, auto: v.auto, savedAt }];
+      }),
+    );
   }
 
   /** Health changed: compiled answers that used the old view are dropped. */

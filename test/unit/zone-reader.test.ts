@@ -1,6 +1,6 @@
 /**
  * ZoneDirReader: a re-read parses only the files whose content changed (stat
- * first, then sha256), hands back the very same Zone objects for the others,
+ * first, then the kept text of a lazy zone or the sha256 of any other), hands back the very same Zone objects for the others,
  * forgets removed files, follows renames and reports a broken file with its
  * name and line while the good files still load.
  */
@@ -69,6 +69,37 @@ describe('ZoneDirReader', () => {
     const touched = await reader.read();
     expect(touched.counts).toEqual({ files: 1, parsed: 0, unchanged: 1, looked: 1 });
     expect(touched.zones[0]).toBe(first.zones[0]);
+  });
+
+  // A small master file is a LazyZone and is compared by its kept text; a bigger one (over 4 KB), or a
+  // native YAML zone, by its sha256. Each kind: rewritten alike under a new mtime, and changed by one octet.
+  const padded = (origin: string, www: string) => zoneText(origin, www) + Array.from({ length: 300 }, (_, i) => `h${i} A 192.0.2.${i % 250}\n`).join('');
+  const yaml = (origin: string, www: string) => `origin: ${origin}\nsoa: { mname: ns1, rname: hostmaster, serial: 1 }\nrecords:\n  '@': { NS: [ns1] }\n  ns1: { A: 192.0.2.53 }\n  www: { A: ${www} }\n`;
+  it.each([
+    { name: 'small master file (kept as text)', file: 'a.test.zone', text: zoneText, lazy: true },
+    { name: 'master file over 4 KB (digest)', file: 'a.test.zone', text: padded, lazy: false },
+    { name: 'native YAML zone (digest)', file: 'a.test.yaml', text: yaml, lazy: false },
+  ])('$name: the same content under a new mtime is not parsed again; one changed octet is', async ({ file, text, lazy }) => {
+    const dir = tempDir();
+    write(dir, file, text('a.test', '10.0.0.1'));
+    const reader = new ZoneDirReader(dir);
+    const first = reader.readSync();
+    expect(first.issues).toEqual([]);
+    expect('recipe' in first.zones[0]!).toBe(lazy);
+    write(dir, file, text('a.test', '10.0.0.1'), new Date(Date.now() + 60_000));
+    const touched = await reader.read();
+    expect(touched.counts).toEqual({ files: 1, parsed: 0, unchanged: 1, looked: 1 });
+    expect(touched.zones[0]).toBe(first.zones[0]);
+    // Same length, one octet different, a later mtime: parsed, and the new address served.
+    write(dir, file, text('a.test', '10.0.0.2'), new Date(Date.now() + 120_000));
+    const changed = await reader.read();
+    expect(changed.counts).toEqual({ files: 1, parsed: 1, unchanged: 0, looked: 1 });
+    expect(wwwOf(changed.zones[0])).toContain('10.0.0.2');
+    // And back to the first content: parsed again (the kept text or digest is the last read's, not the first's).
+    write(dir, file, text('a.test', '10.0.0.1'), new Date(Date.now() + 180_000));
+    const back = await reader.read();
+    expect(back.counts.parsed).toBe(1);
+    expect(wwwOf(back.zones[0])).toContain('10.0.0.1');
   });
 
   it('a deleted file removes its zone; a renamed file serves under its new origin', async () => {
