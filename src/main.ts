@@ -121,8 +121,10 @@ ${rows.join('\n')}
 
 environment only: RRDNS_UDP_ADDON=FILE loads the UDP addon from FILE instead of
          native/build/Release/udp_batch.node (with --udp-io auto a file that does not load
-         means node:dgram, and the start-up log says why); RRDNS_NATIVE=off makes
-         \`npm ci\` skip building the addon.
+         means node:dgram, and the start-up log says why); RRDNS_MEMORY_ADDON=FILE does the
+         same for native/build/Release/memory.node (malloc_trim; without it freed C heap stays
+         resident, and the start-up log says mallocTrim: false); RRDNS_NATIVE=off makes
+         \`npm ci\` skip building both addons.
 
 signals: SIGHUP reloads the zones (it also applies a zones directory emptied on purpose, which
          the watcher refuses: a directory suddenly empty looks like a failed mount); SIGTERM and
