@@ -13,8 +13,9 @@
  * parse). A name it cannot vouch for (a directory, a symlink like `..data`, a
  * file that is no zone file but still there) makes it look at everything, as
  * the poll does. The poll stats every file; with thousands of them that is
- * ~15 µs each, so it spaces itself to cost at most ~2% of the time
- * (POLL_BUDGET) and never runs more often than pollMs.
+ * ~15 µs and ~250 octets of garbage each, so it spaces itself to cost at most
+ * ~2% of the time (POLL_BUDGET), waits at least 1 ms a file between polls
+ * (POLL_MS_PER_FILE: 10 s for 10,000) and never runs more often than pollMs.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -90,6 +91,24 @@ function restamp(stamp: Stamp): boolean {
 /** The share of time a poll of every file may take: the next one waits at least scan time / POLL_BUDGET. */
 export const POLL_BUDGET = 0.02;
 
+/**
+ * The least wait between polls per file watched, ms: 10 s for 10,000 files.
+ * A poll makes ~250 octets of garbage a file (fs.statSync's Stats, the
+ * directory entry, its name), and that, not the stat calls' time, is what it
+ * costs a big directory: 10,000 files every 2 s were ~1.3 MB a second, a
+ * young-generation collection every second on an idle server and the steady
+ * promotions that grew the heap between full collections. File events
+ * (fs.watch) still name an edit at once; the poll is for the filesystems that
+ * send none (NFS, some bind mounts), which now notice within 10 s per 10,000
+ * files.
+ */
+export const POLL_MS_PER_FILE = 1;
+
+/** How long to wait before the next poll: pollMs, or longer for a slow scan (POLL_BUDGET) or many files (POLL_MS_PER_FILE). */
+export function pollWaitMs(pollMs: number, lastScanMs: number, files: number): number {
+  return Math.max(pollMs, Math.ceil(lastScanMs / POLL_BUDGET), files * POLL_MS_PER_FILE);
+}
+
 /** Synchronous work between event-loop turns, in ms: 10,000 stat calls take tens of ms. */
 const SLICE_MS = 1;
 
@@ -109,6 +128,11 @@ export class DirStamps {
 
   constructor(dir: string) {
     this.dir = dir;
+  }
+
+  /** Names whose stamps are kept (the directory's entries and the extra files). */
+  get size(): number {
+    return this.stamps.size;
   }
 
   /** The stamp of `name`, looked at again (`moved` says whether it moved; a name seen for the first time has). */
@@ -261,7 +285,7 @@ export class ZoneWatcher {
   /** The next poll: pollMs after this one, or later when looking at everything costs more than POLL_BUDGET of the time. */
   private schedulePoll(): void {
     if (this.closed) return;
-    const wait = Math.max(this.opts.pollMs, Math.ceil(this.lastScanMs / POLL_BUDGET));
+    const wait = pollWaitMs(this.opts.pollMs, this.lastScanMs, this.stamps.size);
     this.pollTimer = setTimeout(() => {
       this.pollTimer = undefined;
       this.pendingAll = true;
