@@ -83,6 +83,7 @@ describe('stateTextInSteps', () => {
     { name: 'overrides, a cookie key and 1,234 serials (several slices)', state: () => ({ ...patchSerials(emptyState(), many(1234, 7)), overrides: { 'www.a.test.|127.0.0.1': { owner: 'www.a.test.', address: '127.0.0.1', override: 'drain' as const, setAt: '2026-01-01T00:00:00.000Z' } }, cookieMasterKey: 'ab'.repeat(32) }) },
     { name: 'exactly one slice of serials', state: () => patchSerials(emptyState(), many(500, 1)) },
     { name: 'origins that need escaping', state: () => patchSerials(emptyState(), new Map([['a"b\\\\c.test.', entry(3)], ['\u00e9.test.', entry(4)]])) },
+    { name: 'entry fields that need escaping', state: () => patchSerials(emptyState(), new Map([['a.test.', { ...entry(3), savedAt: 'x"\\\u2028\ny' }], ['b.test.', { ...entry(4), savedAt: '\u00e9\t\u0001' }]])) },
   ])('$name: the same octets as stateText, with a pause between slices', async ({ state }) => {
     const s = state();
     let pauses = 0;
