@@ -16,7 +16,7 @@ import { rawQuery } from '../support/rawdns.ts';
 import { decodeMessage, summarize } from '../support/wire-decode.ts';
 import { parseNativeText, zoneFromText } from '../support/zone-text.ts';
 import { buildZone } from '../../src/zone/zone.ts';
-import { HotAnswers, SLOTS } from '../../src/server/hot-answers.ts';
+import { HotAnswers, setOf, SLOTS } from '../../src/server/hot-answers.ts';
 import { decodeQuery } from '../../src/wire/query.ts';
 
 const zoneV = (address: string, serial: number) => zoneFromText('hot.test', `$TTL 300\n@ SOA ns1 h ${serial} 2 3 4 5\n@ NS ns1\nns1 A 192.0.2.1\nwww A ${address}\n`);
@@ -108,5 +108,77 @@ describe('the answer table never outlives what it shortcuts', () => {
     decodeQuery(a, a.length, view);
     expect(table.lookup(a, view)).toBeUndefined();
     expect(SLOTS & (SLOTS - 1)).toBe(0);
+  });
+
+  it('two questions of one hash both stay (two ways); a third replaces the one used less recently', () => {
+    const table = new HotAnswers();
+    const served = new ServedZone(zoneV('192.0.2.10', 1));
+    const view = new QueryView();
+    const HASH = 0x1234567;
+    // Each question decoded with the same hash forced: all three fall in one set.
+    const question = (name: string) => {
+      const msg = rawQuery(name);
+      decodeQuery(msg, msg.length, view);
+      view.qnameHash = HASH;
+      return msg;
+    };
+    const planOf = (name: string) => {
+      const msg = rawQuery(name);
+      decodeQuery(msg, msg.length, view);
+      return served.plan(view.qname, view.qnameKey, view.qnameWireLength, 1);
+    };
+    const [pa, pb, pc] = [planOf('a.hot.test'), planOf('b.hot.test'), planOf('c.hot.test')];
+    const a = question('a.hot.test');
+    table.store(a, view, served, pa);
+    const b = question('b.hot.test');
+    table.store(b, view, served, pb);
+    expect(table.lookup(question('a.hot.test'), view)).toBe(pa);
+    expect(table.lookup(question('b.hot.test'), view)).toBe(pb);
+    // b was used last: c takes a's way.
+    table.store(question('c.hot.test'), view, served, pc);
+    expect(table.lookup(question('a.hot.test'), view)).toBeUndefined();
+    expect(table.lookup(question('b.hot.test'), view)).toBe(pb);
+    expect(table.lookup(question('c.hot.test'), view)).toBe(pc);
+    // Storing a question the set holds again (its plan renewed) overwrites its own way, not the other one.
+    table.store(question('c.hot.test'), view, served, pc);
+    expect(table.lookup(question('b.hot.test'), view)).toBe(pb);
+    expect(table.lookup(question('c.hot.test'), view)).toBe(pc);
+  });
+
+  it('256 names, in 128 pairs that hash alike, are all found after their first query', () => {
+    // Two names per hash (forced, as a collision would make them): direct-mapped, one of each pair was
+    // always a miss (128 of 256); with two ways none is.
+    const names = Array.from({ length: 256 }, (_, i) => `n${i}.hot.test`);
+    const text = `$TTL 300\n@ SOA ns1 h 1 2 3 4 5\n@ NS ns1\nns1 A 192.0.2.1\n${names.map((n, i) => `${n.split('.')[0]} A 10.0.${i >> 8}.${i & 255}`).join('\n')}\n`;
+    const served = new ServedZone(zoneFromText('hot.test', text));
+    const table = new HotAnswers();
+    const view = new QueryView();
+    const msgs = names.map((n) => rawQuery(n));
+    // 128 hashes whose sets differ, so that each set holds exactly one pair.
+    const hashes: number[] = [];
+    const sets = new Set<number>();
+    for (let h = 1; hashes.length < 128; h++) {
+      view.qtype = 1;
+      view.qnameHash = h;
+      if (sets.has(setOf(view))) continue;
+      sets.add(setOf(view));
+      hashes.push(h);
+    }
+    const decode = (msg: Buffer, i: number) => {
+      decodeQuery(msg, msg.length, view);
+      view.qnameHash = hashes[i >> 1]!;
+    };
+    msgs.forEach((msg, i) => {
+      decode(msg, i);
+      table.store(msg, view, served, served.plan(view.qname, view.qnameKey, view.qnameWireLength, 1));
+    });
+    let misses = 0;
+    msgs.forEach((msg, i) => {
+      decode(msg, i);
+      const plan = table.lookup(msg, view);
+      if (plan === undefined) misses++;
+      else expect(plan).toBe(served.plan(view.qname, view.qnameKey, view.qnameWireLength, 1));
+    });
+    expect(misses).toBe(0);
   });
 });
