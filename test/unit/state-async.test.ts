@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { applySerials, emptyState, parseState, patchSerials, STATE_FILE, stateText, stateTextChunks, stateTextInSteps, type StoredSerial } from '../../src/state/format.ts';
+import { applySerials, emptyState, parseState, patchSerials, SERIALS_PER_SLICE, STATE_FILE, stateText, stateTextChunks, stateTextInSteps, type StoredSerial } from '../../src/state/format.ts';
 import { atomicIo, StateStore } from '../../src/state/store.ts';
 
 const dirs: string[] = [];
@@ -55,6 +55,48 @@ describe('StateStore.saveSerialsAsync', () => {
     expect(reopened.serial('z1.test.')?.serial).toBe(6);
     expect(reopened.serial('new.test.')?.serial).toBe(1);
     expect(reopened.serial('z2.test.')?.serial).toBe(5);
+  });
+
+  // The slices a write does not reuse are freed at its end (format.ts release): a write that fails part way
+  // (disk full after two chunks) or after its last chunk (the fsync fails) must leave the next write whole.
+  it.each([
+    { name: 'fails after two chunks', failAfter: 2 },
+    { name: 'fails after every chunk was written', failAfter: Infinity },
+  ])('a write that $name: the next ones still write exactly stateText, from slices none of which was freed under them', async ({ failAfter }) => {
+    const dir = tmp();
+    let fail = false;
+    const io = {
+      ...atomicIo,
+      async writeAsync(file: string, text: string | AsyncIterable<string | Buffer>, commit: () => boolean) {
+        if (!fail || typeof text === 'string') return atomicIo.writeAsync!(file, text, commit);
+        let n = 0;
+        for await (const chunk of text) {
+          expect(chunk.length).toBeGreaterThan(0);
+          if (++n >= failAfter) throw new Error('disk full');
+        }
+        throw new Error('fsync: I/O error');
+      },
+    };
+    const store = StateStore.open(dir, io);
+    await store.saveSerialsAsync(many(1000, 5));
+    fail = true;
+    await expect(store.saveSerialsAsync(new Map([['z10.test.', entry(6)], ['z900.test.', entry(7)]]))).rejects.toThrow(/disk full|I\/O error/);
+    fail = false;
+    // The first write after the failure reads the file again (its stamp is not the last written one);
+    // the next two reuse the slices of the one before them, and free those they replace.
+    await store.saveSerialsAsync(new Map([['z10.test.', entry(6)]]));
+    await store.saveSerialsAsync(new Map([['z900.test.', entry(8)]]));
+    await store.saveSerialsAsync(new Map([['z300.test.', entry(9)]]));
+    const text = fs.readFileSync(path.join(dir, STATE_FILE), 'utf8');
+    const parsed = parseState(text);
+    expect(parsed.ok).toBe(true);
+    if (!parsed.ok) return;
+    expect(text).toBe(stateText(parsed.state));
+    expect(Object.keys(parsed.state.serials)).toHaveLength(1000);
+    expect(parsed.state.serials['z10.test.']!.serial).toBe(6);
+    expect(parsed.state.serials['z900.test.']!.serial).toBe(8);
+    expect(parsed.state.serials['z300.test.']!.serial).toBe(9);
+    expect(parsed.state.serials['z500.test.']!.serial).toBe(5);
   });
 
   it('an override set while the write is in flight keeps both the override and the serials', async () => {
@@ -126,6 +168,21 @@ describe('stateTextInSteps', () => {
     expect((slices(first)[1]!.buffer as ArrayBuffer).detached).toBe(true);
     undo();
     expect(s.serials['z700.test.']!.serial).toBe(1);
+  });
+
+  it(`with the default ${SERIALS_PER_SLICE} serials a slice (~20 kB, which Buffer.from would take from its shared pool) the replaced slice is freed too`, async () => {
+    const s = patchSerials(emptyState(), many(3 * SERIALS_PER_SLICE, 1));
+    const chunks = async () => {
+      const out: Buffer[] = [];
+      for await (const c of stateTextChunks(s, async () => undefined)) if (Buffer.isBuffer(c)) out.push(c);
+      return out;
+    };
+    const first = await chunks();
+    expect(first).toHaveLength(3);
+    applySerials(s.serials, new Map([[`z${SERIALS_PER_SLICE + 1}.test.`, entry(9)]]));
+    const second = await chunks();
+    expect(second.map((b, i) => b === first[i])).toEqual([true, false, true]);
+    expect(first.map((b) => (b.buffer as ArrayBuffer).detached)).toEqual([false, true, false]);
   });
 
   it('an entry gone from the middle of the record (an undo of one added before) shifts every later slice: they are encoded again, not reused out of place', async () => {
