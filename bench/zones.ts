@@ -17,7 +17,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { ZONE_LIMIT_DEFAULTS, type ZoneLimits } from '../src/config/schema.ts';
 import { formatIssue } from '../src/errors.ts';
-import { loadZoneDir } from '../src/zone/load.ts';
+import { loadNativeParser, loadZoneDir } from '../src/zone/load.ts';
+
+await loadNativeParser();
 
 const CASE_TIMEOUT_MS = 60_000;
 const HEAD = (origin: string) => `$ORIGIN ${origin}.\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 900 604800 60\n@ NS ns1\nns1 A 192.0.2.53\n`;

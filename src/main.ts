@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 import { formatIssue, RrdnsError, ZoneValidationError } from './errors.ts';
 import { COOKIE_DEFAULTS, parseConfig, parseZoneLimits, RESOLVER_DEMAND_DEFAULTS, RRL_DEFAULTS, ZONE_LIMIT_DEFAULTS, type ZoneLimits } from './config/schema.ts';
-import { loadZoneDir } from './zone/load.ts';
+import { loadNativeParser, loadZoneDir } from './zone/load.ts';
 import { nameToText } from './zone/name.ts';
 import { RrdnsServer } from './server/server.ts';
 import { failoverEstimates } from './server/pool-policy.ts';
@@ -368,6 +368,7 @@ async function main(argv: string[]): Promise<void> {
       message = nameFlags(message);
       fail(`rrdns check: ${message}`, 2);
     }
+    await loadNativeParser();
     check(dir, limits);
   }
   if (command === 'help' || command === '-h' || command === '--help' || (command === 'serve' && (rest.includes('--help') || rest.includes('-h')))) {

@@ -3,7 +3,7 @@
  * only when the instance runs in a cluster: gauges read at scrape time from
  * the node, counters and the propagation histogram fed by it.
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from './prom-client.ts';
 
 export interface ClusterGauges {
   degraded: number;

@@ -12,7 +12,7 @@
  * lines with `le`, then `+Inf`, `_sum` and `_count` per label value
  * (test/unit/counted-histogram.test.ts compares the two).
  */
-import type { Registry } from 'prom-client';
+import type { Registry } from './prom-client.ts';
 
 /** One exposition line as the registry reads it. */
 interface Sample {

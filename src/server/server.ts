@@ -310,8 +310,8 @@ export class RrdnsServer {
   }
 
   /** Loads the zones directory fully; throws ZoneValidationError with every issue. */
-  private loadZones(): Zone[] {
-    const result = this.keepMasterFiles(this.reader.readSync());
+  private async loadZones(): Promise<Zone[]> {
+    const result = this.keepMasterFiles(await this.reader.readAll());
     if (result.issues.length > 0) throw new ZoneValidationError(result.issues);
     return result.zones;
   }
@@ -597,7 +597,7 @@ export class RrdnsServer {
             onError: (err) => this.log.warn({ err }, 'zones directory watcher error; polling continues'),
           })
         : undefined;
-      await this.install(this.loadZones());
+      await this.install(await this.loadZones());
       // No query has read a zone yet: small ones go back to their text (lazy-zone.ts), and are built again
       // when first asked for. Then, before any socket is bound, the load's garbage is collected while no
       // query waits (settle-heap.ts).

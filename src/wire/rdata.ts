@@ -12,7 +12,8 @@
  * compression pointer into the synthesized prefix of a standalone rdata.
  */
 import { isIPv6 } from 'node:net';
-import { Packet, type Resource } from 'dns2';
+import type { Resource } from 'dns2';
+import { Packet } from './dns2-packet.ts';
 import { LABEL_DOT, MAX_LABEL_OCTETS, MAX_NAME_OCTETS, wireLength } from '../zone/name.ts';
 import { RRType, typeToText, type RData } from '../zone/records.ts';
 

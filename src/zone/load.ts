@@ -12,7 +12,6 @@ import { ErrorCode, RrdnsError, type ZoneIssue } from '../errors.ts';
 import { ZONE_LIMIT_DEFAULTS, type ZoneLimits } from '../config/schema.ts';
 import { parseMasterFile } from './masterfile.ts';
 import { nameToText, parseName } from './name.ts';
-import { parseNativeZone } from './native.ts';
 import { buildZone, type Zone } from './zone.ts';
 import { nextTurn, runInSlices } from './slices.ts';
 import { LAZY_MAX_TEXT, LazyZone, type ZoneBuilder } from './lazy-zone.ts';
@@ -27,6 +26,24 @@ const MASTER = /\.zone$/i;
 
 /** Whether a name in the zones directory is one the reader reads. */
 export const isZoneFileName = (name: string): boolean => NATIVE.test(name) || MASTER.test(name);
+
+/**
+ * The native (YAML/JSON) zone parser, loaded the first time a directory holds a
+ * native zone file: it brings the yaml package and the native schema, ~5 MB of
+ * heap in every process, which a directory of master files alone never needs
+ * (10,000 `.zone` files and the 100 MB of issue 11). Every read that can meet
+ * a native file awaits it first (readAll, read); the in-place edit path only
+ * re-reads files read before, so it finds it loaded.
+ */
+let nativeParser: typeof import('./native.ts').parseNativeZone | undefined;
+
+/** Loads the native zone parser (once; later calls return at once). */
+export async function loadNativeParser(): Promise<void> {
+  nativeParser ??= (await import('./native.ts')).parseNativeZone;
+}
+
+/** Whether the native zone parser (and so the yaml package) has been loaded in this process. */
+export const nativeParserLoaded = (): boolean => nativeParser !== undefined;
 
 /** Master files hold the plain RFC 1035 defaults; native zones choose their own TTL policy. */
 const MASTER_FILE_POLICY = { defaultTtl: 3600, minTtl: 0, maxTtl: 0x7fffffff };
@@ -204,9 +221,20 @@ export class ZoneDirReader {
     this.limits = opts.limits ?? ZONE_LIMIT_DEFAULTS;
   }
 
-  /** Reads the directory in one go (start-up, `rrdns check`). */
+  /** Reads the directory in one go (start-up): loads the native parser first if a native file is there. */
+  async readAll(): Promise<LoadResult> {
+    const names = listDir(this.dir);
+    if (names.some((n) => NATIVE.test(n))) await loadNativeParser();
+    return this.readNames(names);
+  }
+
+  /** readAll without the wait, for callers that loaded the native parser already (`rrdns check`, tests). */
   readSync(): LoadResult {
-    const steps = this.steps(listDir(this.dir));
+    return this.readNames(listDir(this.dir));
+  }
+
+  private readNames(names: string[]): LoadResult {
+    const steps = this.steps(names);
     for (let r = steps.next(); ; r = steps.next()) if (r.done) return r.value;
   }
 
@@ -231,6 +259,7 @@ export class ZoneDirReader {
     } catch (e) {
       throw unreadable(this.dir, e);
     }
+    if (names.some((n) => NATIVE.test(n))) await loadNativeParser();
     return runInSlices(this.steps(names, changed), SLICE_MS);
   }
 
@@ -294,7 +323,9 @@ export class ZoneDirReader {
 
   private parseNative(file: string, name: string, text: string, deps: FileEntry['deps']): { zone: Zone | undefined; issues: ZoneIssue[] } {
     const limits = this.limits;
-    const result = parseNativeZone(text, {
+    // Loaded by readAll/read before any native file is parsed (and kept): not loaded here is a bug.
+    if (nativeParser === undefined) throw new Error(`${file}: the native zone parser was not loaded (await loadNativeParser() before reading)`);
+    const result = nativeParser(text, {
       file,
       defaultOrigin: originFromFileName(name, NATIVE),
       maxRecords: limits.maxRecords,
@@ -433,7 +464,11 @@ function listDir(dir: string): string[] {
   }
 }
 
-/** Reads and validates every zone of `dir` once. Throws only when the directory itself cannot be read. */
+/**
+ * Reads and validates every zone of `dir` once. Throws only when the directory
+ * itself cannot be read, or when it holds a native zone file and
+ * loadNativeParser() has not been awaited before.
+ */
 export function loadZoneDir(dir: string, opts: LoadOptions = {}): LoadResult {
   return new ZoneDirReader(dir, opts).readSync();
 }

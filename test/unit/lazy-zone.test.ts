@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ZoneDirReader, MASTER_BUILDER, type MasterRecipe } from '../../src/zone/load.ts';
+import { loadNativeParser, ZoneDirReader, MASTER_BUILDER, type MasterRecipe } from '../../src/zone/load.ts';
 import { LAZY_MAX_TEXT, IDLE_SWEEPS, LazyZone, dropAllZones, lazyZoneStats, sweepIdleZones } from '../../src/zone/lazy-zone.ts';
 import { contentDigest, serialOf, withSerial } from '../../src/zone/serial.ts';
 import { printZone } from '../../src/zone/print.ts';
@@ -18,6 +18,9 @@ import { nameKey, wireLength } from '../../src/zone/name.ts';
 import { ServedZone } from '../../src/server/served-zone.ts';
 import { RRType } from '../../src/zone/records.ts';
 import type { Zone } from '../../src/zone/zone.ts';
+
+// The readers here parse native zones synchronously (readSync, loadZoneDir): the parser is loaded on demand.
+await loadNativeParser();
 
 const dirs: string[] = [];
 afterEach(() => {

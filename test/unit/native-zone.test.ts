@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { formatIssue } from '../../src/errors.ts';
-import { loadZoneDir } from '../../src/zone/load.ts';
+import { loadNativeParser, loadZoneDir } from '../../src/zone/load.ts';
 import { parseNativeText } from '../support/zone-text.ts';
 import { buildZone } from '../../src/zone/zone.ts';
 import { writeZones } from '../support/server.ts';
+
+// The readers here parse native zones synchronously (readSync, loadZoneDir): the parser is loaded on demand.
+await loadNativeParser();
 
 const parse = (text: string, masterFiles: Record<string, string> = {}) => parseNativeText(text, 'example.test', masterFiles);
 

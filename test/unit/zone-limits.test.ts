@@ -9,11 +9,14 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatIssue, type ZoneIssue } from '../../src/errors.ts';
 import { ZONE_LIMIT_DEFAULTS, type ZoneLimits } from '../../src/config/schema.ts';
-import { loadZoneDir } from '../../src/zone/load.ts';
+import { loadNativeParser, loadZoneDir } from '../../src/zone/load.ts';
 import { parseMasterFile } from '../../src/zone/masterfile.ts';
 import { buildZone, minimalMessageOctets, type Zone } from '../../src/zone/zone.ts';
 import { encodeRdata } from '../../src/wire/rdata.ts';
 import { writeZones } from '../support/server.ts';
+
+// The readers here parse native zones synchronously (readSync, loadZoneDir): the parser is loaded on demand.
+await loadNativeParser();
 
 const HEAD = `$TTL 300
 @ SOA ns1 hostmaster 1 3600 900 604800 60

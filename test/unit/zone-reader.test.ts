@@ -9,9 +9,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatIssue } from '../../src/errors.ts';
-import { ZoneDirReader } from '../../src/zone/load.ts';
+import { loadNativeParser, ZoneDirReader } from '../../src/zone/load.ts';
 import { nameToText } from '../../src/zone/name.ts';
 import type { Zone } from '../../src/zone/zone.ts';
+
+// The readers here parse native zones synchronously (readSync, loadZoneDir): the parser is loaded on demand.
+await loadNativeParser();
 
 const dirs: string[] = [];
 afterEach(() => {
