@@ -11,7 +11,7 @@
  * fixed list or `OTHER`, rcode one of the named rcodes or `OTHER`, zone is
  * one of the zones served (or `none` for queries outside every zone).
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from './prom-client.ts';
 import { CountedHistogram } from './counted-histogram.ts';
 import { lazyZoneStats } from '../zone/lazy-zone.ts';
 import type { PoolSnapshot, Serving } from './snapshot.ts';
@@ -79,12 +79,66 @@ interface CheckCounts {
 }
 
 /**
+ * One zone's query counts, sparse: the (cell, count) pairs it has met, in the
+ * order first met. A zone meets few of the ZONE_CELLS cells (a few qtypes, one
+ * or two rcodes, mostly UDP): the dense row per zone this replaces was 7.8 kB,
+ * so 10,000 zones that each got a query held 78 MB of counters (issue 11's
+ * budget for everything is 100 MB). Lookup is a scan of the pairs met, the
+ * commonest first in practice (a zone's first queries are its usual ones).
+ */
+export class ZoneCounts {
+  /** cell, count, cell, count, …: the first `size` pairs are in use. */
+  private pairs: Float64Array;
+  private size = 0;
+
+  constructor(capacity = 4) {
+    this.pairs = new Float64Array(capacity * 2);
+  }
+
+  /** Adds `n` to `cell` (0 <= cell < ZONE_CELLS). Allocates only when a new cell outgrows the pairs (doubling). */
+  inc(cell: number, n: number): void {
+    let p = this.pairs;
+    const end = this.size << 1;
+    for (let i = 0; i < end; i += 2) {
+      if (p[i] === cell) {
+        p[i + 1]! += n;
+        return;
+      }
+    }
+    if (end === p.length) {
+      const grown = new Float64Array(p.length * 2);
+      grown.set(p);
+      this.pairs = p = grown;
+    }
+    p[end] = cell;
+    p[end + 1] = n;
+    this.size++;
+  }
+
+  /** Calls `each` for every cell with a count, in the order first met. */
+  forEach(each: (cell: number, n: number) => void): void {
+    const p = this.pairs;
+    for (let i = 0, end = this.size << 1; i < end; i += 2) if (p[i + 1] !== 0) each(p[i]!, p[i + 1]!);
+  }
+
+  /** The pairs in use, copied: what crosses from a UDP worker thread (see QueryCounts.take). */
+  toPairs(): Float64Array {
+    return this.pairs.slice(0, this.size << 1);
+  }
+
+  /** Octets held by the counts themselves (the pairs' buffer). */
+  get byteLength(): number {
+    return this.pairs.byteLength;
+  }
+}
+
+/**
  * The query counters alone: what the hot path touches. Metrics owns one; a
  * UDP worker thread owns one too and hands its counts over with take().
  */
 export class QueryCounts {
-  /** Per zone label: counts indexed by (qtype slot, rcode slot, transport). */
-  readonly cells = new Map<string, Float64Array>();
+  /** Per zone label: its counts, by cell (qtype slot, rcode slot, transport). */
+  readonly cells = new Map<string, ZoneCounts>();
   /**
    * A small cache for the hot path: the zone labels counted last and their
    * cells, compared by identity first (a zone's label is one string). Four,
@@ -92,28 +146,24 @@ export class QueryCounts {
    * errors) still finds its cells without a Map lookup per query.
    */
   private readonly recentZones: (string | undefined)[] = [undefined, undefined, undefined, undefined];
-  private readonly recentCells: (Float64Array | undefined)[] = [undefined, undefined, undefined, undefined];
+  private readonly recentCells: (ZoneCounts | undefined)[] = [undefined, undefined, undefined, undefined];
   private nextRecent = 0;
 
   /**
-   * Counts one answered query. Hot path: a cached zone lookup and one array
-   * increment. `zone` is the zone's name as it should appear in the label
-   * (e.g. `example.test.`); undefined when no zone matched.
+   * Counts one answered query. Hot path: a cached zone lookup and a scan of
+   * the zone's few cells. `zone` is the zone's name as it should appear in the
+   * label (e.g. `example.test.`); undefined when no zone matched.
    */
   count(zone: string | undefined, qtype: number, rcode: number, transport: Transport): void {
     const key = zone ?? NO_ZONE;
     const zones = this.recentZones;
-    let cells: Float64Array | undefined;
+    let cells: ZoneCounts | undefined;
     if (zones[0] === key) cells = this.recentCells[0];
     else if (zones[1] === key) cells = this.recentCells[1];
     else if (zones[2] === key) cells = this.recentCells[2];
     else if (zones[3] === key) cells = this.recentCells[3];
     if (cells === undefined) {
-      cells = this.cells.get(key);
-      if (cells === undefined) {
-        cells = new Float64Array(ZONE_CELLS);
-        this.cells.set(key, cells);
-      }
+      cells = this.zoneCounts(key);
       const slot = this.nextRecent;
       this.nextRecent = (slot + 1) & 3;
       zones[slot] = key;
@@ -121,25 +171,35 @@ export class QueryCounts {
     }
     const q = QTYPE_SLOT[qtype & 0xffff]!;
     const r = RCODE_SLOT[rcode & 0xfff]!;
-    cells[((q * N_RCODE + r) << 1) | (transport === 'tcp' ? 1 : 0)]!++;
+    cells.inc(((q * N_RCODE + r) << 1) | (transport === 'tcp' ? 1 : 0), 1);
   }
 
-  /** Adds counts taken elsewhere (another thread's take()). */
+  private zoneCounts(zone: string): ZoneCounts {
+    let cells = this.cells.get(zone);
+    if (cells === undefined) {
+      cells = new ZoneCounts();
+      this.cells.set(zone, cells);
+    }
+    return cells;
+  }
+
+  /** Adds counts taken elsewhere (another thread's take(): per zone, cell and count pairs). */
   add(counts: ReadonlyMap<string, Float64Array>): void {
-    for (const [zone, add] of counts) {
-      let cells = this.cells.get(zone);
-      if (cells === undefined) {
-        cells = new Float64Array(ZONE_CELLS);
-        this.cells.set(zone, cells);
+    for (const [zone, pairs] of counts) {
+      const cells = this.zoneCounts(zone);
+      for (let i = 0; i + 1 < pairs.length; i += 2) {
+        const cell = pairs[i]!;
+        // Only cells this version counts (another thread runs the same code; this is the message's edge).
+        if (Number.isInteger(cell) && cell >= 0 && cell < ZONE_CELLS && pairs[i + 1]! > 0) cells.inc(cell, pairs[i + 1]!);
       }
-      for (let i = 0; i < ZONE_CELLS && i < add.length; i++) cells[i]! += add[i]!;
     }
   }
 
-  /** Returns the counts so far and starts again from zero; undefined when nothing was counted. */
+  /** Returns the counts so far, per zone as cell and count pairs, and starts again from zero; undefined when nothing was counted. */
   take(): Map<string, Float64Array> | undefined {
     if (this.cells.size === 0) return undefined;
-    const out = new Map(this.cells);
+    const out = new Map<string, Float64Array>();
+    for (const [zone, cells] of this.cells) out.set(zone, cells.toPairs());
     this.forget(() => false);
     return out;
   }
@@ -150,6 +210,20 @@ export class QueryCounts {
     this.recentZones.fill(undefined);
     this.recentCells.fill(undefined);
   }
+
+  /** Octets the counts' buffers hold, all zones together. */
+  get byteLength(): number {
+    let n = 0;
+    for (const cells of this.cells.values()) n += cells.byteLength;
+    return n;
+  }
+}
+
+/** A cell's labels: the inverse of QueryCounts.count's cell index. */
+export function cellLabels(cell: number): { qtype: string; rcode: string; transport: Transport } {
+  const r = (cell >> 1) % N_RCODE;
+  const q = Math.floor((cell >> 1) / N_RCODE);
+  return { qtype: QTYPE_LABELS[q]!, rcode: RCODE_LABELS[r]!, transport: TRANSPORTS[cell & 1]! };
 }
 
 /**
@@ -314,14 +388,7 @@ export class Metrics {
       collect() {
         this.reset();
         for (const [zone, cells] of self.queries.cells) {
-          for (let i = 0; i < ZONE_CELLS; i++) {
-            const n = cells[i]!;
-            if (n === 0) continue;
-            const t = i & 1;
-            const r = (i >> 1) % N_RCODE;
-            const q = Math.floor((i >> 1) / N_RCODE);
-            this.inc({ zone, qtype: QTYPE_LABELS[q]!, rcode: RCODE_LABELS[r]!, transport: TRANSPORTS[t]! }, n);
-          }
+          cells.forEach((cell, n) => this.inc({ zone, ...cellLabels(cell) }, n));
         }
       },
     });
