@@ -180,10 +180,19 @@ async function schedulingNoise(ms: number): Promise<number> {
 const round = (n: number) => Math.round(n * 100) / 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function rssMB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Math.round(Number(m[1]) / 1024) : NaN;
+/**
+ * The server's RSS in MB, and its two parts: anonymous memory (heaps, stacks,
+ * buffers: what rrdns's own data costs) and file pages (the node binary's code
+ * and data that have been read: shared with every other node process, and
+ * what the kernel drops first under pressure).
+ */
+function rssMB(pid: number): { total: number; anon: number; file: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kB = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
+  const mb = (k: number) => Math.round(k / 1024);
+  return { total: mb(kB('VmRSS')), anon: mb(kB('RssAnon')), file: mb(kB('RssFile') + kB('RssShmem')) };
 }
+const rssText = (r: { total: number; anon: number; file: number }) => `${r.total} (anon ${r.anon} + file ${r.file})`;
 
 /** The reload lines of the trigger this run uses (SIGHUP, or the watcher's 'file change'). */
 const linesOf = (p: RrdnsProcess) =>
@@ -249,7 +258,7 @@ async function main(): Promise<void> {
     console.log(`rrdns's collections (--trace-gc), no reloads: ${gcSummary(quietFrom, quietTo)}`);
     console.log(`rrdns's collections (--trace-gc), ${EDITS} edits + reloads: ${gcSummary(duringFrom, duringTo)}`);
     console.log(`scheduling noise: an idle Node process on this machine saw a longest event-loop gap of ${noiseBefore} ms over ${PHASE_MS} ms`);
-    console.log(`RSS MB: after start-up ${rssStart}, after query load ${rssLoaded}, after ${EDITS + RELOADS} reloads ${rssAfter}`);
+    console.log(`RSS MB: after start-up ${rssText(rssStart)}, after query load ${rssText(rssLoaded)}, after ${EDITS + RELOADS} reloads ${rssText(rssAfter)}`);
     console.log(`node ${process.version}, ${os.cpus().length} CPUs, closed loop of ${IN_FLIGHT} queries in flight from one socket; latency is measured by the client (its own event loop included). Measured under contention.`);
   } finally {
     await rrdns?.close();
