@@ -219,6 +219,13 @@ export class QueryCounts {
   }
 }
 
+/** The queries a zone's taken pairs count (cell, count, cell, count, …: the counts are every second entry). */
+export function pairsTotal(pairs: Float64Array): number {
+  let n = 0;
+  for (let i = 1; i < pairs.length; i += 2) n += pairs[i]!;
+  return n;
+}
+
 /** A cell's labels: the inverse of QueryCounts.count's cell index. */
 export function cellLabels(cell: number): { qtype: string; rcode: string; transport: Transport } {
   const r = (cell >> 1) % N_RCODE;

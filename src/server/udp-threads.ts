@@ -34,7 +34,7 @@ import type { RRset, Zone } from '../zone/zone.ts';
 import { LazyZone } from '../zone/lazy-zone.ts';
 import type { MasterRecipe } from '../zone/load.ts';
 import { addLogFaults, type LogFaults, type Logger } from '../observability/log.ts';
-import type { TransportFaultCounts } from '../observability/metrics.ts';
+import { pairsTotal, type TransportFaultCounts } from '../observability/metrics.ts';
 import { monotonicMs } from '../zone/clock.ts';
 import type { RrlReport } from '../rrl/limiter.ts';
 import type { RrlShared } from './rate-limit.ts';
@@ -82,7 +82,7 @@ export type WorkerMessage =
   | { kind: 'installed' }
   | { kind: 'error'; message: string }
   /** Query counts since the last report; `faults`: failed sends and throwing handlers; `log`: log lines dropped and suppressed in the worker since then. */
-  | { kind: 'counts'; counts: Map<string, Float64Array>; log?: LogFaults; faults?: TransportFaultCounts; rrl?: RrlReport; cookies?: number[] }
+  | { kind: 'counts'; /** Per zone, cell and count pairs (QueryCounts.take). */ counts: Map<string, Float64Array>; log?: LogFaults; faults?: TransportFaultCounts; rrl?: RrlReport; cookies?: number[] }
   | { kind: 'closed' };
 
 export interface WorkerSetup {
@@ -277,7 +277,7 @@ export class UdpThreads {
             r.lastBeatAt = monotonicMs();
             break;
           case 'counts':
-            for (const cells of m.counts.values()) for (const n of cells) this.answeredByWorkers += n;
+            for (const pairs of m.counts.values()) this.answeredByWorkers += pairsTotal(pairs);
             this.events.onCounts(m.counts, m.faults, m.rrl);
             if (m.cookies) this.events.onCookieCounts?.(m.cookies);
             if (m.log) addLogFaults(m.log);

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { QueryCounts, ZoneCounts, cellLabels, type Transport } from '../../src/observability/metrics.ts';
+import { QueryCounts, ZoneCounts, cellLabels, pairsTotal, type Transport } from '../../src/observability/metrics.ts';
 
 /** Every count of `q`, as `zone|qtype|rcode|transport` → n. */
 function totals(q: QueryCounts): Map<string, number> {
@@ -74,6 +74,8 @@ describe('QueryCounts', () => {
         main.count('a.test.', 1, 0, 'udp');
         const taken = q.take();
         expect(q.cells.size).toBe(0);
+        // What the main thread counts as answered by the worker: the counts, not the cell numbers.
+        expect([...(taken?.values() ?? [])].reduce((n, pairs) => n + pairsTotal(pairs), 0)).toBe(queries.length);
         if (taken) main.add(taken);
         const summed = new Map(expected);
         summed.set('a.test.|A|NOERROR|udp', (summed.get('a.test.|A|NOERROR|udp') ?? 0) + 1);
