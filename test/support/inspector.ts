@@ -13,14 +13,24 @@ export function inspectorUrl(stderr: string): string | undefined {
 
 /** Bytes of live heap after a full collection, in the process whose inspector listens at `url`. */
 export async function liveHeapBytes(url: string, timeoutMs = 20_000): Promise<number> {
+  return (await liveMemory(url, timeoutMs)).heap;
+}
+
+/**
+ * After a full collection: the live heap, and the octets of the process's
+ * ArrayBuffers (`process.memoryUsage().arrayBuffers`: Buffers and typed
+ * arrays' backing stores, which live off the V8 heap and so are not in the
+ * first figure).
+ */
+export async function liveMemory(url: string, timeoutMs = 20_000): Promise<{ heap: number; arrayBuffers: number }> {
   const ws = new WebSocket(url);
   const pending = new Map<number, (result: Record<string, unknown>) => void>();
   let next = 1;
-  const call = (method: string): Promise<Record<string, unknown>> =>
+  const call = (method: string, params?: Record<string, unknown>): Promise<Record<string, unknown>> =>
     new Promise((resolve) => {
       const id = next++;
       pending.set(id, resolve);
-      ws.send(JSON.stringify({ id, method }));
+      ws.send(JSON.stringify({ id, method, ...(params ? { params } : {}) }));
     });
   ws.addEventListener('message', (e) => {
     const msg = JSON.parse(String(e.data)) as { id?: number; result?: Record<string, unknown> };
@@ -31,7 +41,10 @@ export async function liveHeapBytes(url: string, timeoutMs = 20_000): Promise<nu
     await Promise.race([new Promise((resolve, reject) => (ws.addEventListener('open', resolve), ws.addEventListener('error', reject))), timer]);
     await Promise.race([call('HeapProfiler.collectGarbage'), timer]);
     const usage = await Promise.race([call('Runtime.getHeapUsage'), timer]);
-    return Number(usage.usedSize);
+    const evaluated = await Promise.race([call('Runtime.evaluate', { expression: 'process.memoryUsage().arrayBuffers', returnByValue: true }), timer]);
+    const arrayBuffers = Number((evaluated.result as { value?: unknown } | undefined)?.value);
+    if (!Number.isFinite(arrayBuffers)) throw new Error(`the inspector at ${url} did not evaluate process.memoryUsage(): ${JSON.stringify(evaluated)}`);
+    return { heap: Number(usage.usedSize), arrayBuffers };
   } finally {
     ws.close();
   }
