@@ -87,17 +87,21 @@ interface CheckCounts {
  * commonest first in practice (a zone's first queries are its usual ones).
  */
 export class ZoneCounts {
-  /** cell, count, cell, count, …: the first `size` pairs are in use. */
-  private pairs: Float64Array;
+  /**
+   * cell, count, cell, count, …: the first `size` pairs are in use. A plain
+   * array of small integers, not a Float64Array: a typed array with its
+   * ArrayBuffer is ~200 octets of objects before its first element, per zone.
+   */
+  private pairs: number[];
   private size = 0;
 
   constructor(capacity = 4) {
-    this.pairs = new Float64Array(capacity * 2);
+    this.pairs = new Array<number>(capacity * 2).fill(0);
   }
 
   /** Adds `n` to `cell` (0 <= cell < ZONE_CELLS). Allocates only when a new cell outgrows the pairs (doubling). */
   inc(cell: number, n: number): void {
-    let p = this.pairs;
+    const p = this.pairs;
     const end = this.size << 1;
     for (let i = 0; i < end; i += 2) {
       if (p[i] === cell) {
@@ -105,11 +109,7 @@ export class ZoneCounts {
         return;
       }
     }
-    if (end === p.length) {
-      const grown = new Float64Array(p.length * 2);
-      grown.set(p);
-      this.pairs = p = grown;
-    }
+    if (end === p.length) for (let i = p.length * 2; p.length < i; ) p.push(0);
     p[end] = cell;
     p[end + 1] = n;
     this.size++;
@@ -123,12 +123,12 @@ export class ZoneCounts {
 
   /** The pairs in use, copied: what crosses from a UDP worker thread (see QueryCounts.take). */
   toPairs(): Float64Array {
-    return this.pairs.slice(0, this.size << 1);
+    return Float64Array.from(this.pairs.slice(0, this.size << 1));
   }
 
-  /** Octets held by the counts themselves (the pairs' buffer). */
+  /** Octets the counts' pairs take (8 a slot). */
   get byteLength(): number {
-    return this.pairs.byteLength;
+    return this.pairs.length * 8;
   }
 }
 
