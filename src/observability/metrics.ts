@@ -123,7 +123,9 @@ export class ZoneCounts {
 
   /** The pairs in use, copied: what crosses from a UDP worker thread (see QueryCounts.take). */
   toPairs(): Float64Array {
-    return Float64Array.from(this.pairs.slice(0, this.size << 1));
+    const out = new Float64Array(this.size << 1);
+    for (let i = 0; i < out.length; i++) out[i] = this.pairs[i]!;
+    return out;
   }
 
   /** Octets the counts' pairs take (8 a slot). */
@@ -211,7 +213,7 @@ export class QueryCounts {
     this.recentCells.fill(undefined);
   }
 
-  /** Octets the counts' buffers hold, all zones together. */
+  /** Octets the counts' pairs take, all zones together (8 a slot). */
   get byteLength(): number {
     let n = 0;
     for (const cells of this.cells.values()) n += cells.byteLength;

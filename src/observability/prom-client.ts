@@ -2,13 +2,14 @@
  * The parts of prom-client rrdns uses, without the rest of prom-client.
  *
  * The package's entry point also loads its Pushgateway client (node:http,
- * node:https and node:zlib) and its cluster aggregator (node:cluster); rrdns
- * pushes nothing and runs no cluster workers. Leaving them out keeps ~3 MB of
- * heap and ~2 MB of the node binary's pages out of every rrdns process (with
- * 10,000 zones that is part of the 100 MB budget of issue 11). prom-client has
- * no exports map, so its lib/ modules are its public files; they are the same
- * module objects the entry point re-exports (a test checks both, and that
- * node:https, node:zlib and node:cluster stay unloaded).
+ * node:https and node:zlib) and its cluster aggregator; rrdns pushes nothing
+ * and runs no cluster workers. Leaving them out keeps ~3 MB of heap and ~2 MB
+ * of the node binary's pages out of every rrdns process (with 10,000 zones
+ * that is part of the 100 MB budget of issue 11). prom-client has no exports
+ * map, so its lib/ modules are its public files; they are the same module
+ * objects the entry point re-exports (test/unit/loaded-modules.test.ts checks
+ * both, and that node:https and node:zlib stay unloaded; node:cluster comes
+ * with node:dgram and node:net anyway).
  */
 import { createRequire } from 'node:module';
 import type * as PromClient from 'prom-client';

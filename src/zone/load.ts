@@ -42,6 +42,11 @@ export async function loadNativeParser(): Promise<void> {
   nativeParser ??= (await import('./native.ts')).parseNativeZone;
 }
 
+/** Loads the native zone parser if `names` (a directory listing) holds a native zone file. */
+async function loadNativeParserFor(names: readonly string[]): Promise<void> {
+  if (names.some((n) => NATIVE.test(n))) await loadNativeParser();
+}
+
 /** Whether the native zone parser (and so the yaml package) has been loaded in this process. */
 export const nativeParserLoaded = (): boolean => nativeParser !== undefined;
 
@@ -224,7 +229,7 @@ export class ZoneDirReader {
   /** Reads the directory in one go (start-up): loads the native parser first if a native file is there. */
   async readAll(): Promise<LoadResult> {
     const names = listDir(this.dir);
-    if (names.some((n) => NATIVE.test(n))) await loadNativeParser();
+    await loadNativeParserFor(names);
     return this.readNames(names);
   }
 
@@ -259,7 +264,7 @@ export class ZoneDirReader {
     } catch (e) {
       throw unreadable(this.dir, e);
     }
-    if (names.some((n) => NATIVE.test(n))) await loadNativeParser();
+    await loadNativeParserFor(names);
     return runInSlices(this.steps(names, changed), SLICE_MS);
   }
 
