@@ -92,6 +92,8 @@ export interface ReadCounts {
 
 /** What one zone file gave, kept until the file changes. */
 interface FileEntry {
+  /** The file's path (the directory joined with its name), made once and kept: the zone's source shares it. */
+  file: string;
   /** size, mtime and inode: equal means unchanged without reading it. */
   stamp: string;
   /**
@@ -154,7 +156,7 @@ function examine(file: string, old: FileEntry | undefined): { entry?: FileEntry;
   if (old.stamp === stamp && depsSame) return { entry: old, stamp };
   const text = readLimited(file);
   // Written out, not spread: a spread copy adds its fields out of the object (a property array more per file).
-  if (depsSame && sameContent(old, text)) return { entry: { stamp, digest: old.digest, deps: old.deps, zone: old.zone, issues: old.issues, seen: old.seen }, stamp };
+  if (depsSame && sameContent(old, text)) return { entry: { file: old.file, stamp, digest: old.digest, deps: old.deps, zone: old.zone, issues: old.issues, seen: old.seen }, stamp };
   return { text, stamp };
 }
 
@@ -209,13 +211,13 @@ export class ZoneDirReader {
   private readonly dir: string;
   private readonly limits: ZoneLimits;
   /**
-   * Kept and updated in place across reads (not rebuilt): a new map of 10,000
-   * entries per reload outlived the young generation and piled up as garbage.
+   * Each file's entry under its name in the directory. Kept and updated in
+   * place across reads (not rebuilt): a new map of 10,000 entries per reload
+   * outlived the young generation and piled up as garbage. The entry keeps
+   * the file's path (a second map from names to paths was ~50 octets a file).
    */
   private readonly entries = new Map<string, FileEntry>();
   private generation = 0;
-  /** Each file name's path in the directory (dropped with the file's entry). */
-  private readonly paths = new Map<string, string>();
   /** What the last read did. */
   counts: ReadCounts = { files: 0, parsed: 0, unchanged: 0, looked: 0 };
   /** The last read's result: the base the edit-in-place path (edited) patches. */
@@ -284,11 +286,11 @@ export class ZoneDirReader {
   private async edited(changed: ReadonlySet<string>): Promise<LoadResult | undefined> {
     const last = this.last;
     if (last === undefined || changed.size === 0 || last.issues.length > 0 || last.masterFiles.length > 0) return undefined;
-    const edits: { file: string; old: FileEntry & { zone: Zone }; entry: FileEntry }[] = [];
+    const edits: { name: string; old: FileEntry & { zone: Zone }; entry: FileEntry }[] = [];
     for (const name of changed) {
-      const file = this.paths.get(name);
-      const old = file === undefined ? undefined : this.entries.get(file);
-      if (file === undefined || old?.zone === undefined || old.deps.length > 0) return undefined;
+      const old = this.entries.get(name);
+      if (old?.zone === undefined || old.deps.length > 0) return undefined;
+      const file = old.file;
       if (edits.length > 0) await nextTurn();
       const deps: FileEntry['deps'] = [];
       let looked: ReturnType<typeof examine>;
@@ -302,19 +304,19 @@ export class ZoneDirReader {
       }
       if (parsed === undefined) {
         // The same content under a new stamp (touched, or rewritten alike).
-        edits.push({ file, old: old as FileEntry & { zone: Zone }, entry: looked.entry! });
+        edits.push({ name, old: old as FileEntry & { zone: Zone }, entry: looked.entry! });
         continue;
       }
       const { zone, issues } = parsed;
       if (zone === undefined || issues.length > 0 || deps.length > 0 || zone.originKey !== old.zone.originKey) return undefined;
-      edits.push({ file, old: old as FileEntry & { zone: Zone }, entry: { stamp: looked.stamp, digest: digestFor(zone, looked.text!), deps: NO_DEPS, zone, issues: NO_ISSUES, seen: this.generation } });
+      edits.push({ name, old: old as FileEntry & { zone: Zone }, entry: { file, stamp: looked.stamp, digest: digestFor(zone, looked.text!), deps: NO_DEPS, zone, issues: NO_ISSUES, seen: this.generation } });
     }
     // In place: reads are one at a time, and the install that took the last list is done with it
     // (a copy of 10,000 pointers per reload outlived the young generation).
     const zones = last.zones;
     let parsed = 0;
-    for (const { file, old, entry } of edits) {
-      this.entries.set(file, entry);
+    for (const { name, old, entry } of edits) {
+      this.entries.set(name, entry);
       if (entry.zone === old.zone) continue;
       parsed++;
       const i = zones.indexOf(old.zone);
@@ -373,16 +375,12 @@ export class ZoneDirReader {
     const counts: ReadCounts = { files: zoneFiles.length, parsed: 0, unchanged: 0, looked: 0 };
     const claimed = new Set<string>();
     const results: FileEntry[] = [];
-    const display = (f: string) => {
-      // Kept across reads: 10,000 path.join calls per reload were a tenth of a reload's time.
-      let full = this.paths.get(f);
-      if (full === undefined) this.paths.set(f, (full = path.join(dir, f)));
-      return full;
-    };
+    // Kept across reads in the file's entry: 10,000 path.join calls per reload were a tenth of a reload's time.
+    const display = (f: string) => previous.get(f)?.file ?? path.join(dir, f);
 
     /** The kept entry when neither the file nor what it pulled in changed; reads the file only when its stamp moved. */
     const reuse = (file: string, name: string): { entry?: FileEntry; text?: string; stamp: string } => {
-      const old = previous.get(file);
+      const old = previous.get(name);
       // The caller vouches that files it did not name kept their stamps. A zone that pulls in master files
       // is looked at anyway: the file that changed may be one of those, named under its own name.
       if (old !== undefined && changed !== undefined && !changed.has(name) && old.deps.length === 0) return { entry: old, stamp: old.stamp };
@@ -406,13 +404,13 @@ export class ZoneDirReader {
           const text = r.text ?? readLimited(file);
           const deps: FileEntry['deps'] = [];
           const { zone, issues } = parse(text, deps);
-          entry = { stamp: r.stamp, digest: digestFor(zone, text), deps: deps.length === 0 ? NO_DEPS : deps, zone, issues: issues.length === 0 ? NO_ISSUES : issues, seen: generation };
+          entry = { file, stamp: r.stamp, digest: digestFor(zone, text), deps: deps.length === 0 ? NO_DEPS : deps, zone, issues: issues.length === 0 ? NO_ISSUES : issues, seen: generation };
         }
       } catch (e) {
-        entry = { stamp: '', digest: undefined, deps: [], zone: undefined, issues: [{ file, message: (e as Error).message }], seen: generation };
+        entry = { file, stamp: '', digest: undefined, deps: [], zone: undefined, issues: [{ file, message: (e as Error).message }], seen: generation };
       }
       entry.seen = generation;
-      if (previous.get(file) !== entry) next.set(file, entry);
+      if (previous.get(name) !== entry) next.set(name, entry);
       results.push(entry);
       return entry;
     };
@@ -446,10 +444,9 @@ export class ZoneDirReader {
       zones.push(zone);
     }
     // Entries of removed (or now claimed) files go; a failed file is kept without a zone, so fixing it parses it again.
-    for (const [file, entry] of previous) {
+    for (const [name, entry] of previous) {
       if (entry.seen === generation) continue;
-      previous.delete(file);
-      this.paths.delete(path.basename(file));
+      previous.delete(name);
     }
     this.counts = counts;
     this.last = { zones, issues, files: zoneFiles.map(display), masterFiles: [...claimed], counts };
