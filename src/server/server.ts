@@ -405,7 +405,10 @@ export class RrdnsServer {
       let served = this.store.get(z.originKey);
       if (served?.zone !== z) {
         served = new ServedZone(z, live, undefined, this.answers, undefined, this.balancing.firstServed);
-        this.loadedOf.set(served, loadedOfFresh.get(z)!);
+        // Only a zone whose serial assignment made a copy needs its loaded version remembered: most
+        // serve the reader's own object (served.zone above), and an entry each was ~50 octets a zone.
+        const loadedZone = loadedOfFresh.get(z)!;
+        if (loadedZone !== z) this.loadedOf.set(served, loadedZone);
       }
       nextServed.set(z.originKey, served);
     }

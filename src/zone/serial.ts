@@ -112,7 +112,7 @@ export interface ServedVersion {
 /** What the state directory keeps of a served zone. */
 export function servedVersion(zone: Zone): ServedVersion {
   const serial = serialOf(zone);
-  return { serial, digest: contentDigest(zone), declared: declaredSerials.get(zone) ?? serial, auto: zone.serialAuto };
+  return { serial, digest: contentDigest(zone), declared: declaredSerials.get(zone) ?? (zone instanceof LazyZone ? zone.declaredSerial : serial), auto: zone.serialAuto };
 }
 
 const isZone = (v: Zone | ServedVersion): v is Zone => 'nodes' in v;
@@ -159,7 +159,8 @@ export function assignSerial(previous: Zone | ServedVersion | undefined, next: Z
     }
   }
   const zone = withSerial(next, serial);
-  declaredSerials.set(zone, declared);
+  // A lazy zone carries the serial its file declared: an entry each was ~30 octets a zone.
+  if (!(zone instanceof LazyZone && zone.declaredSerial === declared)) declaredSerials.set(zone, declared);
   return { zone, serial, changed: prev === undefined || serial !== prev.serial, warning };
 }
 
