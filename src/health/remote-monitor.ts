@@ -35,6 +35,7 @@ import { MonitorHost } from './monitor-host.ts';
 import { Flag, ROW, Row, type AddedTarget, type FromMonitor, type RestoredState, type ToMonitor } from './monitor-protocol.ts';
 import { copyOutcome, realScheduler, type MemberHealth, type MutableOutcome, type MonitorApi, type SetTargetsOptions, type TargetState } from './monitor.ts';
 import type { CheckTarget } from './target.ts';
+import { PROBING_RESOURCE_LIMITS } from './probing-heap.ts';
 
 /** After this many probing threads in a row die before saying anything, the checks run in the answering thread. */
 export const SILENT_DEATHS_BEFORE_FALLBACK = 3;
@@ -270,7 +271,7 @@ export class RemoteMonitor implements MonitorApi {
     const epochAtHr0 = this.#now() - Number(process.hrtime.bigint()) / 1e6;
     let w: Worker;
     try {
-      w = new Worker(new URL(file, import.meta.url), { name: 'rrdns-health', workerData: { sourceAddress: this.#d.sourceAddress, epochAtHr0 } });
+      w = new Worker(new URL(file, import.meta.url), { name: 'rrdns-health', resourceLimits: PROBING_RESOURCE_LIMITS, workerData: { sourceAddress: this.#d.sourceAddress, epochAtHr0 } });
     } catch (e) {
       this.#runHere(e);
       return;

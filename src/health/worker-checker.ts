@@ -26,6 +26,7 @@ import type { createChecker, CheckOutcome, Checker } from './checkers.ts';
 import type { IcmpLog } from './icmp/icmp-checker.ts';
 import type { CheckTarget } from './target.ts';
 import type { FromChecker, ToChecker } from './worker-protocol.ts';
+import { PROBING_RESOURCE_LIMITS } from './probing-heap.ts';
 
 export interface WorkerCheckerOptions {
   /** Called when the worker died; the restart follows after `restartInMs`. */
@@ -162,7 +163,7 @@ export function createWorkerChecker(opts: WorkerCheckerOptions = {}): WorkerChec
     if (closed) return;
     let w: Worker;
     try {
-      w = new Worker(url, { name: 'rrdns-health', workerData: { sourceAddress: opts.sourceAddress } });
+      w = new Worker(url, { name: 'rrdns-health', resourceLimits: PROBING_RESOURCE_LIMITS, workerData: { sourceAddress: opts.sourceAddress } });
     } catch (e) {
       opts.onFallback?.(e);
       fallbackLoading = import('./checkers.ts').then(({ createChecker }) => {
