@@ -43,8 +43,20 @@ const NODE_OPTIONS = opt('node-options', '');
  * answer due meanwhile.
  */
 const GC_TRACE = opt('gc-trace', 'on') !== 'off';
-/** Node/V8 flags on rrdns's command line, for those NODE_OPTIONS refuses (e.g. '--no-compact'). */
-const NODE_ARGS = opt('node-args', '').split(' ').filter(Boolean);
+/**
+ * Node/V8 flags on rrdns's command line, for those NODE_OPTIONS refuses (e.g.
+ * '--no-compact'). By default the ones `npm start` gives node (package.json's
+ * start script: the young-generation cap), so the figures are those of what
+ * an operator runs; `--node-args ''` runs node with none.
+ */
+const NODE_ARGS = (args.includes('--node-args') ? opt('node-args', '') : startScriptNodeArgs()).split(' ').filter(Boolean);
+
+/** The `--flags` between `node` and the script in package.json's start script. */
+function startScriptNodeArgs(): string {
+  const pkg = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const m = /\bnode((?:\s+--\S+)*)\s/.exec(pkg.scripts.start);
+  return m?.[1]?.trim() ?? '';
+}
 
 /** A collection of rrdns's, any thread, and when the client read its line (performance.now()). */
 type GcPause = GcTraceLine & { at: number };
@@ -249,7 +261,7 @@ async function main(): Promise<void> {
     await sleep(500);
     const rssAfter = rssMB(rrdns.pid);
     const row = (name: string, l: Latencies) => `${name.padEnd(26)} ${String(l.answered).padStart(8)} ${String(l.lost).padStart(5)} ${String(l.p50).padStart(7)} ${String(l.p99).padStart(7)} ${String(l.p999).padStart(7)} ${String(l.worst).padStart(7)} ${String(l.over10).padStart(7)}`;
-    console.log(`rrdns with ${ZONES} zones x 10 records, reloads by ${TRIGGER === 'sighup' ? 'SIGHUP (every file stat\'ed)' : 'the directory watcher (the edited file named)'}, state dir ${STATE === 'off' ? 'off' : 'on'}${NODE_OPTIONS ? `, NODE_OPTIONS=${NODE_OPTIONS}` : ''}${NODE_ARGS.length ? `, node ${NODE_ARGS.join(' ')}` : ''}; start-up ${startMs} ms, start-up log line ${JSON.stringify(startLine ?? {}).length} bytes`);
+    console.log(`rrdns with ${ZONES} zones x 10 records, reloads by ${TRIGGER === 'sighup' ? 'SIGHUP (every file stat\'ed)' : 'the directory watcher (the edited file named)'}, state dir ${STATE === 'off' ? 'off' : 'on'}${NODE_OPTIONS ? `, NODE_OPTIONS=${NODE_OPTIONS}` : ''}${NODE_ARGS.length ? `, node ${NODE_ARGS.join(' ')}` : ', node without flags'}; start-up ${startMs} ms, start-up log line ${JSON.stringify(startLine ?? {}).length} bytes`);
     console.log(`${'phase'.padEnd(26)} ${'answered'.padStart(8)} ${'lost'.padStart(5)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'p99.9'.padStart(7)} ${'worst'.padStart(7)} ${'>10 ms'.padStart(7)}`);
     console.log(row('no reloads', quiet));
     console.log(row(`${EDITS} edits + reloads`, during));
