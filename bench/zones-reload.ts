@@ -20,7 +20,7 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startRrdns, type RrdnsProcess } from '../test/support/spawn.ts';
+import { startRrdns, startScriptNodeFlags, type RrdnsProcess } from '../test/support/spawn.ts';
 import { parseGcTraceLine, type GcTraceLine } from './measure.ts';
 
 const args = process.argv.slice(2);
@@ -49,14 +49,7 @@ const GC_TRACE = opt('gc-trace', 'on') !== 'off';
  * start script: the young-generation cap), so the figures are those of what
  * an operator runs; `--node-args ''` runs node with none.
  */
-const NODE_ARGS = (args.includes('--node-args') ? opt('node-args', '') : startScriptNodeArgs()).split(' ').filter(Boolean);
-
-/** The `--flags` between `node` and the script in package.json's start script. */
-function startScriptNodeArgs(): string {
-  const pkg = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { scripts: { start: string } };
-  const m = /\bnode((?:\s+--\S+)*)\s/.exec(pkg.scripts.start);
-  return m?.[1]?.trim() ?? '';
-}
+const NODE_ARGS = args.includes('--node-args') ? opt('node-args', '').split(' ').filter(Boolean) : startScriptNodeFlags();
 
 /** A collection of rrdns's, any thread, and when the client read its line (performance.now()). */
 type GcPause = GcTraceLine & { at: number };

@@ -20,6 +20,13 @@ export const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 /** The launcher `npm start` and the `rrdns` bin run (bin/rrdns.js: src/main.ts with the compile cache on). */
 export const RRDNS_MAIN = path.join(REPO_ROOT, 'bin/rrdns.js');
 
+/** The node flags `npm start` runs with: the `--flags` between `node` and the script in package.json's start script. */
+export function startScriptNodeFlags(): string[] {
+  const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const m = /\bnode((?:\s+--\S+)*)\s/.exec(pkg.scripts.start);
+  return (m?.[1] ?? '').split(/\s+/).filter(Boolean);
+}
+
 /** Output kept per stream: the tail, for error messages. */
 const OUTPUT_LIMIT = 64 * 1024;
 

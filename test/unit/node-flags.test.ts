@@ -12,16 +12,9 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { PROBING_RESOURCE_LIMITS, PROBING_YOUNG_GENERATION_MB } from '../../src/health/probing-heap.ts';
+import { REPO_ROOT, startScriptNodeFlags } from '../support/spawn.ts';
 
-const ROOT = path.join(import.meta.dirname, '..', '..');
-const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-const entrypoint = fs.readFileSync(path.join(ROOT, 'docker', 'entrypoint.sh'), 'utf8');
-
-/** The `--flags` between `node` and the script. */
-function startFlags(script: string): string[] {
-  const m = /\bnode((?:\s+--\S+)*)\s/.exec(script);
-  return (m?.[1] ?? '').split(/\s+/).filter(Boolean);
-}
+const entrypoint = fs.readFileSync(path.join(REPO_ROOT, 'docker', 'entrypoint.sh'), 'utf8');
 
 function entrypointFlags(text: string): string[] {
   const m = /^V8_FLAGS=(.*)$/m.exec(text);
@@ -36,7 +29,7 @@ function flagMb(flags: string[], name: string): number | undefined {
 
 describe('node flags', () => {
   it.each([
-    ['npm start', startFlags(pkg.scripts.start!)],
+    ['npm start', startScriptNodeFlags()],
     ['the image entrypoint', entrypointFlags(entrypoint)],
   ])('%s caps the young generation', (_name, flags) => {
     const semi = flagMb(flags, 'max-semi-space-size');
@@ -46,7 +39,7 @@ describe('node flags', () => {
   });
 
   it('npm start and the image entrypoint give node the same flags', () => {
-    expect(entrypointFlags(entrypoint)).toEqual(startFlags(pkg.scripts.start!));
+    expect(entrypointFlags(entrypoint)).toEqual(startScriptNodeFlags());
   });
 
   it('the entrypoint passes its flags to node on both paths (with and without capsh)', () => {
