@@ -29,12 +29,16 @@ let nextZoneId = 1;
 
 export class ServedZone {
   readonly zone: Zone;
-  /** The origin as logs and metrics name it (`example.test.`), computed once. */
-  readonly label: string;
+  /**
+   * The origin as logs and metrics name it (`example.test.`), made on first
+   * use and kept: most of 10,000 zones are never asked for, and a string
+   * each was ~320 kB of heap.
+   */
+  #label: string | undefined = undefined;
   readonly rotation: RotationCounters;
   private readonly cache: AnswerCache;
-  /** Key prefix: this zone version, and how many times its answers were invalidated. */
-  private prefix: string;
+  /** Key prefix: this zone version, and how many times its answers were invalidated; made on the first plan() (as #label). */
+  private prefix: string | undefined = undefined;
   private readonly id = nextZoneId++;
   /** How many times this zone's answers were invalidated (the pipeline's answer table compares it). Only invalidate() moves it. */
   generation = 0;
@@ -55,23 +59,26 @@ export class ServedZone {
     this.zone = zone;
     this.clock = clock;
     this.firstCounts = firstServed?.counts;
-    this.label = nameToText(zone.origin);
     this.live = zone.pooled.length > 0 ? live : undefined;
     // Most small zones rotate nothing: they share one empty set of counters (a view each was ~150 octets a zone).
     this.rotation = zone.rotationSlots === 0 && counters === undefined ? RotationCounters.NONE : new RotationCounters(zone.rotationSlots, counters);
     this.cache = cache ?? new AnswerCache();
-    this.prefix = `${this.id}.0\u0000`;
+  }
+
+  get label(): string {
+    return (this.#label ??= nameToText(this.zone.origin));
   }
 
   /** The compiled answer for a query already known to fall inside this zone. */
   plan(qname: string, qnameKey: string, qnameWireLength: number, qtype: number): AnswerPlan {
-    const exactKey = `${this.prefix}${qtype}\u0000${qnameKey}`;
+    const prefix = (this.prefix ??= `${this.id}.${this.generation}\u0000`);
+    const exactKey = `${prefix}${qtype}\u0000${qnameKey}`;
     const cached = this.cache.get(exactKey);
     const now = this.clock();
     if (cached && cached.expiresAt > now) return cached;
     // A qtype the name has never been asked for: if the name's qtype-free NODATA is compiled and its
     // node lacks this type too, that is the answer, without resolving again (random qtypes stay cheap).
-    const nodataKey = `${this.prefix}N\u0000${qnameKey}`;
+    const nodataKey = `${prefix}N\u0000${qnameKey}`;
     const nodata = this.cache.get(nodataKey);
     if (nodata && nodata.expiresAt > now && isPlainType(qtype)) {
       const node = missingAt.get(nodata);
@@ -102,7 +109,7 @@ export class ServedZone {
       return plan;
     }
     // Shared bodies depend on the qname's length only (where the shared suffix sits in the question).
-    const sharedKey = `${this.prefix}${res.sharedKey}\u0000${qnameKey.length}`;
+    const sharedKey = `${prefix}${res.sharedKey}\u0000${qnameKey.length}`;
     let plan = this.cache.get(sharedKey);
     if (!plan || plan.expiresAt <= now) {
       plan = compileAnswer(res, { qnameKey, qnameWireLength, sharedSuffix: res.sharedSuffix, limit }, expiresAt());
@@ -119,7 +126,8 @@ export class ServedZone {
   /** Drops every compiled answer: the live view changed (a member went up or down, an override). Old entries age out of the cache. */
   invalidate(): void {
     this.generation++;
-    this.prefix = `${this.id}.${this.generation}\u0000`;
+    // Made again on the next plan(): a zone nobody asks for keeps none.
+    this.prefix = undefined;
   }
 
   /** This query's rotation offset for the plan's rotating RRset (advancing it), or 0. */
