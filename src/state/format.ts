@@ -136,12 +136,31 @@ export function stateText(state: StateData): string {
 
 const indented = (value: unknown, by: string) => JSON.stringify(value, null, 2).replace(/\n/g, `\n${by}`);
 
+/** The fields of a serial entry in the order the store makes them (server.ts servedSerials). */
+const SERIAL_FIELDS = ['serial', 'digest', 'declared', 'auto', 'savedAt'] as const;
+
+/** Whether `entry` has exactly SERIAL_FIELDS, in that order, with the types the schema gives them (no allocation: for-in over its own keys). */
+function canonicalSerial(entry: StoredSerial): boolean {
+  let i = 0;
+  for (const key in entry) if (key !== SERIAL_FIELDS[i++]) return false;
+  return i === SERIAL_FIELDS.length && typeof entry.serial === 'number' && typeof entry.digest === 'string' && typeof entry.declared === 'number' && typeof entry.auto === 'boolean' && typeof entry.savedAt === 'string';
+}
+
+/** Whether JSON.stringify(text) is text in quotes: printable ASCII without `"` or `\\` (origins, hex digests and ISO times are). */
+function plainAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
+  }
+  return true;
+}
+
 /**
- * One serial entry's line, as JSON.stringify(state, null, 2) writes it. An
- * entry of strings, numbers and booleans (what the store makes) is written
- * field by field, which makes no intermediate text to indent again; anything
- * else goes through JSON.stringify. Joined flat: a template and replace()
- * make a tree of ~15 concatenations and slices.
+ * One serial entry's line, as JSON.stringify(state, null, 2) writes it, as a
+ * string: for entries the store did not make (fields in another order, from a
+ * hand-edited file) and text that needs escaping. Field by field, in the
+ * entry's own order; anything but strings, numbers and booleans goes through
+ * JSON.stringify whole.
  */
 function serialLine(origin: string, entry: StoredSerial): string {
   const parts: string[] = [`    ${JSON.stringify(origin)}: {`];
@@ -157,57 +176,74 @@ function serialLine(origin: string, entry: StoredSerial): string {
 }
 
 /**
- * `text` in a Buffer of its own ArrayBuffer, never a slice of Node's shared
- * pool (Buffer.from takes one for text under half its 64 KB slab, which a
- * slice of 100 serials is): so that release() can free it, and one kept slice
- * does not pin a whole slab.
- */
-function ownBytes(text: string): Buffer {
-  const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text, 'utf8'));
-  bytes.write(text, 0, 'utf8');
-  return bytes;
-}
-
-/** Frees `bytes` now, when it is the whole of its ArrayBuffer (not a slice of Node's shared pool): it reads as empty afterwards. */
-function release(bytes: Buffer): void {
-  const whole = bytes.buffer;
-  if (whole instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === whole.byteLength && bytes.byteLength > 0) whole.transfer(0);
-}
-
-/**
- * Serial entries per slice of a write: an edit of one zone encodes the lines
- * of its slice again (~20 kB of text for 100), and a write pauses between
- * slices. Measured with 2,000 zones: 500 a slice doubled a named edit's
- * garbage (1.1 MB against ~550 kB with every line kept).
+ * Serial entries per slice of a write: a write pauses between slices, so
+ * that encoding 10,000 lines never holds answering for long at a time.
  */
 export const SERIALS_PER_SLICE = 100;
 
-/** One slice of serial lines as the last write encoded it, and the entries it holds under their origins (for reuse). */
-interface EncodedSlice {
-  readonly origins: readonly string[];
-  readonly entries: readonly StoredSerial[];
-  readonly bytes: Buffer;
+/**
+ * Where a write encodes its slices of serial lines: one Buffer for the
+ * thread, reused slice after slice and write after write (grown when a slice
+ * needs more). Each slice is handed out as a view of it that is good until
+ * the next chunk is asked for; the writer (FileHandle.writeFile over the
+ * chunks) has written it by then.
+ */
+let scratch = Buffer.allocUnsafeSlow(64 * 1024);
+
+/** Room for `more` octets after `used` in scratch, keeping what is there. */
+function ensureScratch(used: number, more: number): void {
+  if (used + more <= scratch.length) return;
+  const bigger = Buffer.allocUnsafeSlow(Math.max(scratch.length * 2, used + more));
+  scratch.copy(bigger, 0, 0, used);
+  scratch = bigger;
 }
 
 /**
- * The encoded slices of the last write of each serials record. The store
- * patches its record in place (applySerials), so the same record comes back
- * reload after reload with a few entries replaced: a slice whose entries are
- * all the same objects is written from the octets it had, not encoded again.
+ * Writes the line of `entry` under `origin` (a ",\n" before it unless it is
+ * the first) into scratch at `at`; returns where it ends. An entry the store
+ * made, of plain ASCII text (every one it makes), is written piece by piece
+ * with no string made; any other goes through serialLine.
  */
-const encodedSlices = new WeakMap<Record<string, StoredSerial>, EncodedSlice[]>();
+function writeSerialLine(at: number, first: boolean, origin: string, entry: StoredSerial): number {
+  let o = at;
+  if (canonicalSerial(entry) && plainAscii(origin) && plainAscii(entry.digest) && plainAscii(entry.savedAt)) {
+    ensureScratch(o, origin.length + entry.digest.length + entry.savedAt.length + 160);
+    const b = scratch;
+    if (!first) o += b.write(',\n', o, 'latin1');
+    o += b.write('    "', o, 'latin1');
+    o += b.write(origin, o, 'latin1');
+    o += b.write('": {\n      "serial": ', o, 'latin1');
+    // Serials are integers below 2^32: their decimal text, as JSON.stringify writes them (V8 caches the strings of small integers).
+    o += b.write(String(entry.serial), o, 'latin1');
+    o += b.write(',\n      "digest": "', o, 'latin1');
+    o += b.write(entry.digest, o, 'latin1');
+    o += b.write('",\n      "declared": ', o, 'latin1');
+    o += b.write(String(entry.declared), o, 'latin1');
+    o += b.write(entry.auto ? ',\n      "auto": true,\n      "savedAt": "' : ',\n      "auto": false,\n      "savedAt": "', o, 'latin1');
+    o += b.write(entry.savedAt, o, 'latin1');
+    o += b.write('"\n    }', o, 'latin1');
+    return o;
+  }
+  const line = (first ? '' : ',\n') + serialLine(origin, entry);
+  ensureScratch(o, Buffer.byteLength(line, 'utf8'));
+  return o + scratch.write(line, o, 'utf8');
+}
 
 /**
  * stateText's octets as a series of chunks, a slice of `perSlice` serials per
  * chunk with `pause()` awaited between them: with 10,000 zones the serials are
  * ~2 MB of JSON, and one JSON.stringify of them held answering for 10-30 ms on
- * every reload. Written chunk by chunk, no 2 MB string (nor its Buffer) is
- * made per reload: those went straight to V8's large-object space and were
- * what grew the heap between major collections. A slice of unchanged entries
- * is the Buffer the last write made (encodedSlices): a reload that changes
- * one zone of 10,000 encodes the lines of one slice (SERIALS_PER_SLICE of them), not 2 MB.
- * The lines themselves are not kept: with 10,000 zones they were 2.2 MB of
- * heap beside the same octets in the slices' Buffers.
+ * every reload. No 2 MB string (nor its Buffer) is made per reload: those
+ * went straight to V8's large-object space and were what grew the heap
+ * between major collections. Each slice is encoded into one reused Buffer
+ * (scratch) and handed out as a view of it, valid until the next chunk is
+ * asked for: a write makes next to no garbage and keeps nothing.
+ *
+ * Every write encodes every line, ~1 µs each (10,000 in ~10 ms, spread over
+ * the slices). The octets of the last write's slices were kept before, so
+ * that an edit of one zone encoded one slice: with 10,000 zones that was
+ * 2.2 MB of memory held for good, of the 100 MB a server of 10,000 small
+ * zones may take.
  */
 export async function* stateTextChunks(state: StateData, pause: () => Promise<void>, perSlice = SERIALS_PER_SLICE): AsyncGenerator<string | Buffer, void, void> {
   let chunk = '';
@@ -221,32 +257,8 @@ export async function* stateTextChunks(state: StateData, pause: () => Promise<vo
       continue;
     }
     const serials = value as Record<string, StoredSerial>;
-    const before = encodedSlices.get(serials) ?? [];
-    const slices: EncodedSlice[] = [];
-    // The slice being filled: while it matches the last write's slice entry by entry, no array is made.
-    let old: EncodedSlice | undefined = before[0];
-    let origins: string[] | undefined;
-    let entries: StoredSerial[] | undefined;
-    let k = 0;
-    const encode = (): Buffer => {
-      const at = slices.length;
-      let slice: EncodedSlice;
-      if (entries === undefined && old !== undefined && k === old.entries.length) slice = old;
-      else {
-        const names = origins ?? old!.origins.slice(0, k);
-        const list = entries ?? old!.entries.slice(0, k);
-        let text = '';
-        for (let e = 0; e < list.length; e++) text += (at > 0 || e > 0 ? ',\n' : '') + serialLine(names[e]!, list[e]!);
-        slice = { origins: names, entries: list, bytes: ownBytes(text) };
-      }
-      slices.push(slice);
-      old = before[slices.length];
-      origins = undefined;
-      entries = undefined;
-      k = 0;
-      return slice.bytes;
-    };
     let n = 0;
+    let used = 0;
     for (const origin in serials) {
       if (!Object.hasOwn(serials, origin)) continue;
       if (n === 0) {
@@ -254,28 +266,14 @@ export async function* stateTextChunks(state: StateData, pause: () => Promise<vo
         yield chunk;
         chunk = '';
       } else if (n % perSlice === 0) {
-        yield encode();
+        yield scratch.subarray(0, used);
+        used = 0;
         await pause();
       }
+      used = writeSerialLine(used, n === 0, origin, serials[origin]!);
       n++;
-      const entry = serials[origin]!;
-      // An entry object only ever sits under its own origin (patchSerials and applySerials put new ones in):
-      // the same object at the same place is the same line.
-      if (entries === undefined && (old === undefined || old.entries[k] !== entry || old.origins[k] !== origin)) {
-        origins = old === undefined ? [] : old.origins.slice(0, k);
-        entries = old === undefined ? [] : old.entries.slice(0, k);
-      }
-      origins?.push(origin);
-      entries?.push(entry);
-      k++;
     }
-    if (n > 0) yield encode();
-    encodedSlices.set(serials, slices);
-    // The consumer has written every slice by now (it asked for the chunk after the last). The last
-    // write's slices that this one did not reuse are garbage: their octets are freed here, not at V8's
-    // next full collection, which with an answering thread that allocates next to nothing can be many
-    // reloads away. Measured: ~100 kB of ArrayBuffer a reload, 4.6 MB more after 120 reloads of one zone.
-    for (const last of before) if (!slices.includes(last)) release(last.bytes);
+    if (n > 0) yield scratch.subarray(0, used);
     chunk += n === 0 ? `  ${JSON.stringify(key)}: {}` : '\n  }';
   }
   yield fields === 0 ? '{}\n' : `${chunk}\n}\n`;
