@@ -80,7 +80,28 @@ export function parseState(text: string): { ok: true; state: StateData } | { ok:
     const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`);
     return { ok: false, problem: `does not match the state format: ${issues.join('; ')}` };
   }
-  return { ok: true, state: parsed.data };
+  return { ok: true, state: compactSerials(parsed.data) };
+}
+
+/**
+ * The serial entries as the store makes them (server.ts servedSerials): a
+ * literal each, fields in place, and one string for each distinct savedAt.
+ * zod's output adds the fields one by one to an empty object, the fifth out
+ * of the object in a property array of its own; and JSON.parse makes a
+ * savedAt string per entry although a write stores a reload's zones with one
+ * time. Together ~80 octets a zone more after a restart than at a first start
+ * (many-zones.test.ts). In place; returns `state`.
+ */
+function compactSerials(state: StateData): StateData {
+  const times = new Map<string, string>();
+  const serials = state.serials;
+  for (const origin in serials) {
+    const e = serials[origin]!;
+    let savedAt = times.get(e.savedAt);
+    if (savedAt === undefined) times.set(e.savedAt, (savedAt = e.savedAt));
+    serials[origin] = { serial: e.serial, digest: e.digest, declared: e.declared, auto: e.auto, savedAt };
+  }
+  return state;
 }
 
 /** Sets (null: removes) one override; every other entry is kept. */

@@ -181,9 +181,25 @@ export class StateStore {
     this.update((s) => patchOverride(s, owner, address, override, at));
   }
 
+  /**
+   * The entries of `served` that differ from the stored ones. An unchanged
+   * stored entry takes the served entry's digest string, the same 64 hex
+   * digits: read from the file, it was a copy of the served zone's own
+   * (~0.8 MB with 10,000 zones after a restart).
+   */
+  private changedSerials(served: ReadonlyMap<string, StoredSerial>): Map<string, StoredSerial> {
+    const changed = new Map<string, StoredSerial>();
+    for (const [origin, entry] of served) {
+      const stored = this.serial(origin);
+      if (stored !== undefined && sameSerial(stored, entry)) stored.digest = entry.digest;
+      else changed.set(origin, entry);
+    }
+    return changed;
+  }
+
   /** Stores the serials served now; an origin whose stored entry is already the same is not rewritten. */
   saveSerials(served: ReadonlyMap<string, StoredSerial>): void {
-    const changed = new Map([...served].filter(([origin, e]) => !sameSerial(this.serial(origin), e)));
+    const changed = this.changedSerials(served);
     if (changed.size === 0) return;
     this.update((s) => patchSerials(s, changed));
   }
@@ -220,7 +236,7 @@ export class StateStore {
   }
 
   private async writeSerialsAsync(served: ReadonlyMap<string, StoredSerial>): Promise<void> {
-    const changed = new Map([...served].filter(([origin, e]) => !sameSerial(this.serial(origin), e)));
+    const changed = this.changedSerials(served);
     if (changed.size === 0) return;
     const writeAsync = this.io.writeAsync?.bind(this.io);
     // Memory only: in place, nothing to undo (applySerials; a copy of 10,000 entries per reload was ~1 MB of garbage).

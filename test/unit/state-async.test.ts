@@ -200,3 +200,15 @@ describe('stateTextInSteps', () => {
     expect(parseState(after)).toEqual({ ok: true, state: s });
   });
 });
+
+describe('parseState', () => {
+  it('gives each serial entry its fields in the order the store writes them, whatever order the file has, and the same values', () => {
+    const text = JSON.stringify({ format: 'rrdns-state', version: 1, overrides: {}, serials: { 'a.test.': { savedAt: '2026-01-01T00:00:00.000Z', auto: true, declared: 0, digest: 'd'.repeat(64), serial: 5 }, 'b.test.': entry(7) } });
+    const parsed = parseState(text);
+    if (!parsed.ok) throw new Error(parsed.problem);
+    expect(Object.keys(parsed.state.serials['a.test.']!)).toEqual(['serial', 'digest', 'declared', 'auto', 'savedAt']);
+    expect(parsed.state.serials).toEqual({ 'a.test.': { serial: 5, digest: 'd'.repeat(64), declared: 0, auto: true, savedAt: '2026-01-01T00:00:00.000Z' }, 'b.test.': entry(7) });
+    // Written again, the file has the store's own order.
+    expect(stateText(parsed.state)).toContain('"a.test.": {\n      "serial": 5,');
+  });
+});
