@@ -203,33 +203,46 @@ function serialLine(origin: string, entry: StoredSerial): string {
 export const SERIALS_PER_SLICE = 100;
 
 /**
- * Where a write encodes its slices of serial lines: one Buffer for the
- * thread, reused slice after slice and write after write (grown when a slice
- * needs more). Each slice is handed out as a view of it that is good until
- * the next chunk is asked for; the writer (FileHandle.writeFile over the
- * chunks) has written it by then.
+ * Where a write encodes its slices of serial lines: one Buffer, reused slice
+ * after slice (grown when a slice needs more). Each slice is handed out as a
+ * view of it that is good until the next chunk is asked for; the writer
+ * (FileHandle.writeFile over the chunks) has written it by then.
  */
-let scratch = Buffer.allocUnsafeSlow(64 * 1024);
+class LineBuffer {
+  bytes = Buffer.allocUnsafeSlow(64 * 1024);
+  used = 0;
 
-/** Room for `more` octets after `used` in scratch, keeping what is there. */
-function ensureScratch(used: number, more: number): void {
-  if (used + more <= scratch.length) return;
-  const bigger = Buffer.allocUnsafeSlow(Math.max(scratch.length * 2, used + more));
-  scratch.copy(bigger, 0, 0, used);
-  scratch = bigger;
-}
+  /** The slice encoded so far, and a fresh start for the next. */
+  take(): Buffer {
+    const view = this.bytes.subarray(0, this.used);
+    this.used = 0;
+    return view;
+  }
 
-/**
- * Writes the line of `entry` under `origin` (a ",\n" before it unless it is
- * the first) into scratch at `at`; returns where it ends. An entry the store
- * made, of plain ASCII text (every one it makes), is written piece by piece
- * with no string made; any other goes through serialLine.
- */
-function writeSerialLine(at: number, first: boolean, origin: string, entry: StoredSerial): number {
-  let o = at;
-  if (canonicalSerial(entry) && plainAscii(origin) && plainAscii(entry.digest) && plainAscii(entry.savedAt)) {
-    ensureScratch(o, origin.length + entry.digest.length + entry.savedAt.length + 160);
-    const b = scratch;
+  /** Room for `more` octets after what is there, keeping it. */
+  private ensure(more: number): void {
+    if (this.used + more <= this.bytes.length) return;
+    const bigger = Buffer.allocUnsafeSlow(Math.max(this.bytes.length * 2, this.used + more));
+    this.bytes.copy(bigger, 0, 0, this.used);
+    this.bytes = bigger;
+  }
+
+  /**
+   * Appends the line of `entry` under `origin` (a ",\n" before it unless it
+   * is the first). An entry the store made, of plain ASCII text (every one it
+   * makes), is written piece by piece with no string made; any other goes
+   * through serialLine.
+   */
+  line(first: boolean, origin: string, entry: StoredSerial): void {
+    if (!(canonicalSerial(entry) && plainAscii(origin) && plainAscii(entry.digest) && plainAscii(entry.savedAt))) {
+      const text = (first ? '' : ',\n') + serialLine(origin, entry);
+      this.ensure(Buffer.byteLength(text, 'utf8'));
+      this.used += this.bytes.write(text, this.used, 'utf8');
+      return;
+    }
+    this.ensure(origin.length + entry.digest.length + entry.savedAt.length + 160);
+    const b = this.bytes;
+    let o = this.used;
     if (!first) o += b.write(',\n', o, 'latin1');
     o += b.write('    "', o, 'latin1');
     o += b.write(origin, o, 'latin1');
@@ -243,12 +256,16 @@ function writeSerialLine(at: number, first: boolean, origin: string, entry: Stor
     o += b.write(entry.auto ? ',\n      "auto": true,\n      "savedAt": "' : ',\n      "auto": false,\n      "savedAt": "', o, 'latin1');
     o += b.write(entry.savedAt, o, 'latin1');
     o += b.write('"\n    }', o, 'latin1');
-    return o;
+    this.used = o;
   }
-  const line = (first ? '' : ',\n') + serialLine(origin, entry);
-  ensureScratch(o, Buffer.byteLength(line, 'utf8'));
-  return o + scratch.write(line, o, 'utf8');
 }
+
+/**
+ * The LineBuffer the last finished write gave back, for the next: a write
+ * per reload makes no new one. Writes that overlap (two stores in one
+ * process) each take their own.
+ */
+let spareLines: LineBuffer | undefined;
 
 /**
  * stateText's octets as a series of chunks, a slice of `perSlice` serials per
@@ -257,8 +274,9 @@ function writeSerialLine(at: number, first: boolean, origin: string, entry: Stor
  * every reload. No 2 MB string (nor its Buffer) is made per reload: those
  * went straight to V8's large-object space and were what grew the heap
  * between major collections. Each slice is encoded into one reused Buffer
- * (scratch) and handed out as a view of it, valid until the next chunk is
- * asked for: a write makes next to no garbage and keeps nothing.
+ * (LineBuffer) and handed out as a view of it, valid until the next chunk is
+ * asked for: a write makes next to no garbage and keeps nothing but that
+ * Buffer for the next write.
  *
  * Every write encodes every line, ~1 µs each (10,000 in ~10 ms, spread over
  * the slices). The octets of the last write's slices were kept before, so
@@ -278,23 +296,29 @@ export async function* stateTextChunks(state: StateData, pause: () => Promise<vo
       continue;
     }
     const serials = value as Record<string, StoredSerial>;
+    const lines = spareLines ?? new LineBuffer();
+    spareLines = undefined;
     let n = 0;
-    let used = 0;
-    for (const origin in serials) {
-      if (!Object.hasOwn(serials, origin)) continue;
-      if (n === 0) {
-        chunk += `  ${JSON.stringify(key)}: {\n`;
-        yield chunk;
-        chunk = '';
-      } else if (n % perSlice === 0) {
-        yield scratch.subarray(0, used);
-        used = 0;
-        await pause();
+    try {
+      for (const origin in serials) {
+        if (!Object.hasOwn(serials, origin)) continue;
+        if (n === 0) {
+          chunk += `  ${JSON.stringify(key)}: {\n`;
+          yield chunk;
+          chunk = '';
+        } else if (n % perSlice === 0) {
+          yield lines.take();
+          await pause();
+        }
+        lines.line(n === 0, origin, serials[origin]!);
+        n++;
       }
-      used = writeSerialLine(used, n === 0, origin, serials[origin]!);
-      n++;
+      if (n > 0) yield lines.take();
+    } finally {
+      // Also when the writer stops early (its loop's return() runs this): the slice in it is dropped.
+      lines.take();
+      spareLines = lines;
     }
-    if (n > 0) yield scratch.subarray(0, used);
     chunk += n === 0 ? `  ${JSON.stringify(key)}: {}` : '\n  }';
   }
   yield fields === 0 ? '{}\n' : `${chunk}\n}\n`;

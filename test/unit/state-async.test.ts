@@ -172,6 +172,30 @@ describe('stateTextInSteps', () => {
     expect((await chunks()).join('')).toBe(stateText(s));
   });
 
+  it('two writes whose chunks interleave (two stores in one process) each write their own octets', async () => {
+    const a = patchSerials(emptyState(), many(1000, 1));
+    const b = patchSerials(emptyState(), many(1000, 2));
+    const ga = stateTextChunks(a, async () => undefined, 100);
+    const gb = stateTextChunks(b, async () => undefined, 100);
+    let ta = '';
+    let tb = '';
+    const text = (c: string | Buffer) => (typeof c === 'string' ? c : c.toString('utf8'));
+    for (;;) {
+      const [ra, rb] = [await ga.next(), await gb.next()];
+      if (!ra.done) ta += text(ra.value);
+      if (!rb.done) tb += text(rb.value);
+      if (ra.done && rb.done) break;
+    }
+    expect(ta).toBe(stateText(a));
+    expect(tb).toBe(stateText(b));
+  });
+
+  it('a write its writer gives up on halfway leaves nothing behind for the next', async () => {
+    const s = patchSerials(emptyState(), many(1000, 3));
+    for await (const c of stateTextChunks(s, async () => undefined, 100)) if (typeof c !== 'string') break;
+    expect(await stateTextInSteps(s, async () => undefined, 100)).toBe(stateText(s));
+  });
+
   it('an origin that needs escaping or more room than the Buffer has is written as JSON.stringify writes it', async () => {
     const long = `${'a'.repeat(63)}.`.repeat(3) + 'test.';
     const s = patchSerials(emptyState(), new Map([...many(99, 1), ['\u00e9t\u00e9.test.', entry(2)], ['q"uo\\te.test.', entry(3)], ...Array.from({ length: 400 }, (_, i) => [`${i}.${long}`, entry(4)] as const)]));
