@@ -64,11 +64,19 @@ async function editAndReload(p: RrdnsProcess, dir: string, z: number, serial: nu
  */
 const QUERIED_ZONE_BUFFER_BYTES = 1024;
 
-/** The live heap of `p` after a full collection, in kB. */
-async function liveHeapKb(p: RrdnsProcess): Promise<number> {
+/** The environment a spawned rrdns gets so that it listens for the inspector (loopback, an ephemeral port). */
+const inspectedEnv = () => ({ ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --inspect=127.0.0.1:0`.trim() });
+
+/** The inspector address `p` printed (started with inspectedEnv()). */
+function inspectorOf(p: RrdnsProcess): string {
   const url = inspectorUrl(p.stderr());
   if (url === undefined) throw new Error(`rrdns printed no inspector address; stderr: ${p.stderr()}`);
-  return (await liveHeapBytes(url)) / 1024;
+  return url;
+}
+
+/** The live heap of `p` after a full collection, in kB. */
+async function liveHeapKb(p: RrdnsProcess): Promise<number> {
+  return (await liveHeapBytes(inspectorOf(p))) / 1024;
 }
 
 describe(`${ZONES} zones`, () => {
@@ -80,7 +88,7 @@ describe(`${ZONES} zones`, () => {
     for (let z = 0; z < ZONES; z++) fs.writeFileSync(path.join(dir, `z${z}.test.zone`), zoneText(z, 1, '10.9.0.1'));
     // The watcher is off so that every reload is one SIGHUP and its line is the one we wait for.
     // The inspector (loopback, an ephemeral port) is how the memory test reads the live heap.
-    rrdns = await startRrdns({ zonesDir: dir, args: ['--admin', 'off', '--no-watch'], env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --inspect=127.0.0.1:0`.trim() }, startTimeoutMs: 60_000 });
+    rrdns = await startRrdns({ zonesDir: dir, args: ['--admin', 'off', '--no-watch'], env: inspectedEnv(), startTimeoutMs: 60_000 });
   }, 90_000);
   afterAll(() => rrdns?.close());
 
@@ -96,10 +104,10 @@ describe(`${ZONES} zones`, () => {
     // watcher's and state directory's bookkeeping (~1.5 kB). Built, a zone is ~3 kB more.
     const oneDir = tempDir('many-zones-one');
     fs.writeFileSync(path.join(oneDir, 'z0.test.zone'), zoneText(0, 1, '10.9.0.1'));
-    const one = await startRrdns({ zonesDir: oneDir, args: ['--admin', 'off', '--no-watch'], env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --inspect=127.0.0.1:0`.trim() }, startTimeoutMs: 60_000 });
+    const one = await startRrdns({ zonesDir: oneDir, args: ['--admin', 'off', '--no-watch'], env: inspectedEnv(), startTimeoutMs: 60_000 });
     try {
       expect((await dig(one.port, ['www.z0.test', 'A'])).answer.map((r) => r.data)).toEqual(['10.9.0.1']);
-      const [many, single] = [await liveMemory(inspectorUrl(rrdns.stderr())!), await liveMemory(inspectorUrl(one.stderr())!)];
+      const [many, single] = [await liveMemory(inspectorOf(rrdns)), await liveMemory(inspectorOf(one))];
       const perZone = (many.heap - single.heap) / 1024 / (ZONES - 1);
       const buffersPerZone = (many.arrayBuffers - single.arrayBuffers) / (ZONES - 1);
       console.log(`[many-zones] live heap after a full GC: ${Math.round(many.heap / 1024)} kB with ${ZONES} zones, ${Math.round(single.heap / 1024)} kB with one: ${perZone.toFixed(2)} kB a zone; ArrayBuffers ${Math.round(many.arrayBuffers / 1024)} against ${Math.round(single.arrayBuffers / 1024)} kB: ${buffersPerZone.toFixed(0)} octets a zone`);
@@ -145,7 +153,7 @@ describe(`${ZONES} zones`, () => {
   });
 
   it(`a query to every zone adds at most ${QUERIED_ZONE_BUFFER_BYTES} octets of ArrayBuffers a zone`, async () => {
-    const url = inspectorUrl(rrdns.stderr())!;
+    const url = inspectorOf(rrdns);
     const before = await liveMemory(url);
     for (let z = 0; z < ZONES; z++) {
       const { packet } = await udpQuery(rrdns.port, `mail.z${z}.test`);
@@ -221,7 +229,7 @@ describe(`${ZONES} zones, restarted with their state directory`, () => {
     const dir = tempDir('many-zones-restart');
     const stateDir = tempDir('many-zones-restart-state');
     for (let z = 0; z < ZONES; z++) fs.writeFileSync(path.join(dir, `z${z}.test.zone`), zoneText(z, 1, '10.9.0.1'));
-    const start = () => startRrdns({ zonesDir: dir, args: ['--admin', 'off', '--no-watch', '--state-dir', stateDir], env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --inspect=127.0.0.1:0`.trim() }, startTimeoutMs: 60_000 });
+    const start = () => startRrdns({ zonesDir: dir, args: ['--admin', 'off', '--no-watch', '--state-dir', stateDir], env: inspectedEnv(), startTimeoutMs: 60_000 });
     try {
       const first = await start();
       let fresh: number;
