@@ -45,7 +45,7 @@ import { servedVersions, TransferService, type TransferLimits } from './transfer
 import { Notifier, type NotifyOptions } from './notify.ts';
 import { LogLimiter, type LimiterOptions } from '../observability/log-limiter.ts';
 import { ReloadCoordinator, zoneSummary, type ReloadResult, type ReloadStatus } from './reload.ts';
-import { StateStore, type StateIo, type StoredSerial } from '../state/store.ts';
+import { StateStore, storedSerial, type StateIo, type StoredSerial } from '../state/store.ts';
 import { servedVersion } from '../zone/serial.ts';
 import { Balancing } from './balancing.ts';
 import type { ResolversSnapshot } from '../observability/snapshot.ts';
@@ -433,9 +433,7 @@ export class RrdnsServer {
     const savedAt = new Date().toISOString();
     return new Map(
       zones.map((z) => {
-        const v = servedVersion(z);
-        // Written out, not spread: `{ ...v, savedAt }` adds savedAt out of the object (a property array of its own, 10,000 of them).
-        return [nameToText(z.origin).toLowerCase(), { serial: v.serial, digest: v.digest, declared: v.declared, auto: v.auto, savedAt }];
+        return [nameToText(z.origin).toLowerCase(), storedSerial(servedVersion(z), savedAt)];
       }),
     );
   }

@@ -84,8 +84,8 @@ export function parseState(text: string): { ok: true; state: StateData } | { ok:
 }
 
 /**
- * The serial entries as the store makes them (server.ts servedSerials): a
- * literal each, fields in place, and one string for each distinct savedAt.
+ * The serial entries as the store makes them (storedSerial): a literal
+ * each, fields in place, and one string for each distinct savedAt.
  * zod's output adds the fields one by one to an empty object, the fifth out
  * of the object in a property array of its own; and JSON.parse makes a
  * savedAt string per entry although a write stores a reload's zones with one
@@ -99,9 +99,18 @@ function compactSerials(state: StateData): StateData {
     const e = serials[origin]!;
     let savedAt = times.get(e.savedAt);
     if (savedAt === undefined) times.set(e.savedAt, (savedAt = e.savedAt));
-    serials[origin] = { serial: e.serial, digest: e.digest, declared: e.declared, auto: e.auto, savedAt };
+    serials[origin] = storedSerial(e, savedAt);
   }
   return state;
+}
+
+/**
+ * A serial entry as the store keeps and writes it: a literal with its fields
+ * in SERIAL_FIELDS order, every one in the object (written out, not spread:
+ * `{ ...v, savedAt }` puts savedAt in a property array of its own).
+ */
+export function storedSerial(v: Omit<StoredSerial, 'savedAt'>, savedAt: string): StoredSerial {
+  return { serial: v.serial, digest: v.digest, declared: v.declared, auto: v.auto, savedAt };
 }
 
 /** Sets (null: removes) one override; every other entry is kept. */
@@ -157,7 +166,7 @@ export function stateText(state: StateData): string {
 
 const indented = (value: unknown, by: string) => JSON.stringify(value, null, 2).replace(/\n/g, `\n${by}`);
 
-/** The fields of a serial entry in the order the store makes them (server.ts servedSerials). */
+/** The fields of a serial entry in the order the store makes them (storedSerial). */
 const SERIAL_FIELDS = ['serial', 'digest', 'declared', 'auto', 'savedAt'] as const;
 
 /** Whether `entry` has exactly SERIAL_FIELDS, in that order, with the types the schema gives them (no allocation: for-in over its own keys). */

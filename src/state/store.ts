@@ -24,6 +24,7 @@ import { applySerials, emptyState, overrideKey, parseState, patchCookieMasterKey
 import { acquireLock, LockTimeout, withLock } from './lock.ts';
 
 export type { StoredOverride, StoredSerial } from './format.ts';
+export { storedSerial } from './format.ts';
 
 /** How the state file is read and written; tests inject a failing one. */
 export interface StateIo {
